@@ -1,0 +1,124 @@
+"""Input-pipeline throughput, side by side on the same files in one run (samples/s).
+
+    python benchmarks/pipeline.py [--data ROOT] [--n 240] [--size 512] [--batch 20]
+
+Rows: the raw decode limit (the same samples decoded in a tight loop on all cores, no
+tf.data), the tf.data pipeline without augmentation, with the full CPU augmentation
+recipe (albumentations + NumPy), Keras' own geometric layers for comparison, and, when a
+uint8 cache exists for the size, the cached path. Without --data the samples are made of
+the real HPA PNGs in tests/data (each sample's four channels are real single-channel
+files), so decode cost is that of real images. Files are read once before timing, so
+every row measures decoding from the page cache, not the disk.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from gapnet.augment import CpuAugmenter  # noqa: E402
+from gapnet.classes import CHANNELS  # noqa: E402
+from gapnet.config import Config  # noqa: E402
+from gapnet.dataset import open_source  # noqa: E402
+from gapnet.images import read_sample  # noqa: E402
+from gapnet.pipeline import PngReader, make_dataset  # noqa: E402
+
+TESTS_PNG = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "kaggle_png")
+
+
+def real_png_root(n: int) -> str:
+    """A Kaggle-layout folder of n samples built from the real single-channel PNGs."""
+    root = tempfile.mkdtemp(prefix="gapnet-bench-")
+    os.makedirs(os.path.join(root, "train"))
+    pngs = sorted(f for f in os.listdir(TESTS_PNG) if f.endswith(".png"))
+    with open(os.path.join(root, "train.csv"), "w") as f:
+        f.write("Id,Target\n")
+        for s in range(n):
+            for c, color in enumerate(CHANNELS):
+                src = os.path.join(TESTS_PNG, pngs[(s + c) % len(pngs)])
+                shutil.copy(src, os.path.join(root, "train", f"s{s:05d}_{color}.png"))
+            f.write(f"s{s:05d},{s % 28}\n")
+    return root
+
+
+def timed(fn, n: int, repeat: int = 2) -> float:
+    best = 0.0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = max(best, n / (time.perf_counter() - t))
+    return best
+
+
+def drain(ds) -> None:
+    for _ in ds:
+        pass
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", help="Kaggle-layout root (default: samples of real HPA PNGs)")
+    p.add_argument("--n", type=int, default=240, help="samples to time (default 240)")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--batch", type=int, default=20)
+    args = p.parse_args(argv)
+
+    root = args.data or real_png_root(args.n)
+    src = open_source(root)
+    ids = list(src.labels.ids[: args.n])
+    n, size = len(ids), args.size
+    reader = PngReader(src.image_dir, src.ext, ids, size)
+    targets = src.labels.targets[:n]
+    workers = os.cpu_count() or 1
+    for i in ids:  # warm the page cache
+        for path in src.paths(i):
+            open(path, "rb").read()
+
+    def raw():
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda i: read_sample(src.image_dir, i, size, src.ext), ids))
+
+    rows = [("raw decode limit (threads, no tf.data)", timed(raw, n))]
+    plain = make_dataset(reader, targets, args.batch, training=False)
+    rows.append(("tf.data, no augmentation", timed(lambda: drain(plain), n)))
+    cfg = Config(image_size=size)
+    aug = make_dataset(reader, targets, args.batch, training=True, augmenter=CpuAugmenter(cfg))
+    rows.append(("tf.data + full augmentation (albumentations)", timed(lambda: drain(aug), n)))
+
+    import keras
+    import tensorflow as tf
+
+    geo = keras.Sequential([keras.layers.RandomFlip(), keras.layers.RandomRotation(20 / 360),
+                            keras.layers.RandomZoom(0.1), keras.layers.RandomTranslation(0.05, 0.05)])
+    keras_ds = make_dataset(reader, targets, args.batch, training=True).map(
+        lambda x, y: (geo(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    rows.append(("tf.data + Keras geometric layers (for comparison)", timed(lambda: drain(keras_ds), n)))
+
+    try:
+        from gapnet.cache import open_cache
+
+        cache = open_cache(root, size, ids)
+    except Exception:  # noqa: BLE001 - no cache built for this folder
+        cache = None
+    if cache is not None:
+        cached = make_dataset(cache, targets, args.batch, training=False)
+        rows.append(("tf.data from the uint8 cache", timed(lambda: drain(cached), n)))
+
+    limit = rows[0][1]
+    print(f"\n{n} samples of 4 x {size}x{size} PNG, batch {args.batch}, {workers} cores, "
+          f"{'real HPA PNGs' if not args.data else root}")
+    print(f"| path | samples/s | x raw decode |\n|---|---:|---:|")
+    for name, rate in rows:
+        print(f"| {name} | {rate:.0f} | {rate / limit:.2f} |")
+    if not args.data:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()

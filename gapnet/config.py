@@ -1,0 +1,188 @@
+"""The one run configuration: a frozen dataclass, overridable from YAML/JSON and `--set`.
+
+Defaults are seed 002's real-data recipe (GapNet, 512 px, Adam 1e-3, binary
+cross-entropy, 3 folds, per-class thresholds on a 0.001 grid). `Config.synthetic_default()`
+is the recipe of the embedded default run on the synthetic atlas. Every run folder gets
+the resolved config as `config.json`, and `Config.from_file` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Config:
+    # === Data ===
+    data: str | None = None  # Kaggle-layout root; None: the synthetic atlas (generated once)
+    image_size: int = 512  # every image is resized to this square size
+    skip_bad: bool = False  # drop samples with bad files (logged) instead of failing
+    cache: str = "auto"  # uint8 cache of decoded images: "auto" (use if built), "off"
+    synthetic_n: int = 900  # synthetic atlas: number of samples ...
+    synthetic_size: int = 128  # ... their size on disk ...
+    synthetic_seed: int = 0  # ... and generator seed
+    # === Model ===
+    model: str = "gapnet"
+    model_kwargs: dict = field(default_factory=dict)  # passed to gapnet.models.build
+    normalization: str = "dataset"  # "dataset" (per-channel mean/std), "per_image", "none"
+    # === Training ===
+    epochs: int = 50
+    batch_size: int = 20  # seed 002 (memory-bound at 512 px on a 8 GB GPU)
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    learning_rate: float = 1e-3
+    loss: str = "bce"
+    monitor: str = "val_macro_f1"  # checkpoint / early-stopping quantity: or "val_loss"
+    early_stopping_patience: int = 10  # epochs; 0 disables early stopping
+    precision: str = "float32"  # "float32", "mixed_float16", "mixed_bfloat16"
+    jit_compile: bool = False  # XLA: slower on the 2-core CPUs measured here
+    steps_per_execution: int = 1
+    seed: int = 0
+    deterministic: bool = False  # TF op determinism + deterministic input order
+    verbose: int = 1  # Keras progress bars: 0 silent, 1 bar, 2 one line per epoch
+    # === Cross-validation ===
+    folds: int = 3
+    folds_file: str | None = None  # reuse an `Id,fold` CSV instead of splitting
+    # === Thresholds ===
+    threshold_strategy: str = "f1_search"  # "f1_search", "frequency", or "fixed"
+    threshold_step: float = 0.001  # grid of the per-class F1 search (seed 002)
+    threshold_fixed: float = 0.5  # used by "fixed", and for classes with no positives
+    # === Augmentation (training only; each transform switchable, probabilities per sample) ===
+    augment: bool = True
+    aug_backend: str = "cpu"  # "cpu": albumentations in tf.data; "device": Keras layer on batch
+    aug_hflip: float = 0.5
+    aug_vflip: float = 0.5
+    aug_rot90: float = 0.5  # probability of a random multiple of 90 degrees
+    aug_affine: float = 0.5  # probability of the fused affine below
+    aug_scale: tuple = (0.9, 1.1)
+    aug_translate: float = 0.05  # fraction of the side
+    aug_rotate: float = 20.0  # degrees, +-
+    aug_shear: float = 5.0  # degrees, +-
+    aug_crop: float = 0.3  # probability of cropping away up to aug_crop_max at each side
+    aug_crop_max: float = 0.1
+    aug_blur: float = 0.5  # probability of a Gaussian blur with sigma in 0..aug_blur_sigma
+    aug_blur_sigma: float = 0.5
+    aug_contrast: float = 0.3  # probability of contrast x aug_contrast_range around the mean
+    aug_contrast_range: tuple = (0.5, 1.5)
+    aug_brightness: float = 0.3  # probability of brightness x aug_brightness_range ...
+    aug_brightness_range: tuple = (0.8, 1.2)
+    aug_brightness_per_channel: float = 0.2  # ... sampled per channel with this probability
+    aug_noise: float = 0.2  # probability of additive Gaussian noise ...
+    aug_noise_std: float = 0.02  # ... with this std (images scaled to 0..1) ...
+    aug_noise_per_channel: float = 0.5  # ... sampled per pixel and channel with this probability
+
+    # === Construction ===
+    @classmethod
+    def synthetic_default(cls) -> "Config":
+        """The embedded default run: GapNet on the synthetic atlas, <= 10 min on 2 CPU cores."""
+        return cls(image_size=128, epochs=12, batch_size=32, early_stopping_patience=0)
+
+    @classmethod
+    def from_dict(cls, values: dict, base: "Config | None" = None) -> "Config":
+        """`base` (default: the defaults) with `values` applied, type-checked."""
+        base = base or cls()
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown config key(s) {unknown}. Valid keys: {sorted(known)}")
+        checked = {k: _coerce(k, v, hints[k]) for k, v in values.items()}
+        cfg = dataclasses.replace(base, **checked)
+        cfg.check()
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, base: "Config | None" = None) -> "Config":
+        """Reads a YAML or JSON file of config keys (e.g. a run's `config.json`)."""
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of config keys, got {type(values)}")
+        values.pop("_meta", None)
+        try:
+            return cls.from_dict(values, base)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+
+    def with_overrides(self, assignments: list[str]) -> "Config":
+        """Applies `key=value` strings (values parsed as YAML: 0.5, true, [1, 2], null)."""
+        values = {}
+        for a in assignments:
+            key, sep, raw = a.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--set expects key=value, got {a!r}")
+            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        return self.from_dict(values, self)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    # === Checks ===
+    def check(self) -> None:
+        """Raises ValueError naming the first out-of-range value."""
+        choices = {
+            "normalization": ("dataset", "per_image", "none"),
+            "optimizer": ("adam", "sgd"),
+            "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+            "threshold_strategy": ("f1_search", "frequency", "fixed"),
+            "aug_backend": ("cpu", "device"),
+            "cache": ("auto", "off"),
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key}={getattr(self, key)!r}; expected one of {allowed}")
+        for key in ("image_size", "epochs", "batch_size", "folds", "synthetic_n",
+                    "synthetic_size", "steps_per_execution"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2 for cross-validation, got {self.folds}")
+        if not 0 < self.threshold_step < 1:
+            raise ValueError(f"threshold_step must be in (0, 1), got {self.threshold_step}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name.startswith("aug_") and isinstance(v, float) and not f.name.endswith(
+                    ("rotate", "shear", "sigma", "std", "max", "translate")) and not 0 <= v <= 1:
+                raise ValueError(f"{f.name} is a probability; got {v}")
+        for key in ("aug_scale", "aug_contrast_range", "aug_brightness_range"):
+            lo, hi = getattr(self, key)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{key} must be (low, high) with 0 < low <= high, got {(lo, hi)}")
+
+
+def _coerce(key: str, value, hint):
+    """Checks `value` against the field's type hint, converting lists to tuples."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is tuple:
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+            return tuple(float(x) for x in value)
+    elif hint is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    raise ValueError(f"config key {key!r}: {value!r} is not a valid {getattr(hint, '__name__', hint)}")
