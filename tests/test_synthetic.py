@@ -1,0 +1,108 @@
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from gapnet.classes import N_CLASSES
+from gapnet.labels import read_labels
+from gapnet.synthetic import generate
+from gapnet.synthetic.generate import (default_dataset, draw_label_sets, real_label_sets,
+                                       render_sample, write_dataset)
+from gapnet.synthetic.render import render
+from gapnet.validate import validate
+
+
+def digest(folder):
+    h = hashlib.sha256()
+    for root, _, files in sorted(os.walk(folder)):
+        for f in sorted(files):
+            h.update(f.encode())
+            h.update(open(os.path.join(root, f), "rb").read())
+    return h.hexdigest()
+
+
+def test_same_seed_byte_identical_whatever_the_workers(tmp_path):
+    a = write_dataset(tmp_path / "a", 6, 64, seed=3, workers=1, progress=False)
+    b = write_dataset(tmp_path / "b", 6, 64, seed=3, workers=2, progress=False)
+    c = write_dataset(tmp_path / "c", 6, 64, seed=4, workers=1, progress=False)
+    assert digest(a) == digest(b) != digest(c)
+
+
+def test_writes_kaggle_layout_that_validates_clean(tmp_path):
+    root = write_dataset(tmp_path / "syn", 8, 96, seed=0, workers=1, progress=False)
+    assert os.path.isfile(os.path.join(root, "train.csv"))
+    assert len(os.listdir(os.path.join(root, "train"))) == 32
+    report = validate(root, size=96, progress=False)
+    assert report.errors == [] and report.notes == []
+    table = read_labels(os.path.join(root, "train.csv"))
+    assert len(table) == 8 and table.targets.sum(1).min() >= 1
+
+
+def test_label_sets_follow_the_real_distribution():
+    real = real_label_sets()
+    assert len(real) == 31072
+    sets = draw_label_sets(3000, seed=0, min_per_class=0)
+    freq = np.bincount([k for s in sets for k in s], minlength=N_CLASSES) / len(sets)
+    real_freq = np.bincount([k for s in real for k in s], minlength=N_CLASSES) / len(real)
+    assert freq[0] == pytest.approx(real_freq[0], abs=0.03)  # nucleoplasm ~41 %
+    assert freq[25] == pytest.approx(real_freq[25], abs=0.03)  # cytosol ~26 %
+    assert all(s in set(real) for s in sets[:200])  # real co-occurrence, not independent draws
+
+
+@pytest.mark.parametrize("n", [100, 250])
+def test_default_min_per_class_covers_all_28_classes(n):
+    sets = draw_label_sets(n, seed=n)
+    counts = np.bincount([k for s in sets for k in s], minlength=N_CLASSES)
+    assert counts.min() >= generate.default_min_per_class(n) >= 2
+
+
+def _corr(a, b):
+    a, b = a.astype(float).ravel(), b.astype(float).ravel()
+    return np.corrcoef(a, b)[0, 1]
+
+
+@pytest.mark.parametrize("label, reference, lo", [
+    (0, 2, 0.6),  # nucleoplasm lies in the nucleus (blue)
+    (14, 0, 0.5),  # microtubules follow red
+    (6, 3, 0.5),  # ER follows yellow
+])
+def test_patterns_sit_where_biology_puts_them(label, reference, lo):
+    images = [render([label], 256, np.random.default_rng(s)) for s in range(4)]
+    assert np.median([_corr(im[..., 1], im[..., reference]) for im in images]) > lo
+
+
+def test_cytosol_avoids_the_nucleus():
+    rs = [_corr(*np.moveaxis(render([25], 256, np.random.default_rng(s))[..., [1, 2]], -1, 0))
+          for s in range(4)]
+    assert np.median(rs) < 0.2
+
+
+def test_dividing_labels_force_dividing_cells():
+    from gapnet.synthetic.morphology import make_layout
+
+    rng = np.random.default_rng(0)
+    layout = make_layout(rng, 256, n_dividing=3)
+    assert sum(c.phase is not None for c in layout.cells) == 3
+
+
+def test_each_label_changes_the_green_channel():
+    base = render([], 128, np.random.default_rng(1))[..., 1].astype(int)
+    for k in range(N_CLASSES):
+        green = render([k], 128, np.random.default_rng(1))[..., 1].astype(int)
+        assert np.abs(green - base).sum() > 0, f"label {k} draws nothing"
+
+
+def test_default_dataset_generated_once_then_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv(generate.CACHE_ENV, str(tmp_path))
+    logs = []
+    path = default_dataset(n=4, size=32, seed=0, log=logs.append)
+    mtime = os.path.getmtime(os.path.join(path, "train.csv"))
+    again = default_dataset(n=4, size=32, seed=0, log=logs.append)
+    assert again == path and os.path.getmtime(os.path.join(path, "train.csv")) == mtime
+    assert "generating" in logs[0] and "reusing" in logs[1]
+    assert path.startswith(str(tmp_path))
+
+
+def test_render_is_deterministic():
+    np.testing.assert_array_equal(render_sample(0, 5, (3, 25), 64), render_sample(0, 5, (3, 25), 64))
