@@ -74,7 +74,7 @@ def validate(root: str | os.PathLike, split: str = "train", size: int = 512,
         if progress:
             from tqdm import tqdm
 
-            results = tqdm(results, total=len(ids), desc="validating", unit="sample")
+            results = tqdm(results, total=len(ids), desc="validating", unit="sample", disable=None)
         for sample_id, problems in zip(ids, results):
             report.problems += problems
             if any(p.severity == "error" for p in problems):

@@ -126,7 +126,7 @@ def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=n, desc=f"synthetic atlas ({size}px)", unit="sample")
+        bar = tqdm(total=n, desc=f"synthetic atlas ({size}px)", unit="sample", disable=None)
     if workers == 1:
         for job in jobs:
             _write_one(job)

@@ -1,0 +1,49 @@
+"""Fold assignment: multilabel-stratified K-fold (iterative stratification), seeded."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from gapnet.io import atomic_write_text
+from gapnet.labels import DataError
+
+
+def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0) -> np.ndarray:
+    """Fold index (0..k-1) per sample, each label's positives spread evenly over the folds."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    targets = np.asarray(targets)
+    if len(targets) < k:
+        raise ValueError(f"{len(targets)} samples cannot be split into {k} folds")
+    folds = np.empty(len(targets), np.int64)
+    splitter = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for fold, (_, val) in enumerate(splitter.split(np.zeros(len(targets)), targets)):
+        folds[val] = fold
+    return folds
+
+
+def write_folds(path, ids, folds) -> None:
+    atomic_write_text(path, "Id,fold\n" + "".join(f"{i},{f}\n" for i, f in zip(ids, folds)))
+
+
+def read_folds(path, ids) -> np.ndarray:
+    """Reads an `Id,fold` file and returns the fold of each of `ids` (all must be present)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip() for c in rows[0][:2]] != ["Id", "fold"]:
+        raise DataError(f"{path}: expected a header 'Id,fold'")
+    table = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        try:
+            table[row[0].strip()] = int(row[1])
+        except (IndexError, ValueError):
+            raise DataError(f"{path}:{line}: expected 'Id,fold' with an integer fold") from None
+    missing = [i for i in ids if i not in table]
+    if missing:
+        raise DataError(f"{os.fspath(path)}: no fold for {len(missing)} sample(s), e.g. {missing[:3]}")
+    return np.array([table[i] for i in ids], np.int64)

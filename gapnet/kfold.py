@@ -1,0 +1,191 @@
+"""The main job: K-fold cross-validation of one model, out-of-fold predictions, thresholds.
+
+Run folder (`out`):
+    config.json            the resolved Config
+    folds.csv              Id,fold
+    fold_<k>/model.keras   best epoch of fold k (by cfg.monitor)
+    fold_<k>/history.csv   per-epoch loss and macro-F1 (train and validation)
+    fold_<k>/val_predictions.csv   Id + 28 probabilities for fold k's validation samples
+    fold_<k>/done.json     completion marker with checksums: a restarted run skips the fold
+    oof_predictions.csv    Id + 28 probabilities for every sample (out of fold)
+    thresholds.json        per-class thresholds tuned on all OOF predictions, and the
+                           cross-fitted ones of each fold
+    metrics.json           OOF metrics at 0.5, tuned and cross-fitted; per class; per fold
+    report.md              a short human-readable summary
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+
+import numpy as np
+
+from gapnet import metrics, reports, thresholds
+from gapnet.classes import N_CLASSES
+from gapnet.config import Config
+from gapnet.cv import make_folds, read_folds, write_folds
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
+from gapnet.labels import DataError
+from gapnet.validate import check_or_raise, validate
+
+
+def default_out(cfg: Config) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{stamp}-{cfg.model}")
+
+
+def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
+    """The dataset root and whether it is the synthetic atlas."""
+    if cfg.data:
+        return cfg.data, False
+    from gapnet.synthetic.generate import default_dataset
+
+    return default_dataset(cfg.synthetic_n, cfg.synthetic_size, cfg.synthetic_seed, log), True
+
+
+def write_predictions(path: str, ids, probs: np.ndarray) -> None:
+    header = "Id," + ",".join(str(k) for k in range(probs.shape[1]))
+    lines = [header] + [i + "," + ",".join(f"{p:.7g}" for p in row) for i, row in zip(ids, probs)]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_predictions(path: str) -> tuple[list[str], np.ndarray]:
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split(",") for line in f][1:]
+    return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows], np.float32)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+FOLD_FILES = ("model.keras", "history.csv", "val_predictions.csv")
+
+
+def fold_done(fold_dir: str) -> bool:
+    """True if the fold finished: its marker exists and every file matches its checksum."""
+    marker = os.path.join(fold_dir, "done.json")
+    if not os.path.isfile(marker):
+        return False
+    sums = read_json(marker).get("sha256", {})
+    return all(os.path.isfile(os.path.join(fold_dir, f)) and
+               _sha256(os.path.join(fold_dir, f)) == sums.get(f) for f in FOLD_FILES)
+
+
+def prepare(cfg: Config, log=print):
+    """Validates the data and returns (root, synthetic, ids, targets, reader)."""
+    from gapnet.pipeline import PngReader
+
+    root, synthetic = resolve_data(cfg, log)
+    report = validate(root, "train", cfg.image_size, progress=False)
+    for note in report.notes[:5]:
+        log(str(note))
+    ids = check_or_raise(report, cfg.skip_bad, log)
+    src = report.source
+    keep = np.isin(np.array(src.labels.ids), ids)
+    table = src.labels.subset(keep)
+    reader = PngReader(src.image_dir, src.ext, table.ids, cfg.image_size)
+    return root, synthetic, list(table.ids), table.targets, reader
+
+
+def run_kfold(cfg: Config, out: str, log=print) -> dict:
+    """Runs (or resumes) the K-fold job into `out` and returns its metrics."""
+    from gapnet import training
+
+    os.makedirs(out, exist_ok=True)
+    root, synthetic, ids, targets, reader = prepare(cfg, log)
+    log(f"data: {root} ({'synthetic atlas' if synthetic else 'real data'}), {len(ids)} samples, "
+        f"{cfg.image_size}px; model {cfg.model}; {cfg.folds} folds; run folder {out}")
+    atomic_write_text(os.path.join(out, "config.json"), cfg.to_json() + "\n")
+    if cfg.folds_file:
+        folds = read_folds(cfg.folds_file, ids)
+    else:
+        folds = make_folds(targets, cfg.folds, cfg.seed)
+    write_folds(os.path.join(out, "folds.csv"), ids, folds)
+    k_values = sorted(set(folds.tolist()))
+
+    oof = np.zeros((len(ids), N_CLASSES), np.float32)
+    for k in k_values:
+        fold_dir = os.path.join(out, f"fold_{k}")
+        val_idx = np.flatnonzero(folds == k)
+        train_idx = np.flatnonzero(folds != k)
+        if fold_done(fold_dir):
+            log(f"fold {k}: already finished, skipped")
+        else:
+            log(f"fold {k}: training on {len(train_idx)}, validating on {len(val_idx)} samples")
+            model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k)
+            probs = training.predict(model, reader, val_idx, cfg.batch_size)
+            write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
+                              [ids[i] for i in val_idx], probs)
+            atomic_write_json(os.path.join(fold_dir, "done.json"), {
+                "fold": k, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in FOLD_FILES}})
+        fold_ids, probs = read_predictions(os.path.join(fold_dir, "val_predictions.csv"))
+        if fold_ids != [ids[i] for i in val_idx]:
+            raise DataError(f"{fold_dir}: its predictions do not match this run's fold {k}; "
+                            "use a new --out folder")
+        oof[val_idx] = probs
+    result = evaluate_oof(cfg, ids, targets, folds, oof, synthetic)
+    write_outputs(out, cfg, ids, oof, result)
+    return result["metrics"]
+
+
+def evaluate_oof(cfg: Config, ids, targets, folds, oof, synthetic: bool) -> dict:
+    """Thresholds (tuned on all OOF and cross-fitted per fold) and every metric."""
+    kw = dict(step=cfg.threshold_step, fixed=cfg.threshold_fixed)
+    tuned = thresholds.fit(cfg.threshold_strategy, targets, oof, **kw)
+    cross = thresholds.crossfit(cfg.threshold_strategy, targets, oof, folds, **kw)
+    at_half = metrics.evaluate(targets, oof, 0.5)
+    at_tuned = metrics.evaluate(targets, oof, tuned)
+    at_cross = metrics.evaluate(targets, oof, cross)
+    support = targets.sum(0)
+    frequent = np.flatnonzero(support >= 10)
+    per_fold = []
+    for k in sorted(set(folds.tolist())):
+        m = folds == k
+        per_fold.append({
+            "fold": int(k), "n": int(m.sum()),
+            "macro_f1_at_0.5": metrics.macro_f1(targets[m], oof[m] > 0.5),
+            "macro_f1_tuned": metrics.macro_f1(targets[m], oof[m] > tuned),
+            "macro_f1_crossfit": metrics.macro_f1(targets[m], oof[m] > cross[m]),
+        })
+    spread = {key: {"mean": float(np.mean([f[key] for f in per_fold])),
+                    "std": float(np.std([f[key] for f in per_fold], ddof=1))}
+              for key in ("macro_f1_at_0.5", "macro_f1_tuned", "macro_f1_crossfit")}
+    summary = {
+        "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
+        "n_samples": len(ids),
+        "macro_f1": at_tuned["macro_f1"],
+        "macro_f1_at_0.5": at_half["macro_f1"],
+        "macro_f1_crossfit": at_cross["macro_f1"],
+        "micro_f1": at_tuned["micro_f1"],
+        "macro_f1_support_ge10": metrics.macro_f1(targets, oof > tuned, frequent)
+        if len(frequent) else None,
+        "macro_f1_crossfit_support_ge10": metrics.macro_f1(targets, oof > cross, frequent)
+        if len(frequent) else None,
+        "classes_support_ge10": frequent.tolist(),
+        "per_class": at_tuned["per_class"],
+        "per_fold": per_fold,
+        "fold_spread": spread,
+        "at_0.5": _scalars(at_half), "tuned": _scalars(at_tuned), "crossfit": _scalars(at_cross),
+    }
+    thr = {"strategy": cfg.threshold_strategy, "tuned_on": "all out-of-fold predictions",
+           "thresholds": tuned.tolist(),
+           "crossfit": {str(k): cross[folds == k][0].tolist() for k in sorted(set(folds.tolist()))}}
+    return {"metrics": summary, "thresholds": thr}
+
+
+def _scalars(m: dict) -> dict:
+    return {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
+
+
+def write_outputs(out: str, cfg: Config, ids, oof, result: dict) -> None:
+    write_predictions(os.path.join(out, "oof_predictions.csv"), ids, oof)
+    atomic_write_json(os.path.join(out, "thresholds.json"), result["thresholds"])
+    atomic_write_json(os.path.join(out, "metrics.json"), result["metrics"])
+    atomic_write_text(os.path.join(out, "report.md"), reports.markdown(cfg, result["metrics"]))

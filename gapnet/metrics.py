@@ -1,0 +1,133 @@
+"""Multi-label metrics: pure NumPy functions, plus a streaming Keras macro-F1 metric.
+
+Conventions (those of scikit-learn with `zero_division=0`, which the tests compare to):
+a class with no positives and no predicted positives has F1 = 0 and counts in the macro
+average; ROC-AUC and PR-AUC are averaged over the classes that have both labels in the
+data (they are undefined for the others), and the classes used are reported.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from gapnet.classes import CLASS_NAMES
+
+
+def _counts(y_true: np.ndarray, y_pred: np.ndarray):
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    tp = (y_true & y_pred).sum(0).astype(np.float64)
+    fp = (~y_true & y_pred).sum(0).astype(np.float64)
+    fn = (y_true & ~y_pred).sum(0).astype(np.float64)
+    return tp, fp, fn
+
+
+def _div(a, b):
+    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+
+
+def per_class_f1(y_true, y_pred) -> np.ndarray:
+    tp, fp, fn = _counts(y_true, y_pred)
+    return _div(2 * tp, 2 * tp + fp + fn)
+
+
+def macro_f1(y_true, y_pred, classes=None) -> float:
+    """Unweighted mean of the per-class F1 (the Kaggle HPA metric), over `classes` if given."""
+    f1 = per_class_f1(y_true, y_pred)
+    return float(f1.mean() if classes is None else f1[np.asarray(classes)].mean())
+
+
+def classification_metrics(y_true, y_pred) -> dict:
+    """Macro/micro precision, recall and F1, sample-averaged F1, Hamming loss, per class."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    tp, fp, fn = _counts(y_true, y_pred)
+    precision, recall = _div(tp, tp + fp), _div(tp, tp + fn)
+    f1 = _div(2 * tp, 2 * tp + fp + fn)
+    T, F, N = tp.sum(), fp.sum(), fn.sum()
+    s_tp = (y_true & y_pred).sum(1)
+    s_f1 = _div(2.0 * s_tp, y_true.sum(1) + y_pred.sum(1))
+    return {
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "micro_precision": float(T / (T + F)) if T + F else 0.0,
+        "micro_recall": float(T / (T + N)) if T + N else 0.0,
+        "micro_f1": float(2 * T / (2 * T + F + N)) if T + F + N else 0.0,
+        "samples_f1": float(s_f1.mean()),
+        "hamming_loss": float((y_true != y_pred).mean()),
+        "per_class": {
+            "precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+            "support": y_true.sum(0).astype(int).tolist(),
+        },
+    }
+
+
+def ranking_metrics(y_true, y_prob) -> dict:
+    """Macro and micro ROC-AUC and PR-AUC (average precision) from probabilities."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_true = np.asarray(y_true).astype(int)
+    y_prob = np.asarray(y_prob, np.float64)
+    pos = y_true.sum(0)
+    valid = np.flatnonzero((pos > 0) & (pos < len(y_true)))
+    out = {"auc_classes": valid.tolist()}
+    if len(valid) == 0:
+        return {**out, "macro_roc_auc": None, "micro_roc_auc": None,
+                "macro_pr_auc": None, "micro_pr_auc": None}
+    t, p = y_true[:, valid], y_prob[:, valid]
+    out["macro_roc_auc"] = float(roc_auc_score(t, p, average="macro"))
+    out["micro_roc_auc"] = float(roc_auc_score(t, p, average="micro"))
+    out["macro_pr_auc"] = float(average_precision_score(t, p, average="macro"))
+    out["micro_pr_auc"] = float(average_precision_score(t, p, average="micro"))
+    return out
+
+
+def evaluate(y_true, y_prob, thresholds) -> dict:
+    """Every metric of predictions `y_prob > thresholds` (per class, broadcast)."""
+    y_prob = np.asarray(y_prob)
+    y_pred = y_prob > np.asarray(thresholds)
+    return {**classification_metrics(y_true, y_pred), **ranking_metrics(y_true, y_prob)}
+
+
+def per_class_table(y_true, y_pred) -> list[dict]:
+    m = classification_metrics(y_true, y_pred)["per_class"]
+    return [{"class": k, "name": CLASS_NAMES[k], **{key: m[key][k] for key in m}}
+            for k in range(len(CLASS_NAMES))]
+
+
+# === Streaming Keras metric ===
+@keras.saving.register_keras_serializable(package="gapnet")
+class MacroF1(keras.metrics.Metric):
+    """Epoch-level macro-F1 at a fixed threshold: TP/FP/FN summed over all batches.
+
+    Averaging per-batch F1 (what a plain function metric does) is wrong for rare
+    classes, which are absent from most batches (seed 002, section 5.1).
+    """
+
+    def __init__(self, n_classes=28, threshold=0.5, name="macro_f1", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.n_classes, self.threshold = n_classes, threshold
+        self.tp = self.add_variable((n_classes,), "zeros", name="tp", dtype="float32")
+        self.fp = self.add_variable((n_classes,), "zeros", name="fp", dtype="float32")
+        self.fn = self.add_variable((n_classes,), "zeros", name="fn", dtype="float32")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "float32")
+        y_hat = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold), "float32")
+        self.tp.assign_add(ops.sum(y_true * y_hat, axis=0))
+        self.fp.assign_add(ops.sum((1 - y_true) * y_hat, axis=0))
+        self.fn.assign_add(ops.sum(y_true * (1 - y_hat), axis=0))
+
+    def result(self):
+        denom = 2 * self.tp + self.fp + self.fn
+        f1 = ops.where(denom > 0, 2 * self.tp / ops.maximum(denom, 1e-12), 0.0)
+        return ops.mean(f1)
+
+    def reset_state(self):
+        for v in (self.tp, self.fp, self.fn):
+            v.assign(ops.zeros_like(v))
+
+    def get_config(self):
+        return {**super().get_config(), "n_classes": self.n_classes,
+                "threshold": self.threshold}

@@ -1,0 +1,29 @@
+import pytest
+
+from gapnet.config import Config
+
+
+def test_overrides_are_type_checked():
+    cfg = Config().with_overrides(["epochs=3", "aug_scale=[0.8, 1.2]", "data=null", "learning_rate=1"])
+    assert (cfg.epochs, cfg.aug_scale, cfg.data, cfg.learning_rate) == (3, (0.8, 1.2), None, 1.0)
+    for bad, msg in [("epochs=x", "not a valid int"), ("epoch=3", "Unknown config key"),
+                     ("aug_hflip=2", "probability"), ("precision=fp8", "expected one of"),
+                     ("folds=1", "folds must be >= 2"), ("noequals", "key=value")]:
+        with pytest.raises(ValueError, match=msg):
+            Config().with_overrides([bad])
+
+
+def test_json_round_trip_and_yaml_file(tmp_path):
+    cfg = Config(model="gapnet_pl", aug_scale=(0.7, 1.3))
+    (tmp_path / "c.json").write_text(cfg.to_json())
+    assert Config.from_file(tmp_path / "c.json") == cfg
+    (tmp_path / "c.yaml").write_text("epochs: 7\nmodel_kwargs: {dense: [64, 64]}\n")
+    assert Config.from_file(tmp_path / "c.yaml").model_kwargs == {"dense": [64, 64]}
+    (tmp_path / "bad.yaml").write_text("epochs: many\n")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        Config.from_file(tmp_path / "bad.yaml")
+
+
+def test_shipped_configs_load():
+    cfg = Config.from_file("experiments/configs/hpa_512.yaml")
+    assert cfg.image_size == 512 and cfg.model == "gapnet"

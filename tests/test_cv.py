@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from gapnet.cv import make_folds, read_folds, write_folds
+from gapnet.labels import DataError
+from gapnet.synthetic.generate import draw_label_sets
+
+
+def targets(n=300):
+    y = np.zeros((n, 28), int)
+    for i, s in enumerate(draw_label_sets(n, seed=0)):
+        y[i, list(s)] = 1
+    return y
+
+
+def test_folds_are_seeded_balanced_and_stratified():
+    y = targets()
+    f = make_folds(y, 3, seed=0)
+    np.testing.assert_array_equal(f, make_folds(y, 3, seed=0))
+    assert not np.array_equal(f, make_folds(y, 3, seed=1))
+    assert np.bincount(f).min() >= 95
+    for c in np.flatnonzero(y.sum(0) >= 9):  # each label's positives spread over the folds
+        per_fold = np.bincount(f[y[:, c] == 1], minlength=3)
+        assert per_fold.max() - per_fold.min() <= 2
+
+
+def test_folds_file_round_trip_and_errors(tmp_path):
+    ids = [f"s{i}" for i in range(6)]
+    write_folds(tmp_path / "folds.csv", ids, [0, 1, 2, 0, 1, 2])
+    assert read_folds(tmp_path / "folds.csv", ids[::-1]).tolist() == [2, 1, 0, 2, 1, 0]
+    with pytest.raises(DataError, match="no fold for 1 sample"):
+        read_folds(tmp_path / "folds.csv", ids + ["new"])
+    (tmp_path / "bad.csv").write_text("Id,fold\ns0,zero\n")
+    with pytest.raises(DataError, match="bad.csv:2"):
+        read_folds(tmp_path / "bad.csv", ["s0"])

@@ -1,0 +1,70 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gapnet.config import Config
+from gapnet.kfold import read_predictions, run_kfold
+from gapnet.synthetic.generate import write_dataset
+
+TINY = dict(image_size=48, epochs=1, batch_size=8, folds=3, verbose=0,
+            model_kwargs={"widths": [8, 16, 16], "dense": [32, 32]})
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("syn"), 30, 48, seed=1, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run"))
+    m = run_kfold(Config(data=tiny_data, **TINY), out, log=lambda *a: None)
+    return out, m
+
+
+def test_run_folder_has_every_file(tiny_run):
+    out, m = tiny_run
+    for f in ["config.json", "folds.csv", "oof_predictions.csv", "thresholds.json",
+              "metrics.json", "report.md"]:
+        assert os.path.isfile(os.path.join(out, f)), f
+    for k in range(3):
+        for f in ["model.keras", "history.csv", "val_predictions.csv", "done.json"]:
+            assert os.path.isfile(os.path.join(out, f"fold_{k}", f)), (k, f)
+    ids, oof = read_predictions(os.path.join(out, "oof_predictions.csv"))
+    assert len(ids) == 30 and oof.shape == (30, 28) and (0 <= oof).all() and (oof <= 1).all()
+    thr = json.load(open(os.path.join(out, "thresholds.json")))
+    assert len(thr["thresholds"]) == 28 and set(thr["crossfit"]) == {"0", "1", "2"}
+    saved = json.load(open(os.path.join(out, "metrics.json")))
+    for key in ["macro_f1", "macro_f1_at_0.5", "macro_f1_crossfit", "micro_f1", "per_class",
+                "per_fold"]:
+        assert key in saved
+    assert saved["data"] == "real data" and len(saved["per_fold"]) == 3
+    assert Config.from_file(os.path.join(out, "config.json")).image_size == 48
+    assert "cross-fitted" in open(os.path.join(out, "report.md")).read()
+
+
+def test_oof_predictions_are_those_of_the_fold_models(tiny_run, tiny_data):
+    import keras
+
+    from gapnet.dataset import open_source
+    from gapnet.pipeline import PngReader
+    from gapnet.training import predict
+
+    out, _ = tiny_run
+    ids, oof = read_predictions(os.path.join(out, "oof_predictions.csv"))
+    folds = dict(line.strip().split(",") for line in open(os.path.join(out, "folds.csv")).readlines()[1:])
+    src = open_source(tiny_data)
+    reader = PngReader(src.image_dir, src.ext, ids, 48)
+    idx = [i for i, s in enumerate(ids) if folds[s] == "1"]
+    model = keras.saving.load_model(os.path.join(out, "fold_1", "model.keras"))
+    np.testing.assert_allclose(predict(model, reader, idx, 8), oof[idx], atol=1e-5)
+
+
+def test_restart_skips_finished_folds(tiny_run, tiny_data):
+    out, m = tiny_run
+    logs = []
+    again = run_kfold(Config(data=tiny_data, **TINY), out, log=logs.append)
+    assert sum("already finished, skipped" in line for line in logs) == 3
+    assert again["macro_f1_at_0.5"] == m["macro_f1_at_0.5"]

@@ -1,0 +1,50 @@
+import keras
+import numpy as np
+import pytest
+
+from gapnet import models
+from gapnet.layers import PerImageStandardization
+
+
+def test_registry_lists_and_rejects_unknown_names():
+    assert {"gapnet", "gapnet_pl"} <= set(models.list_models())
+    with pytest.raises(ValueError, match=r"Unknown model 'resnet9'. Available: \['gapnet'"):
+        models.build("resnet9", (64, 64, 4))
+    with pytest.raises(ValueError, match="already registered"):
+        models.register("gapnet")(lambda **kw: None)
+
+
+@pytest.mark.parametrize("name, expected", [("gapnet", 632_652), ("gapnet_pl", 630_076)])
+def test_published_parameter_counts_at_512(name, expected):
+    assert models.build(name, (512, 512, 4), 28).count_params() == expected
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_builds_any_size_outputs_probabilities_and_learns(name):
+    keras.utils.set_random_seed(0)
+    for size in (48, 80):  # fully convolutional up to the pooling
+        model = models.build(name, (size, size, 4), 28, preprocess=[PerImageStandardization()])
+        x = np.random.default_rng(0).random((8, size, size, 4)).astype("float32")
+        p = model.predict(x, verbose=0)
+        assert p.shape == (8, 28) and (p >= 0).all() and (p <= 1).all()
+    y = (np.random.default_rng(1).random((8, 28)) < 0.2).astype("float32")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=5, batch_size=8, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < before
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_keras_round_trip_gives_identical_predictions(name, tmp_path):
+    model = models.build(name, (64, 64, 4), 28, preprocess=[PerImageStandardization()])
+    x = np.random.default_rng(0).random((2, 64, 64, 4)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+
+
+def test_gapnet_layers_are_named_and_configurable():
+    model = models.build("gapnet", (64, 64, 4), 5, widths=(8, 16, 32), dense=(32, 16))
+    names = {layer.name for layer in model.layers}
+    assert {"block1_1_bn", "block2_4_conv", "block3_gap", "gap_concat", "fc2", "predictions"} <= names
+    assert model.get_layer("fc1").units == 32 and model.output_shape == (None, 5)
