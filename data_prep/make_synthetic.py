@@ -15,7 +15,7 @@ from gapnet.synthetic.generate import default_min_per_class, write_dataset
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--out", help="output folder (created)")
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
@@ -23,7 +23,17 @@ def main(argv=None) -> int:
                    help="each class appears in at least M samples "
                         "(default: 2%% of N, so every class appears when N >= 50)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--figure", metavar="PNG",
+                   help="instead of a dataset, write a figure with one example per class")
     args = p.parse_args(argv)
+    if args.figure:
+        from gapnet.synthetic.figure import save_figure
+
+        save_figure(args.figure, size=args.size, seed=args.seed)
+        print(f"wrote {args.figure}")
+        return 0
+    if not args.out:
+        p.error("--out is required (or --figure)")
     if args.n < 1 or args.size < 16:
         p.error("--n must be >= 1 and --size >= 16")
     m = default_min_per_class(args.n) if args.min_per_class is None else args.min_per_class

@@ -30,12 +30,14 @@ class Config:
     # === Model ===
     model: str = "gapnet"
     model_kwargs: dict = field(default_factory=dict)  # passed to gapnet.models.build
+    dropout: float | None = None  # networks: overrides the architecture's dropout rate
     normalization: str = "dataset"  # "dataset" (per-channel mean/std), "per_image", "none"
     # === Training ===
     epochs: int = 50
     batch_size: int = 20  # seed 002 (memory-bound at 512 px on a 8 GB GPU)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over all epochs)
     loss: str = "bce"
     monitor: str = "val_macro_f1"  # checkpoint / early-stopping quantity: or "val_loss"
     early_stopping_patience: int = 10  # epochs; 0 disables early stopping
@@ -80,7 +82,13 @@ class Config:
     @classmethod
     def synthetic_default(cls) -> "Config":
         """The embedded default run: GapNet on the synthetic atlas, <= 10 min on 2 CPU cores."""
-        return cls(image_size=128, epochs=12, batch_size=32, early_stopping_patience=0)
+        # Measured on the 900-sample atlas (fold 0, 12 epochs, fold-tuned macro-F1): this
+        # short schedule underfits, so dropout 0.1 (0.40 vs 0.34 at seed 002's 0.4), batch 16
+        # and only the label-preserving flips and rotations.
+        return cls(image_size=128, epochs=12, batch_size=16, learning_rate=2e-3,
+                   early_stopping_patience=0, dropout=0.1, aug_affine=0.0,
+                   aug_crop=0.0, aug_blur=0.0, aug_contrast=0.0, aug_brightness=0.0,
+                   aug_noise=0.0)
 
     @classmethod
     def from_dict(cls, values: dict, base: "Config | None" = None) -> "Config":
@@ -135,6 +143,7 @@ class Config:
             "threshold_strategy": ("f1_search", "frequency", "fixed"),
             "aug_backend": ("cpu", "device"),
             "cache": ("auto", "off"),
+            "lr_schedule": ("constant", "cosine"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

@@ -65,7 +65,8 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-FOLD_FILES = ("model.keras", "history.csv", "val_predictions.csv")
+FOLD_FILES = {"keras": ("model.keras", "history.csv", "val_predictions.csv"),
+              "sklearn": ("model.joblib", "val_predictions.csv")}
 
 
 def fold_done(fold_dir: str) -> bool:
@@ -74,8 +75,25 @@ def fold_done(fold_dir: str) -> bool:
     if not os.path.isfile(marker):
         return False
     sums = read_json(marker).get("sha256", {})
-    return all(os.path.isfile(os.path.join(fold_dir, f)) and
-               _sha256(os.path.join(fold_dir, f)) == sums.get(f) for f in FOLD_FILES)
+    return bool(sums) and all(os.path.isfile(os.path.join(fold_dir, f)) and
+                              _sha256(os.path.join(fold_dir, f)) == s for f, s in sums.items())
+
+
+def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int):
+    """Trains one fold from scratch and returns its validation probabilities."""
+    from gapnet import models
+
+    if models.kind(cfg.model) == "sklearn":
+        from gapnet import baselines
+        from gapnet.pipeline import PngReader
+
+        small = PngReader(reader.image_dir, reader.ext, reader.ids, baselines.FEATURE_SIZE)
+        return baselines.fit_predict(cfg.model, small, targets, train_idx, val_idx, fold_dir,
+                                     seed, **cfg.model_kwargs)
+    from gapnet import training
+
+    model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed)
+    return training.predict(model, reader, val_idx, cfg.batch_size)
 
 
 def prepare(cfg: Config, log=print):
@@ -96,9 +114,10 @@ def prepare(cfg: Config, log=print):
 
 def run_kfold(cfg: Config, out: str, log=print) -> dict:
     """Runs (or resumes) the K-fold job into `out` and returns its metrics."""
-    from gapnet import training
+    from gapnet import models
 
     os.makedirs(out, exist_ok=True)
+    files = FOLD_FILES[models.kind(cfg.model)]
     root, synthetic, ids, targets, reader = prepare(cfg, log)
     log(f"data: {root} ({'synthetic atlas' if synthetic else 'real data'}), {len(ids)} samples, "
         f"{cfg.image_size}px; model {cfg.model}; {cfg.folds} folds; run folder {out}")
@@ -119,12 +138,11 @@ def run_kfold(cfg: Config, out: str, log=print) -> dict:
             log(f"fold {k}: already finished, skipped")
         else:
             log(f"fold {k}: training on {len(train_idx)}, validating on {len(val_idx)} samples")
-            model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k)
-            probs = training.predict(model, reader, val_idx, cfg.batch_size)
+            probs = train_fold(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k)
             write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
                               [ids[i] for i in val_idx], probs)
             atomic_write_json(os.path.join(fold_dir, "done.json"), {
-                "fold": k, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in FOLD_FILES}})
+                "fold": k, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in files}})
         fold_ids, probs = read_predictions(os.path.join(fold_dir, "val_predictions.csv"))
         if fold_ids != [ids[i] for i in val_idx]:
             raise DataError(f"{fold_dir}: its predictions do not match this run's fold {k}; "

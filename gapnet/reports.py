@@ -51,3 +51,42 @@ def markdown(cfg, m: dict) -> str:
         lines.append(f"| {k} | {name} | {pc['support'][k]} | {pc['precision'][k]:.3f} | "
                      f"{pc['recall'][k]:.3f} | {pc['f1'][k]:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def _model_name(run: dict) -> str:
+    return run["config"].get("model", "?")
+
+
+def comparison_rows(runs: list[dict]) -> list[dict]:
+    """One row per run (dicts with 'name', 'config', 'metrics'): the headline figures."""
+    rows = []
+    for r in runs:
+        m = r["metrics"]
+        row = {"run": r["name"], "model": _model_name(r), "data": m.get("data", ""),
+               "n": m.get("n_samples"), "macro_f1_at_0.5": m.get("macro_f1_at_0.5"),
+               "macro_f1_tuned": m.get("macro_f1"), "macro_f1_crossfit": m.get("macro_f1_crossfit"),
+               "crossfit_fold_std": m.get("fold_spread", {}).get("macro_f1_crossfit", {}).get("std"),
+               "micro_f1": m.get("micro_f1"),
+               "macro_f1_support_ge10": m.get("macro_f1_support_ge10")}
+        for k, f1 in enumerate(m["per_class"]["f1"]):
+            row[f"f1_{k}"] = f1
+        rows.append(row)
+    return rows
+
+
+HEADLINE = ("macro_f1_at_0.5", "macro_f1_tuned", "macro_f1_crossfit", "crossfit_fold_std",
+            "micro_f1", "macro_f1_support_ge10")
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    """The headline table, then per-class F1 (tuned thresholds) with one column per run."""
+    head = "| run | model | data | n | " + " | ".join(HEADLINE) + " |"
+    lines = [head, "|" + "---|" * 4 + "---:|" * len(HEADLINE)]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['model']} | {r['data']} | {r['n']} | "
+                     + " | ".join(_f(r[k]) for k in HEADLINE) + " |")
+    lines += ["", "| class | name | " + " | ".join(r["run"] for r in rows) + " |",
+              "|---:|---|" + "---:|" * len(rows)]
+    for k, name in enumerate(CLASS_NAMES):
+        lines.append(f"| {k} | {name} | " + " | ".join(_f(r[f"f1_{k}"]) for r in rows) + " |")
+    return "\n".join(lines) + "\n"

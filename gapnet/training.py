@@ -62,14 +62,25 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
     elif cfg.normalization == "per_image":
         preprocess.append(PerImageStandardization(name="normalize"))
     shape = (reader.size, reader.size, 4)
-    return models.build(cfg.model, shape, N_CLASSES, preprocess=preprocess, **cfg.model_kwargs)
+    kwargs = dict(cfg.model_kwargs)
+    if cfg.dropout is not None:
+        kwargs["dropout"] = cfg.dropout
+    return models.build(cfg.model, shape, N_CLASSES, preprocess=preprocess, **kwargs)
 
 
-def compile_model(model: keras.Model, cfg: Config) -> keras.Model:
+def learning_rate(cfg: Config, steps_per_epoch: int):
+    if cfg.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(cfg.learning_rate,
+                                                      decay_steps=cfg.epochs * steps_per_epoch)
+    return cfg.learning_rate
+
+
+def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1) -> keras.Model:
+    lr = learning_rate(cfg, steps_per_epoch)
     if cfg.optimizer == "adam":
-        opt = keras.optimizers.Adam(cfg.learning_rate)
+        opt = keras.optimizers.Adam(lr)
     else:
-        opt = keras.optimizers.SGD(cfg.learning_rate, momentum=0.9)
+        opt = keras.optimizers.SGD(lr, momentum=0.9)
     model.compile(optimizer=opt, loss=losses.get(cfg.loss), metrics=[MacroF1(N_CLASSES)],
                   jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
     return model
@@ -101,7 +112,8 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
     """Trains from scratch; returns the best model (by `cfg.monitor`), reloaded from disk."""
     setup(cfg, seed)
     os.makedirs(fold_dir, exist_ok=True)
-    model = compile_model(build_model(cfg, reader, train_idx, seed), cfg)
+    steps = -(-len(train_idx) // cfg.batch_size)
+    model = compile_model(build_model(cfg, reader, train_idx, seed), cfg, steps)
     train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed)
     model.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks(cfg, fold_dir),
               verbose=cfg.verbose)

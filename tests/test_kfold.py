@@ -68,3 +68,16 @@ def test_restart_skips_finished_folds(tiny_run, tiny_data):
     again = run_kfold(Config(data=tiny_data, **TINY), out, log=logs.append)
     assert sum("already finished, skipped" in line for line in logs) == 3
     assert again["macro_f1_at_0.5"] == m["macro_f1_at_0.5"]
+
+
+@pytest.mark.parametrize("model, kwargs", [("logreg", {"C": 0.01}),
+                                           ("random_forest", {"n_estimators": 20})])
+def test_baselines_run_through_the_main_job(tiny_data, tmp_path, model, kwargs):
+    cfg = Config(data=tiny_data, model=model, model_kwargs=kwargs, folds=3, image_size=48)
+    m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
+    assert os.path.isfile(tmp_path / "fold_0" / "model.joblib")
+    ids, oof = read_predictions(str(tmp_path / "oof_predictions.csv"))
+    assert oof.shape == (30, 28) and 0 <= m["macro_f1_at_0.5"] <= 1
+    logs = []
+    run_kfold(cfg, str(tmp_path), log=logs.append)
+    assert sum("already finished" in line for line in logs) == 3

@@ -5,9 +5,12 @@ import pytest
 from gapnet import models
 from gapnet.layers import PerImageStandardization
 
+NETWORKS = [n for n in models.list_models() if models.kind(n) == "keras"]
+
 
 def test_registry_lists_and_rejects_unknown_names():
-    assert {"gapnet", "gapnet_pl"} <= set(models.list_models())
+    assert {"gapnet", "gapnet_pl", "logreg", "random_forest"} <= set(models.list_models())
+    assert models.kind("logreg") == "sklearn" and models.kind("gapnet") == "keras"
     with pytest.raises(ValueError, match=r"Unknown model 'resnet9'. Available: \['gapnet'"):
         models.build("resnet9", (64, 64, 4))
     with pytest.raises(ValueError, match="already registered"):
@@ -19,7 +22,7 @@ def test_published_parameter_counts_at_512(name, expected):
     assert models.build(name, (512, 512, 4), 28).count_params() == expected
 
 
-@pytest.mark.parametrize("name", models.list_models())
+@pytest.mark.parametrize("name", NETWORKS)
 def test_builds_any_size_outputs_probabilities_and_learns(name):
     keras.utils.set_random_seed(0)
     for size in (48, 80):  # fully convolutional up to the pooling
@@ -34,7 +37,7 @@ def test_builds_any_size_outputs_probabilities_and_learns(name):
     assert model.evaluate(x, y, verbose=0) < before
 
 
-@pytest.mark.parametrize("name", models.list_models())
+@pytest.mark.parametrize("name", NETWORKS)
 def test_keras_round_trip_gives_identical_predictions(name, tmp_path):
     model = models.build(name, (64, 64, 4), 28, preprocess=[PerImageStandardization()])
     x = np.random.default_rng(0).random((2, 64, 64, 4)).astype("float32")

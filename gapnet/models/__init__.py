@@ -10,18 +10,29 @@ from __future__ import annotations
 from typing import Callable
 
 _MODELS: dict[str, Callable] = {}
+_KINDS: dict[str, str] = {}
 
 
-def register(name: str):
-    """Decorator adding a builder `fn(input_shape, n_classes, **kwargs)` under `name`."""
+def register(name: str, kind: str = "keras"):
+    """Decorator adding a builder `fn(input_shape, n_classes, **kwargs)` under `name`.
+
+    `kind` is "keras" (a network) or "sklearn" (a baseline estimator, see gapnet.baselines).
+    """
 
     def deco(fn):
         if name in _MODELS:
             raise ValueError(f"Model {name!r} already registered.")
-        _MODELS[name] = fn
+        _MODELS[name], _KINDS[name] = fn, kind
         return fn
 
     return deco
+
+
+def kind(name: str) -> str:
+    """"keras" or "sklearn"; raises like `build` for an unknown name."""
+    if name not in _KINDS:
+        raise ValueError(f"Unknown model {name!r}. Available: {sorted(_MODELS)}")
+    return _KINDS[name]
 
 
 def build(name: str, input_shape, n_classes: int = 28, **kwargs):
@@ -41,3 +52,11 @@ def list_models() -> list[str]:
 
 # Import every architecture so that it registers (a never-imported model never registers).
 from gapnet.models import gapnet, gapnet_pl  # noqa: E402,F401
+
+# Seed 000's scikit-learn baselines, beside the networks (they ignore the input shape).
+from gapnet import baselines as _baselines  # noqa: E402
+
+register("logreg", kind="sklearn")(
+    lambda input_shape=None, n_classes=28, **kw: _baselines.build_logreg(**kw))
+register("random_forest", kind="sklearn")(
+    lambda input_shape=None, n_classes=28, **kw: _baselines.build_random_forest(**kw))

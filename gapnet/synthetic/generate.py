@@ -33,8 +33,9 @@ def real_label_sets() -> list[tuple[int, ...]]:
 
 
 def default_min_per_class(n: int) -> int:
-    """2 % of the samples (at least 1): every class appears in any dataset of >= 50."""
-    return max(1, math.ceil(0.02 * n))
+    """4 % of the samples (at least 1): every class appears in any dataset, with enough
+    examples of the rarest (36 of 900) for a model to learn them."""
+    return max(1, math.ceil(0.04 * n))
 
 
 def draw_label_sets(n: int, seed: int, min_per_class: int | None = None) -> list[tuple[int, ...]]:

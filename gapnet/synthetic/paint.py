@@ -20,15 +20,16 @@ MIN_SIGMA = 0.6  # pixels: narrower Gaussians are sub-pixel and left as impulses
 
 
 class Painter:
-    def __init__(self, size: int, s: float):
-        self.size, self.s = size, s
+    def __init__(self, size: int, s: float, boost: float = 1.0):
+        """`boost` scales dots, lines and rings (not direct fills of `img`)."""
+        self.size, self.s, self.boost = size, s, boost
         self.img = np.zeros((size, size), np.float32)
         self._layers: dict[float, np.ndarray] = {}
 
     def dots(self, x, y, amp, sigma: float) -> None:
         """Gaussian dots of peak `amp` (at 512 px) and width `sigma` (512-px units)."""
         x, y = np.atleast_1d(np.asarray(x, np.float64)), np.atleast_1d(np.asarray(y, np.float64))
-        amp = np.broadcast_to(np.asarray(amp, np.float64), x.shape)
+        amp = np.broadcast_to(np.asarray(amp, np.float64) * self.boost, x.shape)
         sig = max(sigma * self.s, MIN_SIGMA)
         sig = round(sig * 4) / 4  # share layers between similar widths
         # Integrated intensity amp * 2 pi sigma512^2 * s^2, spread over sig.
@@ -46,7 +47,7 @@ class Painter:
         """An anti-aliased polyline through `pts` (n, 2) in pixel coordinates."""
         width = thickness * self.s
         px = max(int(round(width)), 1)
-        value = float(amp * min(1.0, width / px))
+        value = float(amp * self.boost * min(1.0, width / px))
         fixed = np.round(np.asarray(pts) * 16).astype(np.int32)  # 4 fractional bits
         cv2.polylines(self.img, [fixed], False, value, px, cv2.LINE_AA, shift=4)
 
@@ -54,9 +55,9 @@ class Painter:
         """A hollow ring of `radius` (512-px units), one 512-px unit thick."""
         r = radius * self.s
         if r < 1.0:
-            self.dots([x], [y], amp * 0.5, radius * 0.7)
+            self.dots([x], [y], amp * 0.5, radius * 0.7)  # boosted inside dots()
             return
-        value = float(amp * min(1.0, self.s))
+        value = float(amp * self.boost * min(1.0, self.s))
         cv2.circle(self.img, (int(round(x * 16)), int(round(y * 16))), int(round(r * 16)),
                    value, 1, cv2.LINE_AA, shift=4)
 

@@ -97,7 +97,7 @@ def _intermediate_filaments(p, L, m, rng):
 
 
 def _actin(p, L, m, rng):
-    q = Painter(p.size, p.s)
+    q = Painter(p.size, p.s, p.boost)
     for c in L.cells:
         theta = c.angle + rng.normal(0, 0.25)
         d = np.array([math.cos(theta), math.sin(theta)])
