@@ -101,7 +101,7 @@ def _red(L: Layout, m: Maps, rng, s) -> np.ndarray:
 
 # Puncta and filaments of the protein are much brighter than its diffuse pools in HPA
 # images (often near saturation); drawn features get this factor over the fills.
-GREEN_PUNCTA_BOOST = 2.5
+GREEN_PUNCTA_BOOST = 4.0
 
 
 def _green(L: Layout, m: Maps, labels, rng, s) -> np.ndarray:
@@ -135,7 +135,7 @@ def render(labels, size: int, rng: np.random.Generator) -> np.ndarray:
     gains = GAINS * rng.lognormal(0, 0.3, 4).astype(np.float32)
     if rng.random() < 0.08:  # poorly stained sample: dim protein channel
         gains[1] *= rng.uniform(0.25, 0.45)
-    photons = rng.uniform(60, 300)
+    photons = rng.uniform(150, 600)
     read = rng.uniform(0.004, 0.01)
     out = np.empty((size, size, 4), np.uint8)
     for c, img in enumerate(channels):
