@@ -4,8 +4,7 @@
 
 Rows: the raw decode limit (the same samples decoded in a tight loop on all cores, no
 tf.data), the tf.data pipeline without augmentation, with the full CPU augmentation
-recipe (albumentations + NumPy), Keras' own geometric layers for comparison, and, when a
-uint8 cache exists for the size, the cached path. Without --data the samples are made of
+recipe (albumentations + NumPy), and Keras' own geometric layers for comparison. Without --data the samples are made of
 the real HPA PNGs in tests/data (each sample's four channels are real single-channel
 files), so decode cost is that of real images. Files are read once before timing, so
 every row measures decoding from the page cache, not the disk.
@@ -99,16 +98,6 @@ def main(argv=None):
     keras_ds = make_dataset(reader, targets, args.batch, training=True).map(
         lambda x, y: (geo(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     rows.append(("tf.data + Keras geometric layers (for comparison)", timed(lambda: drain(keras_ds), n)))
-
-    try:
-        from gapnet.cache import open_cache
-
-        cache = open_cache(root, size, ids)
-    except Exception:  # noqa: BLE001 - no cache built for this folder
-        cache = None
-    if cache is not None:
-        cached = make_dataset(cache, targets, args.batch, training=False)
-        rows.append(("tf.data from the uint8 cache", timed(lambda: drain(cached), n)))
 
     limit = rows[0][1]
     print(f"\n{n} samples of 4 x {size}x{size} PNG, batch {args.batch}, {workers} cores, "

@@ -23,7 +23,6 @@ class Config:
     data: str | None = None  # Kaggle-layout root; None: the synthetic atlas (generated once)
     image_size: int = 512  # every image is resized to this square size
     skip_bad: bool = False  # drop samples with bad files (logged) instead of failing
-    cache: str = "auto"  # uint8 cache of decoded images: "auto" (use if built), "off"
     synthetic_n: int = 900  # synthetic atlas: number of samples ...
     synthetic_size: int = 128  # ... their size on disk ...
     synthetic_seed: int = 0  # ... and generator seed
@@ -142,7 +141,6 @@ class Config:
             "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
             "threshold_strategy": ("f1_search", "frequency", "fixed"),
             "aug_backend": ("cpu", "device"),
-            "cache": ("auto", "off"),
             "lr_schedule": ("constant", "cosine"),
         }
         for key, allowed in choices.items():

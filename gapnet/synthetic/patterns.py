@@ -68,22 +68,23 @@ def _golgi(p, L, m, rng):
         p.dots(pts[:, 0], pts[:, 1], 0.9, 2.0)
 
 
-def _peroxisomes(p, L, m, rng):
-    for c in L.cells:
-        x, y = cell_points(c, rng.integers(40, 121), 0.5, 0.95, rng)
-        p.dots(x, y, 0.6, 0.8)
+def _scattered(count, lo, hi, amp, sigma):
+    """Dots in each cell, `count` (low, high) of them between fractions lo..hi of the way
+    from the centre to the outline, of peak `amp` and width `sigma`."""
+
+    def draw(p, L, m, rng):
+        for c in L.cells:
+            x, y = cell_points(c, rng.integers(*count), lo, hi, rng)
+            p.dots(x, y, amp, sigma)
+
+    return draw
 
 
-def _endosomes(p, L, m, rng):
-    for c in L.cells:
-        x, y = cell_points(c, rng.integers(15, 41), 0.5, 0.95, rng)
-        p.dots(x, y, 0.7, 1.4)
-
-
-def _lysosomes(p, L, m, rng):
-    for c in L.cells:
-        x, y = cell_points(c, rng.integers(15, 41), 0.45, 0.78, rng)
-        p.dots(x, y, 0.8, 1.6)
+# Vesicle-like classes differ only in number, size, brightness and how perinuclear they sit.
+_peroxisomes = _scattered((40, 121), 0.5, 0.95, 0.6, 0.8)  # many tiny
+_endosomes = _scattered((15, 41), 0.5, 0.95, 0.7, 1.4)  # fewer, larger, spread out
+_lysosomes = _scattered((15, 41), 0.45, 0.78, 0.8, 1.6)  # like endosomes, more perinuclear
+_cytoplasmic_bodies = _scattered((1, 5), 0.5, 0.9, 1.1, 2.2)  # few, medium, bright
 
 
 def _intermediate_filaments(p, L, m, rng):
@@ -205,11 +206,6 @@ def _aggresome(p, L, m, rng):
 def _cytosol(p, L, m, rng):
     p.img += 0.45 * m.cyto * (0.85 + 0.3 * m.tex)
 
-
-def _cytoplasmic_bodies(p, L, m, rng):
-    for c in L.cells:
-        x, y = cell_points(c, rng.integers(1, 5), 0.5, 0.9, rng)
-        p.dots(x, y, 1.1, 2.2)
 
 
 def _rods_and_rings(p, L, m, rng):
