@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py [--models gapnet gapnet_pl] [--sizes 512 256]
                                      [--precisions float32 mixed_bfloat16] [--steps 6]
+                                     [--batch 20] [--memory-only]
 
 For each model, size and precision: `model.fit` fed by the tf.data pipeline (PNG decode +
 full CPU augmentation, from a synthetic dataset written at that size) and fed from
@@ -44,6 +45,8 @@ def main(argv=None):
     p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--memory-only", action="store_true",
+                   help="time the model fed from memory only (no pipeline row)")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +67,8 @@ def main(argv=None):
                     x, y = next(iter(piped))
                     memory = tf.data.Dataset.from_tensors((x, y)).repeat()
                     r_mem = rate(model, memory, args.steps, args.batch)
-                    r_pipe = rate(model, piped, args.steps, args.batch)
+                    r_pipe = float("nan") if args.memory_only else rate(model, piped, args.steps,
+                                                                        args.batch)
                     rows.append((name, size, precision, r_pipe, r_mem))
                     print(f"{name} {size}px {precision}: pipeline {r_pipe:.1f} img/s, "
                           f"memory {r_mem:.1f} img/s", flush=True)

@@ -81,3 +81,39 @@ def test_baselines_run_through_the_main_job(tiny_data, tmp_path, model, kwargs):
     logs = []
     run_kfold(cfg, str(tmp_path), log=logs.append)
     assert sum("already finished" in line for line in logs) == 3
+
+
+def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
+    import runpy
+    import sys
+
+    out, m = tiny_run
+    base = tmp_path / "rf"
+    run_kfold(Config(data=tiny_data, model="random_forest", model_kwargs={"n_estimators": 10},
+                     folds_file=os.path.join(out, "folds.csv"), image_size=48), str(base),
+              log=lambda *a: None)
+    argv, sys.argv = sys.argv, ["compare.py", out, str(base), "--out", str(tmp_path / "cmp")]
+    try:
+        with pytest.raises(SystemExit) as e:
+            runpy.run_path("experiments/compare.py", run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert e.value.code == 0
+    table = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| gapnet |" in table and "| random_forest |" in table and "| 27 | Rods & rings |" in table
+    assert f"{m['macro_f1_crossfit']:.3f}" in table
+    rows = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
+    assert len(rows) == 3 and "f1_27" in rows[0]
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["deepyeast", "mcnn", "densenet121", "resnet34", "resnet50",
+                                   "xception", "gapnet_pl"])
+def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
+    data = write_dataset(tmp_path_factory.mktemp("syn80"), 12, 80, seed=2, workers=1,
+                         progress=False)
+    out = tmp_path_factory.mktemp(model)
+    m = run_kfold(Config(data=data, model=model, image_size=80, epochs=1, batch_size=4, folds=2,
+                         verbose=0), str(out), log=lambda *a: None)
+    assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2

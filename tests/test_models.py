@@ -9,9 +9,10 @@ NETWORKS = [n for n in models.list_models() if models.kind(n) == "keras"]
 
 
 def test_registry_lists_and_rejects_unknown_names():
-    assert {"gapnet", "gapnet_pl", "logreg", "random_forest"} <= set(models.list_models())
+    assert {"gapnet", "gapnet_pl", "deepyeast", "mcnn", "densenet121", "resnet50", "resnet34",
+            "xception", "logreg", "random_forest"} <= set(models.list_models())
     assert models.kind("logreg") == "sklearn" and models.kind("gapnet") == "keras"
-    with pytest.raises(ValueError, match=r"Unknown model 'resnet9'. Available: \['gapnet'"):
+    with pytest.raises(ValueError, match=r"Unknown model 'resnet9'. Available: \['deepyeast', 'densenet121', 'gapnet'"):
         models.build("resnet9", (64, 64, 4))
     with pytest.raises(ValueError, match="already registered"):
         models.register("gapnet")(lambda **kw: None)
@@ -25,22 +26,23 @@ def test_published_parameter_counts_at_512(name, expected):
 @pytest.mark.parametrize("name", NETWORKS)
 def test_builds_any_size_outputs_probabilities_and_learns(name):
     keras.utils.set_random_seed(0)
-    for size in (48, 80):  # fully convolutional up to the pooling
+    # Any input size (Xception needs >= 71 px); the large backbones are checked at one size
+    # only, to keep the suite short (their tracing dominates).
+    for size in (96, 128) if name in ("gapnet", "gapnet_pl", "deepyeast", "mcnn") else (96,):
         model = models.build(name, (size, size, 4), 28, preprocess=[PerImageStandardization()])
-        x = np.random.default_rng(0).random((8, size, size, 4)).astype("float32")
+        x = np.random.default_rng(0).random((4, size, size, 4)).astype("float32")
         p = model.predict(x, verbose=0)
-        assert p.shape == (8, 28) and (p >= 0).all() and (p <= 1).all()
-    y = (np.random.default_rng(1).random((8, 28)) < 0.2).astype("float32")
+        assert p.shape == (4, 28) and (p >= 0).all() and (p <= 1).all()
+    y = (np.random.default_rng(1).random((4, 28)) < 0.2).astype("float32")
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
-    before = model.evaluate(x, y, verbose=0)
-    model.fit(x, y, epochs=5, batch_size=8, verbose=0)
-    assert model.evaluate(x, y, verbose=0) < before
+    losses = [float(model.train_on_batch(x, y)) for _ in range(4)]  # training-mode loss
+    assert losses[-1] < losses[0]
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_keras_round_trip_gives_identical_predictions(name, tmp_path):
-    model = models.build(name, (64, 64, 4), 28, preprocess=[PerImageStandardization()])
-    x = np.random.default_rng(0).random((2, 64, 64, 4)).astype("float32")
+    model = models.build(name, (96, 96, 4), 28, preprocess=[PerImageStandardization()])
+    x = np.random.default_rng(0).random((2, 96, 96, 4)).astype("float32")
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
@@ -51,3 +53,10 @@ def test_gapnet_layers_are_named_and_configurable():
     names = {layer.name for layer in model.layers}
     assert {"block1_1_bn", "block2_4_conv", "block3_gap", "gap_concat", "fc2", "predictions"} <= names
     assert model.get_layer("fc1").units == 32 and model.output_shape == (None, 5)
+
+
+def test_layer_groups_split_body_and_head():
+    groups = models.layer_groups(models.build("gapnet", (64, 64, 4), 28))
+    assert groups["early"][0].name == "block1_1_bn"
+    assert [layer.name for layer in groups["head"]] == ["fc1", "fc2", "predictions"]
+    assert all("block" in layer.name for layer in groups["early"] + groups["middle"])

@@ -50,8 +50,38 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+_HEAD_TYPES = ("Dense", "Dropout", "AlphaDropout", "GlobalAveragePooling2D", "Flatten",
+               "Concatenate")
+
+
+def _flat_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # nested backbone
+            yield from _flat_layers(layer)
+        else:
+            yield layer
+
+
+def layer_groups(model) -> dict:
+    """Layers with weights split into "early", "middle" and "head" groups.
+
+    The head is everything from the global pooling / flatten on (fully connected layers
+    and the classifier); the convolutional body before it is split in two halves by depth
+    (early: the first half). For differential learning rates (e.g. lr/10, lr/3, lr) and
+    for training the head alone.
+    """
+    flat = [layer for layer in _flat_layers(model) if layer.__class__.__name__ != "InputLayer"]
+    start = next((i for i, layer in enumerate(flat) if layer.__class__.__name__ in _HEAD_TYPES
+                  and layer.__class__.__name__ not in ("Dense",)), len(flat))
+    body = [layer for layer in flat[:start] if layer.weights]
+    head = [layer for layer in flat[start:] if layer.weights]
+    half = (len(body) + 1) // 2
+    return {"early": body[:half], "middle": body[half:], "head": head}
+
+
 # Import every architecture so that it registers (a never-imported model never registers).
-from gapnet.models import gapnet, gapnet_pl  # noqa: E402,F401
+from gapnet.models import (deepyeast, densenet121, gapnet, gapnet_pl, mcnn,  # noqa: E402,F401
+                           resnet34, resnet50, xception)
 
 # Seed 000's scikit-learn baselines, beside the networks (they ignore the input shape).
 from gapnet import baselines as _baselines  # noqa: E402
