@@ -37,7 +37,9 @@ class Config:
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over all epochs)
-    loss: str = "bce"
+    loss: str = "bce"  # bce, weighted_bce, focal, soft_f1, soft_f1_smooth, or "a+b" sums
+    focal_gamma: float = 2.0
+    focal_alpha: float | None = None
     monitor: str = "val_macro_f1"  # checkpoint / early-stopping quantity: or "val_loss"
     early_stopping_patience: int = 10  # epochs; 0 disables early stopping
     precision: str = "float32"  # "float32", "mixed_float16", "mixed_bfloat16"

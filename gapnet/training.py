@@ -75,13 +75,15 @@ def learning_rate(cfg: Config, steps_per_epoch: int):
     return cfg.learning_rate
 
 
-def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1) -> keras.Model:
+def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
+                  train_targets=None) -> keras.Model:
     lr = learning_rate(cfg, steps_per_epoch)
     if cfg.optimizer == "adam":
         opt = keras.optimizers.Adam(lr)
     else:
         opt = keras.optimizers.SGD(lr, momentum=0.9)
-    model.compile(optimizer=opt, loss=losses.get(cfg.loss), metrics=[MacroF1(N_CLASSES)],
+    loss = losses.get(cfg.loss, train_targets, cfg.focal_gamma, cfg.focal_alpha)
+    model.compile(optimizer=opt, loss=loss, metrics=[MacroF1(N_CLASSES)],
                   jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
     return model
 
@@ -113,7 +115,8 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
     setup(cfg, seed)
     os.makedirs(fold_dir, exist_ok=True)
     steps = -(-len(train_idx) // cfg.batch_size)
-    model = compile_model(build_model(cfg, reader, train_idx, seed), cfg, steps)
+    model = compile_model(build_model(cfg, reader, train_idx, seed), cfg, steps,
+                          np.asarray(targets)[train_idx])
     train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed)
     model.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks(cfg, fold_dir),
               verbose=cfg.verbose)
