@@ -48,6 +48,7 @@ class Config:
     seed: int = 0
     deterministic: bool = False  # TF op determinism + deterministic input order
     verbose: int = 1  # Keras progress bars: 0 silent, 1 bar, 2 one line per epoch
+    tta: str = "none"  # test-time augmentation for OOF and test predictions: none, flips, d4
     # === Cross-validation ===
     folds: int = 3
     folds_file: str | None = None  # reuse an `Id,fold` CSV instead of splitting
@@ -144,6 +145,7 @@ class Config:
             "threshold_strategy": ("f1_search", "frequency", "fixed"),
             "aug_backend": ("cpu", "device"),
             "lr_schedule": ("constant", "cosine"),
+            "tta": ("none", "flips", "d4"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

@@ -79,6 +79,12 @@ def fold_done(fold_dir: str) -> bool:
                               _sha256(os.path.join(fold_dir, f)) == s for f, s in sums.items())
 
 
+def mark_done(fold_dir: str, files, fold: int) -> None:
+    """Writes the completion marker: the checksums of the fold's finished files."""
+    atomic_write_json(os.path.join(fold_dir, "done.json"), {
+        "fold": fold, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in files}})
+
+
 def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int):
     """Trains one fold from scratch and returns its validation probabilities."""
     from gapnet import models
@@ -93,7 +99,7 @@ def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, 
     from gapnet import training
 
     model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed)
-    return training.predict(model, reader, val_idx, cfg.batch_size)
+    return training.predict(model, reader, val_idx, cfg.batch_size, cfg.tta)
 
 
 def prepare(cfg: Config, log=print):
@@ -141,8 +147,7 @@ def run_kfold(cfg: Config, out: str, log=print) -> dict:
             probs = train_fold(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k)
             write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
                               [ids[i] for i in val_idx], probs)
-            atomic_write_json(os.path.join(fold_dir, "done.json"), {
-                "fold": k, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in files}})
+            mark_done(fold_dir, files, k)
         fold_ids, probs = read_predictions(os.path.join(fold_dir, "val_predictions.csv"))
         if fold_ids != [ids[i] for i in val_idx]:
             raise DataError(f"{fold_dir}: its predictions do not match this run's fold {k}; "

@@ -90,3 +90,15 @@ def comparison_markdown(rows: list[dict]) -> str:
     for k, name in enumerate(CLASS_NAMES):
         lines.append(f"| {k} | {name} | " + " | ".join(_f(r[f"f1_{k}"]) for r in rows) + " |")
     return "\n".join(lines) + "\n"
+
+
+def before_after(before: dict, after: dict, loss: str) -> str:
+    """Head fine-tuning: the run's OOF figures before and after, side by side."""
+    keys = ("macro_f1_at_0.5", "macro_f1", "macro_f1_crossfit", "micro_f1")
+    lines = [f"# Head fine-tuning ({loss})", "",
+             "| | " + " | ".join(k.replace("macro_f1", "macro-F1 tuned") if k == "macro_f1" else k
+                                for k in keys) + " |",
+             "|---|" + "---:|" * len(keys)]
+    for name, m in (("before", before), ("after", after)):
+        lines.append(f"| {name} | " + " | ".join(_f(m.get(k)) for k in keys) + " |")
+    return "\n".join(lines) + "\n"

@@ -123,7 +123,11 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
     return keras.saving.load_model(os.path.join(fold_dir, "model.keras"))
 
 
-def predict(model: keras.Model, reader, indices, batch_size: int) -> np.ndarray:
+def predict(model: keras.Model, reader, indices, batch_size: int, tta: str = "none") -> np.ndarray:
     """Probabilities (n, 28) for the samples `indices` of `reader`, in that order."""
     ds = make_dataset(reader, None, batch_size, training=False, indices=indices)
+    if tta != "none":
+        from gapnet.tta import predict as predict_tta
+
+        return predict_tta(model, ds, tta)
     return np.asarray(model.predict(ds, verbose=0), np.float32)

@@ -117,3 +117,25 @@ def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
     m = run_kfold(Config(data=data, model=model, image_size=80, epochs=1, batch_size=4, folds=2,
                          verbose=0), str(out), log=lambda *a: None)
     assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2
+
+
+def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
+    import shutil
+
+    import keras
+
+    from gapnet.finetune import finetune_run
+
+    out, _ = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    m = finetune_run(str(run), loss="soft_f1", epochs=2, lr=1e-2, log=lambda *a: None)
+    before = keras.saving.load_model(run / "fold_0" / "model.keras")
+    after = keras.saving.load_model(run / "finetune_soft_f1" / "fold_0" / "model.keras")
+    for name in ("block1_1_conv", "block2_4_bn", "block3_3_conv"):
+        for a, b in zip(before.get_layer(name).get_weights(), after.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)  # convolution chain (and BN statistics) frozen
+    assert not np.allclose(before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0])
+    for f in ("oof_predictions.csv", "thresholds.json", "metrics.json", "before_after.md"):
+        assert (run / "finetune_soft_f1" / f).is_file()
+    assert 0 <= m["macro_f1_crossfit"] <= 1

@@ -54,10 +54,11 @@ _HEAD_TYPES = ("Dense", "Dropout", "AlphaDropout", "GlobalAveragePooling2D", "Fl
                "Concatenate")
 
 
-def _flat_layers(model):
+def flat_layers(model):
+    """Every leaf layer of a model, looking inside nested models (e.g. a backbone)."""
     for layer in model.layers:
         if hasattr(layer, "layers"):  # nested backbone
-            yield from _flat_layers(layer)
+            yield from flat_layers(layer)
         else:
             yield layer
 
@@ -70,7 +71,7 @@ def layer_groups(model) -> dict:
     (early: the first half). For differential learning rates (e.g. lr/10, lr/3, lr) and
     for training the head alone.
     """
-    flat = [layer for layer in _flat_layers(model) if layer.__class__.__name__ != "InputLayer"]
+    flat = [layer for layer in flat_layers(model) if layer.__class__.__name__ != "InputLayer"]
     start = next((i for i, layer in enumerate(flat) if layer.__class__.__name__ in _HEAD_TYPES
                   and layer.__class__.__name__ not in ("Dense",)), len(flat))
     body = [layer for layer in flat[:start] if layer.weights]

@@ -1,0 +1,40 @@
+"""Fine-tunes only the fully connected head of each fold of a finished run (seed 002, 4.1).
+
+    python experiments/finetune_head.py --run RUN [--loss bce|soft_f1|focal|...] [--epochs N] [--lr X]
+
+Writes RUN/finetune_<loss>/ with the files of a run and before_after.md.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gapnet.labels import DataError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="a run folder written by run_kfold.py")
+    p.add_argument("--loss", default="bce", help="bce, weighted_bce, focal, soft_f1, soft_f1_smooth "
+                                                 "or a sum like bce+soft_f1 (default bce)")
+    p.add_argument("--epochs", type=int, default=5, help="default 5")
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    args = p.parse_args(argv)
+    from gapnet.finetune import finetune_run
+    from gapnet.reports import summary_table
+
+    try:
+        m = finetune_run(args.run, args.loss, args.epochs, args.lr)
+    except (DataError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    out = os.path.join(args.run, f"finetune_{args.loss.replace('+', '_plus_')}")
+    print(summary_table(m))
+    print(open(os.path.join(out, "before_after.md")).read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
