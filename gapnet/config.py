@@ -36,7 +36,10 @@ class Config:
     batch_size: int = 20  # seed 002 (memory-bound at 512 px on a 8 GB GPU)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     learning_rate: float = 1e-3
-    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over all epochs)
+    lr_schedule: str = "constant"  # constant, cosine (to 0 over all epochs), sgdr, plateau
+    sgdr_first_epochs: int = 1  # sgdr: length of the first cycle (cycles double)
+    plateau_patience: int = 5  # plateau: halve the LR after this many epochs w/o improvement
+    head_epochs: int = 0  # two-stage training: first train only the head for this many epochs
     loss: str = "bce"  # bce, weighted_bce, focal, soft_f1, soft_f1_smooth, or "a+b" sums
     focal_gamma: float = 2.0
     focal_alpha: float | None = None
@@ -144,7 +147,7 @@ class Config:
             "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
             "threshold_strategy": ("f1_search", "frequency", "fixed"),
             "aug_backend": ("cpu", "device"),
-            "lr_schedule": ("constant", "cosine"),
+            "lr_schedule": ("constant", "cosine", "sgdr", "plateau"),
             "tta": ("none", "flips", "d4"),
         }
         for key, allowed in choices.items():

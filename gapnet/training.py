@@ -88,12 +88,20 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
     return model
 
 
-def callbacks(cfg: Config, fold_dir: str) -> list:
+def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1) -> list:
     mode = "min" if cfg.monitor.endswith("loss") else "max"
-    cbs = [
+    cbs = []
+    if cfg.lr_schedule == "sgdr":
+        from gapnet.callbacks import SGDR
+
+        cbs.append(SGDR(cfg.learning_rate, 0.0, cfg.sgdr_first_epochs * steps_per_epoch, 2.0))
+    elif cfg.lr_schedule == "plateau":  # GapNet-PL's recipe: halve on a val macro-F1 plateau
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=cfg.monitor, mode=mode, factor=0.5,
+                                                     patience=cfg.plateau_patience))
+    cbs += [
         keras.callbacks.ModelCheckpoint(os.path.join(fold_dir, "model.keras"), monitor=cfg.monitor,
                                         mode=mode, save_best_only=True),
-        keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv")),
+        keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]
     if cfg.early_stopping_patience > 0:
@@ -111,14 +119,34 @@ def datasets(cfg: Config, reader, targets, train_idx, val_idx, seed: int):
 
 
 def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int):
-    """Trains from scratch; returns the best model (by `cfg.monitor`), reloaded from disk."""
+    """Trains from scratch; returns the best model (by `cfg.monitor`), reloaded from disk.
+
+    With `head_epochs` > 0 (seeds 000, 004): the head alone is trained first for that many
+    epochs (the rest frozen), then everything, for `epochs` in all.
+    """
     setup(cfg, seed)
     os.makedirs(fold_dir, exist_ok=True)
+    history = os.path.join(fold_dir, "history.csv")
+    if os.path.exists(history):  # a fold restarted from scratch; the logger appends
+        os.remove(history)
     steps = -(-len(train_idx) // cfg.batch_size)
-    model = compile_model(build_model(cfg, reader, train_idx, seed), cfg, steps,
-                          np.asarray(targets)[train_idx])
+    y_train = np.asarray(targets)[train_idx]
+    model = build_model(cfg, reader, train_idx, seed)
     train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed)
-    model.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks(cfg, fold_dir),
+    cbs = callbacks(cfg, fold_dir, steps)
+    start = 0
+    if 0 < cfg.head_epochs < cfg.epochs:
+        head = {id(layer) for layer in models.layer_groups(model)["head"]}
+        for layer in models.flat_layers(model):
+            layer.trainable = id(layer) in head
+        compile_model(model, cfg, steps, y_train)
+        model.fit(train, validation_data=val, epochs=cfg.head_epochs, callbacks=cbs,
+                  verbose=cfg.verbose)
+        for layer in models.flat_layers(model):
+            layer.trainable = True
+        start = cfg.head_epochs
+    compile_model(model, cfg, steps, y_train)
+    model.fit(train, validation_data=val, initial_epoch=start, epochs=cfg.epochs, callbacks=cbs,
               verbose=cfg.verbose)
     return keras.saving.load_model(os.path.join(fold_dir, "model.keras"))
 

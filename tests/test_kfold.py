@@ -139,3 +139,12 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     for f in ("oof_predictions.csv", "thresholds.json", "metrics.json", "before_after.md"):
         assert (run / "finetune_soft_f1" / f).is_file()
     assert 0 <= m["macro_f1_crossfit"] <= 1
+
+
+@pytest.mark.parametrize("extra", [{"lr_schedule": "sgdr"}, {"lr_schedule": "plateau"},
+                                   {"head_epochs": 1, "epochs": 2}])
+def test_schedules_and_two_stage_training_run(tiny_data, tmp_path, extra):
+    cfg = Config(data=tiny_data, **{**TINY, "folds": 2, **extra})
+    m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
+    history = open(tmp_path / "fold_0" / "history.csv").read().splitlines()
+    assert len(history) == 1 + cfg.epochs and 0 <= m["macro_f1_at_0.5"] <= 1
