@@ -26,10 +26,12 @@ def parse(argv=None):
     p.add_argument("--data", help="dataset root in the Kaggle layout (default: synthetic atlas)")
     p.add_argument("--model", help="registered model name (default gapnet)")
     p.add_argument("--folds", type=int, help="number of folds (default 3)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--image-size", type=int, dest="image_size")
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int, help="epochs per fold (default 50; synthetic default 12)")
+    p.add_argument("--image-size", type=int, dest="image_size",
+                   help="images are resized to this square size (default 512; synthetic 128)")
+    p.add_argument("--batch-size", type=int, dest="batch_size",
+                   help="samples per batch (default 20; synthetic 16)")
+    p.add_argument("--seed", type=int, help="seeds folds, initialisation and shuffling (default 0)")
     p.add_argument("--out", help="run folder (default runs/<date>-<model>)")
     p.add_argument("--config", help="YAML/JSON file of config keys")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

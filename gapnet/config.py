@@ -40,6 +40,8 @@ class Config:
     sgdr_first_epochs: int = 1  # sgdr: length of the first cycle (cycles double)
     plateau_patience: int = 5  # plateau: halve the LR after this many epochs w/o improvement
     head_epochs: int = 0  # two-stage training: first train only the head for this many epochs
+    layer_lr: dict = field(default_factory=dict)  # LR multipliers, e.g. {early: 0.1, middle: 0.33}
+    lr_find: bool = False  # LR range test before each fold: lr_finder.png/.json, then training
     loss: str = "bce"  # bce, weighted_bce, focal, soft_f1, soft_f1_smooth, or "a+b" sums
     focal_gamma: float = 2.0
     focal_alpha: float | None = None

@@ -20,6 +20,7 @@ from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.layers import PerImageStandardization
 from gapnet.metrics import MacroF1
+from gapnet.optimizers import ScaledAdam, ScaledSGD, group_multipliers
 from gapnet.pipeline import make_dataset
 
 NORM_SAMPLES = 256  # training samples read to estimate the per-channel mean and variance
@@ -78,10 +79,13 @@ def learning_rate(cfg: Config, steps_per_epoch: int):
 def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
                   train_targets=None) -> keras.Model:
     lr = learning_rate(cfg, steps_per_epoch)
+    # Differential learning rates per layer group (seed 000) when layer_lr is set.
+    extra = {"lr_multipliers": group_multipliers(model, cfg.layer_lr)} if cfg.layer_lr else {}
     if cfg.optimizer == "adam":
-        opt = keras.optimizers.Adam(lr)
+        opt = (ScaledAdam if extra else keras.optimizers.Adam)(learning_rate=lr, **extra)
     else:
-        opt = keras.optimizers.SGD(lr, momentum=0.9)
+        opt = (ScaledSGD if extra else keras.optimizers.SGD)(learning_rate=lr, momentum=0.9,
+                                                              **extra)
     loss = losses.get(cfg.loss, train_targets, cfg.focal_gamma, cfg.focal_alpha)
     model.compile(optimizer=opt, loss=loss, metrics=[MacroF1(N_CLASSES)],
                   jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
@@ -110,6 +114,25 @@ def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1) -> list:
     return cbs
 
 
+def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n: int = 100):
+    """The LR range test (seed 000, Fig. 3): plot and suggestion in the fold folder.
+
+    The model's weights are restored afterwards and it is compiled afresh for training, so
+    the test changes nothing but what it reports; the configured learning rate is kept.
+    """
+    from gapnet.callbacks import LRFinder
+    from gapnet.io import atomic_write_json
+
+    compile_model(model, Config.from_dict({"lr_schedule": "constant"}, cfg), steps, y_train)
+    finder = LRFinder(1e-6, 1.0, steps=n)
+    model.fit(train.repeat(), steps_per_epoch=n, epochs=1, verbose=0, callbacks=[finder])
+    finder.plot(os.path.join(fold_dir, "lr_finder.png"))
+    atomic_write_json(os.path.join(fold_dir, "lr_finder.json"),
+                      {"lr": finder.lrs, "loss": finder.losses, "suggestion": finder.suggestion()})
+    print(f"LR range test: suggested learning rate {finder.suggestion():.2g} "
+          f"(configured {cfg.learning_rate:g}); plot in {fold_dir}/lr_finder.png")
+
+
 def datasets(cfg: Config, reader, targets, train_idx, val_idx, seed: int):
     augmenter = CpuAugmenter(cfg) if cfg.augment and cfg.aug_backend == "cpu" else None
     train = make_dataset(reader, targets, cfg.batch_size, training=True, augmenter=augmenter,
@@ -134,6 +157,8 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
     model = build_model(cfg, reader, train_idx, seed)
     train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed)
     cbs = callbacks(cfg, fold_dir, steps)
+    if cfg.lr_find:
+        range_test(model, cfg, train, steps, y_train, fold_dir)
     start = 0
     if 0 < cfg.head_epochs < cfg.epochs:
         head = {id(layer) for layer in models.layer_groups(model)["head"]}

@@ -142,9 +142,14 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("extra", [{"lr_schedule": "sgdr"}, {"lr_schedule": "plateau"},
-                                   {"head_epochs": 1, "epochs": 2}])
+                                   {"head_epochs": 1, "epochs": 2},
+                                   {"layer_lr": {"early": 0.1, "middle": 0.33}, "optimizer": "sgd"},
+                                   {"lr_find": True}])
 def test_schedules_and_two_stage_training_run(tiny_data, tmp_path, extra):
     cfg = Config(data=tiny_data, **{**TINY, "folds": 2, **extra})
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
     history = open(tmp_path / "fold_0" / "history.csv").read().splitlines()
     assert len(history) == 1 + cfg.epochs and 0 <= m["macro_f1_at_0.5"] <= 1
+    if cfg.lr_find:
+        assert (tmp_path / "fold_0" / "lr_finder.png").is_file()
+        assert json.load(open(tmp_path / "fold_0" / "lr_finder.json"))["suggestion"] > 0

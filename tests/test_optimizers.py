@@ -1,0 +1,38 @@
+import keras
+import numpy as np
+import pytest
+
+from gapnet import models
+from gapnet.optimizers import ScaledAdam, ScaledSGD, group_multipliers
+
+
+def moved(group_lr, opt_class=ScaledSGD):
+    keras.utils.set_random_seed(0)
+    model = models.build("gapnet", (32, 32, 4), 28, widths=(4, 8, 8), dense=(8, 8))
+    model.compile(opt_class(lr_multipliers=group_multipliers(model, group_lr), learning_rate=0.05),
+                  "binary_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 32, 32, 4)).astype("float32")
+    y = (rng.random((8, 28)) < 0.2).astype("float32")
+    before = {n: model.get_layer(n).get_weights()[0].copy() for n in ("block1_1_conv", "fc1")}
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # one step
+    return {n: float(np.abs(model.get_layer(n).get_weights()[0] - w).sum()) for n, w in before.items()}
+
+
+def test_group_multipliers_scale_each_groups_step():
+    full, tenth, frozen = moved({}), moved({"early": 0.1}), moved({"early": 0.0})
+    assert frozen["block1_1_conv"] == 0 and frozen["fc1"] > 0
+    # one plain SGD step: the update is exactly proportional to the multiplier
+    assert tenth["block1_1_conv"] == pytest.approx(0.1 * full["block1_1_conv"], rel=1e-3)
+    assert tenth["fc1"] == pytest.approx(full["fc1"], rel=1e-5)
+
+
+def test_scaled_optimizer_round_trips_and_rejects_unknown_groups(tmp_path):
+    model = models.build("gapnet", (32, 32, 4), 28, widths=(4, 8, 8), dense=(8, 8))
+    mult = group_multipliers(model, {"early": 0.1, "head": 2})
+    model.compile(ScaledAdam(lr_multipliers=mult), "binary_crossentropy")
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert again.optimizer.lr_multipliers == model.optimizer.lr_multipliers
+    with pytest.raises(ValueError, match="early, middle, head"):
+        group_multipliers(model, {"backbone": 0.1})
