@@ -205,11 +205,9 @@ class DeviceAugment(keras.layers.Layer):
         w1 = ops.exp(-1 / (2 * sigma**2)) * on  # weight of a neighbour, 1 at the centre
         norm = 1 + 2 * w1
         pad = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
-        h, w = ops.shape(x)[1], ops.shape(x)[2]
         rows = (pad[:, :-2] + pad[:, 2:]) * w1[:, None, None, None] + pad[:, 1:-1]
         rows = rows / norm[:, None, None, None]
         cols = (rows[:, :, :-2] + rows[:, :, 2:]) * w1[:, None, None, None] + rows[:, :, 1:-1]
-        del h, w
         return cols / norm[:, None, None, None]
 
     def call(self, x, training=None):

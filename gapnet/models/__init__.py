@@ -50,7 +50,7 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-_HEAD_TYPES = ("Dense", "Dropout", "AlphaDropout", "GlobalAveragePooling2D", "Flatten",
+_HEAD_TYPES = ("Dropout", "AlphaDropout", "GlobalAveragePooling2D", "Flatten",
                "Concatenate")
 
 
@@ -72,8 +72,8 @@ def layer_groups(model) -> dict:
     for training the head alone.
     """
     flat = [layer for layer in flat_layers(model) if layer.__class__.__name__ != "InputLayer"]
-    start = next((i for i, layer in enumerate(flat) if layer.__class__.__name__ in _HEAD_TYPES
-                  and layer.__class__.__name__ not in ("Dense",)), len(flat))
+    start = next((i for i, layer in enumerate(flat) if layer.__class__.__name__ in _HEAD_TYPES),
+                 len(flat))
     body = [layer for layer in flat[:start] if layer.weights]
     head = [layer for layer in flat[start:] if layer.weights]
     half = (len(body) + 1) // 2
