@@ -5,7 +5,12 @@
 
 Without --data it uses the embedded synthetic atlas (generated once, then cached), with the
 small recipe of `Config.synthetic_default()`. Rerunning with the same --out resumes: folds
-already finished are skipped.
+already finished are skipped and an interrupted fold continues after its last finished
+epoch (a changed config is refused unless --force). Folds can also run as separate
+processes or machines sharing the run folder:
+
+    python experiments/run_kfold.py --out runs/a --fold 0     # ... --fold 1, --fold 2
+    python experiments/run_kfold.py --out runs/a --merge      # OOF, thresholds, report
 """
 
 import argparse
@@ -39,7 +44,23 @@ def parse(argv=None):
     p.add_argument("--folds-file", dest="folds_file", help="reuse an Id,fold CSV")
     p.add_argument("--skip-bad", dest="skip_bad", action="store_true", default=None,
                    help="drop samples with bad files (logged) instead of stopping")
-    return p.parse_args(argv)
+    p.add_argument("--fold", type=int, help="train only fold K (then --merge)")
+    p.add_argument("--merge", action="store_true",
+                   help="assemble a run folder whose folds were trained with --fold")
+    p.add_argument("--force", action="store_true",
+                   help="continue a run folder even though its config changed")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="TF op determinism: the same seed gives the same predictions (slower)")
+    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                   help="Keras dtype policy (default float32)")
+    p.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=None,
+                   help="compile with XLA (slower on the 2-core CPUs measured here)")
+    args = p.parse_args(argv)
+    if args.merge and not args.out:
+        p.error("--merge needs --out RUN")
+    if args.fold is not None and not args.out:
+        p.error("--fold needs --out RUN (the folder the other folds share)")
+    return args
 
 
 def resolve_config(args) -> Config:
@@ -47,27 +68,40 @@ def resolve_config(args) -> Config:
     base = Config() if args.data else Config.synthetic_default()
     cfg = Config.from_file(args.config, base) if args.config else base
     flags = {k: getattr(args, k) for k in ("data", "model", "folds", "epochs", "image_size",
-                                            "batch_size", "seed", "folds_file", "skip_bad")
+                                            "batch_size", "seed", "folds_file", "skip_bad",
+                                            "deterministic", "precision", "jit_compile")
              if getattr(args, k) is not None}
     return Config.from_dict(flags, cfg).with_overrides(args.set)
 
 
 def main(argv=None) -> int:
     args = parse(argv)
+    from gapnet.kfold import RunError, default_out, merge, run_kfold
+    from gapnet.reports import summary_table
+    from gapnet.resume import TrainingError
+
+    if args.merge:
+        try:
+            m = merge(args.out)
+        except (DataError, RunError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        cfg = Config.from_file(f"{args.out}/config.json")
+        print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
+        return 0
     try:
         cfg = resolve_config(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from gapnet.kfold import default_out, run_kfold
-    from gapnet.reports import summary_table
-
     out = args.out or default_out(cfg)
     try:
-        m = run_kfold(cfg, out)
-    except DataError as e:
+        m = run_kfold(cfg, out, fold=args.fold, force=args.force)
+    except (DataError, RunError, TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if m is None:
+        return 0
     print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
     print(f"run folder: {out}")
     return 0

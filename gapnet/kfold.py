@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -27,7 +28,6 @@ from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.cv import make_folds, read_folds, write_folds
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
-from gapnet.labels import DataError
 from gapnet.validate import check_or_raise, validate
 
 
@@ -85,7 +85,8 @@ def mark_done(fold_dir: str, files, fold: int) -> None:
         "fold": fold, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in files}})
 
 
-def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int):
+def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int,
+               fold=None, log=print):
     """Trains one fold from scratch and returns its validation probabilities."""
     from gapnet import models
 
@@ -98,7 +99,7 @@ def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, 
                                      seed, **cfg.model_kwargs)
     from gapnet import training
 
-    model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed)
+    model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed, fold, log)
     return training.predict(model, reader, val_idx, cfg.batch_size, cfg.tta)
 
 
@@ -118,40 +119,158 @@ def prepare(cfg: Config, log=print):
     return root, synthetic, list(table.ids), table.targets, reader
 
 
-def run_kfold(cfg: Config, out: str, log=print) -> dict:
-    """Runs (or resumes) the K-fold job into `out` and returns its metrics."""
-    from gapnet import models
+class RunError(Exception):
+    """The run folder cannot be used as asked (locked, different config, folds missing)."""
 
-    os.makedirs(out, exist_ok=True)
-    files = FOLD_FILES[models.kind(cfg.model)]
-    root, synthetic, ids, targets, reader = prepare(cfg, log)
-    log(f"data: {root} ({'synthetic atlas' if synthetic else 'real data'}), {len(ids)} samples, "
-        f"{cfg.image_size}px; model {cfg.model}; {cfg.folds} folds; run folder {out}")
-    atomic_write_text(os.path.join(out, "config.json"), cfg.to_json() + "\n")
-    if cfg.folds_file:
-        folds = read_folds(cfg.folds_file, ids)
+
+class RunLock:
+    """An advisory lock on a run folder (fcntl.flock: released when the process dies).
+
+    A whole run or a merge holds it exclusively; `--fold K` processes hold it shared and
+    lock their own fold exclusively, so separate folds can train side by side.
+    """
+
+    def __init__(self, path: str, shared: bool = False):
+        self.path, self.shared, self.fd = path, shared, None
+
+    def __enter__(self):
+        import fcntl
+
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise RunError(f"{os.path.dirname(self.path)} is in use by another gapnet process "
+                           f"(pid {holder}); wait for it or use another --out") from None
+        if not self.shared:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing releases the lock
+
+
+IGNORED_ON_RESUME = ("verbose",)  # keys that may change between a run and its resumption
+
+
+def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
+    """Refuses to continue a run folder made with another config, unless `force`."""
+    path = os.path.join(out, "config.json")
+    if os.path.isfile(path):
+        old, new = read_json(path), json.loads(cfg.to_json())
+        changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                   if k not in IGNORED_ON_RESUME and old.get(k) != new.get(k)]
+        if changed and not force:
+            raise RunError(f"{out} was started with another config ({'; '.join(changed)}); "
+                           "use a new --out, or --force to continue it with the new config")
+        if changed:
+            log(f"warning: continuing {out} with a changed config: {'; '.join(changed)}")
+    atomic_write_text(path, cfg.to_json() + "\n")
+
+
+def assign_folds(cfg: Config, out: str, ids, targets) -> np.ndarray:
+    """The run's folds: from --folds-file, or split; must equal folds.csv if it exists."""
+    folds = (read_folds(cfg.folds_file, ids) if cfg.folds_file
+             else make_folds(targets, cfg.folds, cfg.seed))
+    path = os.path.join(out, "folds.csv")
+    if os.path.isfile(path):
+        if not np.array_equal(read_folds(path, ids), folds):
+            raise RunError(f"{path} differs from this run's folds (other data or seed?); "
+                           "use a new --out")
     else:
-        folds = make_folds(targets, cfg.folds, cfg.seed)
-    write_folds(os.path.join(out, "folds.csv"), ids, folds)
-    k_values = sorted(set(folds.tolist()))
+        write_folds(path, ids, folds)
+    return folds
 
+
+def run_fold(cfg: Config, out: str, k: int, reader, ids, targets, folds, log=print) -> None:
+    """Trains fold k unless it already finished; a fold interrupted mid-way resumes."""
+    from gapnet import models, resume
+
+    fold_dir = os.path.join(out, f"fold_{k}")
+    os.makedirs(fold_dir, exist_ok=True)
+    with RunLock(os.path.join(fold_dir, ".lock")):
+        if fold_done(fold_dir):
+            log(f"fold {k}: already finished, skipped")
+            return
+        val_idx, train_idx = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
+        log(f"fold {k}: training on {len(train_idx)}, validating on {len(val_idx)} samples")
+        probs = train_fold(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k, k, log)
+        write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
+                          [ids[i] for i in val_idx], probs)
+        mark_done(fold_dir, FOLD_FILES[models.kind(cfg.model)], k)
+        resume.clear(fold_dir)
+
+
+def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
+              force: bool = False) -> dict | None:
+    """Runs (or resumes) the K-fold job into `out` and returns its metrics.
+
+    With `fold`, trains only that fold (other processes may train the others into the same
+    folder) and returns None; `merge` then assembles the run.
+    """
+    with RunLock(os.path.join(out, ".lock"), shared=fold is not None):
+        root, synthetic, ids, targets, reader = prepare(cfg, log)
+        log(f"data: {root} ({'synthetic atlas' if synthetic else 'real data'}), {len(ids)} "
+            f"samples, {cfg.image_size}px; model {cfg.model}; {cfg.folds} folds; run folder {out}")
+        check_config(out, cfg, force, log)
+        folds = assign_folds(cfg, out, ids, targets)
+        k_values = sorted(set(folds.tolist()))
+        if fold is not None and fold not in k_values:
+            raise RunError(f"--fold {fold}: this run has folds {k_values}")
+        for k in k_values if fold is None else [fold]:
+            run_fold(cfg, out, k, reader, ids, targets, folds, log)
+        if fold is not None:
+            log(f"fold {fold} finished; when every fold has, assemble the run with --merge")
+            return None
+        return _merge(cfg, out, ids, targets, folds, synthetic)
+
+
+def merge(out: str, log=print) -> dict:
+    """Assembles a run whose folds were trained separately (`--fold K`): OOF, thresholds,
+    metrics and report, from the folder's config.json and folds.csv."""
+    from gapnet.labels import read_labels
+
+    with RunLock(os.path.join(out, ".lock")):
+        if not os.path.isfile(os.path.join(out, "config.json")):
+            raise RunError(f"{out} is not a run folder (no config.json)")
+        cfg = Config.from_file(os.path.join(out, "config.json"))
+        root, synthetic = resolve_data(cfg, log)
+        from gapnet.dataset import open_source
+
+        table = open_source(root).labels
+        ids, folds = _read_fold_table(os.path.join(out, "folds.csv"))
+        row = {i: n for n, i in enumerate(table.ids)}
+        missing = [i for i in ids if i not in row]
+        if missing:
+            raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
+        targets = table.targets[[row[i] for i in ids]]
+        return _merge(cfg, out, ids, targets, folds, synthetic)
+
+
+def _read_fold_table(path: str):
+    with open(path, encoding="utf-8") as f:
+        rows = [line.strip().split(",") for line in f.readlines()[1:] if line.strip()]
+    return [r[0] for r in rows], np.array([int(r[1]) for r in rows], np.int64)
+
+
+def _merge(cfg: Config, out: str, ids, targets, folds, synthetic: bool) -> dict:
     oof = np.zeros((len(ids), N_CLASSES), np.float32)
+    k_values = sorted(set(folds.tolist()))
+    unfinished = [k for k in k_values if not fold_done(os.path.join(out, f"fold_{k}"))]
+    if unfinished:
+        raise RunError(f"{out}: folds {unfinished} have not finished; run them first "
+                       "(--fold K), then merge")
     for k in k_values:
         fold_dir = os.path.join(out, f"fold_{k}")
         val_idx = np.flatnonzero(folds == k)
-        train_idx = np.flatnonzero(folds != k)
-        if fold_done(fold_dir):
-            log(f"fold {k}: already finished, skipped")
-        else:
-            log(f"fold {k}: training on {len(train_idx)}, validating on {len(val_idx)} samples")
-            probs = train_fold(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k)
-            write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
-                              [ids[i] for i in val_idx], probs)
-            mark_done(fold_dir, files, k)
         fold_ids, probs = read_predictions(os.path.join(fold_dir, "val_predictions.csv"))
         if fold_ids != [ids[i] for i in val_idx]:
-            raise DataError(f"{fold_dir}: its predictions do not match this run's fold {k}; "
-                            "use a new --out folder")
+            raise RunError(f"{fold_dir}: its predictions do not match this run's fold {k}; "
+                           "use a new --out folder")
         oof[val_idx] = probs
     result = evaluate_oof(cfg, ids, targets, folds, oof, synthetic)
     write_outputs(out, cfg, ids, oof, result)

@@ -5,10 +5,11 @@ training, augmented) by a parallel `map`. Decoding runs in Python threads (PIL r
 the GIL while it inflates a PNG) through `tf.numpy_function`, so bad files raise
 `gapnet.images.ImageError` naming the file rather than a bare TensorFlow error.
 
-Order: seeded shuffle of the Ids (training only) -> parallel read + augment -> batch ->
-prefetch. Each element gets its own augmentation seed from `tf.data.Dataset.random`, so a
-run's augmentations do not depend on thread scheduling; with `deterministic=True` the
-element order is fixed too, and the same seed gives the same batches.
+Order: per epoch, a seeded permutation of the Ids (training only) -> parallel read +
+augment -> batch; then prefetch. Epoch e's order and per-element augmentation seeds are
+stateless functions of (seed, e), so a run resumed at epoch e sees exactly the batches an
+uninterrupted run would, and the element order never depends on thread scheduling when
+`deterministic=True`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class PngReader:
 
 def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, training: bool,
                  augmenter=None, seed: int = 0, deterministic: bool = True,
-                 indices=None, weights=None) -> tf.data.Dataset:
+                 indices=None, weights=None, epochs: tuple[int, int] | None = None
+                 ) -> tf.data.Dataset:
     """Builds the input pipeline over the samples a reader knows.
 
     Args:
@@ -46,6 +48,9 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
             the dataset then yields images only).
         batch_size: samples per batch (the last batch may be smaller).
         training: shuffle each epoch (seeded) and augment.
+        epochs: training only: (start, stop) yields the batches of epochs start..stop-1 in
+            one dataset (fit with `steps_per_epoch`), each epoch's order a function of
+            (seed, epoch); None: one epoch per iteration, each with a fresh random key.
         augmenter: a callable (uint8 image, seed) -> float32 0..1 image, e.g.
             `gapnet.augment.CpuAugmenter`; None for no CPU-side augmentation.
         seed: seeds the shuffle and the per-element augmentation seeds.
@@ -59,20 +64,22 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
     n = len(indices)
     labels = (np.zeros((len(reader), N_CLASSES), np.float32) if targets is None
               else np.asarray(targets, np.float32))
-
+    idx_const = tf.constant(indices)
+    logits = None
     if weights is not None and training:
         p = np.asarray(weights, np.float64)[indices]
         logits = tf.constant(np.log(p / p.sum())[None, :], tf.float32)
-        idx_const = tf.constant(indices)
-        ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(n).map(
-            lambda s: idx_const[tf.random.stateless_categorical(
-                logits, 1, tf.stack([s, s // 7 + 1]))[0, 0]])
-    else:
-        ds = tf.data.Dataset.from_tensor_slices(indices)
-        if training:
-            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    aug_seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip((ds, aug_seeds))
+
+    def epoch_elements(e):
+        """(index, augmentation seed) pairs of epoch e: stateless in (seed, e)."""
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(e, tf.int64)])
+        if logits is not None:  # virtual oversampling: n draws with replacement
+            order = tf.gather(idx_const, tf.random.stateless_categorical(logits, n, key)[0])
+        else:
+            order = tf.random.experimental.stateless_shuffle(idx_const, key)
+        aug = tf.random.stateless_uniform([n], key + tf.constant([0, 1 << 32], tf.int64),
+                                          minval=0, maxval=2**31 - 1, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices((order, aug))
 
     use_aug = training and augmenter is not None
 
@@ -89,6 +96,15 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
             return img
         return img, tf.gather(labels, i)
 
-    ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return ds
+    def batches(elements):
+        return elements.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=deterministic).batch(batch_size)
+
+    if not training:
+        ds = batches(tf.data.Dataset.from_tensor_slices((idx_const, tf.zeros_like(idx_const))))
+    else:
+        # A fixed range of epochs (resumable), or a fresh random epoch key per iteration.
+        keys = (tf.data.Dataset.range(*epochs) if epochs is not None else
+                tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1))
+        ds = keys.flat_map(lambda e: batches(epoch_elements(e)))
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -92,9 +92,12 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
     return model
 
 
-def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1) -> list:
+def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None) -> list:
+    """The fold's callbacks; the resume bookkeeping (`gapnet.resume.EpochState`) goes last."""
+    from gapnet.resume import BestModel, StopOnNaN
+
     mode = "min" if cfg.monitor.endswith("loss") else "max"
-    cbs = []
+    cbs = [StopOnNaN(fold)]
     if cfg.lr_schedule == "sgdr":
         from gapnet.callbacks import SGDR
 
@@ -103,10 +106,8 @@ def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1) -> list:
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=cfg.monitor, mode=mode, factor=0.5,
                                                      patience=cfg.plateau_patience))
     cbs += [
-        keras.callbacks.ModelCheckpoint(os.path.join(fold_dir, "model.keras"), monitor=cfg.monitor,
-                                        mode=mode, save_best_only=True),
+        BestModel(os.path.join(fold_dir, "model.keras"), monitor=cfg.monitor, mode=mode),
         keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
     ]
     if cfg.early_stopping_patience > 0:
         cbs.append(keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=mode,
@@ -133,46 +134,74 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
           f"(configured {cfg.learning_rate:g}); plot in {fold_dir}/lr_finder.png")
 
 
-def datasets(cfg: Config, reader, targets, train_idx, val_idx, seed: int):
+def datasets(cfg: Config, reader, targets, train_idx, val_idx, seed: int, epochs=None):
     augmenter = CpuAugmenter(cfg) if cfg.augment and cfg.aug_backend == "cpu" else None
     train = make_dataset(reader, targets, cfg.batch_size, training=True, augmenter=augmenter,
-                         seed=seed, deterministic=True, indices=train_idx)
+                         seed=seed, deterministic=True, indices=train_idx, epochs=epochs)
     val = make_dataset(reader, targets, cfg.batch_size, training=False, indices=val_idx)
     return train, val
 
 
-def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int):
-    """Trains from scratch; returns the best model (by `cfg.monitor`), reloaded from disk.
+def _stages(cfg: Config) -> list[tuple[str, int, int]]:
+    """(name, first epoch, stop epoch) of each training stage."""
+    if 0 < cfg.head_epochs < cfg.epochs:
+        return [("head", 0, cfg.head_epochs), ("full", cfg.head_epochs, cfg.epochs)]
+    return [("full", 0, cfg.epochs)]
+
+
+def _set_stage(model, stage: str) -> None:
+    head = {id(layer) for layer in models.layer_groups(model)["head"]}
+    for layer in models.flat_layers(model):
+        layer.trainable = stage == "full" or id(layer) in head
+
+
+def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int,
+        fold=None, log=print):
+    """Trains, or resumes an interrupted fold; returns the best model (by `cfg.monitor`).
 
     With `head_epochs` > 0 (seeds 000, 004): the head alone is trained first for that many
-    epochs (the rest frozen), then everything, for `epochs` in all.
+    epochs (the rest frozen), then everything, for `epochs` in all. Every epoch end saves
+    the resume state (`gapnet.resume`); a fold started again continues after the last
+    finished epoch with the same weights, optimizer, RNG states and data order.
     """
+    from gapnet import resume
+
     setup(cfg, seed)
     os.makedirs(fold_dir, exist_ok=True)
     history = os.path.join(fold_dir, "history.csv")
-    if os.path.exists(history):  # a fold restarted from scratch; the logger appends
-        os.remove(history)
+    state = resume.load_state(fold_dir)
     steps = -(-len(train_idx) // cfg.batch_size)
     y_train = np.asarray(targets)[train_idx]
     model = build_model(cfg, reader, train_idx, seed)
-    train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed)
-    cbs = callbacks(cfg, fold_dir, steps)
-    if cfg.lr_find:
-        range_test(model, cfg, train, steps, y_train, fold_dir)
-    start = 0
-    if 0 < cfg.head_epochs < cfg.epochs:
-        head = {id(layer) for layer in models.layer_groups(model)["head"]}
-        for layer in models.flat_layers(model):
-            layer.trainable = id(layer) in head
+    cbs = callbacks(cfg, fold_dir, steps, fold)
+    start, current = 0, None
+    if state is None:
+        if os.path.exists(history):  # a fold started from scratch; the logger appends
+            os.remove(history)
+        if cfg.lr_find:
+            range_test(model, cfg, datasets(cfg, reader, targets, train_idx, val_idx, seed)[0],
+                       steps, y_train, fold_dir)
+    else:
+        start, current = state["epoch"], state["stage"]
+        _set_stage(model, current)
         compile_model(model, cfg, steps, y_train)
-        model.fit(train, validation_data=val, epochs=cfg.head_epochs, callbacks=cbs,
-                  verbose=cfg.verbose)
-        for layer in models.flat_layers(model):
-            layer.trainable = True
-        start = cfg.head_epochs
-    compile_model(model, cfg, steps, y_train)
-    model.fit(train, validation_data=val, initial_epoch=start, epochs=cfg.epochs, callbacks=cbs,
-              verbose=cfg.verbose)
+        resume.restore(model, state, fold_dir)
+        resume.apply_states(cbs, state)  # again after on_train_begin resets, in its stage
+        resume.trim_history(history, start)
+        log(f"fold {fold}: resuming after epoch {start} ({current} stage)")
+    for stage, first, stop in _stages(cfg):
+        first = max(first, start)
+        if first >= stop or (state and state["stopped"] and stage == state["stage"]):
+            continue
+        if stage != current:
+            _set_stage(model, stage)
+            compile_model(model, cfg, steps, y_train)
+            current = stage
+        pending = state if state and stage == state["stage"] else None
+        train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed, (first, stop))
+        model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
+                  epochs=stop, verbose=cfg.verbose,
+                  callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])
     return keras.saving.load_model(os.path.join(fold_dir, "model.keras"))
 
 

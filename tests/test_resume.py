@@ -1,0 +1,162 @@
+"""Nothing lost: interrupted folds resume exactly; locks, config changes, --fold + merge."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gapnet import resume
+from gapnet.config import Config
+from gapnet.kfold import RunError, RunLock, merge, read_predictions, run_kfold
+from gapnet.synthetic.generate import write_dataset
+
+SMALL = dict(image_size=32, epochs=3, batch_size=8, folds=2, verbose=0, deterministic=True,
+             early_stopping_patience=0, model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
+quiet = dict(log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("syn"), 24, 32, seed=3, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    """An uninterrupted deterministic run."""
+    out = str(tmp_path_factory.mktemp("ref"))
+    run_kfold(Config(data=data, **SMALL), out, **quiet)
+    return out
+
+
+def _oof(out):
+    return read_predictions(os.path.join(out, "oof_predictions.csv"))[1]
+
+
+class Interrupt(BaseException):
+    """Stands in for SIGKILL inside the process (the subprocess test uses the real one)."""
+
+
+def test_a_fold_interrupted_mid_epoch_resumes_to_identical_predictions(
+        data, reference, tmp_path, monkeypatch):
+    out = str(tmp_path / "run")
+    original = resume.StopOnNaN.on_train_batch_end
+
+    def die(self, batch, logs=None):  # fold 1, second epoch, second batch
+        if self.fold == 1 and self.epoch == 1 and batch == 1:
+            raise Interrupt()
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(resume.StopOnNaN, "on_train_batch_end", die)
+    with pytest.raises(Interrupt):
+        run_kfold(Config(data=data, **SMALL), out, **quiet)
+    assert resume.load_state(os.path.join(out, "fold_1"))["epoch"] == 1
+    monkeypatch.setattr(resume.StopOnNaN, "on_train_batch_end", original)
+    logs = []
+    run_kfold(Config(data=data, **SMALL), out, log=logs.append)
+    assert "fold 0: already finished, skipped" in logs
+    assert any("fold 1: resuming after epoch 1" in m for m in logs)
+    # Deterministic mode: same folds, bit-identical predictions and history.
+    assert open(os.path.join(out, "folds.csv")).read() == \
+        open(os.path.join(reference, "folds.csv")).read()
+    np.testing.assert_array_equal(_oof(out), _oof(reference))
+    history = open(os.path.join(out, "fold_1", "history.csv")).read()
+    assert history == open(os.path.join(reference, "fold_1", "history.csv")).read()
+    assert not os.path.exists(os.path.join(out, "fold_1", "resume"))  # cleared when done
+
+
+def test_separate_folds_then_merge_equal_the_whole_run(data, reference, tmp_path):
+    out = str(tmp_path / "run")
+    cfg = Config(data=data, **SMALL)
+    for k in (1, 0):
+        assert run_kfold(cfg, out, fold=k, **quiet) is None
+    m = merge(out, **quiet)
+    np.testing.assert_array_equal(_oof(out), _oof(reference))
+    assert m["macro_f1"] == json.load(open(os.path.join(reference, "metrics.json")))["macro_f1"]
+
+
+def test_merge_names_the_unfinished_folds(data, tmp_path):
+    out = str(tmp_path / "run")
+    run_kfold(Config(data=data, **dict(SMALL, epochs=1)), out, fold=0, **quiet)
+    with pytest.raises(RunError, match=r"folds \[1\] have not finished"):
+        merge(out, **quiet)
+
+
+def test_a_changed_config_is_refused_unless_forced(data, reference, tmp_path):
+    import shutil
+
+    out = shutil.copytree(reference, tmp_path / "run")
+    cfg = Config.from_file(os.path.join(out, "config.json"))
+    with pytest.raises(RunError, match=r"learning_rate: 0.001 -> 0.01.*--force"):
+        run_kfold(cfg.with_overrides(["learning_rate=0.01"]), out, **quiet)
+    logs = []  # forced: the finished folds are kept, the new config recorded
+    run_kfold(cfg.with_overrides(["learning_rate=0.01"]), out, force=True, log=logs.append)
+    assert any("changed config" in m for m in logs)
+    assert Config.from_file(os.path.join(out, "config.json")).learning_rate == 0.01
+
+
+def test_a_locked_run_folder_is_refused(data, tmp_path):
+    out = str(tmp_path / "run")
+    with RunLock(os.path.join(out, ".lock")):
+        with pytest.raises(RunError, match=f"in use by another gapnet process \\(pid {os.getpid()}"):
+            run_kfold(Config(data=data, **SMALL), out, **quiet)
+        with pytest.raises(RunError, match="in use"):
+            merge(out, **quiet)
+    with RunLock(os.path.join(out, ".lock"), shared=True):  # fold processes share the run
+        with RunLock(os.path.join(out, ".lock"), shared=True):
+            pass
+
+
+def test_a_non_finite_loss_names_fold_epoch_and_batch():
+    import keras
+
+    x = np.ones((16, 4), np.float32)
+    x[9] = np.nan  # batch 3 of 4 (batch size 4, no shuffling)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(resume.TrainingError, match="fold 2, epoch 1, batch 3: the training loss"):
+        model.fit(x, np.zeros((16, 1)), batch_size=4, shuffle=False, verbose=0,
+                  callbacks=[resume.StopOnNaN(fold=2)])
+
+
+def test_trim_history_drops_rows_of_unfinished_epochs(tmp_path):
+    p = tmp_path / "history.csv"
+    p.write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    resume.trim_history(str(p), 2)
+    assert p.read_text() == "epoch,loss\n0,1.0\n1,0.9\n"
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(data, tmp_path):
+    """The real thing: `run_kfold.py` killed with SIGKILL three times at random moments."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "small.json"
+    cfg.write_text(json.dumps(dict(SMALL, epochs=5)))
+    script = os.path.join(os.path.dirname(__file__), "..", "experiments", "run_kfold.py")
+
+    def cmd(out):
+        return [sys.executable, script, "--data", data, "--config", str(cfg), "--out", out]
+
+    ref = str(tmp_path / "ref")
+    subprocess.run(cmd(ref), check=True, capture_output=True)
+    out, rng, kills = str(tmp_path / "killed"), random.Random(7), 0
+    for _ in range(3):
+        proc = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(6.0, 16.0))  # TF import ~5 s, then training
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2
+    done = subprocess.run(cmd(out), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert open(os.path.join(out, "oof_predictions.csv")).read() == \
+        open(os.path.join(ref, "oof_predictions.csv")).read()
+    for k in range(2):
+        assert open(os.path.join(out, f"fold_{k}", "history.csv")).read() == \
+            open(os.path.join(ref, f"fold_{k}", "history.csv")).read()
