@@ -23,6 +23,7 @@ class Config:
     data: str | None = None  # Kaggle-layout root; None: the synthetic atlas (generated once)
     image_size: int = 512  # every image is resized to this square size
     skip_bad: bool = False  # drop samples with bad files (logged) instead of failing
+    cache: str = "auto"  # uint8 cache (data_prep/build_cache.py): "auto" if fresh, "off", "require"
     synthetic_n: int = 900  # synthetic atlas: number of samples ...
     synthetic_size: int = 128  # ... their size on disk ...
     synthetic_seed: int = 0  # ... and generator seed
@@ -145,6 +146,7 @@ class Config:
         """Raises ValueError naming the first out-of-range value."""
         choices = {
             "normalization": ("dataset", "per_image", "none"),
+            "cache": ("auto", "off", "require"),
             "optimizer": ("adam", "sgd"),
             "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
             "threshold_strategy": ("f1_search", "frequency", "fixed"),

@@ -105,7 +105,7 @@ def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, 
 
 def prepare(cfg: Config, log=print):
     """Validates the data and returns (root, synthetic, ids, targets, reader)."""
-    from gapnet.pipeline import PngReader
+    from gapnet.cache import open_reader
 
     root, synthetic = resolve_data(cfg, log)
     report = validate(root, "train", cfg.image_size, progress=False)
@@ -115,7 +115,7 @@ def prepare(cfg: Config, log=print):
     src = report.source
     keep = np.isin(np.array(src.labels.ids), ids)
     table = src.labels.subset(keep)
-    reader = PngReader(src.image_dir, src.ext, table.ids, cfg.image_size)
+    reader = open_reader(src, table.ids, cfg.image_size, cfg.cache, log)
     return root, synthetic, list(table.ids), table.targets, reader
 
 

@@ -96,7 +96,16 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
             return img
         return img, tf.gather(labels, i)
 
+    def tf_load_batch(i, s):
+        img = tf.numpy_function(reader.read_batch, [i], tf.uint8, stateful=False)
+        img = tf.cast(tf.ensure_shape(img, (None, size, size, len(CHANNELS))), tf.float32)
+        img = img * np.float32(1 / 255)  # bit-identical to the per-sample path
+        return img if targets is None else (img, tf.gather(labels, i))
+
     def batches(elements):
+        if hasattr(reader, "read_batch") and not use_aug:  # uint8 cache: one gather per batch
+            return elements.batch(batch_size).map(tf_load_batch, num_parallel_calls=tf.data.AUTOTUNE,
+                                                  deterministic=deterministic)
         return elements.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE,
                             deterministic=deterministic).batch(batch_size)
 

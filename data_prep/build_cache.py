@@ -1,0 +1,38 @@
+"""Decodes a dataset split once into a uint8 memory-mapped cache that training reads instead.
+
+    python data_prep/build_cache.py ROOT --size 512 [--split train|test] [--workers N]
+
+Writes ROOT/.gapnet-cache/<split>-<size>/. run_kfold.py and predict.py then read it
+automatically (config key `cache`: auto, off, require) and say so in their log. A killed
+build continues where it stopped; a build over an unchanged dataset does nothing.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gapnet.cache import build  # noqa: E402
+from gapnet.images import ImageError  # noqa: E402
+from gapnet.labels import DataError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("root", help="dataset folder in the Kaggle layout")
+    p.add_argument("--size", type=int, required=True, help="image size to cache (e.g. 512)")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    args = p.parse_args(argv)
+    try:
+        build(args.root, args.size, args.split, args.workers, progress=sys.stderr.isatty())
+    except (DataError, ImageError) as e:
+        print(f"error: {e}\n(rows already cached are kept; fix the file and run again)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The uint8 cache: same pixels and predictions as the PNGs, staleness, resumable builds."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gapnet import cache
+from gapnet.config import Config
+from gapnet.dataset import open_source
+from gapnet.images import ImageError
+from gapnet.kfold import read_predictions, run_kfold
+from gapnet.labels import DataError
+from gapnet.pipeline import PngReader, make_dataset
+from gapnet.synthetic.generate import write_dataset
+
+quiet = dict(log=lambda *a: None)
+
+
+@pytest.fixture()
+def data(tmp_path):
+    return write_dataset(tmp_path / "syn", 20, 32, seed=5, workers=1, progress=False)
+
+
+def test_cache_rows_equal_the_decoded_files_and_batches_match(data):
+    folder = cache.build(data, 32, progress=False, **quiet)
+    src = open_source(data)
+    ids = list(src.labels.ids)[::-1]  # any order of Ids
+    png, cached = PngReader(src.image_dir, src.ext, ids, 32), cache.CacheReader(folder, ids)
+    for i in range(len(ids)):
+        np.testing.assert_array_equal(cached(i), png(i))
+    a = np.concatenate([x for x, _ in make_dataset(png, src.labels.targets, 6, training=False)])
+    b = np.concatenate([x for x, _ in make_dataset(cached, src.labels.targets, 6, training=False)])
+    np.testing.assert_array_equal(a, b)  # the batch-gather path is bit-identical
+
+
+def test_training_on_the_cache_gives_the_same_predictions(data, tmp_path):
+    small = dict(data=data, image_size=32, epochs=2, batch_size=8, folds=2, verbose=0,
+                 deterministic=True, model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
+    run_kfold(Config(cache="off", **small), str(tmp_path / "png"), **quiet)
+    cache.build(data, 32, progress=False, **quiet)
+    logs = []
+    run_kfold(Config(cache="require", **small), str(tmp_path / "cached"), log=logs.append)
+    assert any("reading images from the uint8 cache" in m for m in logs)
+    np.testing.assert_array_equal(read_predictions(str(tmp_path / "png/oof_predictions.csv"))[1],
+                                  read_predictions(str(tmp_path / "cached/oof_predictions.csv"))[1])
+
+
+def test_a_stale_cache_is_noticed(data):
+    cache.build(data, 32, progress=False, **quiet)
+    src = open_source(data)
+    path = src.paths(src.labels.ids[3])[1]
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    logs = []
+    assert isinstance(cache.open_reader(src, src.labels.ids, 32, "auto", logs.append), PngReader)
+    assert "stale" in logs[0]
+    with pytest.raises(DataError, match="stale.*build_cache.py"):
+        cache.open_reader(src, src.labels.ids, 32, "require", **quiet)
+    assert isinstance(cache.open_reader(src, src.labels.ids, 16, "auto", **quiet), PngReader)
+
+
+def test_an_interrupted_build_keeps_its_rows_and_continues(data, monkeypatch):
+    src = open_source(data)
+    bad = src.paths(src.labels.ids[13])[2]
+    good = open(bad, "rb").read()
+    open(bad, "wb").write(good[:60])  # truncated PNG
+    monkeypatch.setattr(cache, "CHUNK", 4)
+    with pytest.raises(ImageError, match=os.path.basename(bad)):
+        cache.build(data, 32, workers=1, progress=False, **quiet)
+    assert (np.load(os.path.join(cache.cache_dir(data, "train", 32), "rows.npy")) > 0).sum() == 12
+    open(bad, "wb").write(good)
+    logs = []
+    folder = cache.build(data, 32, workers=1, progress=False, log=logs.append)
+    reader = cache.CacheReader(folder, src.labels.ids)
+    png = PngReader(src.image_dir, src.ext, src.labels.ids, 32)
+    np.testing.assert_array_equal(reader(13), png(13))
+    assert "12 of 20 samples already cached, decoding 8" in logs[0]
+    logs.clear()  # an edit later: only that sample is decoded again
+    os.utime(bad, ns=(os.stat(bad).st_atime_ns, os.stat(bad).st_mtime_ns + 10**9))
+    cache.build(data, 32, workers=1, progress=False, log=logs.append)
+    assert "19 of 20 samples already cached, decoding 1" in logs[0]
