@@ -36,3 +36,25 @@ def kaggle_root(tmp_path):
 
 def write_png(path, array):
     Image.fromarray(array).save(path)
+
+
+# The tiny K-fold run shared by the run-folder, report and submission tests.
+TINY = dict(image_size=48, epochs=1, batch_size=8, folds=3, verbose=0,
+            model_kwargs={"widths": [8, 16, 16], "dense": [32, 32]})
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    from gapnet.synthetic.generate import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("syn"), 30, 48, seed=1, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory):
+    from gapnet.config import Config
+    from gapnet.kfold import run_kfold
+
+    out = str(tmp_path_factory.mktemp("run"))
+    m = run_kfold(Config(data=tiny_data, **TINY), out, log=lambda *a: None)
+    return out, m

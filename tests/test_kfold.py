@@ -6,22 +6,8 @@ import pytest
 
 from gapnet.config import Config
 from gapnet.kfold import read_predictions, run_kfold
-from gapnet.synthetic.generate import write_dataset
 
-TINY = dict(image_size=48, epochs=1, batch_size=8, folds=3, verbose=0,
-            model_kwargs={"widths": [8, 16, 16], "dense": [32, 32]})
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("syn"), 30, 48, seed=1, workers=1, progress=False)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_data, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("run"))
-    m = run_kfold(Config(data=tiny_data, **TINY), out, log=lambda *a: None)
-    return out, m
+from tests.conftest import TINY
 
 
 def test_run_folder_has_every_file(tiny_run):

@@ -1,0 +1,78 @@
+"""experiments/predict.py: fold-averaged test predictions and the Kaggle submission."""
+
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from gapnet.kfold import RunError, read_predictions
+from gapnet.submission import decide
+
+
+def test_decide_applies_thresholds_and_the_top_class_rule():
+    probs = np.array([[0.9, 0.2, 0.6], [0.1, 0.3, 0.2], [0.1, 0.1, 0.1]], np.float32)
+    thr = [0.5, 0.4, 0.7]
+    assert decide(probs, thr) == [[0], [1], [0]]  # rows 2 and 3 fall back to their argmax
+    assert decide(probs, thr, "none") == [[0], [], []]
+
+
+@pytest.fixture()
+def test_root(tiny_data, tmp_path):
+    """A test split: 6 samples in shuffled order, copied from the tiny training data."""
+    root = tmp_path / "kaggle"
+    (root / "test").mkdir(parents=True)
+    ids = ["t5", "t0", "t3", "t1", "t4", "t2"]
+    train = sorted(f for f in os.listdir(os.path.join(tiny_data, "train")) if f.endswith("_red.png"))
+    for n, i in enumerate(ids):
+        for color in ("red", "green", "blue", "yellow"):
+            src = os.path.join(tiny_data, "train", train[n].replace("_red", f"_{color}"))
+            shutil.copy(src, root / "test" / f"{i}_{color}.png")
+    (root / "sample_submission.csv").write_text("Id,Predicted\n" + "".join(f"{i},0\n" for i in ids))
+    return root, ids
+
+
+def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_root, tmp_path):
+    from experiments.predict import main
+    from gapnet.pipeline import PngReader
+    from gapnet.submission import run_thresholds
+    from gapnet.training import predict
+
+    run, _ = tiny_run
+    root, ids = test_root
+    out = tmp_path / "sub.csv"
+    assert main(["--run", run, "--data", str(root), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "Id,Predicted" and [r.split(",")[0] for r in lines[1:]] == ids
+    assert all(r.split(",")[1].strip() for r in lines[1:])  # never empty (top-class rule)
+    got_ids, probs = read_predictions(str(tmp_path / "sub_probabilities.csv"))
+    reader = PngReader(str(root / "test"), "png", ids, 48)
+    expected = np.mean([predict(keras.saving.load_model(os.path.join(run, f"fold_{k}", "model.keras")),
+                                reader, np.arange(6), 8) for k in range(3)], axis=0)
+    assert got_ids == ids
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    assert [r.split(",")[1] for r in lines[1:]] == \
+        [" ".join(map(str, row)) for row in decide(expected, run_thresholds(run))]
+
+
+def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path, capsys):
+    from experiments.predict import main
+
+    run, _ = tiny_run
+    root, _ = test_root
+    os.remove(root / "test" / "t3_green.png")
+    (root / "test" / "t1_blue.png").write_bytes(b"not a png")
+    assert main(["--run", run, "--data", str(root), "--out", str(tmp_path / "s.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "t3_green.png" in err and "t1_blue.png" in err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_an_unfinished_run_cannot_predict(tiny_run, test_root, tmp_path):
+    from gapnet.submission import fold_models
+
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    os.remove(os.path.join(run, "fold_2", "done.json"))
+    with pytest.raises(RunError, match=r"folds \[2\] have not finished"):
+        fold_models(str(run))
