@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     from gapnet.kfold import RunError, default_out, merge, run_kfold
     from gapnet.reports import summary_table
     from gapnet.resume import TrainingError
+    from gapnet.run_report import write_report
 
     if args.merge:
         try:
@@ -87,6 +88,7 @@ def main(argv=None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         cfg = Config.from_file(f"{args.out}/config.json")
+        write_report(args.out)
         print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
         return 0
     try:
@@ -102,6 +104,7 @@ def main(argv=None) -> int:
         return 1
     if m is None:
         return 0
+    write_report(out)
     print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
     print(f"run folder: {out}")
     return 0

@@ -232,23 +232,26 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
 def merge(out: str, log=print) -> dict:
     """Assembles a run whose folds were trained separately (`--fold K`): OOF, thresholds,
     metrics and report, from the folder's config.json and folds.csv."""
-    from gapnet.labels import read_labels
-
     with RunLock(os.path.join(out, ".lock")):
-        if not os.path.isfile(os.path.join(out, "config.json")):
-            raise RunError(f"{out} is not a run folder (no config.json)")
-        cfg = Config.from_file(os.path.join(out, "config.json"))
-        root, synthetic = resolve_data(cfg, log)
-        from gapnet.dataset import open_source
-
-        table = open_source(root).labels
-        ids, folds = _read_fold_table(os.path.join(out, "folds.csv"))
-        row = {i: n for n, i in enumerate(table.ids)}
-        missing = [i for i in ids if i not in row]
-        if missing:
-            raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
-        targets = table.targets[[row[i] for i in ids]]
+        cfg, ids, targets, folds, synthetic = load_run_table(out, log)
         return _merge(cfg, out, ids, targets, folds, synthetic)
+
+
+def load_run_table(out: str, log=print):
+    """(config, Ids, targets, folds, synthetic) of a run folder, labels read from its data."""
+    from gapnet.dataset import open_source
+
+    if not os.path.isfile(os.path.join(out, "config.json")):
+        raise RunError(f"{out} is not a run folder (no config.json)")
+    cfg = Config.from_file(os.path.join(out, "config.json"))
+    root, synthetic = resolve_data(cfg, log)
+    table = open_source(root).labels
+    ids, folds = _read_fold_table(os.path.join(out, "folds.csv"))
+    row = {i: n for n, i in enumerate(table.ids)}
+    missing = [i for i in ids if i not in row]
+    if missing:
+        raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
+    return cfg, ids, table.targets[[row[i] for i in ids]], folds, synthetic
 
 
 def _read_fold_table(path: str):

@@ -1,0 +1,35 @@
+"""Writes the report of a finished run: RUN/report/report.html (self-contained) and report.md.
+
+    python experiments/report.py RUN
+
+Config, per-fold and out-of-fold macro-F1 with bootstrap 95% intervals (at 0.5, tuned and
+cross-fitted thresholds), seed 000's summary and per-class tables, and the figures (per-
+class F1 per fold, training curves, ROC/PR curves, label statistics, F1 against threshold,
+LR range test). run_kfold.py writes it at the end of every run.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gapnet.kfold import RunError  # noqa: E402
+from gapnet.labels import DataError  # noqa: E402
+from gapnet.run_report import write_report  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", help="run folder written by run_kfold.py")
+    args = p.parse_args(argv)
+    try:
+        write_report(args.run)
+    except (DataError, RunError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
