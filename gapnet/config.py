@@ -43,6 +43,7 @@ class Config:
     head_epochs: int = 0  # two-stage training: first train only the head for this many epochs
     layer_lr: dict = field(default_factory=dict)  # LR multipliers, e.g. {early: 0.1, middle: 0.33}
     lr_find: bool = False  # LR range test before each fold: lr_finder.png/.json, then training
+    oversample_min_count: int = 0  # virtual oversampling (seed 002): every label drawn >= this
     loss: str = "bce"  # bce, weighted_bce, focal, soft_f1, soft_f1_smooth, or "a+b" sums
     focal_gamma: float = 2.0
     focal_alpha: float | None = None

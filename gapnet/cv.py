@@ -11,11 +11,21 @@ from gapnet.io import atomic_write_text
 from gapnet.labels import DataError
 
 
-def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0) -> np.ndarray:
-    """Fold index (0..k-1) per sample, each label's positives spread evenly over the folds."""
+def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0, groups=None) -> np.ndarray:
+    """Fold index (0..k-1) per sample, each label's positives spread evenly over the folds.
+
+    groups: optional group key per sample (e.g. `LabelTable.groups`: the original an
+    augmented copy derives from); the originals are split, and every member of a group
+    gets its group's fold, so no copy of a validation sample is trained on.
+    """
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     targets = np.asarray(targets)
+    if groups is not None:
+        keys, first, inverse = np.unique(np.asarray(groups), return_index=True,
+                                         return_inverse=True)
+        if len(keys) < len(targets):
+            return make_folds(targets[first], k, seed)[inverse]
     if len(targets) < k:
         raise ValueError(f"{len(targets)} samples cannot be split into {k} folds")
     folds = np.empty(len(targets), np.int64)
@@ -23,6 +33,30 @@ def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0) -> np.ndarray:
     for fold, (_, val) in enumerate(splitter.split(np.zeros(len(targets)), targets)):
         folds[val] = fold
     return folds
+
+
+def make_split(targets: np.ndarray, val: float = 0.1, test: float = 0.1, seed: int = 0,
+               groups=None) -> np.ndarray:
+    """"train" / "val" / "test" per sample, multilabel-stratified (seed 000: 80/10/10)."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    targets = np.asarray(targets)
+    if groups is not None:
+        keys, first, inverse = np.unique(np.asarray(groups), return_index=True,
+                                         return_inverse=True)
+        if len(keys) < len(targets):
+            return make_split(targets[first], val, test, seed)[inverse]
+    split = np.full(len(targets), "train", dtype=object)
+    rest = np.arange(len(targets))
+    for name, share in (("test", test), ("val", val)):
+        if share <= 0:
+            continue
+        frac = share * len(targets) / len(rest)
+        splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=frac, random_state=seed)
+        keep, take = next(splitter.split(np.zeros(len(rest)), targets[rest]))
+        split[rest[take]] = name
+        rest = rest[keep]
+    return split.astype(str)
 
 
 def write_folds(path, ids, folds) -> None:

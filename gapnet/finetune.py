@@ -38,7 +38,7 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
                             "lr_schedule": "constant", "early_stopping_patience": 0}, cfg)
     out = os.path.join(run, f"finetune_{loss.replace('+', '_plus_')}")
     os.makedirs(out, exist_ok=True)
-    _, synthetic, ids, targets, reader = kfold.prepare(cfg, log)
+    _, synthetic, ids, targets, reader, _ = kfold.prepare(cfg, log)
     folds = read_folds(os.path.join(run, "folds.csv"), ids)
     oof = np.zeros((len(ids), targets.shape[1]), np.float32)
     for k in sorted(set(folds.tolist())):

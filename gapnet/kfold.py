@@ -104,7 +104,7 @@ def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, 
 
 
 def prepare(cfg: Config, log=print):
-    """Validates the data and returns (root, synthetic, ids, targets, reader)."""
+    """Validates the data and returns (root, synthetic, ids, targets, reader, groups)."""
     from gapnet.cache import open_reader
 
     root, synthetic = resolve_data(cfg, log)
@@ -116,7 +116,7 @@ def prepare(cfg: Config, log=print):
     keep = np.isin(np.array(src.labels.ids), ids)
     table = src.labels.subset(keep)
     reader = open_reader(src, table.ids, cfg.image_size, cfg.cache, log)
-    return root, synthetic, list(table.ids), table.targets, reader
+    return root, synthetic, list(table.ids), table.targets, reader, list(table.groups)
 
 
 class RunError(Exception):
@@ -172,10 +172,11 @@ def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
     atomic_write_text(path, cfg.to_json() + "\n")
 
 
-def assign_folds(cfg: Config, out: str, ids, targets) -> np.ndarray:
-    """The run's folds: from --folds-file, or split; must equal folds.csv if it exists."""
+def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray:
+    """The run's folds: from --folds-file, or split (augmented copies in their source's
+    fold); must equal folds.csv if it exists."""
     folds = (read_folds(cfg.folds_file, ids) if cfg.folds_file
-             else make_folds(targets, cfg.folds, cfg.seed))
+             else make_folds(targets, cfg.folds, cfg.seed, groups))
     path = os.path.join(out, "folds.csv")
     if os.path.isfile(path):
         if not np.array_equal(read_folds(path, ids), folds):
@@ -213,11 +214,11 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
     folder) and returns None; `merge` then assembles the run.
     """
     with RunLock(os.path.join(out, ".lock"), shared=fold is not None):
-        root, synthetic, ids, targets, reader = prepare(cfg, log)
+        root, synthetic, ids, targets, reader, groups = prepare(cfg, log)
         log(f"data: {root} ({'synthetic atlas' if synthetic else 'real data'}), {len(ids)} "
             f"samples, {cfg.image_size}px; model {cfg.model}; {cfg.folds} folds; run folder {out}")
         check_config(out, cfg, force, log)
-        folds = assign_folds(cfg, out, ids, targets)
+        folds = assign_folds(cfg, out, ids, targets, groups)
         k_values = sorted(set(folds.tolist()))
         if fold is not None and fold not in k_values:
             raise RunError(f"--fold {fold}: this run has folds {k_values}")

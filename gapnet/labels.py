@@ -58,12 +58,23 @@ class LabelTable:
         targets: uint8 array of shape (n, 28); all zeros for an unlabelled (test) CSV.
         rows: the CSV line number of each sample, for error messages.
         path: the CSV it came from.
+        sources: per sample, the Id of the sample it is an augmented copy of (an optional
+            `Source` column, written by data_prep/oversample.py); empty if no such column.
     """
 
     ids: tuple[str, ...]
     targets: np.ndarray
     rows: tuple[int, ...]
     path: str
+    sources: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Per sample, the original it derives from (itself for an original): copies of a
+        sample must stay in its fold."""
+        if not self.sources:
+            return self.ids
+        return tuple(src or i for i, src in zip(self.ids, self.sources))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,6 +87,7 @@ class LabelTable:
             targets=self.targets[idx],
             rows=tuple(self.rows[i] for i in idx),
             path=self.path,
+            sources=tuple(self.sources[i] for i in idx) if self.sources else (),
         )
 
 
@@ -162,7 +174,8 @@ def parse_label_csv(
             "expected 'Id,Target' (or 'Id,Predicted' for a test CSV)"
         )
 
-    ids, targets, lines, problems = [], [], [], []
+    source_col = header.index("Source") if "Source" in header else None
+    ids, targets, lines, sources, problems = [], [], [], [], []
     first_row: dict[str, int] = {}
     for i in range(header_line + 1, len(rows)):
         line, row = i + 1, rows[i]
@@ -196,12 +209,15 @@ def parse_label_csv(
         ids.append(sample_id)
         targets.append(multi_hot)
         lines.append(line)
+        if source_col is not None:
+            sources.append(row[source_col].strip())
 
     table = LabelTable(
         ids=tuple(ids),
         targets=np.array(targets, np.uint8).reshape(-1, N_CLASSES),
         rows=tuple(lines),
         path=path,
+        sources=tuple(sources),
     )
     return table, problems
 

@@ -136,8 +136,16 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
 
 def datasets(cfg: Config, reader, targets, train_idx, val_idx, seed: int, epochs=None):
     augmenter = CpuAugmenter(cfg) if cfg.augment and cfg.aug_backend == "cpu" else None
+    weights = None
+    if cfg.oversample_min_count > 0:  # virtual oversampling: copies as sampling weights
+        from gapnet.oversample import sampling_weights
+
+        weights = np.ones(len(reader))
+        weights[train_idx] = sampling_weights(np.asarray(targets)[train_idx],
+                                              cfg.oversample_min_count, seed)
     train = make_dataset(reader, targets, cfg.batch_size, training=True, augmenter=augmenter,
-                         seed=seed, deterministic=True, indices=train_idx, epochs=epochs)
+                         seed=seed, deterministic=True, indices=train_idx, weights=weights,
+                         epochs=epochs)
     val = make_dataset(reader, targets, cfg.batch_size, training=False, indices=val_idx)
     return train, val
 

@@ -1,0 +1,40 @@
+"""Imports HPAv18 external JPG samples into a Kaggle-layout dataset at 512 px.
+
+    python data_prep/import_external.py SRC ROOT --labels HPAv18RBGY_wodpl.csv [--size 512]
+
+SRC holds `<id>_<color>.jpg` (2048 or 1728 px RGB). Each channel becomes an 8-bit
+grayscale PNG of its own plane (red R, green G, blue B, yellow mean(R, G)) in ROOT/train/,
+and the labels are appended to ROOT/train.csv. Samples already in ROOT, Ids repeated in
+the label file, samples with missing or corrupt files and exact duplicate images are
+skipped and listed in ROOT/import_report.txt. A rerun continues where it stopped.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gapnet.external import import_external  # noqa: E402
+from gapnet.labels import DataError  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("src", help="folder of HPAv18 <id>_<color>.jpg files")
+    p.add_argument("root", help="Kaggle-layout dataset to add them to (created if absent)")
+    p.add_argument("--labels", required=True, help="HPAv18 label CSV (Id,Target)")
+    p.add_argument("--size", type=int, default=512, help="output size (default 512)")
+    p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    args = p.parse_args(argv)
+    try:
+        import_external(args.src, args.root, args.labels, args.size, args.workers,
+                        progress=sys.stderr.isatty())
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

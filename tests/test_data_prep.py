@@ -1,0 +1,108 @@
+"""data_prep tools: stratified splits, oversampling (physical and virtual), HPAv18 import."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gapnet.cv import make_folds, make_split
+from gapnet.dataset import open_source
+from gapnet.images import read_channel
+from gapnet.oversample import TRANSFORMS, plan_copies, sampling_weights, transform, write_oversampled
+from gapnet.synthetic.generate import real_label_sets
+
+from tests.conftest import REAL_JPG
+
+
+@pytest.fixture(scope="module")
+def real_targets():
+    sets = real_label_sets()[:3000]  # the real HPA label column
+    t = np.zeros((len(sets), 28), np.uint8)
+    for i, labels in enumerate(sets):
+        t[i, list(labels)] = 1
+    return t
+
+
+def test_split_is_80_10_10_and_stratified(real_targets):
+    split = make_split(real_targets, 0.1, 0.1, seed=0)
+    share = {s: (split == s).mean() for s in ("train", "val", "test")}
+    assert share == pytest.approx({"train": 0.8, "val": 0.1, "test": 0.1}, abs=0.005)
+    common = real_targets.sum(0) >= 100
+    for s in ("val", "test"):  # each frequent label keeps its share in every part
+        ratio = real_targets[split == s].sum(0)[common] / real_targets.sum(0)[common]
+        assert np.all(np.abs(ratio - 0.1) < 0.03), (s, ratio)
+    np.testing.assert_array_equal(split, make_split(real_targets, 0.1, 0.1, seed=0))
+
+
+def test_plan_copies_lifts_every_label_and_weights_follow_it(real_targets):
+    copies = plan_copies(real_targets, 60, seed=0)
+    after = real_targets.sum(0) + copies @ real_targets
+    present = real_targets.sum(0) > 0
+    assert after[present].min() >= 60
+    short = real_targets.sum(0) < 60
+    assert np.all(real_targets[copies > 0][:, short].any(1))  # only carriers of short labels
+    np.testing.assert_array_equal(sampling_weights(real_targets, 60, 0), 1 + copies)
+
+
+def test_transforms_are_the_seven_non_identity_symmetries():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    views = [transform(img, j) for j in range(len(TRANSFORMS))]
+    keys = {v.tobytes() + bytes(v.shape) for v in views}
+    assert len(keys) == 7 and img.tobytes() + bytes(img.shape) not in keys
+
+
+def test_oversampled_dataset_keeps_copies_in_their_source_fold(tiny_data, tmp_path):
+    out = tmp_path / "over"
+    n, copies = write_oversampled(tiny_data, str(out), min_count=4, seed=0, progress=False,
+                                  log=lambda *a: None)
+    table = open_source(out).labels
+    assert len(table) == n + copies and copies > 0
+    assert table.targets.sum(0)[table.targets.sum(0) > 0].min() >= 4
+    src = open_source(tiny_data)
+    k = next(i for i, s in enumerate(table.sources) if s)
+    copy_id, source_id = table.ids[k], table.sources[k]
+    j = int(copy_id.rsplit("_os", 1)[1])
+    for color in ("red", "green"):
+        original = read_channel(os.path.join(src.image_dir, f"{source_id}_{color}.png"), color)
+        copy = np.asarray(Image.open(out / "train" / f"{copy_id}_{color}.png"))
+        np.testing.assert_array_equal(copy, transform(original, j))
+    folds = make_folds(table.targets, 3, 0, table.groups)
+    fold_of = dict(zip(table.ids, folds))
+    for i, s in zip(table.ids, table.sources):
+        if s:
+            assert fold_of[i] == fold_of[s], (i, s)
+
+
+def test_import_external_converts_planes_and_reports_skips(tmp_path):
+    src = tmp_path / "hpav18"
+    src.mkdir()
+    for f in os.listdir(REAL_JPG):
+        if f.endswith(".jpg"):
+            shutil.copy(os.path.join(REAL_JPG, f), src / f)
+            shutil.copy(os.path.join(REAL_JPG, f), src / f.replace("10814_50_A1_1", "10814_50_A1_2"))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("Id,Target\n10814_50_A1_1,0 5\n10814_50_A1_2,0 5\n99_1_A1_1,3\n"
+                      "10814_50_A1_1,0 5\n")
+    root = tmp_path / "kaggle"
+    from gapnet.external import import_external
+
+    r = import_external(str(src), str(root), str(labels), size=512, workers=1, progress=False,
+                        log=lambda *a: None)
+    assert r["imported"] == ["10814_50_A1_1"]
+    assert r["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
+    assert r["skipped"]["missing or unreadable file"] == ["99_1_A1_1"]
+    assert "duplicate Id" in r["skipped"]["label file problem"][0]
+    for color in ("red", "green", "blue", "yellow"):
+        png = np.asarray(Image.open(root / "train" / f"10814_50_A1_1_{color}.png"))
+        assert png.shape == (512, 512) and png.dtype == np.uint8
+        np.testing.assert_array_equal(
+            png, read_channel(str(src / f"10814_50_A1_1_{color}.jpg"), color, 512))
+    table = open_source(root).labels
+    assert table.ids == ("10814_50_A1_1",) and table.targets[0, [0, 5]].tolist() == [1, 1]
+    again = import_external(str(src), str(root), str(labels), size=512, workers=1, progress=False,
+                            log=lambda *a: None)
+    assert again["imported"] == [] and again["skipped"]["already in ROOT"] == ["10814_50_A1_1"]
+    assert again["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
+    assert "1 skipped: already in ROOT" in (root / "import_report.txt").read_text()
