@@ -47,6 +47,9 @@ def channel_path(image_dir: str, sample_id: str, color: str, ext: str = "png") -
     return os.path.join(image_dir, f"{sample_id}_{color}.{ext}")
 
 
+MAX_PIXELS = 4096 * 4096  # HPA fields are at most 3072 px square; larger is not an HPA image
+
+
 def _open(path: str, size: int | None) -> Image.Image:
     try:
         st = os.stat(path)
@@ -60,10 +63,15 @@ def _open(path: str, size: int | None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning etc.
             img = Image.open(path)
+            if img.size[0] * img.size[1] > MAX_PIXELS:  # check the header before inflating
+                raise ImageError(path, f"{img.size[0]}x{img.size[1]} pixels: larger than any "
+                                       f"HPA image (limit {MAX_PIXELS} pixels)")
             if size and img.format == "JPEG" and min(img.size) >= 2 * size:
                 img.draft(img.mode, (size, size))
             img.load()
         return img
+    except Image.DecompressionBombError as e:
+        raise ImageError(path, f"refused: {e}") from None
     except Image.UnidentifiedImageError:
         raise ImageError(path, "not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
