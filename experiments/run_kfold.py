@@ -53,6 +53,8 @@ def parse(argv=None):
                    help="TF op determinism: the same seed gives the same predictions (slower)")
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
                    help="Keras dtype policy (default float32)")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"],
+                   help="tf.distribute: one device, all local GPUs, or the TF_CONFIG cluster")
     p.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=None,
                    help="compile with XLA (slower on the 2-core CPUs measured here)")
     args = p.parse_args(argv)
@@ -69,7 +71,8 @@ def resolve_config(args) -> Config:
     cfg = Config.from_file(args.config, base) if args.config else base
     flags = {k: getattr(args, k) for k in ("data", "model", "folds", "epochs", "image_size",
                                             "batch_size", "seed", "folds_file", "skip_bad",
-                                            "deterministic", "precision", "jit_compile")
+                                            "deterministic", "precision", "jit_compile",
+                                            "strategy")
              if getattr(args, k) is not None}
     return Config.from_dict(flags, cfg).with_overrides(args.set)
 
@@ -96,14 +99,20 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if cfg.strategy != "default":  # before any other TF op (MultiWorkerMirroredStrategy)
+        from gapnet.training import distribution
+
+        distribution(cfg.strategy)
     out = args.out or default_out(cfg)
     try:
         m = run_kfold(cfg, out, fold=args.fold, force=args.force)
     except (DataError, RunError, TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if m is None:
-        return 0
+    from gapnet.training import worker_index
+
+    if m is None or (cfg.strategy == "multiworker" and worker_index() > 0):
+        return 0  # a fold of a split run, or a non-chief worker: no report
     write_report(out)
     print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
     print(f"run folder: {out}")

@@ -50,6 +50,7 @@ class Config:
     monitor: str = "val_macro_f1"  # checkpoint / early-stopping quantity: or "val_loss"
     early_stopping_patience: int = 10  # epochs; 0 disables early stopping
     precision: str = "float32"  # "float32", "mixed_float16", "mixed_bfloat16"
+    strategy: str = "default"  # tf.distribute: default, mirrored (local GPUs), multiworker (TF_CONFIG)
     jit_compile: bool = False  # XLA: slower on the 2-core CPUs measured here
     steps_per_execution: int = 1
     seed: int = 0
@@ -148,6 +149,7 @@ class Config:
         choices = {
             "normalization": ("dataset", "per_image", "none"),
             "cache": ("auto", "off", "require"),
+            "strategy": ("default", "mirrored", "multiworker"),
             "optimizer": ("adam", "sgd"),
             "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
             "threshold_strategy": ("f1_search", "frequency", "fixed"),

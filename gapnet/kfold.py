@@ -213,6 +213,11 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
     With `fold`, trains only that fold (other processes may train the others into the same
     folder) and returns None; `merge` then assembles the run.
     """
+    from gapnet.training import worker_index
+
+    if cfg.strategy == "multiworker" and worker_index() > 0:
+        # Every worker trains in step; only the chief's files are the run's.
+        out = os.path.join(out, f".worker{worker_index()}")
     with RunLock(os.path.join(out, ".lock"), shared=fold is not None):
         root, synthetic, ids, targets, reader, groups = prepare(cfg, log)
         log(f"data: {root} ({'synthetic atlas' if synthetic else 'real data'}), {len(ids)} "

@@ -34,6 +34,48 @@ def setup(cfg: Config, seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+_STRATEGIES: dict = {}
+
+
+def distribution(name: str):
+    """The tf.distribute strategy of a run, created once per process.
+
+    "default": one device; "mirrored": MirroredStrategy over all local GPUs;
+    "multiworker": MultiWorkerMirroredStrategy, its cluster from the TF_CONFIG environment
+    variable (create it before any other TF op: run_kfold.py does so at start-up).
+    """
+    if name not in _STRATEGIES:
+        if name == "mirrored":
+            _STRATEGIES[name] = tf.distribute.MirroredStrategy()
+        elif name == "multiworker":
+            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+            _patch_keras_multiworker()
+        else:
+            _STRATEGIES[name] = tf.distribute.get_strategy()
+    return _STRATEGIES[name]
+
+
+def _patch_keras_multiworker() -> None:
+    """Works around keras-team/keras#20585 (Keras 3 `fit` under MultiWorkerMirroredStrategy).
+
+    Keras reduces each step's logs across workers with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on scalar logs. The logs are metric results whose variables are already
+    aggregated across workers, so each worker's single local value is the global one:
+    taking it (Keras' single-worker path) gives the same logs. Gradients are untouched.
+    """
+    from keras.src.backend.tensorflow import trainer
+
+    trainer._collective_all_reduce_multi_worker = lambda strategy: False
+
+
+def worker_index() -> int:
+    """This process's worker index under TF_CONFIG (0, the chief, without it)."""
+    import json
+
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return int(task.get("index", 0)) if task.get("type", "worker") == "worker" else 0
+
+
 def channel_stats(reader, indices, seed: int, n: int = NORM_SAMPLES):
     """Per-channel mean and variance (images in 0..1) over up to n of `indices`."""
     rng = np.random.default_rng(seed)
@@ -172,10 +214,27 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
     the resume state (`gapnet.resume`); a fold started again continues after the last
     finished epoch with the same weights, optimizer, RNG states and data order.
     """
-    from gapnet import resume
-
     setup(cfg, seed)
     os.makedirs(fold_dir, exist_ok=True)
+    with distribution(cfg.strategy).scope():
+        _fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed, fold, log)
+    return keras.saving.load_model(os.path.join(fold_dir, "model.keras"), safe_mode=True)
+
+
+def _build_before_fit(model, data) -> None:
+    """Builds metrics, loss and optimizer from a local batch, then stops `fit` from doing it.
+
+    Keras 3's TF trainer builds them from a batch of the distributed dataset reduced with
+    `strategy.reduce`, which fails under MultiWorkerMirroredStrategy (keras-team/keras
+    #20585: "Attempt to convert a value (PerReplica...)"). Built beforehand, nothing is lost.
+    """
+    model._symbolic_build(data_batch=next(iter(data.take(1))))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def _fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int, fold, log):
+    from gapnet import resume
+
     history = os.path.join(fold_dir, "history.csv")
     state = resume.load_state(fold_dir)
     steps = -(-len(train_idx) // cfg.batch_size)
@@ -207,10 +266,11 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
             current = stage
         pending = state if state and stage == state["stage"] else None
         train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed, (first, stop))
+        if cfg.strategy == "multiworker":
+            _build_before_fit(model, val)
         model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
                   epochs=stop, verbose=cfg.verbose,
                   callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])
-    return keras.saving.load_model(os.path.join(fold_dir, "model.keras"))
 
 
 def predict(model: keras.Model, reader, indices, batch_size: int, tta: str = "none") -> np.ndarray:
