@@ -78,3 +78,26 @@ def test_models_with_each_loss_train_and_reload(name, arrays, tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
     assert again.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_outputs_and_losses_stay_float32_under_mixed_precision(policy):
+    import keras
+
+    from gapnet import models
+    from gapnet.losses import get
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = models.build("gapnet", (32, 32, 4), 28, widths=[8, 8, 8], dense=[16, 16])
+        y_pred = model(np.random.default_rng(0).random((4, 32, 32, 4), np.float32))
+        assert keras.backend.standardize_dtype(y_pred.dtype) == "float32"
+        y = (np.random.default_rng(1).random((4, 28)) < 0.2).astype(np.float32)
+        for name in ["bce", "weighted_bce", "focal", "soft_f1", "bce+soft_f1"]:
+            value = get(name, y)(y, y_pred)
+            assert keras.backend.standardize_dtype(value.dtype) == "float32", name
+            assert np.isfinite(float(value)), name
+        conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+        assert conv.compute_dtype == policy.split("_")[1]  # the body does run in low precision
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
