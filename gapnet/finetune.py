@@ -49,7 +49,8 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
         else:
             log(f"fold {k}: fine-tuning the head on {len(train_idx)} samples ({loss}, {epochs} epochs)")
             training.setup(cfg, cfg.seed + k)
-            model = keras.saving.load_model(os.path.join(run, f"fold_{k}", "model.keras"))
+            model = keras.saving.load_model(os.path.join(run, f"fold_{k}", "model.keras"),
+                                            safe_mode=True)
             freeze_all_but_head(model)
             steps = -(-len(train_idx) // cfg.batch_size)
             training.compile_model(model, cfg, steps, targets[train_idx])

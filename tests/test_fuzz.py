@@ -108,3 +108,4 @@ def test_a_png_header_claiming_a_huge_image_is_refused_before_decoding(tmp_path)
         raise AssertionError("accepted")
     except ImageError as e:
         assert "bomb_blue.png" in str(e) and "20000x20000" in str(e)
+

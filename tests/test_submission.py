@@ -76,3 +76,17 @@ def test_an_unfinished_run_cannot_predict(tiny_run, test_root, tmp_path):
     os.remove(os.path.join(run, "fold_2", "done.json"))
     with pytest.raises(RunError, match=r"folds \[2\] have not finished"):
         fold_models(str(run))
+
+
+def test_fold_models_load_in_safe_mode(tiny_run, test_root, tmp_path):
+    """A fold model carrying a Python lambda (arbitrary code) is refused, not executed."""
+    from gapnet.kfold import mark_done
+    from gapnet.submission import predict_test
+
+    run = str(shutil.copytree(tiny_run[0], tmp_path / "run"))
+    inputs = keras.Input((48, 48, 4))
+    evil = keras.Model(inputs, keras.layers.Lambda(lambda x: x[:, 0, 0, :1] * 0 + 0.5)(inputs))
+    evil.save(os.path.join(run, "fold_1", "model.keras"))
+    mark_done(os.path.join(run, "fold_1"), ("model.keras", "history.csv", "val_predictions.csv"), 1)
+    with pytest.raises(ValueError, match="safe_mode"):
+        predict_test(run, str(test_root[0]), log=lambda *a: None)

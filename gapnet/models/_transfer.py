@@ -40,7 +40,7 @@ def _load_3ch(factory, input_shape, weights):
                          "local .weights.h5 / .keras file)")
     net = factory(include_top=False, weights=None, input_shape=shape3)
     if path.endswith(".keras"):
-        net.set_weights(keras.saving.load_model(path, compile=False).get_weights())
+        net.set_weights(keras.saving.load_model(path, compile=False, safe_mode=True).get_weights())
     else:
         net.load_weights(path)
     return net
