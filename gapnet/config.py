@@ -35,6 +35,7 @@ class Config:
     # === Training ===
     epochs: int = 50
     batch_size: int = 20  # seed 002 (memory-bound at 512 px on a 8 GB GPU)
+    grad_accum_steps: int = 1  # apply the averaged gradients every N batches (batch x N)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # constant, cosine (to 0 over all epochs), sgdr, plateau
@@ -160,8 +161,8 @@ class Config:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r}; expected one of {allowed}")
-        for key in ("image_size", "epochs", "batch_size", "folds", "synthetic_n",
-                    "synthetic_size", "steps_per_execution"):
+        for key in ("image_size", "epochs", "batch_size", "grad_accum_steps", "folds",
+                    "synthetic_n", "synthetic_size", "steps_per_execution"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.folds < 2:

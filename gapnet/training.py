@@ -123,11 +123,13 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
     lr = learning_rate(cfg, steps_per_epoch)
     # Differential learning rates per layer group (seed 000) when layer_lr is set.
     extra = {"lr_multipliers": group_multipliers(model, cfg.layer_lr)} if cfg.layer_lr else {}
+    # Gradient accumulation: a large effective batch in the memory of a small one.
+    accum = {"gradient_accumulation_steps": cfg.grad_accum_steps} if cfg.grad_accum_steps > 1 else {}
     if cfg.optimizer == "adam":
-        opt = (ScaledAdam if extra else keras.optimizers.Adam)(learning_rate=lr, **extra)
+        opt = (ScaledAdam if extra else keras.optimizers.Adam)(learning_rate=lr, **extra, **accum)
     else:
         opt = (ScaledSGD if extra else keras.optimizers.SGD)(learning_rate=lr, momentum=0.9,
-                                                              **extra)
+                                                              **extra, **accum)
     loss = losses.get(cfg.loss, train_targets, cfg.focal_gamma, cfg.focal_alpha)
     model.compile(optimizer=opt, loss=loss, metrics=[MacroF1(N_CLASSES)],
                   jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)

@@ -36,3 +36,24 @@ def test_scaled_optimizer_round_trips_and_rejects_unknown_groups(tmp_path):
     assert again.optimizer.lr_multipliers == model.optimizer.lr_multipliers
     with pytest.raises(ValueError, match="early, middle, head"):
         group_multipliers(model, {"backbone": 0.1})
+
+
+def test_gradient_accumulation_applies_every_n_batches():
+    import keras
+    import numpy as np
+
+    from gapnet.config import Config
+    from gapnet.training import compile_model
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(28, activation="sigmoid")])
+    compile_model(model, Config(grad_accum_steps=3, learning_rate=0.1))
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 28), np.float32)
+    w0 = model.get_weights()[0].copy()
+    for step in range(1, 7):
+        model.train_on_batch(x, y)
+        changed = not np.array_equal(model.get_weights()[0], w0)
+        assert changed == (step >= 3), step  # nothing moves before the 3rd batch
+        if step == 3:
+            w3 = model.get_weights()[0].copy()
+        if step in (4, 5):
+            np.testing.assert_array_equal(model.get_weights()[0], w3)
