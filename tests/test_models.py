@@ -23,7 +23,12 @@ def test_published_parameter_counts_at_512(name, expected):
     assert models.build(name, (512, 512, 4), 28).count_params() == expected
 
 
-@pytest.mark.parametrize("name", NETWORKS)
+# The two heaviest backbones take 25-45 s each here: they run in the slow suite.
+HEAVY = {"densenet121", "resnet50"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in NETWORKS])
 def test_builds_any_size_outputs_probabilities_and_learns(name):
     keras.utils.set_random_seed(0)
     # Any input size (Xception needs >= 71 px); the large backbones are checked at one size
