@@ -123,7 +123,7 @@ def main(argv=None):
     limit = rows[0][1]
     print(f"\n{n} samples of 4 x {size}x{size} PNG, batch {args.batch}, {workers} cores, "
           f"{'real HPA PNGs' if not args.data else root}")
-    print(f"| path | samples/s | x raw decode |\n|---|---:|---:|")
+    print("| path | samples/s | x raw decode |\n|---|---:|---:|")
     for name, rate in rows:
         print(f"| {name} | {rate:.0f} | {rate / limit:.2f} |")
     print(f"\ncache vs PNG pipeline (no augmentation): {rows[3][1] / rows[1][1]:.1f}x "

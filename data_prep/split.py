@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 
 from gapnet.cv import make_folds, make_split, write_folds
 from gapnet.io import atomic_write_text

@@ -97,6 +97,8 @@ def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
 @pytest.mark.parametrize("model", ["deepyeast", "mcnn", "densenet121", "resnet34", "resnet50",
                                    "xception", "gapnet_pl"])
 def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
+    from gapnet.synthetic.generate import write_dataset
+
     data = write_dataset(tmp_path_factory.mktemp("syn80"), 12, 80, seed=2, workers=1,
                          progress=False)
     out = tmp_path_factory.mktemp(model)
