@@ -39,11 +39,12 @@ def main(argv=None) -> int:
     except (DataError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    labels = decide(probs, run_thresholds(args.run), args.empty)
+    thresholds = run_thresholds(args.run)
+    labels = decide(probs, thresholds, args.empty)
     write_submission(args.out, ids, labels)
     prob_path = args.probabilities or os.path.splitext(args.out)[0] + "_probabilities.csv"
     write_predictions(prob_path, ids, probs)
-    empty = sum(1 for row in (probs > run_thresholds(args.run)) if not row.any())
+    empty = int((~(probs > thresholds).any(1)).sum())
     print(f"{args.out}: {len(ids)} samples ({empty} with no class above threshold: "
           f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}")
     return 0

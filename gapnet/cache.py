@@ -122,8 +122,7 @@ class CacheReader:
 
     def __init__(self, folder: str, ids):
         meta = read_json(os.path.join(folder, "meta.json"))
-        with open(os.path.join(folder, "ids.txt"), encoding="utf-8") as f:
-            row = {line.rstrip("\n"): n for n, line in enumerate(f)}
+        row = {sample_id: n for n, sample_id in enumerate(read_ids(folder))}
         missing = [i for i in ids if i not in row]
         if missing:
             raise DataError(f"{folder}: cache lacks {len(missing)} sample(s), e.g. {missing[:3]}; "

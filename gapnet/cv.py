@@ -11,6 +11,15 @@ from gapnet.io import atomic_write_text
 from gapnet.labels import DataError
 
 
+def _per_group(targets, groups):
+    """(first member of each group, group of each sample) when some groups have several
+    samples (augmented copies); None when every sample is its own group."""
+    if groups is None:
+        return None
+    keys, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+    return (first, inverse) if len(keys) < len(targets) else None
+
+
 def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0, groups=None) -> np.ndarray:
     """Fold index (0..k-1) per sample, each label's positives spread evenly over the folds.
 
@@ -21,11 +30,10 @@ def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0, groups=None) -> n
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     targets = np.asarray(targets)
-    if groups is not None:
-        keys, first, inverse = np.unique(np.asarray(groups), return_index=True,
-                                         return_inverse=True)
-        if len(keys) < len(targets):
-            return make_folds(targets[first], k, seed)[inverse]
+    grouped = _per_group(targets, groups)
+    if grouped:
+        first, inverse = grouped
+        return make_folds(targets[first], k, seed)[inverse]
     if len(targets) < k:
         raise ValueError(f"{len(targets)} samples cannot be split into {k} folds")
     folds = np.empty(len(targets), np.int64)
@@ -41,11 +49,10 @@ def make_split(targets: np.ndarray, val: float = 0.1, test: float = 0.1, seed: i
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
     targets = np.asarray(targets)
-    if groups is not None:
-        keys, first, inverse = np.unique(np.asarray(groups), return_index=True,
-                                         return_inverse=True)
-        if len(keys) < len(targets):
-            return make_split(targets[first], val, test, seed)[inverse]
+    grouped = _per_group(targets, groups)
+    if grouped:
+        first, inverse = grouped
+        return make_split(targets[first], val, test, seed)[inverse]
     split = np.full(len(targets), "train", dtype=object)
     rest = np.arange(len(targets))
     for name, share in (("test", test), ("val", val)):

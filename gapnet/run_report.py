@@ -131,7 +131,8 @@ def write_report(run: str, log=print) -> str:
         raise ValueError(f"{run}: oof_predictions.csv and folds.csv list different Ids")
     thr = read_json(os.path.join(run, "thresholds.json"))
     tuned = np.asarray(thr["thresholds"], np.float32)
-    cross = np.stack([np.asarray(thr["crossfit"][str(k)], np.float32) for k in folds])
+    by_fold = {int(k): np.asarray(v, np.float32) for k, v in thr["crossfit"].items()}
+    cross = np.stack([by_fold[k] for k in folds])
     out_dir = os.path.join(run, "report")
     os.makedirs(out_dir, exist_ok=True)
 

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.io import atomic_write_text, read_json
 
@@ -64,7 +65,7 @@ def predict_test(run: str, root: str, tta: str | None = None, batch_size: int | 
     reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
     tta = tta or cfg.tta
     log(f"predicting {len(ids)} test samples with {len(paths)} fold models (TTA {tta})")
-    total = np.zeros((len(ids), 28), np.float64)
+    total = np.zeros((len(ids), N_CLASSES), np.float64)
     for path in paths:
         model = keras.saving.load_model(path, safe_mode=True)
         total += predict(model, reader, np.arange(len(ids)), batch_size or cfg.batch_size, tta)
