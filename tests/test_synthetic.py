@@ -78,12 +78,37 @@ def test_cytosol_avoids_the_nucleus():
     assert np.median(rs) < 0.2
 
 
-def test_dividing_labels_force_dividing_cells():
+def test_dividing_labels_force_dividing_cells_in_their_phase(monkeypatch):
+    from gapnet.synthetic import render as render_module
     from gapnet.synthetic.morphology import make_layout
 
-    rng = np.random.default_rng(0)
-    layout = make_layout(rng, 256, n_dividing=3)
-    assert sum(c.phase is not None for c in layout.cells) == 3
+    layout = make_layout(np.random.default_rng(0), 256, phases=["telophase"] * 2 + ["metaphase"])
+    assert sorted(c.phase for c in layout.cells if c.phase) == ["metaphase", "telophase", "telophase"]
+    # The bridge (16) needs telophase cells, the spindle (17) metaphase ones, in every sample.
+    layouts = []
+    monkeypatch.setattr(render_module, "make_layout",
+                        lambda *a, **k: layouts.append(make_layout(*a, **k)) or layouts[-1])
+    for seed in range(5):
+        for label, phase in ((16, "telophase"), (17, "metaphase")):
+            render([label], 64, np.random.default_rng(seed))
+            assert sum(c.phase == phase for c in layouts[-1].cells) >= 2
+
+
+def _touching_border(layout):
+    o = layout.owner
+    vertical = (o[1:] != o[:-1]) & (o[1:] >= 0) & (o[:-1] >= 0)
+    horizontal = (o[:, 1:] != o[:, :-1]) & (o[:, 1:] >= 0) & (o[:, :-1] >= 0)
+    return vertical.sum() + horizontal.sum()
+
+
+def test_confluent_layouts_have_long_shared_borders():
+    """Cell junctions (22) are drawn where cells touch, so their samples are confluent."""
+    from gapnet.synthetic.morphology import make_layout
+
+    dense = [_touching_border(make_layout(np.random.default_rng(s), 128, confluent=True))
+             for s in range(8)]
+    any_ = [_touching_border(make_layout(np.random.default_rng(s), 128)) for s in range(8)]
+    assert np.median(dense) > 3 * np.median(any_)
 
 
 def test_each_label_changes_the_green_channel():
@@ -106,3 +131,4 @@ def test_default_dataset_generated_once_then_reused(tmp_path, monkeypatch):
 
 def test_render_is_deterministic():
     np.testing.assert_array_equal(render_sample(0, 5, (3, 25), 64), render_sample(0, 5, (3, 25), 64))
+

@@ -161,9 +161,9 @@ def default_dataset(n: int = 900, size: int = 128, seed: int = 0, log=print) -> 
     The folder name encodes every parameter (and the generator version), so a different
     request never reuses the wrong files; a complete dataset has its train.csv.
     """
-    from gapnet import __version__
+    from gapnet.synthetic.render import GENERATOR_VERSION
 
-    path = os.path.join(cache_dir(), f"synthetic-v{__version__}-n{n}-s{size}-seed{seed}")
+    path = os.path.join(cache_dir(), f"synthetic-g{GENERATOR_VERSION}-n{n}-s{size}-seed{seed}")
     if os.path.isfile(os.path.join(path, "train.csv")):
         log(f"synthetic atlas: reusing {path}")
         return path

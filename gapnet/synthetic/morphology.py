@@ -1,7 +1,9 @@
 """Cell layout of one synthetic field of view: cells, nuclei, nucleoli, centrosomes, filaments.
 
 All lengths are drawn in 512-px units and scaled by `size / 512`, so a field has the same
-content at any size. Cells are star-shaped (an ellipse modulated by a few Fourier terms);
+content at any size, except that organelles have a floor in output pixels
+(`MIN_FEATURE_PX`): at 128 px a nucleolus stays a few pixels wide rather than vanishing
+into one, as the features a model must learn from have to stay visible. Cells are star-shaped (an ellipse modulated by a few Fourier terms);
 each pixel belongs to the cell whose normalized shape distance `d` is smallest and below 1,
 so neighbouring cells touch along a shared boundary and may overlap before assignment.
 """
@@ -12,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+MIN_FEATURE_PX = 1.5  # smallest radius (output pixels) of nucleoli and similar organelles
 
 # Per-sample "cell lines": typical cell radius (512-px units), elongation, cell count range.
 CELL_LINES = (
@@ -126,21 +130,26 @@ def _filaments(cell: Cell, rng, scale: float, n_range=(14, 30)):
     return paths
 
 
-def make_layout(rng: np.random.Generator, size: int, n_dividing: int | None = None) -> Layout:
+def make_layout(rng: np.random.Generator, size: int, phases: list[str] | None = None,
+                confluent: bool = False) -> Layout:
     """Draws a field of view: cell line, cell positions and shapes, nuclei and organelles.
 
     Args:
         rng: the sample's random generator.
         size: output side length (pixels).
-        n_dividing: force this many dividing cells (for labels 16/17); None: natural rate.
+        phases: force dividing cells in these phases ("metaphase", "telophase"; for labels
+            17 and 16); None: dividing cells at a natural rate, in random phases.
+        confluent: a dense epithelial sheet where most cells touch (for cell junctions).
     """
     s = size / 512.0
-    line = CELL_LINES[rng.integers(len(CELL_LINES))]
+    line = CELL_LINES[4] if confluent else CELL_LINES[rng.integers(len(CELL_LINES))]
     radius = rng.uniform(*line["radius"]) * s
     target = int(rng.integers(line["count"][0], line["count"][1] + 1))
+    if confluent:  # as many cells as the spacing lets in: a closed sheet
+        target = 40  # the most cells a real field shows
     # Dart throwing with a minimum spacing below 2 radii: cells touch and overlap.
     centres, tries = [], 0
-    spacing = radius * rng.uniform(1.1, 1.5)
+    spacing = radius * (rng.uniform(0.95, 1.2) if confluent else rng.uniform(1.1, 1.5))
     margin = -radius * 0.5
     while len(centres) < target and tries < target * 60:
         tries += 1
@@ -151,17 +160,18 @@ def make_layout(rng: np.random.Generator, size: int, n_dividing: int | None = No
         centres += [rng.uniform(radius, size - radius, 2) for _ in range(5 - len(centres))]
 
     n = len(centres)
-    if n_dividing is None:
-        n_dividing = int(rng.binomial(n, rng.uniform(0.0, 0.08)))
-    dividing = set(rng.choice(n, size=min(n_dividing, n), replace=False).tolist())
+    if phases is None:
+        k = int(rng.binomial(n, rng.uniform(0.0, 0.08)))
+        phases = ["metaphase" if rng.random() < 0.5 else "telophase" for _ in range(k)]
+    chosen = rng.choice(n, size=min(len(phases), n), replace=False).tolist()
+    dividing = dict(zip(chosen, phases))
 
     cells = []
     for i, (cx, cy) in enumerate(centres):
         r = radius * rng.uniform(0.8, 1.2)
         elong = rng.uniform(*line["elong"])
-        phase = None
-        if i in dividing:
-            phase = "metaphase" if rng.random() < 0.5 else "telophase"
+        phase = dividing.get(i)
+        if phase is not None:
             elong = 0.85 if phase == "metaphase" else 0.55
             r *= 0.85
         a, b = r / math.sqrt(elong), r * math.sqrt(elong)
@@ -180,7 +190,8 @@ def make_layout(rng: np.random.Generator, size: int, n_dividing: int | None = No
         for _ in range(rng.integers(1, 5)):
             psi, frac = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.55)
             x, y = cell.nucleus_point(psi, frac)
-            cell.nucleoli.append((x, y, min(cell.na, cell.nb) * rng.uniform(0.15, 0.26)))
+            r = max(min(cell.na, cell.nb) * rng.uniform(0.15, 0.26), MIN_FEATURE_PX)
+            cell.nucleoli.append((x, y, r))
         psi = rng.uniform(0, 2 * np.pi)
         cell.centrosome = cell.nucleus_point(psi, rng.uniform(1.12, 1.3))
         cell.filaments = _filaments(cell, rng, s)

@@ -1,8 +1,10 @@
 """Drawing primitives for the synthetic atlas: dots, lines and rings on a float32 canvas.
 
-Sizes are given in 512-px units and scaled by `s = size / 512`. Drawing conserves
-integrated intensity across sizes: a feature thinner than a pixel at a small size is drawn
-one pixel wide and proportionally dimmer, as averaging the 512-px image down would give.
+Sizes are given in 512-px units and scaled by `s = size / 512`. A feature thinner than a
+pixel at a small size is drawn at the pixel floor, dimmed by about the square root of the
+factor that averaging the 512-px image down would give (a quarter-pixel line keeps half its
+peak, not a quarter), so that small structures stay visible at 128 px. Features a pixel or
+wider (nearly all of them at 512 px) are drawn as they are.
 Dots are splatted as impulses into one layer per blur width and blurred once per layer,
 so thousands of dots cost a few Gaussian blurs.
 """
@@ -32,8 +34,9 @@ class Painter:
         amp = np.broadcast_to(np.asarray(amp, np.float64) * self.boost, x.shape)
         sig = max(sigma * self.s, MIN_SIGMA)
         sig = round(sig * 4) / 4  # share layers between similar widths
-        # Integrated intensity amp * 2 pi sigma512^2 * s^2, spread over sig.
-        mass = amp * 2 * math.pi * (sigma * self.s) ** 2
+        # Mass amp * 2 pi true^2 (peak amp); below the floor ~sqrt of it: mass ~ true, not true^2.
+        true = sigma * self.s
+        mass = amp * 2 * math.pi * true * max(true, min(sig, MIN_SIGMA))
         layer = self._layers.setdefault(sig, np.zeros((self.size, self.size), np.float32))
         x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
         fx, fy = x - x0, y - y0
@@ -47,7 +50,7 @@ class Painter:
         """An anti-aliased polyline through `pts` (n, 2) in pixel coordinates."""
         width = thickness * self.s
         px = max(int(round(width)), 1)
-        value = float(amp * self.boost * min(1.0, width / px))
+        value = float(amp * self.boost * min(1.0, math.sqrt(width / px)))
         fixed = np.round(np.asarray(pts) * 16).astype(np.int32)  # 4 fractional bits
         cv2.polylines(self.img, [fixed], False, value, px, cv2.LINE_AA, shift=4)
 
@@ -57,7 +60,7 @@ class Painter:
         if r < 1.0:
             self.dots([x], [y], amp * 0.5, radius * 0.7)  # boosted inside dots()
             return
-        value = float(amp * self.boost * min(1.0, self.s))
+        value = float(amp * self.boost * min(1.0, math.sqrt(self.s)))
         cv2.circle(self.img, (int(round(x * 16)), int(round(y * 16))), int(round(r * 16)),
                    value, 1, cv2.LINE_AA, shift=4)
 

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from gapnet.synthetic.morphology import MIN_FEATURE_PX
 from gapnet.synthetic.paint import Painter, cell_points, nucleus_points
 
 
@@ -24,17 +25,20 @@ def _nucleoplasm(p: Painter, L, m, rng):
 
 
 def _nuclear_membrane(p, L, m, rng):
-    p.img += 0.9 * np.exp(-(((L.dn - 1) / 0.09) ** 2)) * (L.owner >= 0)
+    # Rim half-width: 9 % of the nuclear radius, at least about 0.7 pixel.
+    radius = np.array([min(c.na, c.nb) for c in L.cells] + [1.0], np.float32)
+    width = np.maximum(0.09, 0.7 / radius)[L.owner]
+    p.img += 1.5 * np.exp(-(((L.dn - 1) / width) ** 2)) * (L.owner >= 0)
 
 
 def _nucleoli(p, L, m, rng):
-    p.img += 1.0 * m.nucleoli
+    p.img += 1.5 * m.nucleoli  # dense: brighter than the nucleoplasm's 0.55
 
 
 def _fibrillar_center(p, L, m, rng):
     for c in L.cells:
         for x, y, r in c.nucleoli:
-            k = rng.integers(2, 7)
+            k = rng.integers(1, 4)
             ang, rad = rng.uniform(0, 2 * np.pi, k), r * 0.6 * np.sqrt(rng.uniform(0, 1, k))
             p.dots(x + rad * np.cos(ang), y + rad * np.sin(ang), 1.0, 0.9)
 
@@ -51,7 +55,7 @@ def _speckles(p, L, m, rng):
 def _nuclear_bodies(p, L, m, rng):
     for c in L.cells:
         x, y = nucleus_points(c, rng.integers(2, 7), 0.8, rng)
-        p.dots(x, y, 1.2, 1.3)
+        p.dots(x, y, 1.4, 1.6)
 
 
 def _er(p, L, m, rng):
@@ -61,11 +65,11 @@ def _er(p, L, m, rng):
 def _golgi(p, L, m, rng):
     for c in L.cells:
         psi = rng.uniform(0, 2 * np.pi)
-        k = rng.integers(6, 13)
-        ang = psi + rng.normal(0, 0.3, k)
-        frac = rng.uniform(1.1, 1.35, k)
+        k = rng.integers(10, 21)
+        ang = psi + rng.uniform(-0.7, 0.7, k)  # a ribbon hugging one side of the nucleus
+        frac = rng.uniform(1.1, 1.3, k)
         pts = np.array([c.nucleus_point(a, f) for a, f in zip(ang, frac)])
-        p.dots(pts[:, 0], pts[:, 1], 0.9, 2.0)
+        p.dots(pts[:, 0], pts[:, 1], 0.9, 1.6)
 
 
 def _scattered(count, lo, hi, amp, sigma):
@@ -84,7 +88,7 @@ def _scattered(count, lo, hi, amp, sigma):
 _peroxisomes = _scattered((40, 121), 0.5, 0.95, 0.6, 0.8)  # many tiny
 _endosomes = _scattered((15, 41), 0.5, 0.95, 0.7, 1.4)  # fewer, larger, spread out
 _lysosomes = _scattered((15, 41), 0.45, 0.78, 0.8, 1.6)  # like endosomes, more perinuclear
-_cytoplasmic_bodies = _scattered((1, 5), 0.5, 0.9, 1.1, 2.2)  # few, medium, bright
+_cytoplasmic_bodies = _scattered((1, 5), 0.5, 0.9, 1.1, 3.2)  # few, medium, bright
 
 
 def _intermediate_filaments(p, L, m, rng):
@@ -113,8 +117,8 @@ def _actin(p, L, m, rng):
 def _focal_adhesions(p, L, m, rng):
     for c in L.cells:
         for psi in rng.uniform(0, 2 * np.pi, rng.integers(8, 21)):
-            f = rng.uniform(0.86, 0.94)
-            a, b = c.boundary_point(psi, f), c.boundary_point(psi, f + 0.08)
+            f = rng.uniform(0.8, 0.86)
+            a, b = c.boundary_point(psi, f), c.boundary_point(psi, f + 0.13)
             p.line(np.array([a, b]), 0.9, thickness=2)
 
 
@@ -134,8 +138,8 @@ def _cytokinetic_bridge(p, L, m, rng):
     for c in L.cells:
         if c.phase == "telophase":
             (x0, y0, *_), (x1, y1, *_) = c.nuclei()
-            p.line(np.array([[x0, y0], [x1, y1]]), 0.7)
-            p.dots(np.array([(x0 + x1) / 2]), np.array([(y0 + y1) / 2]), 1.2, 1.6)
+            p.line(np.array([[x0, y0], [x1, y1]]), 0.8, thickness=2.5)
+            p.dots(np.array([(x0 + x1) / 2]), np.array([(y0 + y1) / 2]), 1.5, 2.5)  # midbody
 
 
 def _mitotic_spindle(p, L, m, rng):
@@ -154,8 +158,8 @@ def _mitotic_spindle(p, L, m, rng):
 def _mtoc(p, L, m, rng):
     for c in L.cells:
         x, y = c.centrosome
-        p.dots(np.array([x]), np.array([y]), 1.0, 2.2)
-        p.dots(np.array([x]), np.array([y]), 0.15, 5.0)
+        p.dots(np.array([x]), np.array([y]), 1.0, 3.0)
+        p.dots(np.array([x]), np.array([y]), 0.25, 8.0)  # the halo of radiating filaments
 
 
 def _centrosome(p, L, m, rng):
@@ -163,20 +167,21 @@ def _centrosome(p, L, m, rng):
         x, y = c.centrosome
         k = rng.integers(1, 3)
         ang = rng.uniform(0, 2 * np.pi)
-        xs = x + np.array([0, math.cos(ang)])[:k] * 2.5 * p.s
-        ys = y + np.array([0, math.sin(ang)])[:k] * 2.5 * p.s
+        gap = max(2.5 * p.s, MIN_FEATURE_PX)  # the pair stays resolved at small sizes
+        xs = x + np.array([0, math.cos(ang)])[:k] * gap
+        ys = y + np.array([0, math.sin(ang)])[:k] * gap
         p.dots(xs, ys, 1.0, 1.3)
 
 
 def _lipid_droplets(p, L, m, rng):
     for c in L.cells:
-        x, y = cell_points(c, rng.integers(3, 13), 0.5, 0.9, rng)
+        x, y = cell_points(c, rng.integers(3, 11), 0.5, 0.9, rng)
         for xi, yi in zip(x, y):
-            p.ring(xi, yi, rng.uniform(2, 5), 0.9)
+            p.ring(xi, yi, rng.uniform(6, 12), 0.9)
 
 
 def _plasma_membrane(p, L, m, rng):
-    p.img += 0.8 * np.exp(-(((1 - L.d) / 0.06) ** 2)) * (L.owner >= 0)
+    p.img += 1.1 * np.exp(-(((1 - L.d) / 0.06) ** 2)) * (L.owner >= 0)
 
 
 def _cell_junctions(p, L, m, rng):
@@ -200,7 +205,7 @@ def _mitochondria(p, L, m, rng):
 def _aggresome(p, L, m, rng):
     for c in L.cells:
         x, y = c.nucleus_point(rng.uniform(0, 2 * np.pi), 1.2)
-        p.dots(np.array([x]), np.array([y]), 1.0, 0.35 * min(c.na, c.nb) / p.s)
+        p.dots(np.array([x]), np.array([y]), 1.2, 0.4 * min(c.na, c.nb) / p.s)
 
 
 def _cytosol(p, L, m, rng):
@@ -213,11 +218,11 @@ def _rods_and_rings(p, L, m, rng):
         x, y = cell_points(c, rng.integers(1, 4), 0.2, 0.9, rng)
         for xi, yi in zip(x, y):
             if rng.random() < 0.5:
-                a, ln = rng.uniform(0, np.pi), rng.uniform(6, 12) * p.s / 2
+                a, ln = rng.uniform(0, np.pi), rng.uniform(12, 24) * p.s / 2
                 d = np.array([math.cos(a), math.sin(a)]) * ln
                 p.line(np.array([[xi, yi] - d, [xi, yi] + d]), 1.0, thickness=2)
             else:
-                p.ring(xi, yi, rng.uniform(3, 4.5), 1.0)
+                p.ring(xi, yi, rng.uniform(5, 8), 1.0)
 
 
 PATTERNS = (

@@ -25,8 +25,8 @@ from gapnet.synthetic.patterns import PATTERNS
 
 # Median channel gains (R, G, B, Y) applied to unit-intensity drawings; calibrated
 # against the real PNGs' per-channel mean and 99th percentile.
-GAINS = np.array([1.15, 0.6, 0.9, 0.84], np.float32)
-DIVIDING_LABELS = (16, 17)
+GAINS = np.array([0.9, 0.36, 0.76, 0.62], np.float32)
+GENERATOR_VERSION = 2  # part of the default dataset's cache key: bump when images change
 
 
 def band_noise(rng, size: int, period: float) -> np.ndarray:
@@ -123,8 +123,15 @@ def render(labels, size: int, rng: np.random.Generator) -> np.ndarray:
     """Renders one sample with the given labels as uint8 (size, size, 4), channels RGBY."""
     s = size / 512.0
     labels = sorted(set(int(k) for k in labels))
-    n_div = int(rng.integers(2, 5)) if any(k in DIVIDING_LABELS for k in labels) else None
-    L = make_layout(rng, size, n_dividing=n_div)
+    # The bridge (16) and the spindle (17) need cells in telophase and metaphase.
+    phases = None
+    if 16 in labels or 17 in labels:
+        phases = (["telophase"] * int(rng.integers(3, 6)) if 16 in labels else []) + \
+                 (["metaphase"] * int(rng.integers(3, 6)) if 17 in labels else [])
+    # Junctions (22) show where cells touch: always a confluent sheet, which a fifth of the
+    # other samples are too, so density alone does not give the label away.
+    confluent = 22 in labels or rng.random() < 0.2
+    L = make_layout(rng, size, phases=phases, confluent=confluent)
     m = make_maps(L, rng, s)
     channels = [_red(L, m, rng, s), _green(L, m, labels, rng, s), _blue(L, m, rng, s),
                 0.9 * m.er + 0.12 * m.cyto]
