@@ -2,12 +2,14 @@
 
     python data_prep/make_synthetic.py --out DIR --n N --size S --seed K
                                        [--min-per-class M] [--workers W]
+    python data_prep/make_synthetic.py --figure PNG [--real DIR/ID] [--size S]
 
 Same seed and parameters give byte-identical files. Scores on synthetic data are not HPA
 scores: use it for tests, demos and debugging a pipeline end to end.
 """
 
 import argparse
+import os
 import sys
 
 from gapnet.synthetic.generate import default_min_per_class, write_dataset
@@ -21,15 +23,25 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--min-per-class", type=int, default=None,
                    help="each class appears in at least M samples "
-                        "(default: 2%% of N, so every class appears when N >= 50)")
+                        "(default: 4%% of N, so every class appears once N >= 100)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--figure", metavar="PNG",
                    help="instead of a dataset, write a figure with one example per class")
+    p.add_argument("--real", metavar="DIR/ID",
+                   help="with --figure: a real sample (its four <ID>_<color>.png or .jpg "
+                        "files in DIR) shown beside a synthetic one")
     args = p.parse_args(argv)
     if args.figure:
         from gapnet.synthetic.figure import save_figure
 
-        save_figure(args.figure, size=args.size, seed=args.seed)
+        real = None
+        if args.real:
+            from gapnet.images import read_sample
+
+            folder, sample = os.path.split(args.real)
+            ext = "jpg" if os.path.exists(f"{args.real}_green.jpg") else "png"
+            real = read_sample(folder or ".", sample, args.size, ext)
+        save_figure(args.figure, real, size=args.size, seed=args.seed)
         print(f"wrote {args.figure}")
         return 0
     if not args.out:

@@ -132,3 +132,20 @@ def test_default_dataset_generated_once_then_reused(tmp_path, monkeypatch):
 def test_render_is_deterministic():
     np.testing.assert_array_equal(render_sample(0, 5, (3, 25), 64), render_sample(0, 5, (3, 25), 64))
 
+
+def test_figure_cli_shows_a_real_sample_beside_the_synthetic_ones(tmp_path):
+    import runpy
+
+    from PIL import Image
+
+    from gapnet.images import ImageError
+
+    here = os.path.dirname(__file__)
+    main = runpy.run_path(os.path.join(here, "..", "data_prep", "make_synthetic.py"))["main"]
+    real = os.path.join(here, "data", "hpav18_jpg", "10814_50_A1_1")
+    assert main(["--figure", str(tmp_path / "a.png"), "--size", "64"]) == 0
+    assert main(["--figure", str(tmp_path / "b.png"), "--size", "64", "--real", real]) == 0
+    a, b = (np.asarray(Image.open(tmp_path / f).convert("RGB")) for f in ("a.png", "b.png"))
+    assert a.shape == b.shape and (a != b).any()  # the real panel is drawn
+    with pytest.raises(ImageError, match="nope_red"):
+        main(["--figure", str(tmp_path / "c.png"), "--size", "64", "--real", str(tmp_path / "nope")])
