@@ -31,6 +31,7 @@ class Config:
     model: str = "gapnet"
     model_kwargs: dict = field(default_factory=dict)  # passed to gapnet.models.build
     dropout: float | None = None  # networks: overrides the architecture's dropout rate
+    bn_momentum: float | None = None  # overrides every BatchNorm's moving-average momentum
     normalization: str = "dataset"  # "dataset" (per-channel mean/std), "per_image", "none"
     # === Training ===
     epochs: int = 50
@@ -167,6 +168,8 @@ class Config:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2 for cross-validation, got {self.folds}")
+        if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
+            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum}")
         if not 0 < self.threshold_step < 1:
             raise ValueError(f"threshold_step must be in (0, 1), got {self.threshold_step}")
         for f in dataclasses.fields(self):

@@ -108,7 +108,14 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
     kwargs = dict(cfg.model_kwargs)
     if cfg.dropout is not None:
         kwargs["dropout"] = cfg.dropout
-    return models.build(cfg.model, shape, N_CLASSES, preprocess=preprocess, **kwargs)
+    model = models.build(cfg.model, shape, N_CLASSES, preprocess=preprocess, **kwargs)
+    if cfg.bn_momentum is not None:
+        # Keras' 0.99 averages over ~100 steps: on a short schedule the moving statistics
+        # lag the weights and the validation predictions swing from epoch to epoch.
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = cfg.bn_momentum
+    return model
 
 
 def learning_rate(cfg: Config, steps_per_epoch: int):

@@ -8,7 +8,8 @@ def test_overrides_are_type_checked():
     assert (cfg.epochs, cfg.aug_scale, cfg.data, cfg.learning_rate) == (3, (0.8, 1.2), None, 1.0)
     for bad, msg in [("epochs=x", "not a valid int"), ("epoch=3", "Unknown config key"),
                      ("aug_hflip=2", "probability"), ("precision=fp8", "expected one of"),
-                     ("folds=1", "folds must be >= 2"), ("noequals", "key=value")]:
+                     ("folds=1", "folds must be >= 2"), ("noequals", "key=value"),
+                     ("bn_momentum=1", "bn_momentum must be in")]:
         with pytest.raises(ValueError, match=msg):
             Config().with_overrides([bad])
 

@@ -65,3 +65,26 @@ def test_layer_groups_split_body_and_head():
     assert groups["early"][0].name == "block1_1_bn"
     assert [layer.name for layer in groups["head"]] == ["fc1", "fc2", "predictions"]
     assert all("block" in layer.name for layer in groups["early"] + groups["middle"])
+
+
+def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
+    """Config.bn_momentum reaches nested backbones, and one step moves the moving mean by
+    (1 - momentum) of the batch mean: the short-schedule fix for lagging statistics."""
+    from types import SimpleNamespace
+
+    from gapnet.config import Config
+    from gapnet.training import build_model
+
+    reader = SimpleNamespace(size=64)
+    cfg = Config(model="resnet50", normalization="none", augment=False, bn_momentum=0.5)
+    bns = [layer for layer in build_model(cfg, reader, None, 0)._flatten_layers()
+           if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) > 50 and {bn.momentum for bn in bns} == {0.5}
+
+    for momentum, expected in ((0.5, 0.5), (None, 0.01)):  # None: Keras' 0.99
+        cfg = Config(model="gapnet", normalization="none", augment=False, bn_momentum=momentum)
+        model = build_model(cfg, SimpleNamespace(size=16), None, 0)
+        model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+        model.train_on_batch(np.ones((2, 16, 16, 4), "float32"), np.zeros((2, 28), "float32"))
+        moving_mean = model.get_layer("block1_1_bn").moving_mean.numpy()
+        np.testing.assert_allclose(moving_mean, expected, rtol=1e-5)
