@@ -43,7 +43,7 @@ def test_each_row_error_names_line_and_reason(tmp_path, row, message):
     assert table.ids == ("ok",)
     assert len(problems) == 1
     assert problems[0].row == 3 and message in problems[0].message
-    assert f"train.csv:3" in str(problems[0])
+    assert "train.csv:3" in str(problems[0])
 
 
 def test_duplicate_id_names_first_line(tmp_path):
