@@ -3,9 +3,10 @@
 All lengths are drawn in 512-px units and scaled by `size / 512`, so a field has the same
 content at any size, except that organelles have a floor in output pixels
 (`MIN_FEATURE_PX`): at 128 px a nucleolus stays a few pixels wide rather than vanishing
-into one, as the features a model must learn from have to stay visible. Cells are star-shaped (an ellipse modulated by a few Fourier terms);
-each pixel belongs to the cell whose normalized shape distance `d` is smallest and below 1,
-so neighbouring cells touch along a shared boundary and may overlap before assignment.
+into one, as the features a model must learn from have to stay visible. Cells are
+star-shaped (an ellipse modulated by a few Fourier terms); each pixel belongs to the cell
+whose normalized shape distance `d` is smallest and below 1, so neighbouring cells touch
+along a shared boundary and may overlap before assignment.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def make_layout(rng: np.random.Generator, size: int, phases: list[str] | None = 
     line = CELL_LINES[4] if confluent else CELL_LINES[rng.integers(len(CELL_LINES))]
     radius = rng.uniform(*line["radius"]) * s
     target = int(rng.integers(line["count"][0], line["count"][1] + 1))
-    if confluent:  # as many cells as the spacing lets in: a closed sheet
-        target = 40  # the most cells a real field shows
+    if confluent:  # a closed sheet: the most cells a real field shows
+        target = 40
     # Dart throwing with a minimum spacing below 2 radii: cells touch and overlap.
     centres, tries = [], 0
     spacing = radius * (rng.uniform(0.95, 1.2) if confluent else rng.uniform(1.1, 1.5))
