@@ -94,20 +94,13 @@ def test_dividing_labels_force_dividing_cells_in_their_phase(monkeypatch):
             assert sum(c.phase == phase for c in layouts[-1].cells) >= 2
 
 
-def _touching_border(layout):
-    o = layout.owner
-    vertical = (o[1:] != o[:-1]) & (o[1:] >= 0) & (o[:-1] >= 0)
-    horizontal = (o[:, 1:] != o[:, :-1]) & (o[:, 1:] >= 0) & (o[:, :-1] >= 0)
-    return vertical.sum() + horizontal.sum()
-
-
 def test_confluent_layouts_have_long_shared_borders():
     """Cell junctions (22) are drawn where cells touch, so their samples are confluent."""
-    from gapnet.synthetic.morphology import make_layout
+    from gapnet.synthetic.morphology import make_layout, touching_edges
 
-    dense = [_touching_border(make_layout(np.random.default_rng(s), 128, confluent=True))
+    dense = [touching_edges(make_layout(np.random.default_rng(s), 128, confluent=True).owner).sum()
              for s in range(8)]
-    any_ = [_touching_border(make_layout(np.random.default_rng(s), 128)) for s in range(8)]
+    any_ = [touching_edges(make_layout(np.random.default_rng(s), 128).owner).sum() for s in range(8)]
     assert np.median(dense) > 3 * np.median(any_)
 
 

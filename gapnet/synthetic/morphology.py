@@ -131,6 +131,17 @@ def _filaments(cell: Cell, rng, scale: float, n_range=(14, 30)):
     return paths
 
 
+def touching_edges(owner: np.ndarray) -> np.ndarray:
+    """Boolean mask of the pixels on either side of a border between two different cells."""
+    edge = np.zeros(owner.shape, bool)
+    for a, b in (((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+                 ((slice(None), slice(1, None)), (slice(None), slice(None, -1)))):
+        diff = (owner[a] != owner[b]) & (owner[a] >= 0) & (owner[b] >= 0)
+        edge[a] |= diff
+        edge[b] |= diff
+    return edge
+
+
 def make_layout(rng: np.random.Generator, size: int, phases: list[str] | None = None,
                 confluent: bool = False) -> Layout:
     """Draws a field of view: cell line, cell positions and shapes, nuclei and organelles.

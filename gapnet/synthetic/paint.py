@@ -34,7 +34,8 @@ class Painter:
         amp = np.broadcast_to(np.asarray(amp, np.float64) * self.boost, x.shape)
         sig = max(sigma * self.s, MIN_SIGMA)
         sig = round(sig * 4) / 4  # share layers between similar widths
-        # Mass amp * 2 pi true^2 (peak amp); below the floor ~sqrt of it: mass ~ true, not true^2.
+        # Peak amp: mass amp * 2 pi true^2. Below the floor the mass grows with the true
+        # width, not its square: sub-pixel dots dim by ~ the square root of averaging's factor.
         true = sigma * self.s
         mass = amp * 2 * math.pi * true * max(true, min(sig, MIN_SIGMA))
         layer = self._layers.setdefault(sig, np.zeros((self.size, self.size), np.float32))

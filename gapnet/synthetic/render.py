@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gapnet.synthetic.morphology import Layout, make_layout
+from gapnet.synthetic.morphology import Layout, make_layout, touching_edges
 from gapnet.synthetic.paint import Painter
 from gapnet.synthetic.patterns import PATTERNS
 
@@ -67,13 +67,7 @@ def make_maps(L: Layout, rng, s: float) -> Maps:
     fade = np.exp(-np.clip(L.dn - 1, 0, None) * 1.3) * cyto
     ridge = np.exp(-((band_noise(rng, size, 7 * s + 1) / 0.35) ** 2))
     er = (ridge * 0.8 + 0.2) * fade
-    o = L.owner
-    edge = np.zeros((size, size), bool)
-    for a, b in (((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
-                 ((slice(None), slice(1, None)), (slice(None), slice(None, -1)))):
-        diff = (o[a] != o[b]) & (o[a] >= 0) & (o[b] >= 0)
-        edge[a] |= diff
-        edge[b] |= diff
+    edge = touching_edges(L.owner)
     junctions = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), max(0.8 * s, 0.5))
     junctions /= max(junctions.max(), 1e-6)
     return Maps(cell, nuc, cyto, nucleoli_map, er.astype(np.float32), junctions,
