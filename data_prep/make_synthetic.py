@@ -23,7 +23,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--min-per-class", type=int, default=None,
                    help="each class appears in at least M samples "
-                        "(default: 4%% of N, so every class appears once N >= 100)")
+                        "(default: 6%% of N, so every class appears once N >= 100; "
+                        "about 7%% is the most the real label sets allow)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--figure", metavar="PNG",
                    help="instead of a dataset, write a figure with one example per class")
@@ -49,7 +50,10 @@ def main(argv=None) -> int:
     if args.n < 1 or args.size < 16:
         p.error("--n must be >= 1 and --size >= 16")
     m = default_min_per_class(args.n) if args.min_per_class is None else args.min_per_class
-    out = write_dataset(args.out, args.n, args.size, args.seed, m, args.workers)
+    try:
+        out = write_dataset(args.out, args.n, args.size, args.seed, m, args.workers)
+    except ValueError as e:  # an unreachable --min-per-class
+        p.error(str(e))
     print(f"wrote {args.n} samples ({args.size}px, seed {args.seed}, min per class {m}) to {out}")
     return 0
 

@@ -19,9 +19,10 @@ def test_folds_are_seeded_balanced_and_stratified():
     np.testing.assert_array_equal(f, make_folds(y, 3, seed=0))
     assert not np.array_equal(f, make_folds(y, 3, seed=1))
     assert np.bincount(f).min() >= 95
-    for c in np.flatnonzero(y.sum(0) >= 9):  # each label's positives spread over the folds
-        per_fold = np.bincount(f[y[:, c] == 1], minlength=3)
-        assert per_fold.max() - per_fold.min() <= 2
+    # Each label's positives spread evenly over the folds: a random split leaves about 4
+    # between its fullest and emptiest fold on average here, iterative stratification < 1.
+    spread = [np.ptp(np.bincount(f[y[:, c] == 1], minlength=3)) for c in np.flatnonzero(y.sum(0) >= 9)]
+    assert max(spread) <= 3 and np.mean(spread) <= 1
 
 
 def test_folds_file_round_trip_and_errors(tmp_path):

@@ -50,11 +50,34 @@ def test_label_sets_follow_the_real_distribution():
     assert all(s in set(real) for s in sets[:200])  # real co-occurrence, not independent draws
 
 
-@pytest.mark.parametrize("n", [100, 250])
+def _counts(sets):
+    return np.bincount([k for s in sets for k in s], minlength=N_CLASSES)
+
+
+@pytest.mark.parametrize("n", [100, 250, 900])
 def test_default_min_per_class_covers_all_28_classes(n):
-    sets = draw_label_sets(n, seed=n)
-    counts = np.bincount([k for s in sets for k in s], minlength=N_CLASSES)
-    assert counts.min() >= generate.default_min_per_class(n) >= 2
+    for seed in range(3):
+        assert _counts(draw_label_sets(n, seed=seed)).min() >= generate.default_min_per_class(n) >= 2
+
+
+def test_top_up_meets_a_high_quota_and_keeps_real_label_sets():
+    # 7 % of 900: an earlier top-up lost classes it had already topped up (one ended at 8).
+    sets = draw_label_sets(900, seed=0, min_per_class=63)
+    assert _counts(sets).min() >= 63
+    assert set(sets) <= set(real_label_sets())
+
+
+def test_unreachable_min_per_class_is_a_clear_error(tmp_path, capsys):
+    import runpy
+
+    with pytest.raises(ValueError, match="min_per_class=40 cannot be met with 100 samples"):
+        write_dataset(tmp_path / "syn", 100, 32, min_per_class=40, progress=False)
+    assert not (tmp_path / "syn").exists()
+    script = os.path.join(os.path.dirname(__file__), "..", "data_prep", "make_synthetic.py")
+    with pytest.raises(SystemExit) as e:  # the CLI: a usage error, not a traceback
+        runpy.run_path(script)["main"](["--out", str(tmp_path / "syn"), "--n", "100",
+                                        "--min-per-class", "40"])
+    assert e.value.code == 2 and "cannot be met" in capsys.readouterr().err
 
 
 def _corr(a, b):

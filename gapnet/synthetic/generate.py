@@ -33,16 +33,19 @@ def real_label_sets() -> list[tuple[int, ...]]:
 
 
 def default_min_per_class(n: int) -> int:
-    """4 % of the samples (at least 1): every class appears in any dataset, with enough
-    examples of the rarest (36 of 900) for a model to learn them."""
-    return max(1, math.ceil(0.04 * n))
+    """6 % of the samples (at least 1): every class appears in any dataset, with enough
+    examples of the rarest (54 of 900) for a model to learn them in a short schedule."""
+    return max(1, math.ceil(0.06 * n))
 
 
 def draw_label_sets(n: int, seed: int, min_per_class: int | None = None) -> list[tuple[int, ...]]:
     """n label sets drawn from the real ones, rare classes topped up to `min_per_class`.
 
-    Top-up replaces randomly chosen samples (never one carrying a class that is itself at
-    or below its quota) with real label sets containing the missing class, rarest first.
+    Top-up replaces randomly chosen samples with real label sets containing the missing
+    class, rarest class first, never taking a sample whose removal would push a class
+    below the quota. An explicit `min_per_class` that cannot be met (above about 7 % of n:
+    the real label sets carry about two labels each) raises ValueError; the default is met
+    for any n >= 100 and is best effort below (28 classes do not fit in a few samples).
     """
     pool = real_label_sets()
     rng = np.random.default_rng([seed, 1])
@@ -50,19 +53,29 @@ def draw_label_sets(n: int, seed: int, min_per_class: int | None = None) -> list
     quota = default_min_per_class(n) if min_per_class is None else min_per_class
     quota = min(quota, n // 2)
     by_class = {k: [s for s in pool if k in s] for k in range(N_CLASSES)}
-    order = sorted(range(N_CLASSES), key=lambda k: len(by_class[k]))
-    for k in order:
-        counts = np.zeros(N_CLASSES, int)
-        for s in sets:
-            counts[list(s)] += 1
-        missing = quota - counts[k]
-        if missing <= 0:
-            continue
-        protected = {j for j in range(N_CLASSES) if counts[j] <= quota}
-        candidates = [i for i, s in enumerate(sets) if not protected.intersection(s)]
-        rng.shuffle(candidates)
-        for i in candidates[:missing]:
-            sets[i] = by_class[k][rng.integers(len(by_class[k]))]
+    member = np.zeros((n, N_CLASSES), bool)
+    for i, s in enumerate(sets):
+        member[i, list(s)] = True
+    counts = member.sum(0)
+    for k in sorted(range(N_CLASSES), key=lambda k: len(by_class[k])):
+        while counts[k] < quota:
+            for _ in range(50):  # another real set with k may free a sample when one cannot
+                new = by_class[k][rng.integers(len(by_class[k]))]
+                keep = counts <= quota  # these classes cannot lose a sample ...
+                keep[list(new)] = False  # ... unless the replacement carries them too
+                free = np.flatnonzero(~member[:, keep].any(1) & ~member[:, k])
+                if len(free):
+                    break
+            else:
+                if min_per_class is None:  # the default, in a dataset too small for it
+                    break
+                raise ValueError(f"min_per_class={quota} cannot be met with {n} samples "
+                                 f"(class {k} has {counts[k]})")
+            i = int(rng.choice(free))
+            member[i] = False
+            member[i, list(new)] = True
+            sets[i] = new
+            counts = member.sum(0)
     return sets
 
 
@@ -115,9 +128,9 @@ def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0
         progress: show a tqdm progress bar.
     """
     out = os.fspath(out)
+    sets = draw_label_sets(n, seed, min_per_class)  # first: a bad quota leaves no folder
     image_dir = os.path.join(out, "train")
     os.makedirs(image_dir, exist_ok=True)
-    sets = draw_label_sets(n, seed, min_per_class)
     targets = np.zeros((n, N_CLASSES), np.uint8)
     for i, s in enumerate(sets):
         targets[i, list(s)] = 1
