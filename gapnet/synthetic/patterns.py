@@ -28,11 +28,11 @@ def _nuclear_membrane(p, L, m, rng):
     # Rim half-width: 9 % of the nuclear radius, at least about 0.7 pixel.
     radius = np.array([min(c.na, c.nb) for c in L.cells] + [1.0], np.float32)
     width = np.maximum(0.09, 0.7 / radius)[L.owner]
-    p.img += 1.5 * np.exp(-(((L.dn - 1) / width) ** 2)) * (L.owner >= 0)
+    p.img += 3.0 * np.exp(-(((L.dn - 1) / width) ** 2)) * (L.owner >= 0)
 
 
 def _nucleoli(p, L, m, rng):
-    p.img += 1.5 * m.nucleoli  # dense: brighter than the nucleoplasm's 0.55
+    p.img += 2.5 * m.nucleoli  # dense: much brighter than the nucleoplasm's 0.55
 
 
 def _fibrillar_center(p, L, m, rng):
@@ -40,7 +40,7 @@ def _fibrillar_center(p, L, m, rng):
         for x, y, r in c.nucleoli:
             k = rng.integers(1, 4)
             ang, rad = rng.uniform(0, 2 * np.pi, k), r * 0.6 * np.sqrt(rng.uniform(0, 1, k))
-            p.dots(x + rad * np.cos(ang), y + rad * np.sin(ang), 1.0, 0.9)
+            p.dots(x + rad * np.cos(ang), y + rad * np.sin(ang), 1.5, 0.9)
 
 
 def _speckles(p, L, m, rng):
@@ -88,7 +88,7 @@ def _scattered(count, lo, hi, amp, sigma):
 _peroxisomes = _scattered((40, 121), 0.5, 0.95, 0.6, 0.8)  # many tiny
 _endosomes = _scattered((15, 41), 0.5, 0.95, 0.7, 1.4)  # fewer, larger, spread out
 _lysosomes = _scattered((15, 41), 0.45, 0.78, 0.8, 1.6)  # like endosomes, more perinuclear
-_cytoplasmic_bodies = _scattered((1, 5), 0.5, 0.9, 1.1, 3.2)  # few, medium, bright
+_cytoplasmic_bodies = _scattered((1, 5), 0.5, 0.9, 1.1, 4.0)  # few, medium, bright
 
 
 def _intermediate_filaments(p, L, m, rng):
@@ -138,7 +138,7 @@ def _cytokinetic_bridge(p, L, m, rng):
     for c in L.cells:
         if c.phase == "telophase":
             (x0, y0, *_), (x1, y1, *_) = c.nuclei()
-            p.line(np.array([[x0, y0], [x1, y1]]), 0.8, thickness=2.5)
+            p.line(np.array([[x0, y0], [x1, y1]]), 1.2, thickness=2.5)
             p.dots(np.array([(x0 + x1) / 2]), np.array([(y0 + y1) / 2]), 1.5, 2.5)  # midbody
 
 
@@ -151,7 +151,7 @@ def _mitotic_spindle(p, L, m, rng):
             for sgn in (-1, 1):
                 pole = centre + sgn * d * c.a * 0.55
                 for off in np.linspace(-1, 1, rng.integers(10, 17)) * c.na:
-                    p.line(np.array([pole, centre + n * off]), 0.8)
+                    p.line(np.array([pole, centre + n * off]), 1.2)
                 p.dots(np.array([pole[0]]), np.array([pole[1]]), 1.0, 1.5)
 
 
@@ -159,7 +159,7 @@ def _mtoc(p, L, m, rng):
     for c in L.cells:
         x, y = c.centrosome
         p.dots(np.array([x]), np.array([y]), 1.0, 3.0)
-        p.dots(np.array([x]), np.array([y]), 0.25, 8.0)  # the halo of radiating filaments
+        p.dots(np.array([x]), np.array([y]), 0.35, 10.0)  # the halo of radiating filaments
 
 
 def _centrosome(p, L, m, rng):
@@ -170,7 +170,7 @@ def _centrosome(p, L, m, rng):
         gap = max(2.5 * p.s, MIN_FEATURE_PX)  # the pair stays resolved at small sizes
         xs = x + np.array([0, math.cos(ang)])[:k] * gap
         ys = y + np.array([0, math.sin(ang)])[:k] * gap
-        p.dots(xs, ys, 1.0, 1.3)
+        p.dots(xs, ys, 1.5, 1.3)
 
 
 def _lipid_droplets(p, L, m, rng):
@@ -181,11 +181,11 @@ def _lipid_droplets(p, L, m, rng):
 
 
 def _plasma_membrane(p, L, m, rng):
-    p.img += 1.1 * np.exp(-(((1 - L.d) / 0.06) ** 2)) * (L.owner >= 0)
+    p.img += 2.0 * np.exp(-(((1 - L.d) / 0.06) ** 2)) * (L.owner >= 0)
 
 
 def _cell_junctions(p, L, m, rng):
-    p.img += 1.0 * m.junctions
+    p.img += 2.0 * m.junctions
 
 
 def _mitochondria(p, L, m, rng):
@@ -193,7 +193,7 @@ def _mitochondria(p, L, m, rng):
         k = rng.integers(20, 51)
         x, y = cell_points(c, k, 0.45, 0.9, rng)
         ang = rng.uniform(0, 2 * np.pi, k)
-        length = rng.uniform(4, 9, k) * p.s
+        length = rng.uniform(7, 14, k) * p.s
         for xi, yi, a, ln in zip(x, y, ang, length):
             bend = rng.normal(0, 0.6)
             t = np.linspace(-0.5, 0.5, 4)

@@ -25,8 +25,8 @@ from gapnet.synthetic.patterns import PATTERNS
 
 # Median channel gains (R, G, B, Y) applied to unit-intensity drawings; calibrated
 # against the real PNGs' per-channel mean and 99th percentile.
-GAINS = np.array([0.9, 0.36, 0.76, 0.62], np.float32)
-GENERATOR_VERSION = 2  # part of the default dataset's cache key: bump when images change
+GAINS = np.array([0.9, 0.3, 0.76, 0.62], np.float32)
+GENERATOR_VERSION = 3  # part of the default dataset's cache key: bump when images change
 
 
 def band_noise(rng, size: int, period: float) -> np.ndarray:
