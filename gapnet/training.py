@@ -119,9 +119,17 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
 
 
 def learning_rate(cfg: Config, steps_per_epoch: int):
-    if cfg.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(cfg.learning_rate,
-                                                      decay_steps=cfg.epochs * steps_per_epoch)
+    """The optimizer's learning rate: a float, or a schedule for cosine decay and warmup."""
+    warmup = cfg.lr_warmup_epochs * steps_per_epoch
+    if cfg.lr_schedule == "cosine" or warmup:
+        # Linear warmup from 0, then cosine decay to 0 over the remaining steps (alpha=1:
+        # no decay, for the constant schedule). Keras' CosineDecay does both.
+        alpha = 0.0 if cfg.lr_schedule == "cosine" else 1.0
+        decay = cfg.epochs * steps_per_epoch - warmup
+        cosine = keras.optimizers.schedules.CosineDecay
+        if not warmup:
+            return cosine(cfg.learning_rate, decay, alpha)
+        return cosine(0.0, decay, alpha, warmup_target=cfg.learning_rate, warmup_steps=warmup)
     return cfg.learning_rate
 
 

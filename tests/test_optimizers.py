@@ -57,3 +57,21 @@ def test_gradient_accumulation_applies_every_n_batches():
             w3 = model.get_weights()[0].copy()
         if step in (4, 5):
             np.testing.assert_array_equal(model.get_weights()[0], w3)
+
+
+@pytest.mark.parametrize("schedule, after", [("cosine", [0.0075, 0.0025, 0.0]),
+                                             ("constant", [0.01, 0.01, 0.01])])
+def test_warmup_ramps_linearly_then_follows_the_schedule(schedule, after):
+    from gapnet.config import Config
+    from gapnet.training import learning_rate
+
+    cfg = Config.from_dict({"lr_schedule": schedule, "lr_warmup_epochs": 1, "epochs": 4,
+                            "learning_rate": 0.01})
+    lr = learning_rate(cfg, steps_per_epoch=10)
+    got = [float(lr(step)) for step in (0, 5, 10, 20, 30, 40)]
+    np.testing.assert_allclose(got, [0.0, 0.005, 0.01] + after, atol=1e-7)
+    assert learning_rate(Config(), 10) == 1e-3  # no warmup, constant: a plain float
+    with pytest.raises(ValueError, match="lr_warmup_epochs"):
+        Config.from_dict({"lr_schedule": "sgdr", "lr_warmup_epochs": 1})
+    with pytest.raises(ValueError, match="lr_warmup_epochs"):
+        Config.from_dict({"lr_warmup_epochs": 50, "epochs": 50})
