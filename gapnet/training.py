@@ -125,7 +125,7 @@ def learning_rate(cfg: Config, steps_per_epoch: int):
         # Linear warmup from 0, then cosine decay to 0 over the remaining steps (alpha=1:
         # no decay, for the constant schedule). Keras' CosineDecay does both.
         alpha = 0.0 if cfg.lr_schedule == "cosine" else 1.0
-        decay = cfg.epochs * steps_per_epoch - warmup
+        decay = max(cfg.epochs * steps_per_epoch - warmup, 1)
         cosine = keras.optimizers.schedules.CosineDecay
         if not warmup:
             return cosine(cfg.learning_rate, decay, alpha)
@@ -183,7 +183,8 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
     from gapnet.callbacks import LRFinder
     from gapnet.io import atomic_write_json
 
-    compile_model(model, Config.from_dict({"lr_schedule": "constant"}, cfg), steps, y_train)
+    constant = Config.from_dict({"lr_schedule": "constant", "lr_warmup_epochs": 0}, cfg)
+    compile_model(model, constant, steps, y_train)  # LRFinder sets the rate itself
     finder = LRFinder(1e-6, 1.0, steps=n)
     model.fit(train.repeat(), steps_per_epoch=n, epochs=1, verbose=0, callbacks=[finder])
     finder.plot(os.path.join(fold_dir, "lr_finder.png"))

@@ -132,7 +132,9 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
 @pytest.mark.parametrize("extra", [{"lr_schedule": "sgdr"}, {"lr_schedule": "plateau"},
                                    {"head_epochs": 1, "epochs": 2},
                                    {"layer_lr": {"early": 0.1, "middle": 0.33}, "optimizer": "sgd"},
-                                   {"lr_find": True}])
+                                   {"lr_find": True},
+                                   {"lr_find": True, "lr_schedule": "cosine", "lr_warmup_epochs": 1,
+                                    "epochs": 2}])
 def test_schedules_and_two_stage_training_run(tiny_data, tmp_path, extra):
     cfg = Config(data=tiny_data, **{**TINY, "folds": 2, **extra})
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
