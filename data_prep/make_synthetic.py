@@ -50,8 +50,9 @@ def main(argv=None) -> int:
     if args.n < 1 or args.size < 16:
         p.error("--n must be >= 1 and --size >= 16")
     m = default_min_per_class(args.n) if args.min_per_class is None else args.min_per_class
-    try:
-        out = write_dataset(args.out, args.n, args.size, args.seed, m, args.workers)
+    try:  # None keeps the default's best effort in datasets too small for it
+        out = write_dataset(args.out, args.n, args.size, args.seed, args.min_per_class,
+                            args.workers)
     except ValueError as e:  # an unreachable --min-per-class
         p.error(str(e))
     print(f"wrote {args.n} samples ({args.size}px, seed {args.seed}, min per class {m}) to {out}")

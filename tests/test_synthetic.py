@@ -78,6 +78,10 @@ def test_unreachable_min_per_class_is_a_clear_error(tmp_path, capsys):
         runpy.run_path(script)["main"](["--out", str(tmp_path / "syn"), "--n", "100",
                                         "--min-per-class", "40"])
     assert e.value.code == 2 and "cannot be met" in capsys.readouterr().err
+    # Without --min-per-class a dataset too small for the default quota is still written.
+    assert runpy.run_path(script)["main"](["--out", str(tmp_path / "tiny"), "--n", "10",
+                                           "--size", "16", "--workers", "1"]) == 0
+    assert len(read_labels(tmp_path / "tiny" / "train.csv")) == 10
 
 
 def _corr(a, b):
