@@ -112,7 +112,7 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
     if cfg.bn_momentum is not None:
         # Keras' 0.99 averages over ~100 steps: on a short schedule the moving statistics
         # lag the weights and the validation predictions swing from epoch to epoch.
-        for layer in model._flatten_layers(include_self=False, recursive=True):
+        for layer in models.flat_layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = cfg.bn_momentum
     return model
