@@ -138,6 +138,18 @@ def test_each_label_changes_the_green_channel():
         assert np.abs(green - base).sum() > 0, f"label {k} draws nothing"
 
 
+def test_small_renders_are_as_noisy_as_the_512px_field_averaged_down():
+    # No labels: the green channel is background plus noise only. A 128-px pixel averages
+    # 16 of the 512-px field's, so its noise is about a quarter; rendering 128 px with the
+    # 512-px noise per pixel (as before) made it 3.2x too noisy.
+    small, averaged = [], []
+    for seed in range(6):
+        small.append(render([], 128, np.random.default_rng(seed))[..., 1].std())
+        big = render([], 512, np.random.default_rng(seed))[..., 1].astype(np.float32)
+        averaged.append(big.reshape(128, 4, 128, 4).mean((1, 3)).std())
+    assert 0.75 < np.mean(small) / np.mean(averaged) < 1.33
+
+
 def test_default_dataset_generated_once_then_reused(tmp_path, monkeypatch):
     monkeypatch.setenv(generate.CACHE_ENV, str(tmp_path))
     logs = []

@@ -8,8 +8,10 @@ network dense around the nucleus and fading outward. Green: the sample's label p
 
 Nuisance, per sample: channel gains and background, uneven illumination, optical blur
 plus defocus in some samples, a share of poorly stained samples (dim green), and
-Poisson-like shot noise plus Gaussian read noise. Gains are calibrated so that channel
-means and 99th percentiles come close to the real Kaggle PNGs (README table).
+Poisson-like shot noise plus Gaussian read noise, both at the level of the 512-px field
+averaged down to the output size (a 128-px render is as noisy as a resized 512-px one).
+Gains are calibrated so that channel means and 99th percentiles come close to the real
+Kaggle PNGs (README table).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from gapnet.synthetic.patterns import PATTERNS
 # Median channel gains (R, G, B, Y) applied to unit-intensity drawings; calibrated
 # against the real PNGs' per-channel mean and 99th percentile.
 GAINS = np.array([0.9, 0.3, 0.76, 0.62], np.float32)
-GENERATOR_VERSION = 3  # part of the default dataset's cache key: bump when images change
+GENERATOR_VERSION = 4  # part of the default dataset's cache key: bump when images change
 
 
 def band_noise(rng, size: int, period: float) -> np.ndarray:
@@ -136,8 +138,10 @@ def render(labels, size: int, rng: np.random.Generator) -> np.ndarray:
     gains = GAINS * rng.lognormal(0, 0.3, 4).astype(np.float32)
     if rng.random() < 0.08:  # poorly stained sample: dim protein channel
         gains[1] *= rng.uniform(0.25, 0.45)
-    photons = rng.uniform(150, 600)
-    read = rng.uniform(0.004, 0.01)
+    # Noise of the 512-px field averaged down to this size: a pixel 1/s^2 times larger
+    # collects 1/s^2 times the photons, and averaging 1/s^2 reads scales read noise by s.
+    photons = rng.uniform(150, 600) / s**2
+    read = rng.uniform(0.004, 0.01) * s
     out = np.empty((size, size, 4), np.uint8)
     for c, img in enumerate(channels):
         img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(psf, 0.3))
