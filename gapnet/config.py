@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 
@@ -196,6 +197,19 @@ class Config:
                 raise ValueError(f"{key} must be (low, high) with 0 < low <= high, got {(lo, hi)}")
 
 
+# PyYAML follows YAML 1.1, where a float needs a dot: "3e-4" loads as a string.
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _real(x):
+    """`x` as a float if it is a number or a YAML-1.1 string like "3e-4", else None."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x)
+    if isinstance(x, str) and _SCIENTIFIC.fullmatch(x.strip()):
+        return float(x)
+    return None
+
+
 def _coerce(key: str, value, hint):
     """Checks `value` against the field's type hint, converting lists to tuples."""
     origin = typing.get_origin(hint)
@@ -211,15 +225,15 @@ def _coerce(key: str, value, hint):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        if _real(value) is not None:
+            return _real(value)
     elif hint is str:
         if isinstance(value, str):
             return value
     elif hint is tuple:
         if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
-            return tuple(float(x) for x in value)
+                _real(x) is not None for x in value):
+            return tuple(_real(x) for x in value)
     elif hint is dict:
         if isinstance(value, dict):
             return dict(value)

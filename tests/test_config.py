@@ -14,6 +14,17 @@ def test_overrides_are_type_checked():
             Config().with_overrides([bad])
 
 
+def test_scientific_notation_is_a_float_in_overrides_and_yaml_files(tmp_path):
+    # YAML 1.1 (PyYAML) reads "3e-4" as a string; users write learning rates that way.
+    cfg = Config().with_overrides(["learning_rate=3e-4", "aug_scale=[5e-1, 1.5E+0]"])
+    assert (cfg.learning_rate, cfg.aug_scale) == (3e-4, (0.5, 1.5))
+    (tmp_path / "c.yaml").write_text("learning_rate: 2e-3\nfocal_alpha: .25\n")
+    assert Config.from_file(tmp_path / "c.yaml").learning_rate == 2e-3
+    for bad in ("learning_rate=3e", "learning_rate=e-4", "learning_rate=fast", "epochs=1e3"):
+        with pytest.raises(ValueError, match="not a valid"):
+            Config().with_overrides([bad])
+
+
 def test_json_round_trip_and_yaml_file(tmp_path):
     cfg = Config(model="gapnet_pl", aug_scale=(0.7, 1.3))
     (tmp_path / "c.json").write_text(cfg.to_json())
