@@ -67,7 +67,8 @@ def parse(argv=None):
 
 def resolve_config(args) -> Config:
     """Defaults (synthetic recipe without --data) <- --config file <- flags <- --set."""
-    base = Config() if args.data else Config.synthetic_default()
+    # The synthetic recipe's warmup is a quarter of its epochs, so --epochs rescales it.
+    base = Config() if args.data else Config.synthetic_default(args.epochs or 12)
     cfg = Config.from_file(args.config, base) if args.config else base
     flags = {k: getattr(args, k) for k in ("data", "model", "folds", "epochs", "image_size",
                                             "batch_size", "seed", "folds_file", "skip_bad",

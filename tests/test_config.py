@@ -39,3 +39,16 @@ def test_json_round_trip_and_yaml_file(tmp_path):
 def test_shipped_configs_load():
     cfg = Config.from_file("experiments/configs/hpa_512.yaml")
     assert cfg.image_size == 512 and cfg.model == "gapnet"
+
+
+def test_synthetic_recipe_warms_up_over_a_quarter_of_its_epochs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_kfold", "experiments/run_kfold.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    resolve = lambda *argv: script.resolve_config(script.parse(list(argv)))  # noqa: E731
+    assert (resolve().epochs, resolve().lr_warmup_epochs) == (12, 3)
+    assert resolve("--epochs", "2").lr_warmup_epochs == 0  # a quick run needs no --set
+    assert resolve("--epochs", "20").lr_warmup_epochs == 5
+    assert resolve("--data", "ROOT").lr_warmup_epochs == 0  # seed 002's recipe: none
