@@ -229,15 +229,16 @@ def _coerce(key: str, value, hint):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif hint is float:
-        if _real(value) is not None:
-            return _real(value)
+        real = _real(value)
+        if real is not None:
+            return real
     elif hint is str:
         if isinstance(value, str):
             return value
     elif hint is tuple:
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-                _real(x) is not None for x in value):
-            return tuple(_real(x) for x in value)
+        reals = [_real(x) for x in value] if isinstance(value, (list, tuple)) else []
+        if len(reals) == 2 and None not in reals:
+            return tuple(reals)
     elif hint is dict:
         if isinstance(value, dict):
             return dict(value)
