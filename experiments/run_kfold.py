@@ -81,7 +81,7 @@ def resolve_config(args) -> Config:
 def main(argv=None) -> int:
     args = parse(argv)
     from gapnet.kfold import RunError, default_out, merge, run_kfold
-    from gapnet.reports import summary_table
+    from gapnet.reports import caption, summary_table
     from gapnet.resume import TrainingError
     from gapnet.run_report import write_report
 
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
             return 1
         cfg = Config.from_file(f"{args.out}/config.json")
         write_report(args.out)
-        print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
+        print(f"\n{cfg.model}, {cfg.folds} folds: {caption(m)}\n{summary_table(m)}\n")
         return 0
     try:
         cfg = resolve_config(args)
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     if m is None or (cfg.strategy == "multiworker" and worker_index() > 0):
         return 0  # a fold of a split run, or a non-chief worker: no report
     write_report(out)
-    print(f"\n{m['data']} - {cfg.model}, {cfg.folds} folds\n{summary_table(m)}\n")
+    print(f"\n{cfg.model}, {cfg.folds} folds: {caption(m)}\n{summary_table(m)}\n")
     print(f"run folder: {out}")
     return 0
 

@@ -10,8 +10,8 @@
 - `SGDR(base_lr, min_lr, first_cycle, mult)`: cosine annealing with warm restarts, each
   cycle `mult` times longer (seed 000, Fig. 4), stepped per batch.
 - `LRFinder(min_lr, max_lr, steps)`: the LR range test (seed 000, Fig. 3): raises the LR
-  exponentially each batch, records the loss, stops when it diverges; `.suggestion()` and
-  `.plot(path)`.
+  exponentially each batch, records each batch's loss, stops when it diverges;
+  `.suggestion()` (steepest descent before the minimum) and `.plot(path)`.
 """
 
 from __future__ import annotations
@@ -109,11 +109,16 @@ class SGDR(keras.callbacks.Callback):
 
 
 class LRFinder(keras.callbacks.Callback):
+    """The LR range test. Keras 3 logs the running mean of the epoch's batch losses, so each
+    batch's own loss is recovered from two consecutive means (exact for batches of one
+    size; `range_test` runs one batch per epoch, where the log is the batch's loss)."""
+
     def __init__(self, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100,
                  diverge: float = 4.0):
         super().__init__()
         self.min_lr, self.max_lr, self.steps, self.diverge = min_lr, max_lr, steps, diverge
         self.lrs, self.losses = [], []
+        self._mean = 0.0
 
     def _lr(self, i):
         return self.min_lr * (self.max_lr / self.min_lr) ** (i / max(self.steps - 1, 1))
@@ -123,26 +128,44 @@ class LRFinder(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(self._lr(0))
 
     def on_train_batch_end(self, batch, logs=None):
+        if len(self.losses) >= self.steps:  # the test is over; the epoch is finishing
+            return
+        mean = float(logs["loss"])
+        loss = mean if batch == 0 else (batch + 1) * mean - batch * self._mean
+        self._mean = mean
         i = len(self.losses)
         self.lrs.append(self._lr(i))
-        self.losses.append(float(logs["loss"]))
+        self.losses.append(loss)
         best = min(self.losses)
-        if i + 1 >= self.steps or not math.isfinite(self.losses[-1]) or (
-                self.losses[-1] > self.diverge * best and i > 5):
+        if i + 1 >= self.steps or not math.isfinite(loss) or (
+                loss > self.diverge * best and i > 5):
             self.model.stop_training = True
+            self.steps = len(self.losses)
         else:
             self.model.optimizer.learning_rate.assign(self._lr(i + 1))
 
     def on_train_end(self, logs=None):
         self.model.set_weights(self._weights)  # the range test must not change the model
 
-    def suggestion(self) -> float:
-        """The LR of the steepest loss descent (smoothed), a tenth of the divergence point
-        as a fallback: the usual reading of the range-test plot."""
-        loss = np.convolve(self.losses, np.ones(5) / 5, mode="same") if len(self.losses) >= 5 \
-            else np.asarray(self.losses)
-        grad = np.gradient(loss, np.log10(self.lrs)) if len(loss) > 2 else np.zeros(len(loss))
-        return float(self.lrs[int(np.argmin(grad))]) if len(loss) > 2 else self.lrs[0]
+    def suggestion(self, window: int = 5) -> float:
+        """The LR of the steepest descent of the loss before its minimum (the usual reading
+        of the range-test plot), on a moving average of `window` batches without padding
+        (padding would fake a drop at the ends of the sweep)."""
+        loss = np.asarray(self.losses, np.float64)
+        lrs = np.log10(np.asarray(self.lrs, np.float64))
+        finite = np.isfinite(loss)
+        loss, lrs = loss[finite], lrs[finite]
+        if len(loss) < 3:
+            return float(10 ** lrs[0]) if len(lrs) else self.min_lr
+        w = min(window, len(loss) - 2)
+        smooth = np.convolve(loss, np.ones(w) / w, mode="valid")
+        centre = np.convolve(lrs, np.ones(w) / w, mode="valid")
+        stop = int(np.argmin(smooth)) + 1  # the descent ends at the smoothed minimum
+        if stop < 2:
+            return float(10 ** centre[0])
+        grad = np.diff(smooth[:stop]) / np.diff(centre[:stop])
+        i = int(np.argmin(grad))
+        return float(10 ** ((centre[i] + centre[i + 1]) / 2))
 
     def plot(self, path: str) -> None:
         import matplotlib

@@ -51,7 +51,16 @@ class Config:
     loss: str = "bce"  # bce, weighted_bce, focal, soft_f1, soft_f1_smooth, or "a+b" sums
     focal_gamma: float = 2.0
     focal_alpha: float | None = None
-    monitor: str = "val_macro_f1"  # checkpoint / early-stopping quantity: or "val_loss"
+    # How the predicting epoch is chosen; nothing the scored fold holds may decide it.
+    # "inner": checkpointing, early stopping and the plateau schedule watch a
+    # multilabel-stratified selection set split off the training folds (inner_fraction of
+    # them, seeded, written to fold_<k>/inner_val.csv); the scored fold only predicts.
+    # "last": no selection, the last epoch predicts (no early stopping, no plateau).
+    # "peek": seed 002's way, the scored fold picks the epoch: every figure is labelled
+    # "epoch chosen on the scored fold (optimistic)". Kept to reproduce the paper.
+    selection: str = "inner"
+    inner_fraction: float = 0.1  # selection="inner": held-out share, 1 in round(1/f) samples
+    monitor: str = "val_macro_f1"  # selection quantity (on the selection set): or "val_loss"
     early_stopping_patience: int = 10  # epochs; 0 disables early stopping
     precision: str = "float32"  # "float32", "mixed_float16", "mixed_bfloat16"
     strategy: str = "default"  # tf.distribute: default, mirrored (local GPUs), multiworker (TF_CONFIG)
@@ -171,6 +180,7 @@ class Config:
             "aug_backend": ("cpu", "device"),
             "lr_schedule": ("constant", "cosine", "sgdr", "plateau"),
             "tta": ("none", "flips", "d4"),
+            "selection": ("inner", "last", "peek"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -186,6 +196,13 @@ class Config:
         if self.lr_warmup_epochs and self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_warmup_epochs works with the constant and cosine schedules, "
                              f"not {self.lr_schedule!r}")
+        if not 0 < self.inner_fraction < 0.5:
+            raise ValueError(f"inner_fraction must be in (0, 0.5), got {self.inner_fraction}")
+        if self.selection == "last" and (self.early_stopping_patience or
+                                         self.lr_schedule == "plateau"):
+            raise ValueError("selection='last' trains every epoch and watches nothing: it "
+                             "cannot early-stop or use the plateau schedule (set "
+                             "early_stopping_patience=0, or selection='inner')")
         if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum}")
         if not 0 < self.threshold_step < 1:

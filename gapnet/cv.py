@@ -66,6 +66,38 @@ def make_split(targets: np.ndarray, val: float = 0.1, test: float = 0.1, seed: i
     return split.astype(str)
 
 
+def inner_split(targets: np.ndarray, train_idx, fraction: float = 0.1, seed: int = 0,
+                groups=None, is_copy=None) -> tuple[np.ndarray, np.ndarray]:
+    """Splits a fold's training samples into (fit, select): the selection set drives
+    checkpointing, early stopping and the plateau schedule, so that the scored fold does not.
+
+    Multilabel-stratified and seeded: the selection set is one part of a
+    `round(1 / fraction)`-fold iterative stratification of the originals (0.1: one in
+    ten), which, unlike a stratified shuffle split, never comes out empty on small data.
+    With `groups` and `is_copy` (augmented copies: the group is the Id of their original),
+    only originals are drawn into the selection set and the copies of a selected original
+    are left out of both parts, so no copy of a selection sample is trained on.
+
+    Returns:
+        (fit indices, selection indices), both subsets of `train_idx`, sorted.
+    """
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    train_idx = np.sort(np.asarray(train_idx))
+    originals = train_idx if is_copy is None else train_idx[~np.asarray(is_copy)[train_idx]]
+    parts = max(2, int(round(1 / fraction)))
+    if len(originals) < parts:
+        raise ValueError(f"{len(originals)} training samples are too few to hold out a "
+                         f"selection set of 1 in {parts}; use selection='last'")
+    splitter = MultilabelStratifiedKFold(n_splits=parts, shuffle=True, random_state=seed)
+    _, take = next(splitter.split(np.zeros(len(originals)), np.asarray(targets)[originals]))
+    select = np.sort(originals[take])
+    if groups is None:
+        return np.setdiff1d(train_idx, select), select
+    groups = np.asarray(groups)
+    return train_idx[~np.isin(groups[train_idx], groups[select])], select
+
+
 def write_folds(path, ids, folds) -> None:
     atomic_write_text(path, "Id,fold\n" + "".join(f"{i},{f}\n" for i, f in zip(ids, folds)))
 

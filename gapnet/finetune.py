@@ -38,12 +38,13 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
                             "lr_schedule": "constant", "early_stopping_patience": 0}, cfg)
     out = os.path.join(run, f"finetune_{loss.replace('+', '_plus_')}")
     os.makedirs(out, exist_ok=True)
-    _, synthetic, ids, targets, reader, _ = kfold.prepare(cfg, log)
+    _, synthetic, ids, targets, reader, groups = kfold.prepare(cfg, log)
     folds = read_folds(os.path.join(run, "folds.csv"), ids)
+    copy = kfold.is_copy(ids, groups)  # augmented copies train, but are never scored
     oof = np.zeros((len(ids), targets.shape[1]), np.float32)
     for k in sorted(set(folds.tolist())):
         fold_dir = os.path.join(out, f"fold_{k}")
-        train_idx, val_idx = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        train_idx, val_idx = np.flatnonzero(folds != k), np.flatnonzero((folds == k) & ~copy)
         if kfold.fold_done(fold_dir):
             log(f"fold {k}: already fine-tuned, skipped")
         else:
@@ -54,9 +55,10 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
             freeze_all_but_head(model)
             steps = -(-len(train_idx) // cfg.batch_size)
             training.compile_model(model, cfg, steps, targets[train_idx])
-            train, val = training.datasets(cfg, reader, targets, train_idx, val_idx, cfg.seed + k)
+            # A fixed number of epochs, the last one kept: nothing is chosen on the scored fold.
+            train, _ = training.datasets(cfg, reader, targets, train_idx, None, cfg.seed + k)
             os.makedirs(fold_dir, exist_ok=True)
-            model.fit(train, validation_data=val, epochs=epochs, verbose=cfg.verbose,
+            model.fit(train, epochs=epochs, verbose=cfg.verbose,
                       callbacks=[keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"))])
             model.save(os.path.join(fold_dir, "model.keras"))
             probs = training.predict(model, reader, val_idx, cfg.batch_size, cfg.tta)
@@ -64,8 +66,10 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
                                     [ids[i] for i in val_idx], probs)
             kfold.mark_done(fold_dir, kfold.FOLD_FILES["keras"], k)
         oof[val_idx] = kfold.read_predictions(os.path.join(fold_dir, "val_predictions.csv"))[1]
-    result = kfold.evaluate_oof(cfg, ids, targets, folds, oof, synthetic)
-    kfold.write_outputs(out, cfg, ids, oof, result)
+    scored = [i for i, c in zip(ids, copy) if not c]
+    result = kfold.evaluate_oof(cfg, targets[~copy], folds[~copy], oof[~copy], synthetic,
+                                int(copy.sum()))
+    kfold.write_outputs(out, cfg, scored, oof[~copy], result)
     before = read_json(os.path.join(run, "metrics.json"))
     atomic_write_text(os.path.join(out, "before_after.md"),
                       reports.before_after(before, result["metrics"], loss))

@@ -20,13 +20,14 @@ import datetime
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from gapnet import metrics, reports, thresholds
 from gapnet.classes import N_CLASSES
 from gapnet.config import Config
-from gapnet.cv import make_folds, read_folds, write_folds
+from gapnet.cv import inner_split, make_folds, read_folds, write_folds
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.validate import check_or_raise, validate
 
@@ -57,6 +58,9 @@ def read_predictions(path: str) -> tuple[list[str], np.ndarray]:
     return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows], np.float32)
 
 
+N_BOOT = 1000  # bootstrap resamples of the headline interval
+
+
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -79,15 +83,18 @@ def fold_done(fold_dir: str) -> bool:
                               _sha256(os.path.join(fold_dir, f)) == s for f, s in sums.items())
 
 
-def mark_done(fold_dir: str, files, fold: int) -> None:
-    """Writes the completion marker: the checksums of the fold's finished files."""
+def mark_done(fold_dir: str, files, fold: int, **extra) -> None:
+    """Writes the completion marker: the checksums of the fold's finished files (and
+    `extra` facts such as the training time)."""
     atomic_write_json(os.path.join(fold_dir, "done.json"), {
-        "fold": fold, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in files}})
+        "fold": fold, "sha256": {f: _sha256(os.path.join(fold_dir, f)) for f in files},
+        **extra})
 
 
-def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int,
-               fold=None, log=print):
-    """Trains one fold from scratch and returns its validation probabilities."""
+def train_fold(cfg: Config, reader, targets, train_idx, select_idx, val_idx, fold_dir: str,
+               seed: int, fold=None, log=print):
+    """Trains one fold from scratch (the epoch chosen on `select_idx`, or the last one if
+    None) and returns the probabilities of `val_idx`."""
     from gapnet import models
 
     if models.kind(cfg.model) == "sklearn":
@@ -99,7 +106,7 @@ def train_fold(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, 
                                      seed, **cfg.model_kwargs)
     from gapnet import training
 
-    model = training.fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed, fold, log)
+    model = training.fit(cfg, reader, targets, train_idx, select_idx, fold_dir, seed, fold, log)
     return training.predict(model, reader, val_idx, cfg.batch_size, cfg.tta)
 
 
@@ -187,8 +194,40 @@ def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray
     return folds
 
 
-def run_fold(cfg: Config, out: str, k: int, reader, ids, targets, folds, log=print) -> None:
+def fold_indices(cfg: Config, k: int, folds, targets, groups, fold_dir: str, ids):
+    """(train, select, scored) sample indices of fold k under `cfg.selection`.
+
+    scored: fold k's originals (augmented copies train but are never scored). train and
+    select: the training folds split by `gapnet.cv.inner_split` ("inner", the selection
+    Ids written to fold_<k>/inner_val.csv), the scored fold itself ("peek"), or no
+    selection set (None: "last", and the scikit-learn baselines, which have no epochs).
+    """
+    from gapnet import models
+
+    copy = is_copy(ids, groups)
+    scored = np.flatnonzero((folds == k) & ~copy)
+    train = np.flatnonzero(folds != k)
+    if models.kind(cfg.model) == "sklearn" or cfg.selection == "last":
+        return train, None, scored
+    if cfg.selection == "peek":
+        return train, scored, scored
+    train, select = inner_split(targets, train, cfg.inner_fraction, cfg.seed + k, groups, copy)
+    atomic_write_text(os.path.join(fold_dir, "inner_val.csv"),
+                      "Id\n" + "".join(f"{ids[i]}\n" for i in select))
+    return train, select, scored
+
+
+def is_copy(ids, groups) -> np.ndarray:
+    """True for an augmented copy (data_prep/oversample.py): its group is another Id."""
+    return np.array([g != i for i, g in zip(ids, groups)], bool) if groups is not None \
+        else np.zeros(len(ids), bool)
+
+
+def run_fold(cfg: Config, out: str, k: int, reader, ids, targets, folds, groups=None,
+             log=print) -> None:
     """Trains fold k unless it already finished; a fold interrupted mid-way resumes."""
+    import time
+
     from gapnet import models, resume
 
     fold_dir = os.path.join(out, f"fold_{k}")
@@ -197,12 +236,21 @@ def run_fold(cfg: Config, out: str, k: int, reader, ids, targets, folds, log=pri
         if fold_done(fold_dir):
             log(f"fold {k}: already finished, skipped")
             return
-        val_idx, train_idx = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
-        log(f"fold {k}: training on {len(train_idx)}, validating on {len(val_idx)} samples")
-        probs = train_fold(cfg, reader, targets, train_idx, val_idx, fold_dir, cfg.seed + k, k, log)
+        train_idx, select_idx, val_idx = fold_indices(cfg, k, folds, targets, groups, fold_dir, ids)
+        if select_idx is None:
+            chosen = "no epoch selection"
+        elif cfg.selection == "peek":
+            chosen = "the scored fold chooses the epoch (optimistic)"
+        else:
+            chosen = f"{len(select_idx)} held-out training samples choose the epoch"
+        log(f"fold {k}: training on {len(train_idx)}, scoring {len(val_idx)} samples; {chosen}")
+        start = time.perf_counter()
+        probs = train_fold(cfg, reader, targets, train_idx, select_idx, val_idx, fold_dir,
+                           cfg.seed + k, k, log)
         write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
                           [ids[i] for i in val_idx], probs)
-        mark_done(fold_dir, FOLD_FILES[models.kind(cfg.model)], k)
+        mark_done(fold_dir, FOLD_FILES[models.kind(cfg.model)], k,
+                  seconds=round(time.perf_counter() - start, 1))
         resume.clear(fold_dir)
 
 
@@ -228,23 +276,38 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
         if fold is not None and fold not in k_values:
             raise RunError(f"--fold {fold}: this run has folds {k_values}")
         for k in k_values if fold is None else [fold]:
-            run_fold(cfg, out, k, reader, ids, targets, folds, log)
+            run_fold(cfg, out, k, reader, ids, targets, folds, groups, log)
         if fold is not None:
             log(f"fold {fold} finished; when every fold has, assemble the run with --merge")
             return None
-        return _merge(cfg, out, ids, targets, folds, synthetic)
+        copy = is_copy(ids, groups)
+        table = RunTable(cfg, [i for i, c in zip(ids, copy) if not c], targets[~copy],
+                         folds[~copy], synthetic, int(copy.sum()))
+        return _merge(out, table)
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """What a run scores: its config and the originals' Ids, labels and folds (augmented
+    copies train, but are never scored); `n_copies` copies were trained on."""
+
+    cfg: Config
+    ids: list
+    targets: np.ndarray
+    folds: np.ndarray
+    synthetic: bool
+    n_copies: int = 0
 
 
 def merge(out: str, log=print) -> dict:
     """Assembles a run whose folds were trained separately (`--fold K`): OOF, thresholds,
     metrics and report, from the folder's config.json and folds.csv."""
     with RunLock(os.path.join(out, ".lock")):
-        cfg, ids, targets, folds, synthetic = load_run_table(out, log)
-        return _merge(cfg, out, ids, targets, folds, synthetic)
+        return _merge(out, load_run_table(out, log))
 
 
-def load_run_table(out: str, log=print):
-    """(config, Ids, targets, folds, synthetic) of a run folder, labels read from its data."""
+def load_run_table(out: str, log=print) -> RunTable:
+    """The scored samples of a run folder, labels read from its data (see `RunTable`)."""
     from gapnet.dataset import open_source
 
     if not os.path.isfile(os.path.join(out, "config.json")):
@@ -257,7 +320,10 @@ def load_run_table(out: str, log=print):
     missing = [i for i in ids if i not in row]
     if missing:
         raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
-    return cfg, ids, table.targets[[row[i] for i in ids]], folds, synthetic
+    copy = is_copy(ids, [table.groups[row[i]] for i in ids])
+    keep = [row[i] for i, c in zip(ids, copy) if not c]
+    return RunTable(cfg, [table.ids[n] for n in keep], table.targets[keep], folds[~copy],
+                    synthetic, int(copy.sum()))
 
 
 def _read_fold_table(path: str):
@@ -266,13 +332,15 @@ def _read_fold_table(path: str):
     return [r[0] for r in rows], np.array([int(r[1]) for r in rows], np.int64)
 
 
-def _merge(cfg: Config, out: str, ids, targets, folds, synthetic: bool) -> dict:
+def _merge(out: str, run: RunTable) -> dict:
+    ids, folds = run.ids, run.folds
     oof = np.zeros((len(ids), N_CLASSES), np.float32)
     k_values = sorted(set(folds.tolist()))
     unfinished = [k for k in k_values if not fold_done(os.path.join(out, f"fold_{k}"))]
     if unfinished:
         raise RunError(f"{out}: folds {unfinished} have not finished; run them first "
                        "(--fold K), then merge")
+    seconds = 0.0
     for k in k_values:
         fold_dir = os.path.join(out, f"fold_{k}")
         val_idx = np.flatnonzero(folds == k)
@@ -281,46 +349,83 @@ def _merge(cfg: Config, out: str, ids, targets, folds, synthetic: bool) -> dict:
             raise RunError(f"{fold_dir}: its predictions do not match this run's fold {k}; "
                            "use a new --out folder")
         oof[val_idx] = probs
-    result = evaluate_oof(cfg, ids, targets, folds, oof, synthetic)
-    write_outputs(out, cfg, ids, oof, result)
+        seconds += read_json(os.path.join(fold_dir, "done.json")).get("seconds", float("nan"))
+    result = evaluate_oof(run.cfg, run.targets, folds, oof, run.synthetic, run.n_copies)
+    result["metrics"]["train_seconds"] = round(seconds, 1)
+    write_outputs(out, run.cfg, ids, oof, result)
     return result["metrics"]
 
 
-def evaluate_oof(cfg: Config, ids, targets, folds, oof, synthetic: bool) -> dict:
-    """Thresholds (tuned on all OOF and cross-fitted per fold) and every metric."""
+SELECTION_LABELS = {
+    "inner": "epoch chosen on an inner selection set of the training folds",
+    "last": "last epoch (no selection)",
+    "peek": "epoch chosen on the scored fold (optimistic)",
+}
+
+
+def selection_label(cfg: Config) -> str:
+    """How the predicting epoch was chosen, as every table of the run states it."""
+    from gapnet import models
+
+    if models.kind(cfg.model) == "sklearn":
+        return "no epochs (scikit-learn baseline)"
+    return SELECTION_LABELS[cfg.selection]
+
+
+THRESHOLD_RULES = {
+    "macro_f1": "cross-fitted: each fold's thresholds tuned on the other folds' "
+                "predictions (honest; the headline)",
+    "macro_f1_tuned": "tuned on the same out-of-fold predictions they score (optimistic)",
+    "macro_f1_at_0.5": "0.5 for every class (no tuning)",
+}
+
+
+def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: int = 0) -> dict:
+    """Thresholds (tuned on all OOF and cross-fitted per fold) and every metric.
+
+    The headline keys (`macro_f1`, `micro_f1`, `per_class`, `macro_f1_support_ge10`) are
+    at cross-fitted thresholds; `*_tuned` ones at thresholds tuned on the scored
+    predictions themselves (optimistic); `*_at_0.5` at 0.5.
+    """
     kw = dict(step=cfg.threshold_step, fixed=cfg.threshold_fixed)
     tuned = thresholds.fit(cfg.threshold_strategy, targets, oof, **kw)
     cross = thresholds.crossfit(cfg.threshold_strategy, targets, oof, folds, **kw)
     at_half = metrics.evaluate(targets, oof, 0.5)
     at_tuned = metrics.evaluate(targets, oof, tuned)
     at_cross = metrics.evaluate(targets, oof, cross)
-    support = targets.sum(0)
-    frequent = np.flatnonzero(support >= 10)
+    frequent = np.flatnonzero(targets.sum(0) >= 10)
     per_fold = []
     for k in sorted(set(folds.tolist())):
         m = folds == k
         per_fold.append({
             "fold": int(k), "n": int(m.sum()),
-            "macro_f1_at_0.5": metrics.macro_f1(targets[m], oof[m] > 0.5),
+            "macro_f1": metrics.macro_f1(targets[m], oof[m] > cross[m]),
             "macro_f1_tuned": metrics.macro_f1(targets[m], oof[m] > tuned),
-            "macro_f1_crossfit": metrics.macro_f1(targets[m], oof[m] > cross[m]),
+            "macro_f1_at_0.5": metrics.macro_f1(targets[m], oof[m] > 0.5),
         })
     spread = {key: {"mean": float(np.mean([f[key] for f in per_fold])),
                     "std": float(np.std([f[key] for f in per_fold], ddof=1))}
-              for key in ("macro_f1_at_0.5", "macro_f1_tuned", "macro_f1_crossfit")}
+              for key in THRESHOLD_RULES}
+    ge10 = (lambda pred: metrics.macro_f1(targets, pred, frequent)) if len(frequent) else \
+        (lambda pred: None)
     summary = {
         "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
-        "n_samples": len(ids),
-        "macro_f1": at_tuned["macro_f1"],
+        "n_samples": len(targets),
+        "n_copies_trained": n_copies,
+        "copies_scored": 0,
+        "selection": cfg.selection, "selection_label": selection_label(cfg),
+        "threshold_rules": {**THRESHOLD_RULES, "strategy": cfg.threshold_strategy},
+        "macro_f1": at_cross["macro_f1"],
+        "macro_f1_ci95": list(metrics.bootstrap_ci(targets, oof > cross, N_BOOT)),
+        "macro_f1_tuned": at_tuned["macro_f1"],
         "macro_f1_at_0.5": at_half["macro_f1"],
-        "macro_f1_crossfit": at_cross["macro_f1"],
-        "micro_f1": at_tuned["micro_f1"],
-        "macro_f1_support_ge10": metrics.macro_f1(targets, oof > tuned, frequent)
-        if len(frequent) else None,
-        "macro_f1_crossfit_support_ge10": metrics.macro_f1(targets, oof > cross, frequent)
-        if len(frequent) else None,
+        "micro_f1": at_cross["micro_f1"],
+        "micro_f1_tuned": at_tuned["micro_f1"],
+        "macro_f1_support_ge10": ge10(oof > cross),
+        "macro_f1_support_ge10_tuned": ge10(oof > tuned),
         "classes_support_ge10": frequent.tolist(),
-        "per_class": at_tuned["per_class"],
+        "per_class": at_cross["per_class"],
+        "per_class_tuned": at_tuned["per_class"],
         "per_fold": per_fold,
         "fold_spread": spread,
         "at_0.5": _scalars(at_half), "tuned": _scalars(at_tuned), "crossfit": _scalars(at_cross),

@@ -46,3 +46,22 @@ def group_multipliers(model, group_lr: dict) -> dict:
     return {v.path: float(group_lr.get(g, 1.0))
             for g, layers in layer_groups(model).items() for layer in layers
             for v in layer.trainable_weights}
+
+
+@keras.saving.register_keras_serializable(package="gapnet")
+class ShiftedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` read `offset` steps later: an optimizer created mid-run (the full stage of
+    two-stage training) continues the run's one learning-rate curve instead of restarting
+    its warmup and decay."""
+
+    def __init__(self, schedule, offset: int):
+        self.schedule = (keras.optimizers.schedules.deserialize(schedule)
+                         if isinstance(schedule, dict) else schedule)
+        self.offset = int(offset)
+
+    def __call__(self, step):
+        return self.schedule(step + self.offset)
+
+    def get_config(self):
+        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
+                "offset": self.offset}

@@ -38,14 +38,17 @@ class TrainingError(RuntimeError):
 
 
 class BestModel(keras.callbacks.Callback):
-    """Saves the model whenever `monitor` improves, atomically (temporary file, rename)."""
+    """Saves the model whenever `monitor` improves, atomically (temporary file, rename);
+    with `monitor=None`, at every epoch (the last one is kept)."""
 
-    def __init__(self, path: str, monitor: str = "val_macro_f1", mode: str = "max"):
+    def __init__(self, path: str, monitor: str | None = "val_macro_f1", mode: str = "max"):
         super().__init__()
         self.path, self.monitor, self.mode = path, monitor, mode
         self.best = -math.inf if mode == "max" else math.inf
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor is None:
+            return self._save()
         value = (logs or {}).get(self.monitor)
         if value is None:
             raise TrainingError(f"cannot monitor {self.monitor!r}: the epoch logged "
@@ -53,9 +56,12 @@ class BestModel(keras.callbacks.Callback):
         value = float(value)
         if (value > self.best) if self.mode == "max" else (value < self.best):
             self.best = value
-            tmp = self.path[: -len(".keras")] + ".tmp.keras"
-            self.model.save(tmp, overwrite=True)
-            os.replace(tmp, self.path)
+            self._save()
+
+    def _save(self):
+        tmp = self.path[: -len(".keras")] + ".tmp.keras"
+        self.model.save(tmp, overwrite=True)
+        os.replace(tmp, self.path)
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -118,8 +118,14 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
     return model
 
 
-def learning_rate(cfg: Config, steps_per_epoch: int):
-    """The optimizer's learning rate: a float, or a schedule for cosine decay and warmup."""
+def learning_rate(cfg: Config, steps_per_epoch: int, first_epoch: int = 0):
+    """The optimizer's learning rate: a float, or a schedule for cosine decay and warmup.
+
+    The schedule is one curve over all `cfg.epochs`: an optimizer created at `first_epoch`
+    (the full stage of two-stage training) continues it from there instead of restarting.
+    """
+    from gapnet.optimizers import ShiftedSchedule
+
     warmup = cfg.lr_warmup_epochs * steps_per_epoch
     if cfg.lr_schedule == "cosine" or warmup:
         # Linear warmup from 0, then cosine decay to 0 over the remaining steps (alpha=1:
@@ -127,15 +133,16 @@ def learning_rate(cfg: Config, steps_per_epoch: int):
         alpha = 0.0 if cfg.lr_schedule == "cosine" else 1.0
         decay = max(cfg.epochs * steps_per_epoch - warmup, 1)
         cosine = keras.optimizers.schedules.CosineDecay
-        if not warmup:
-            return cosine(cfg.learning_rate, decay, alpha)
-        return cosine(0.0, decay, alpha, warmup_target=cfg.learning_rate, warmup_steps=warmup)
+        schedule = (cosine(cfg.learning_rate, decay, alpha) if not warmup else
+                    cosine(0.0, decay, alpha, warmup_target=cfg.learning_rate,
+                           warmup_steps=warmup))
+        return ShiftedSchedule(schedule, first_epoch * steps_per_epoch) if first_epoch else schedule
     return cfg.learning_rate
 
 
 def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
-                  train_targets=None) -> keras.Model:
-    lr = learning_rate(cfg, steps_per_epoch)
+                  train_targets=None, first_epoch: int = 0) -> keras.Model:
+    lr = learning_rate(cfg, steps_per_epoch, first_epoch)
     # Differential learning rates per layer group (seed 000) when layer_lr is set.
     extra = {"lr_multipliers": group_multipliers(model, cfg.layer_lr)} if cfg.layer_lr else {}
     # Gradient accumulation: a large effective batch in the memory of a small one.
@@ -151,8 +158,14 @@ def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
     return model
 
 
-def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None) -> list:
-    """The fold's callbacks; the resume bookkeeping (`gapnet.resume.EpochState`) goes last."""
+def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None,
+              select: bool = True) -> list:
+    """The fold's callbacks; the resume bookkeeping (`gapnet.resume.EpochState`) goes last.
+
+    With `select`, checkpointing (and early stopping, the plateau schedule) watch
+    `cfg.monitor` on the validation data given to `fit`, the selection set; without, every
+    epoch is saved and the last one is the fold's model.
+    """
     from gapnet.resume import BestModel, StopOnNaN
 
     mode = "min" if cfg.monitor.endswith("loss") else "max"
@@ -161,14 +174,15 @@ def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None) -
         from gapnet.callbacks import SGDR
 
         cbs.append(SGDR(cfg.learning_rate, 0.0, cfg.sgdr_first_epochs * steps_per_epoch, 2.0))
-    elif cfg.lr_schedule == "plateau":  # GapNet-PL's recipe: halve on a val macro-F1 plateau
+    elif cfg.lr_schedule == "plateau" and select:  # GapNet-PL: halve on a macro-F1 plateau
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=cfg.monitor, mode=mode, factor=0.5,
                                                      patience=cfg.plateau_patience))
     cbs += [
-        BestModel(os.path.join(fold_dir, "model.keras"), monitor=cfg.monitor, mode=mode),
+        BestModel(os.path.join(fold_dir, "model.keras"), monitor=cfg.monitor if select else None,
+                  mode=mode),
         keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"), append=True),
     ]
-    if cfg.early_stopping_patience > 0:
+    if cfg.early_stopping_patience > 0 and select:
         cbs.append(keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=mode,
                                                  patience=cfg.early_stopping_patience))
     return cbs
@@ -186,7 +200,8 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
     constant = Config.from_dict({"lr_schedule": "constant", "lr_warmup_epochs": 0}, cfg)
     compile_model(model, constant, steps, y_train)  # LRFinder sets the rate itself
     finder = LRFinder(1e-6, 1.0, steps=n)
-    model.fit(train.repeat(), steps_per_epoch=n, epochs=1, verbose=0, callbacks=[finder])
+    # One batch per epoch: the logged loss is that batch's, not a running mean.
+    model.fit(train.repeat(), steps_per_epoch=1, epochs=n, verbose=0, callbacks=[finder])
     finder.plot(os.path.join(fold_dir, "lr_finder.png"))
     atomic_write_json(os.path.join(fold_dir, "lr_finder.json"),
                       {"lr": finder.lrs, "loss": finder.losses, "suggestion": finder.suggestion()})
@@ -206,7 +221,8 @@ def datasets(cfg: Config, reader, targets, train_idx, val_idx, seed: int, epochs
     train = make_dataset(reader, targets, cfg.batch_size, training=True, augmenter=augmenter,
                          seed=seed, deterministic=True, indices=train_idx, weights=weights,
                          epochs=epochs)
-    val = make_dataset(reader, targets, cfg.batch_size, training=False, indices=val_idx)
+    val = None if val_idx is None else make_dataset(reader, targets, cfg.batch_size,
+                                                    training=False, indices=val_idx)
     return train, val
 
 
@@ -217,6 +233,18 @@ def _stages(cfg: Config) -> list[tuple[str, int, int]]:
     return [("full", 0, cfg.epochs)]
 
 
+def _stage_start(cfg: Config, stage: str) -> int:
+    return next(first for name, first, _ in _stages(cfg) if name == stage)
+
+
+def _current_rate(model):
+    """The optimizer's current float learning rate (None before compile or for a schedule)."""
+    opt = getattr(model, "optimizer", None)
+    if opt is None or isinstance(opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    return float(opt.learning_rate)
+
+
 def _set_stage(model, stage: str) -> None:
     head = {id(layer) for layer in models.layer_groups(model)["head"]}
     for layer in models.flat_layers(model):
@@ -225,7 +253,8 @@ def _set_stage(model, stage: str) -> None:
 
 def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: int,
         fold=None, log=print):
-    """Trains, or resumes an interrupted fold; returns the best model (by `cfg.monitor`).
+    """Trains, or resumes an interrupted fold; returns the fold's model: the best epoch by
+    `cfg.monitor` on `val_idx` (the selection set), or the last epoch if `val_idx` is None.
 
     With `head_epochs` > 0 (seeds 000, 004): the head alone is trained first for that many
     epochs (the rest frozen), then everything, for `epochs` in all. Every epoch end saves
@@ -258,7 +287,7 @@ def _fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: 
     steps = -(-len(train_idx) // cfg.batch_size)
     y_train = np.asarray(targets)[train_idx]
     model = build_model(cfg, reader, train_idx, seed)
-    cbs = callbacks(cfg, fold_dir, steps, fold)
+    cbs = callbacks(cfg, fold_dir, steps, fold, select=val_idx is not None)
     start, current = 0, None
     if state is None:
         if os.path.exists(history):  # a fold started from scratch; the logger appends
@@ -269,7 +298,7 @@ def _fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: 
     else:
         start, current = state["epoch"], state["stage"]
         _set_stage(model, current)
-        compile_model(model, cfg, steps, y_train)
+        compile_model(model, cfg, steps, y_train, _stage_start(cfg, current))
         resume.restore(model, state, fold_dir)
         resume.apply_states(cbs, state)  # again after on_train_begin resets, in its stage
         resume.trim_history(history, start)
@@ -279,13 +308,16 @@ def _fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: 
         if first >= stop or (state and state["stopped"] and stage == state["stage"]):
             continue
         if stage != current:
+            lr = _current_rate(model)
             _set_stage(model, stage)
-            compile_model(model, cfg, steps, y_train)
+            compile_model(model, cfg, steps, y_train, first)
+            if lr is not None and cfg.lr_schedule == "plateau":  # keep the plateau's cuts
+                model.optimizer.learning_rate.assign(lr)
             current = stage
         pending = state if state and stage == state["stage"] else None
         train, val = datasets(cfg, reader, targets, train_idx, val_idx, seed, (first, stop))
         if cfg.strategy == "multiworker":
-            _build_before_fit(model, val)
+            _build_before_fit(model, train if val is None else val)
         model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
                   epochs=stop, verbose=cfg.verbose,
                   callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])

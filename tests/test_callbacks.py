@@ -77,6 +77,32 @@ def test_lr_finder_records_suggests_and_restores(tmp_path):
     assert (tmp_path / "lr.png").stat().st_size > 5000
 
 
+def test_lr_finder_records_each_batch_loss_not_the_running_mean():
+    # A fixed prediction of 0.8 and batches labelled all 1, all 0, all 1, ...: the batch
+    # losses alternate between -ln 0.8 and -ln 0.2 (Keras' logs hold their running mean).
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(np.log(4.0)))])
+    model.compile(keras.optimizers.SGD(), "binary_crossentropy")
+    x = np.ones((80, 1), "float32")
+    y = np.repeat(np.arange(10) % 2 == 0, 8)[:, None].astype("float32")
+    finder = callbacks.LRFinder(1e-12, 1e-11, steps=10, diverge=1e9)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[finder])
+    expected = [-np.log(0.8) if j % 2 == 0 else -np.log(0.2) for j in range(10)]
+    np.testing.assert_allclose(finder.losses, expected, rtol=1e-4)
+
+
+def test_lr_finder_suggests_the_steepest_descent_of_a_known_curve():
+    # Loss falls fastest at lr = 1e-3, bottoms out near 3e-2, then diverges; noise added.
+    finder = callbacks.LRFinder(1e-6, 1.0, steps=120)
+    finder.lrs = list(np.logspace(-6, 0, 120))
+    t = np.log10(finder.lrs)
+    rng = np.random.default_rng(0)
+    finder.losses = list(1 - 0.5 * np.tanh(2 * (t + 3)) + np.where(t > -1.5, 3 * (t + 1.5) ** 2, 0)
+                         + rng.normal(0, 0.005, len(t)))
+    assert 10 ** -3.15 <= finder.suggestion() <= 10 ** -2.85
+
+
 def test_tta_invariant_on_symmetric_input_and_averages_views():
     model = models.build("gapnet", (32, 32, 4), 28, widths=(4, 8, 8), dense=(8, 8))
     rng = np.random.default_rng(0)

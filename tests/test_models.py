@@ -67,6 +67,28 @@ def test_layer_groups_split_body_and_head():
     assert all("block" in layer.name for layer in groups["early"] + groups["middle"])
 
 
+@pytest.mark.parametrize("name", NETWORKS)
+def test_the_head_is_exactly_the_fully_connected_layers(name):
+    # The head (two-stage training, head fine-tuning, differential rates) is what follows
+    # the final pooling: every Dense layer (with DeepYeast's BatchNorm inside its FC
+    # blocks), no convolution, whatever the backbone's inner Concatenate layers.
+    model = models.build(name, (96, 96, 4), 28)
+    groups = models.layer_groups(model)
+    flat = list(models.flat_layers(model))
+    dense = [layer for layer in flat if isinstance(layer, keras.layers.Dense)]
+    head = groups["head"]
+    assert {id(layer) for layer in dense} <= {id(layer) for layer in head}
+    assert all(isinstance(layer, (keras.layers.Dense, keras.layers.BatchNormalization))
+               for layer in head), [layer.name for layer in head]
+    body = groups["early"] + groups["middle"]
+    convs = [layer for layer in flat if "Conv" in type(layer).__name__]
+    assert {id(layer) for layer in convs} <= {id(layer) for layer in body}
+    head_params = sum(layer.count_params() for layer in head)
+    assert head_params + sum(layer.count_params() for layer in body) == model.count_params()
+    if name in ("densenet121", "resnet50", "xception"):  # GAP -> 28 sigmoid outputs
+        assert head_params == (model.get_layer("head_gap").output.shape[-1] + 1) * 28
+
+
 def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
     """Config.bn_momentum reaches nested backbones, and one step moves the moving mean by
     (1 - momentum) of the batch mean: the short-schedule fix for lagging statistics."""

@@ -75,3 +75,31 @@ def test_warmup_ramps_linearly_then_follows_the_schedule(schedule, after):
         Config.from_dict({"lr_schedule": "sgdr", "lr_warmup_epochs": 1})
     with pytest.raises(ValueError, match="lr_warmup_epochs"):
         Config.from_dict({"lr_warmup_epochs": 50, "epochs": 50})
+
+
+def test_two_stage_training_continues_one_schedule_across_the_stage_boundary(tmp_path):
+    import keras
+
+    from gapnet.config import Config
+    from gapnet.kfold import run_kfold
+    from gapnet.synthetic.generate import write_dataset
+    from gapnet.training import learning_rate
+
+    from tests.conftest import TINY
+
+    cfg = Config.from_dict({"lr_schedule": "cosine", "lr_warmup_epochs": 1, "epochs": 3,
+                            "head_epochs": 1, "learning_rate": 0.01})
+    whole, full = learning_rate(cfg, 10), learning_rate(cfg, 10, first_epoch=1)
+    for step in (0, 1, 7, 19):  # the full stage's step s is the run's step 10 + s
+        assert float(full(step)) == pytest.approx(float(whole(10 + step)), abs=1e-9)
+    assert float(full(0)) == pytest.approx(0.01)  # not the warmup's 0 again
+    # Through training: the last epoch's model ends at the end of the one curve (0).
+    data = write_dataset(tmp_path / "d", 16, 48, seed=3, workers=1, progress=False)
+    run = Config(data=data, **{**TINY, "folds": 2, "epochs": 3, "head_epochs": 1,
+                               "lr_schedule": "cosine", "lr_warmup_epochs": 1,
+                               "learning_rate": 0.01, "selection": "last",
+                               "early_stopping_patience": 0})
+    run_kfold(run, str(tmp_path / "run"), fold=0, log=lambda *a: None)
+    model = keras.saving.load_model(tmp_path / "run" / "fold_0" / "model.keras")
+    assert int(model.optimizer.iterations) == 2  # the full stage's own steps (2 epochs x 1)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-7)

@@ -50,8 +50,8 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-_HEAD_TYPES = ("Dropout", "AlphaDropout", "GlobalAveragePooling2D", "Flatten",
-               "Concatenate")
+# Layers that end a convolutional body: global pooling, or flattening the last feature map.
+_POOL_TYPES = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten")
 
 
 def flat_layers(model):
@@ -66,14 +66,16 @@ def flat_layers(model):
 def layer_groups(model) -> dict:
     """Layers with weights split into "early", "middle" and "head" groups.
 
-    The head is everything from the global pooling / flatten on (fully connected layers
-    and the classifier); the convolutional body before it is split in two halves by depth
-    (early: the first half). For differential learning rates (e.g. lr/10, lr/3, lr) and
-    for training the head alone.
+    The head is exactly the layers after the body's final pooling (the last global
+    pooling or flatten layer, in the model's topological order): the fully connected
+    layers and the classifier. For GapNet's multi-level head, the pooled taps of blocks 1
+    and 2 come before block 3's pooling, so the head starts after the last of them. The
+    convolutional body before it is split in two halves by depth (early: the first half).
+    For differential learning rates (e.g. lr/10, lr/3, lr) and for training the head alone.
     """
     flat = [layer for layer in flat_layers(model) if layer.__class__.__name__ != "InputLayer"]
-    start = next((i for i, layer in enumerate(flat) if layer.__class__.__name__ in _HEAD_TYPES),
-                 len(flat))
+    pools = [i for i, layer in enumerate(flat) if layer.__class__.__name__ in _POOL_TYPES]
+    start = pools[-1] + 1 if pools else len(flat)
     body = [layer for layer in flat[:start] if layer.weights]
     head = [layer for layer in flat[start:] if layer.weights]
     half = (len(body) + 1) // 2
