@@ -118,8 +118,11 @@ class Config:
         # 0.595, 0.597 and 0.546; with 3, peaks of 4e-3, 3e-3, 2e-3, 1.5e-3 and 1e-3 gave
         # 0.591, 0.597, 0.611, 0.647 and 0.641. Seed 002's plain BCE beat positive-weighted
         # BCE and focal loss (fold-0 probes).
+        # The cosine schedule ends at 0 and nothing stops early, so the last epoch predicts
+        # (selection="last"): no epoch is chosen on any data. Decided before any draw was
+        # scored this way (docs/evaluation.md has inner vs last vs peek on draw 0).
         return cls(image_size=128, epochs=epochs, batch_size=16, learning_rate=1.5e-3,
-                   lr_warmup_epochs=epochs // 4, lr_schedule="cosine",
+                   lr_warmup_epochs=epochs // 4, lr_schedule="cosine", selection="last",
                    normalization="per_image", bn_momentum=0.9,
                    early_stopping_patience=0, dropout=0.1, aug_affine=0.0, aug_crop=0.0,
                    aug_blur=0.0, aug_contrast=0.0, aug_brightness=0.0, aug_noise=0.0)

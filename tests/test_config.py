@@ -39,6 +39,11 @@ def test_json_round_trip_and_yaml_file(tmp_path):
 def test_shipped_configs_load():
     cfg = Config.from_file("experiments/configs/hpa_512.yaml")
     assert cfg.image_size == 512 and cfg.model == "gapnet"
+    short = Config.from_file("experiments/configs/seed002_short.yaml", Config.synthetic_default())
+    assert (short.lr_schedule, short.lr_warmup_epochs, short.early_stopping_patience,
+            short.selection) == ("constant", 0, 4, "inner")
+    assert Config.from_file("experiments/configs/hpa_512.yaml",
+                            Config.synthetic_default()).selection == "inner"
 
 
 def test_synthetic_recipe_warms_up_over_a_quarter_of_its_epochs():
@@ -52,3 +57,6 @@ def test_synthetic_recipe_warms_up_over_a_quarter_of_its_epochs():
     assert resolve("--epochs", "2").lr_warmup_epochs == 0  # a quick run needs no --set
     assert resolve("--epochs", "20").lr_warmup_epochs == 5
     assert resolve("--data", "ROOT").lr_warmup_epochs == 0  # seed 002's recipe: none
+    # Nothing chooses an epoch: the cosine schedule ends at 0 and the last epoch predicts;
+    # seed 002's recipe (early stopping) chooses on the inner selection set.
+    assert resolve().selection == "last" and resolve("--data", "ROOT").selection == "inner"
