@@ -110,8 +110,9 @@ class SGDR(keras.callbacks.Callback):
 
 class LRFinder(keras.callbacks.Callback):
     """The LR range test. Keras 3 logs the running mean of the epoch's batch losses, so each
-    batch's own loss is recovered from two consecutive means (exact for batches of one
-    size; `range_test` runs one batch per epoch, where the log is the batch's loss)."""
+    batch's own loss is recovered from two consecutive means: exact for batches of one
+    size (`gapnet.training.range_test` drops the remainder), else the last, smaller batch
+    of an epoch is slightly off."""
 
     def __init__(self, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100,
                  diverge: float = 4.0):

@@ -200,8 +200,9 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
     constant = Config.from_dict({"lr_schedule": "constant", "lr_warmup_epochs": 0}, cfg)
     compile_model(model, constant, steps, y_train)  # LRFinder sets the rate itself
     finder = LRFinder(1e-6, 1.0, steps=n)
-    # One batch per epoch: the logged loss is that batch's, not a running mean.
-    model.fit(train.repeat(), steps_per_epoch=1, epochs=n, verbose=0, callbacks=[finder])
+    # Batches of one size, so each batch's loss is recovered exactly from Keras' running mean.
+    batches = train.unbatch().repeat().batch(cfg.batch_size, drop_remainder=True)
+    model.fit(batches, steps_per_epoch=n, epochs=1, verbose=0, callbacks=[finder])
     finder.plot(os.path.join(fold_dir, "lr_finder.png"))
     atomic_write_json(os.path.join(fold_dir, "lr_finder.json"),
                       {"lr": finder.lrs, "loss": finder.losses, "suggestion": finder.suggestion()})

@@ -63,12 +63,11 @@ def test_the_same_check_catches_peeking(pair, tmp_path):
     assert a != b
 
 
-def test_peek_is_labelled_optimistic_everywhere(tiny_data, tiny_run, tmp_path):
+def test_peek_is_labelled_optimistic_everywhere(tiny_data, tmp_path):
     from gapnet.reports import caption, summary_table
     from gapnet.run_report import write_report
 
-    folds_file = os.path.join(tiny_run[0], "folds.csv")
-    cfg = Config(data=tiny_data, **{**TINY, "folds_file": folds_file, "selection": "peek"})
+    cfg = Config(data=tiny_data, **{**TINY, "folds": 2, "selection": "peek"})
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
     label = "epoch chosen on the scored fold (optimistic)"
     assert m["selection_label"] == label and label in caption(m)
