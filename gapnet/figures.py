@@ -50,7 +50,7 @@ def training_curves(histories: list[dict], path: str) -> str:
             if key in h:
                 ax.plot(epochs, h[key], "--", color=f"C{k}", label=f"fold {k} train")
             if f"val_{key}" in h:
-                ax.plot(epochs, h[f"val_{key}"], color=f"C{k}", label=f"fold {k} val")
+                ax.plot(epochs, h[f"val_{key}"], color=f"C{k}", label=f"fold {k} selection set")
     for ax, title in zip(axes, ("loss", "macro-F1 @0.5")):
         ax.set_xlabel("epoch")
         ax.set_title(title)

@@ -83,9 +83,12 @@ def per_class_rows(targets, pred, folds) -> list[list]:
 
 
 def _history(path: str) -> dict:
+    """{column: values} of a history.csv; columns Keras' CSVLogger filled with "NA" (the
+    `val_*` ones of a run with no selection set) are left out."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})
+            if any(r[k] != "NA" for r in rows)}
 
 
 def make_figures(out_dir, targets, oof, folds, tuned, cross, run) -> list[tuple[str, str]]:
@@ -98,7 +101,8 @@ def make_figures(out_dir, targets, oof, folds, tuned, cross, run) -> list[tuple[
                  for k in k_values]), p("per_class_f1_per_fold.png")))]
     hist = [os.path.join(run, f"fold_{k}", "history.csv") for k in k_values]
     if all(os.path.isfile(h) for h in hist):
-        figs.append(("Training and validation curves per fold (Fig. A.7)",
+        figs.append(("Training curves per fold, and the selection set's when the run has one "
+                     "(Fig. A.7)",
                      figures.training_curves([_history(h) for h in hist], p("training_curves.png"))))
     figs.append(("ROC and precision-recall curves, out of fold (seed 000 Fig. 5)",
                  figures.roc_pr_curves(targets, oof, p("roc_pr.png"))))

@@ -83,9 +83,14 @@ def test_last_keeps_the_last_epoch_and_refuses_early_stopping(tiny_data, tmp_pat
 
     with pytest.raises(ValueError, match="selection='last'"):
         Config(selection="last", early_stopping_patience=5).check()
+    from gapnet.run_report import write_report
+
     cfg = Config(data=tiny_data, **{**TINY, "folds": 2, "epochs": 2, "selection": "last",
                                     "early_stopping_patience": 0, "deterministic": True})
-    run_kfold(cfg, str(tmp_path), fold=0, log=lambda *a: None)
+    m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
+    assert m["selection_label"] == "last epoch (no selection)"
+    write_report(str(tmp_path), log=lambda *a: None)  # history without validation columns
+    assert (tmp_path / "report" / "training_curves.png").stat().st_size > 5000
     fold = tmp_path / "fold_0"
     assert not (fold / "inner_val.csv").exists()
     history = [line.split(",") for line in open(fold / "history.csv").read().splitlines()]
