@@ -68,7 +68,7 @@ class Config:
     steps_per_execution: int = 1
     seed: int = 0
     deterministic: bool = False  # TF op determinism + deterministic input order
-    verbose: int = 1  # Keras progress bars: 0 silent, 1 bar, 2 one line per epoch
+    verbose: int = 1  # 0 silent, 1 a progress bar on a terminal (else one line per epoch), 2 one line
     tta: str = "none"  # test-time augmentation for OOF and test predictions: none, flips, d4
     # === Cross-validation ===
     folds: int = 3

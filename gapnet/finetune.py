@@ -58,7 +58,7 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
             # A fixed number of epochs, the last one kept: nothing is chosen on the scored fold.
             train, _ = training.datasets(cfg, reader, targets, train_idx, None, cfg.seed + k)
             os.makedirs(fold_dir, exist_ok=True)
-            model.fit(train, epochs=epochs, verbose=cfg.verbose,
+            model.fit(train, epochs=epochs, verbose=training.fit_verbosity(cfg.verbose),
                       callbacks=[keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"))])
             model.save(os.path.join(fold_dir, "model.keras"))
             probs = training.predict(model, reader, val_idx, cfg.batch_size, cfg.tta)

@@ -320,8 +320,16 @@ def _fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: 
         if cfg.strategy == "multiworker":
             _build_before_fit(model, train if val is None else val)
         model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
-                  epochs=stop, verbose=cfg.verbose,
+                  epochs=stop, verbose=fit_verbosity(cfg.verbose),
                   callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])
+
+
+def fit_verbosity(verbose: int) -> int:
+    """Keras' `verbose`: a progress bar (1) only on a terminal; in a log file, CI or under
+    nohup one line per epoch (2) instead of a bar redrawn at every step."""
+    import sys
+
+    return 2 if verbose == 1 and not sys.stdout.isatty() else verbose
 
 
 def predict(model: keras.Model, reader, indices, batch_size: int, tta: str = "none") -> np.ndarray:

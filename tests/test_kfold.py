@@ -192,3 +192,20 @@ def test_augmented_copies_train_but_are_never_scored(tiny_data, tmp_path):
     for key in ("n_copies_trained", "train_seconds"):
         m.pop(key), again.pop(key)
     assert again == m
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    from gapnet.training import fit_verbosity
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a log file, CI, nohup
+    assert (fit_verbosity(1), fit_verbosity(0), fit_verbosity(2)) == (2, 0, 2)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert fit_verbosity(1) == 1
