@@ -17,6 +17,7 @@ import numpy as np
 
 from gapnet import kfold, models, reports, training
 from gapnet.config import Config
+from gapnet.evaluate import evaluate_oof
 from gapnet.cv import read_folds
 from gapnet.io import atomic_write_text, read_json
 
@@ -67,7 +68,7 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
             kfold.mark_done(fold_dir, kfold.FOLD_FILES["keras"], k)
         oof[val_idx] = kfold.read_predictions(os.path.join(fold_dir, "val_predictions.csv"))[1]
     scored = [i for i, c in zip(ids, copy) if not c]
-    result = kfold.evaluate_oof(cfg, targets[~copy], folds[~copy], oof[~copy], synthetic,
+    result = evaluate_oof(cfg, targets[~copy], folds[~copy], oof[~copy], synthetic,
                                 int(copy.sum()))
     kfold.write_outputs(out, cfg, scored, oof[~copy], result)
     before = read_json(os.path.join(run, "metrics.json"))

@@ -128,7 +128,8 @@ def make_figures(out_dir, targets, oof, folds, tuned, cross, run) -> list[tuple[
 
 def write_report(run: str, log=print) -> str:
     """Writes RUN/report/{report.html, report.md, *.png}; returns the HTML path."""
-    from gapnet.kfold import load_run_table, read_predictions, selection_label
+    from gapnet.evaluate import selection_label
+    from gapnet.kfold import load_run_table, read_predictions
 
     table = load_run_table(run, log=lambda *a: None)
     cfg, ids, targets, folds = table.cfg, table.ids, table.targets, table.folds
