@@ -1,9 +1,10 @@
 """Head fine-tuning of a finished K-fold run (seed 002, section 4.1).
 
-For each fold: load the fold's best model, freeze the convolution chain (every layer
-outside `models.layer_groups(model)["head"]`; frozen BatchNorm runs in inference mode), train
-only the fully connected head on the fold's training samples with the chosen loss, and
-re-predict the fold's validation samples. Writes `RUN/finetune_<loss>/` with the files of a
+For each fold: load the fold's model, freeze the convolution chain (every layer outside
+`models.layer_groups(model)["head"]`; frozen BatchNorm runs in inference mode), train only
+the fully connected head on the fold's training samples with the chosen loss for a fixed
+number of epochs (the last one kept: nothing is chosen on the scored fold), and re-predict
+the fold's scored samples (originals). Writes `RUN/finetune_<loss>/` with the files of a
 run (fold models, oof_predictions.csv, thresholds.json, metrics.json, report.md) and
 `before_after.md`.
 """

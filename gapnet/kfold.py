@@ -3,15 +3,22 @@
 Run folder (`out`):
     config.json            the resolved Config
     folds.csv              Id,fold
-    fold_<k>/model.keras   best epoch of fold k (by cfg.monitor)
-    fold_<k>/history.csv   per-epoch loss and macro-F1 (train and validation)
-    fold_<k>/val_predictions.csv   Id + 28 probabilities for fold k's validation samples
+    fold_<k>/model.keras   the model that predicts fold k, chosen by `cfg.selection`: the
+                           best epoch on the inner selection set, the last, or (peek) the
+                           best on fold k itself
+    fold_<k>/inner_val.csv the selection set's Ids (selection="inner")
+    fold_<k>/history.csv   per-epoch loss and macro-F1 (training, and the selection set)
+    fold_<k>/val_predictions.csv   Id + 28 probabilities for fold k's scored samples
     fold_<k>/done.json     completion marker with checksums: a restarted run skips the fold
-    oof_predictions.csv    Id + 28 probabilities for every sample (out of fold)
+    oof_predictions.csv    Id + 28 probabilities for every original (out of fold)
     thresholds.json        per-class thresholds tuned on all OOF predictions, and the
                            cross-fitted ones of each fold
-    metrics.json           OOF metrics at 0.5, tuned and cross-fitted; per class; per fold
+    metrics.json           `gapnet.evaluate`: the headline at cross-fitted thresholds, and
+                           at 0.5 and tuned; per class; per fold
     report.md              a short human-readable summary
+
+Augmented copies (`data_prep/oversample.py`) train with their source's fold but are never
+scored.
 """
 
 from __future__ import annotations

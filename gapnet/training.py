@@ -1,7 +1,8 @@
 """Training one model with `model.fit` on the tf.data pipeline, and predicting with it.
 
-Seed 002's recipe by default: Adam 1e-3, binary cross-entropy, the streaming validation
-macro-F1 (`gapnet.metrics.MacroF1`), the best epoch kept by validation macro-F1 (or loss),
+Seed 002's recipe by default: Adam 1e-3, binary cross-entropy, the streaming macro-F1
+(`gapnet.metrics.MacroF1`), the best epoch kept by macro-F1 (or loss) on the selection set
+held out of the training folds (`Config.selection`; never on the scored fold unless "peek"),
 early stopping, CSV history, Keras progress bars.
 """
 
