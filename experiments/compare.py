@@ -70,7 +70,7 @@ def plot(rows, path):
     ax1.legend(fontsize=8)
     w = 0.8 / len(rows)
     for i, r in enumerate(rows):
-        ax2.bar(np.arange(28) + i * w, [r[f"f1_{k}"] for k in range(28)], w, label=r["run"])
+        ax2.bar(np.arange(28) + i * w, [r[f"f1_{k}"] or 0 for k in range(28)], w, label=r["run"])
     ax2.set_xticks(np.arange(28) + w * (len(rows) - 1) / 2, [str(k) for k in range(28)])
     ax2.set_xlabel("class")
     ax2.set_ylabel("F1 (cross-fitted)")

@@ -86,7 +86,7 @@ def markdown(cfg, m: dict) -> str:
         "| class | name | support | precision | recall | F1 |",
         "|---:|---|---:|---:|---:|---:|",
     ]
-    pc = m["per_class"] or m["per_class_tuned"]
+    pc = m["per_class"]
     for k, name in enumerate(CLASS_NAMES):
         lines.append(f"| {k} | {name} | {pc['support'][k]} | {pc['precision'][k]:.3f} | "
                      f"{pc['recall'][k]:.3f} | {pc['f1'][k]:.3f} |")
@@ -112,8 +112,9 @@ def comparison_rows(runs: list[dict]) -> list[dict]:
                "macro_f1_support_ge10": m.get("macro_f1_support_ge10"),
                "train_minutes": (m["train_seconds"] / 60 if m.get("train_seconds") is not None
                                  else None)}
-        per_class = m["per_class"] or m["per_class_tuned"]
-        for k, f1 in enumerate(per_class["f1"]):
+        # Runs written before the cross-fitted headline have no cross-fitted per-class F1.
+        per_class = m["per_class"]["f1"] if m["per_class"] else [None] * len(CLASS_NAMES)
+        for k, f1 in enumerate(per_class):
             row[f"f1_{k}"] = f1
         rows.append(row)
     return rows

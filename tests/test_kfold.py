@@ -209,3 +209,22 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", Terminal())
     assert fit_verbosity(1) == 1
+
+
+def test_metrics_written_before_the_honest_headline_compare_under_todays_names(tiny_run):
+    # Earlier runs stored the tuned figure as macro_f1 and the cross-fitted one as
+    # macro_f1_crossfit; compare.py and the fine-tuning table rename, never mix them up.
+    from gapnet.reports import comparison_markdown, comparison_rows
+
+    new = tiny_run[1]
+    old = {k: new[k] for k in ("data", "n_samples", "macro_f1_at_0.5")}
+    old.update(macro_f1=new["macro_f1_tuned"], macro_f1_crossfit=new["macro_f1"],
+               per_class=new["per_class_tuned"],
+               fold_spread={**new["fold_spread"], "macro_f1_crossfit": new["fold_spread"]["macro_f1"]},
+               per_fold=[{**f, "macro_f1": f["macro_f1_tuned"], "macro_f1_crossfit": f["macro_f1"]}
+                         for f in new["per_fold"]])
+    row = comparison_rows([{"name": "old", "config": {"model": "gapnet"}, "metrics": old}])[0]
+    assert row["macro_f1"] == new["macro_f1"] and row["macro_f1_tuned"] == new["macro_f1_tuned"]
+    assert row["selection"] == "epoch chosen on the scored fold (optimistic)"
+    assert row["f1_0"] is None  # no cross-fitted per-class F1 was stored: shown as "-"
+    assert "| 0 | Nucleoplasm | - |" in comparison_markdown([row])
