@@ -265,6 +265,14 @@ def fit(cfg: Config, reader, targets, train_idx, val_idx, fold_dir: str, seed: i
     """
     setup(cfg, seed)
     os.makedirs(fold_dir, exist_ok=True)
+    replicas = distribution(cfg.strategy).num_replicas_in_sync
+    if val_idx is not None and len(val_idx) < replicas:
+        # Some replica would get no validation sample: the collective ops abort.
+        from gapnet.resume import TrainingError
+
+        raise TrainingError(f"fold {fold}: the selection set has {len(val_idx)} samples, fewer "
+                            f"than the {replicas} replicas; raise inner_fraction or use "
+                            "selection='last'")
     with distribution(cfg.strategy).scope():
         _fit(cfg, reader, targets, train_idx, val_idx, fold_dir, seed, fold, log)
     return keras.saving.load_model(os.path.join(fold_dir, "model.keras"), safe_mode=True)

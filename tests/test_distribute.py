@@ -12,8 +12,11 @@ import pytest
 from gapnet.kfold import read_predictions
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "experiments", "run_kfold.py")
+# inner_fraction 0.4 (1 in 2): a selection set of 6 of each fold's 12 training samples, so
+# that each worker gets its share of every validation batch.
 CFG = dict(image_size=32, epochs=2, batch_size=8, folds=2, verbose=0, augment=False,
-           early_stopping_patience=0, model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
+           early_stopping_patience=0, inner_fraction=0.4,
+           model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
 
 
 def _free_ports(n):
