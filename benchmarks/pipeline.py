@@ -22,12 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gapnet.augment import CpuAugmenter  # noqa: E402
+from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
 from gapnet.classes import CHANNELS  # noqa: E402
 from gapnet.config import Config  # noqa: E402
-from gapnet.dataset import open_source  # noqa: E402
-from gapnet.images import read_sample  # noqa: E402
-from gapnet.pipeline import PngReader, make_dataset  # noqa: E402
+from gapnet.data.source import open_source  # noqa: E402
+from gapnet.data.images import read_sample  # noqa: E402
+from gapnet.data.pipeline import PngReader, make_dataset  # noqa: E402
 
 TESTS_PNG = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "kaggle_png")
 
@@ -87,11 +87,12 @@ def main(argv=None):
     rows = [("raw decode limit (threads, no tf.data)", timed(raw, n))]
     plain = make_dataset(reader, targets, args.batch, training=False)
     rows.append(("tf.data, no augmentation", timed(lambda: drain(plain), n)))
-    cfg = Config(image_size=size)
-    aug = make_dataset(reader, targets, args.batch, training=True, augmenter=CpuAugmenter(cfg))
+    recipe = AugmentRecipe.from_config(Config(image_size=size))  # the default recipe
+    aug = make_dataset(reader, targets, args.batch, training=True,
+                       augmenter=CpuAugmenter(recipe))
     rows.append(("tf.data + full augmentation (albumentations)", timed(lambda: drain(aug), n)))
 
-    from gapnet import cache
+    from gapnet.data import cache
 
     t = time.perf_counter()
     folder = cache.build(root, size, progress=False, log=lambda *a: None)
@@ -109,7 +110,8 @@ def main(argv=None):
         num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE).repeat(passes)
     rows.append(("uint8 cache, uint8 batches (no float conversion: the ceiling)",
                  timed(lambda: drain(raw8), n * passes)))
-    caug = make_dataset(cached, targets, args.batch, training=True, augmenter=CpuAugmenter(cfg))
+    caug = make_dataset(cached, targets, args.batch, training=True,
+                        augmenter=CpuAugmenter(recipe))
     rows.append(("uint8 cache + full augmentation", timed(lambda: drain(caug), n)))
 
     import keras

@@ -19,8 +19,8 @@ import time
 import numpy as np
 
 from gapnet.classes import CHANNELS
-from gapnet.images import read_channel
-from gapnet.synthetic.generate import write_dataset
+from gapnet.data.images import read_channel
+from gapnet.data.synthetic.generate import write_dataset
 
 
 def intensity(images) -> tuple[float, float]:

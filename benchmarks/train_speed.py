@@ -23,11 +23,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gapnet import models  # noqa: E402
-from gapnet.augment import CpuAugmenter  # noqa: E402
-from gapnet.config import Config  # noqa: E402
-from gapnet.dataset import open_source  # noqa: E402
-from gapnet.pipeline import PngReader, make_dataset  # noqa: E402
-from gapnet.synthetic.generate import write_dataset  # noqa: E402
+from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
+from gapnet.data.source import open_source  # noqa: E402
+from gapnet.data.pipeline import PngReader, make_dataset  # noqa: E402
+from gapnet.data.synthetic.generate import write_dataset  # noqa: E402
 
 
 def rate(model, ds, steps: int, batch: int) -> float:
@@ -62,7 +61,7 @@ def main(argv=None):
                     model = models.build(name, (size, size, 4), 28)
                     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
                     piped = make_dataset(reader, targets, args.batch, training=True,
-                                         augmenter=CpuAugmenter(Config())).repeat()
+                                         augmenter=CpuAugmenter(AugmentRecipe())).repeat()
                     x, y = next(iter(piped))
                     memory = tf.data.Dataset.from_tensors((x, y)).repeat()
                     r_mem = rate(model, memory, args.steps, args.batch)

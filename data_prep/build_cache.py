@@ -13,9 +13,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gapnet.cache import build  # noqa: E402
-from gapnet.images import ImageError  # noqa: E402
-from gapnet.labels import DataError  # noqa: E402
+from gapnet.data.cache import build  # noqa: E402
+from gapnet.data.images import ImageError  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
 
 
 def main(argv=None) -> int:

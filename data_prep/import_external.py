@@ -15,8 +15,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gapnet.external import import_external  # noqa: E402
-from gapnet.labels import DataError  # noqa: E402
+from gapnet.data.external import import_external  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
 
 
 def main(argv=None) -> int:

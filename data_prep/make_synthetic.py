@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from gapnet.synthetic.generate import default_min_per_class, write_dataset
+from gapnet.data.synthetic.generate import default_min_per_class, write_dataset
 
 
 def main(argv=None) -> int:
@@ -33,11 +33,11 @@ def main(argv=None) -> int:
                         "files in DIR) shown beside a synthetic one")
     args = p.parse_args(argv)
     if args.figure:
-        from gapnet.synthetic.figure import save_figure
+        from gapnet.data.synthetic.figure import save_figure
 
         real = None
         if args.real:
-            from gapnet.images import read_sample
+            from gapnet.data.images import read_sample
 
             folder, sample = os.path.split(args.real)
             ext = "jpg" if os.path.exists(f"{args.real}_green.jpg") else "png"

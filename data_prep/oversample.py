@@ -12,8 +12,8 @@ plan as sampling weights: run_kfold.py --set oversample_min_count=500.
 import argparse
 import sys
 
-from gapnet.labels import DataError
-from gapnet.oversample import write_oversampled
+from gapnet.data.labels import DataError
+from gapnet.data.oversample import write_oversampled
 
 
 def main(argv=None) -> int:

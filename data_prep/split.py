@@ -13,9 +13,10 @@ import os
 import sys
 
 
-from gapnet.cv import make_folds, make_split, write_folds
+from gapnet.cv.folds import make_folds, make_split
+from gapnet.cv.runfolder import write_folds
 from gapnet.io import atomic_write_text
-from gapnet.labels import DataError, read_labels
+from gapnet.data.labels import DataError, read_labels
 
 
 def main(argv=None) -> int:

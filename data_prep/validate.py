@@ -9,8 +9,8 @@ there is any error, 0 otherwise (notes, e.g. 16-bit or RGB files, are not errors
 import argparse
 import sys
 
-from gapnet.labels import DataError
-from gapnet.validate import validate
+from gapnet.data.labels import DataError
+from gapnet.data.validate import validate
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gapnet.labels import DataError  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -22,17 +22,20 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5, help="default 5")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     args = p.parse_args(argv)
-    from gapnet.finetune import finetune_run
-    from gapnet.reports import summary_table
+    from gapnet.cv.finetune import finetune_dir, finetune_run
+    from gapnet.io import atomic_write_text, read_json
+    from gapnet.report.tables import before_after, summary_table
 
     try:
         m = finetune_run(args.run, args.loss, args.epochs, args.lr)
     except (DataError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    out = os.path.join(args.run, f"finetune_{args.loss.replace('+', '_plus_')}")
+    comparison = before_after(read_json(os.path.join(args.run, "metrics.json")), m, args.loss)
+    atomic_write_text(os.path.join(finetune_dir(args.run, args.loss), "before_after.md"),
+                      comparison)
     print(summary_table(m))
-    print(open(os.path.join(out, "before_after.md")).read())
+    print(comparison)
     return 0
 
 

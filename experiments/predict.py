@@ -16,9 +16,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gapnet.kfold import RunError, write_predictions  # noqa: E402
-from gapnet.labels import DataError  # noqa: E402
-from gapnet.submission import decide, predict_test, run_thresholds, write_submission  # noqa: E402
+from gapnet.cv.runfolder import RunError, write_predictions  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.cv.submission import decide, predict_test, run_thresholds, write_submission  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -14,9 +14,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gapnet.kfold import RunError  # noqa: E402
-from gapnet.labels import DataError  # noqa: E402
-from gapnet.run_report import write_report  # noqa: E402
+from gapnet.cv.runfolder import RunError  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.report.run_report import write_report  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gapnet.config import Config  # noqa: E402
-from gapnet.labels import DataError  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
 
 
 def parse(argv=None):
@@ -80,10 +80,11 @@ def resolve_config(args) -> Config:
 
 def main(argv=None) -> int:
     args = parse(argv)
-    from gapnet.kfold import RunError, default_out, merge, run_kfold
-    from gapnet.reports import caption, summary_table
-    from gapnet.resume import TrainingError
-    from gapnet.run_report import write_report
+    from gapnet.cv.kfold import merge, run_kfold
+    from gapnet.cv.runfolder import RunError, default_out
+    from gapnet.report.run_report import write_report
+    from gapnet.report.tables import caption, summary_table
+    from gapnet.training.resume import TrainingError
 
     if args.merge:
         try:
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if cfg.strategy != "default":  # before any other TF op (MultiWorkerMirroredStrategy)
-        from gapnet.training import distribution
+        from gapnet.training.distribute import distribution
 
         distribution(cfg.strategy)
     out = args.out or default_out(cfg)
@@ -110,9 +111,9 @@ def main(argv=None) -> int:
     except (DataError, RunError, TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    from gapnet.training import worker_index
+    from gapnet.training.distribute import is_chief
 
-    if m is None or (cfg.strategy == "multiworker" and worker_index() > 0):
+    if m is None or not is_chief(cfg.strategy):
         return 0  # a fold of a split run, or a non-chief worker: no report
     write_report(out)
     print(f"\n{cfg.model}, {cfg.folds} folds: {caption(m)}\n{summary_table(m)}\n")

@@ -1,24 +1,33 @@
 """gapnet: protein subcellular localization from HPA fluorescence microscopy (Keras 3).
 
-Lightweight at import time: TensorFlow is imported only by the modules that need it
-(`gapnet.pipeline`, `gapnet.models`, training), so data tools and metrics stay fast.
+The package reads in pipeline order: `gapnet.data` -> `gapnet.models` -> `gapnet.training`
+-> `gapnet.cv` -> `gapnet.report`, over `gapnet.config`, `gapnet.classes`, `gapnet.metrics`
+and `gapnet.thresholds`. Lightweight at import time: TensorFlow is imported only by the
+subpackages that need it (each is imported on first use, e.g. `gapnet.models.build`).
 """
 
-__version__ = "0.1.0"
+import importlib
+
+__version__ = "0.2.0"
 
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402,F401
 from gapnet.config import Config  # noqa: E402,F401
 
+_SUBPACKAGES = ("data", "models", "training", "cv", "report")
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"gapnet.{name}")
+    raise AttributeError(f"module 'gapnet' has no attribute {name!r}")
+
 
 def build(name, input_shape, n_classes=N_CLASSES, **kwargs):
     """Builds a registered model; see `gapnet.models.build`."""
-    from gapnet import models
-
-    return models.build(name, input_shape=input_shape, n_classes=n_classes, **kwargs)
+    return importlib.import_module("gapnet.models").build(
+        name, input_shape=input_shape, n_classes=n_classes, **kwargs)
 
 
 def list_models():
     """Names of every registered model; see `gapnet.models.list_models`."""
-    from gapnet import models
-
-    return models.list_models()
+    return importlib.import_module("gapnet.models").list_models()

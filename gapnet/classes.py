@@ -4,7 +4,6 @@
 # microtubules, protein of interest, nucleus, endoplasmic reticulum. Index 1 (green)
 # is the signal to classify; the others are reference stains.
 CHANNELS = ("red", "green", "blue", "yellow")
-GREEN = CHANNELS.index("green")
 
 CLASS_NAMES = (
     "Nucleoplasm",

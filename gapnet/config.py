@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 
@@ -30,8 +31,9 @@ class Config:
     synthetic_seed: int = 0  # ... and generator seed
     # === Model ===
     model: str = "gapnet"
-    model_kwargs: dict = field(default_factory=dict)  # passed to gapnet.models.build
-    dropout: float | None = None  # networks: overrides the architecture's dropout rate
+    model_kwargs: dict = field(default_factory=dict)  # builder arguments (gapnet.models.build)
+    dropout: float | None = None  # networks: the architecture's dropout rate (None: its own);
+    # the one place to set it (not model_kwargs), so that a baseline can run the same recipe
     bn_momentum: float | None = None  # overrides every BatchNorm's moving-average momentum
     normalization: str = "dataset"  # "dataset" (per-channel mean/std), "per_image", "none"
     # === Training ===
@@ -109,7 +111,7 @@ class Config:
         The learning rate warms up over the first quarter of `epochs` (3 of 12).
         """
         # Measured on the 900-sample atlas (whole 3-fold jobs, cross-fitted OOF macro-F1;
-        # README): this short schedule underfits, so dropout 0.1 and only the
+        # docs/synthetic.md): this short schedule underfits, so dropout 0.1 and only the
         # label-preserving flips and rotations (without them 0.517 against 0.573; adding
         # the affine lost 0.014). Batch 16 beat 12 and 24. BatchNorm momentum 0.9: at Keras'
         # 0.99 the moving statistics lag the weights over 38 steps an epoch and the
@@ -206,6 +208,10 @@ class Config:
             raise ValueError("selection='last' trains every epoch and watches nothing: it "
                              "cannot early-stop or use the plateau schedule (set "
                              "early_stopping_patience=0, or selection='inner')")
+        if "dropout" in self.model_kwargs:
+            raise ValueError("set the dropout rate with the dropout key, not model_kwargs")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum}")
         if not 0 < self.threshold_step < 1:
@@ -238,7 +244,7 @@ def _coerce(key: str, value, hint):
     """Checks `value` against the field's type hint, converting lists to tuples."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         hint = next(a for a in args if a is not type(None))

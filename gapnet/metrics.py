@@ -1,4 +1,5 @@
-"""Multi-label metrics: pure NumPy functions, plus a streaming Keras macro-F1 metric.
+"""Multi-label metrics: pure NumPy functions (the streaming Keras macro-F1 used in training
+is `gapnet.training.macro_f1.MacroF1`).
 
 Conventions (those of scikit-learn with `zero_division=0`, which the tests compare to):
 a class with no positives and no predicted positives has F1 = 0 and counts in the macro
@@ -8,11 +9,7 @@ data (they are undefined for the others), and the classes used are reported.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import ops
-
-from gapnet.classes import CLASS_NAMES
 
 
 def _counts(y_true: np.ndarray, y_pred: np.ndarray):
@@ -110,46 +107,3 @@ def evaluate(y_true, y_prob, thresholds) -> dict:
     y_prob = np.asarray(y_prob)
     y_pred = y_prob > np.asarray(thresholds)
     return {**classification_metrics(y_true, y_pred), **ranking_metrics(y_true, y_prob)}
-
-
-def per_class_table(y_true, y_pred) -> list[dict]:
-    m = classification_metrics(y_true, y_pred)["per_class"]
-    return [{"class": k, "name": CLASS_NAMES[k], **{key: m[key][k] for key in m}}
-            for k in range(len(CLASS_NAMES))]
-
-
-# === Streaming Keras metric ===
-@keras.saving.register_keras_serializable(package="gapnet")
-class MacroF1(keras.metrics.Metric):
-    """Epoch-level macro-F1 at a fixed threshold: TP/FP/FN summed over all batches.
-
-    Averaging per-batch F1 (what a plain function metric does) is wrong for rare
-    classes, which are absent from most batches (seed 002, section 5.1).
-    """
-
-    def __init__(self, n_classes=28, threshold=0.5, name="macro_f1", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.n_classes, self.threshold = n_classes, threshold
-        self.tp = self.add_variable((n_classes,), "zeros", name="tp", dtype="float32")
-        self.fp = self.add_variable((n_classes,), "zeros", name="fp", dtype="float32")
-        self.fn = self.add_variable((n_classes,), "zeros", name="fn", dtype="float32")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "float32")
-        y_hat = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold), "float32")
-        self.tp.assign_add(ops.sum(y_true * y_hat, axis=0))
-        self.fp.assign_add(ops.sum((1 - y_true) * y_hat, axis=0))
-        self.fn.assign_add(ops.sum(y_true * (1 - y_hat), axis=0))
-
-    def result(self):
-        denom = 2 * self.tp + self.fp + self.fn
-        f1 = ops.where(denom > 0, 2 * self.tp / ops.maximum(denom, 1e-12), 0.0)
-        return ops.mean(f1)
-
-    def reset_state(self):
-        for v in (self.tp, self.fp, self.fn):
-            v.assign(ops.zeros_like(v))
-
-    def get_config(self):
-        return {**super().get_config(), "n_classes": self.n_classes,
-                "threshold": self.threshold}

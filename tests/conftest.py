@@ -44,16 +44,20 @@ TINY = dict(image_size=48, epochs=1, batch_size=8, folds=3, verbose=0,
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
-    from gapnet.synthetic.generate import write_dataset
+    from gapnet.data.synthetic.generate import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("syn"), 30, 48, seed=1, workers=1, progress=False)
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_data, tmp_path_factory):
+    """One finished run folder with its report, shared by every test that only reads a
+    run (copy it before changing it)."""
     from gapnet.config import Config
-    from gapnet.kfold import run_kfold
+    from gapnet.cv.kfold import run_kfold
+    from gapnet.report.run_report import write_report
 
     out = str(tmp_path_factory.mktemp("run"))
     m = run_kfold(Config(data=tiny_data, **TINY), out, log=lambda *a: None)
+    write_report(out, log=lambda *a: None)
     return out, m

@@ -5,14 +5,15 @@ import os
 import numpy as np
 import pytest
 
-from gapnet import cache
+from gapnet.data import cache
 from gapnet.config import Config
-from gapnet.dataset import open_source
-from gapnet.images import ImageError
-from gapnet.kfold import read_predictions, run_kfold
-from gapnet.labels import DataError
-from gapnet.pipeline import PngReader, make_dataset
-from gapnet.synthetic.generate import write_dataset
+from gapnet.data.source import open_source
+from gapnet.data.images import ImageError
+from gapnet.cv.kfold import run_kfold
+from gapnet.cv.runfolder import read_predictions
+from gapnet.data.labels import DataError
+from gapnet.data.pipeline import PngReader, make_dataset
+from gapnet.data.synthetic.generate import write_dataset
 
 quiet = dict(log=lambda *a: None)
 
@@ -34,6 +35,7 @@ def test_cache_rows_equal_the_decoded_files_and_batches_match(data):
     np.testing.assert_array_equal(a, b)  # the batch-gather path is bit-identical
 
 
+@pytest.mark.slow
 def test_training_on_the_cache_gives_the_same_predictions(data, tmp_path):
     # 10 training samples per fold: too few to hold out a selection set, so the last epoch.
     small = dict(data=data, image_size=32, epochs=2, batch_size=8, folds=2, verbose=0,

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from gapnet import callbacks, models, tta
+from gapnet import models
+from gapnet.training import callbacks, tta
 from gapnet.thresholds import search_f1
 
 
@@ -73,7 +74,9 @@ def test_lr_finder_records_suggests_and_restores(tmp_path):
     assert 1e-4 <= finder.suggestion() <= 10.0
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    finder.plot(str(tmp_path / "lr.png"))
+    from gapnet.report.figures import lr_finder
+
+    lr_finder(finder.lrs, finder.losses, finder.suggestion(), str(tmp_path / "lr.png"))
     assert (tmp_path / "lr.png").stat().st_size > 5000
 
 

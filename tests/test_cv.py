@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from gapnet.cv import make_folds, read_folds, write_folds
-from gapnet.labels import DataError
-from gapnet.synthetic.generate import draw_label_sets
+from gapnet.cv.folds import make_folds
+from gapnet.cv.runfolder import read_folds, write_folds
+from gapnet.data.labels import DataError
+from gapnet.data.synthetic.generate import draw_label_sets
 
 
 def targets(n=300):

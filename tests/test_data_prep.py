@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gapnet.cv import make_folds, make_split
-from gapnet.dataset import open_source
-from gapnet.images import read_channel
-from gapnet.oversample import TRANSFORMS, plan_copies, sampling_weights, transform, write_oversampled
-from gapnet.synthetic.generate import real_label_sets
+from gapnet.cv.folds import make_folds, make_split
+from gapnet.data.source import open_source
+from gapnet.data.images import read_channel
+from gapnet.data.oversample import TRANSFORMS, plan_copies, sampling_weights, transform, write_oversampled
+from gapnet.data.synthetic.generate import real_label_sets
 
 from tests.conftest import REAL_JPG
 
@@ -86,7 +86,7 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
     labels.write_text("Id,Target\n10814_50_A1_1,0 5\n10814_50_A1_2,0 5\n99_1_A1_1,3\n"
                       "10814_50_A1_1,0 5\n")
     root = tmp_path / "kaggle"
-    from gapnet.external import import_external
+    from gapnet.data.external import import_external
 
     r = import_external(str(src), str(root), str(labels), size=512, workers=1, progress=False,
                         log=lambda *a: None)

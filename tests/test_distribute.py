@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from gapnet.kfold import read_predictions
+from gapnet.cv.runfolder import read_predictions
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "experiments", "run_kfold.py")
 # inner_fraction 0.4 (1 in 2): a selection set of 6 of each fold's 12 training samples, so
@@ -31,7 +31,7 @@ def _free_ports(n):
 
 @pytest.mark.slow
 def test_two_cpu_workers_match_a_single_process(tmp_path):
-    from gapnet.synthetic.generate import write_dataset
+    from gapnet.data.synthetic.generate import write_dataset
 
     data = write_dataset(tmp_path / "syn", 24, 32, seed=3, workers=1, progress=False)
     cfg = tmp_path / "cfg.json"

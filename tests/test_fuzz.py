@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gapnet.images import ImageError, read_channel
-from gapnet.labels import DataError, parse_label_csv
+from gapnet.data.images import ImageError, read_channel
+from gapnet.data.labels import DataError, parse_label_csv
 from tests.conftest import real_pngs
 
 FUZZ = settings(max_examples=150, deadline=2000,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gapnet.images import ImageError, read_channel, read_sample
+from gapnet.data.images import ImageError, read_channel, read_sample
 from tests.conftest import REAL_JPG, real_pngs, write_png
 
 

@@ -4,8 +4,10 @@ import os
 import numpy as np
 import pytest
 
+from gapnet import models
 from gapnet.config import Config
-from gapnet.kfold import read_predictions, run_kfold
+from gapnet.cv.kfold import run_kfold
+from gapnet.cv.runfolder import read_predictions
 
 from tests.conftest import TINY
 
@@ -13,7 +15,7 @@ from tests.conftest import TINY
 def test_run_folder_has_every_file(tiny_run):
     out, m = tiny_run
     for f in ["config.json", "folds.csv", "oof_predictions.csv", "thresholds.json",
-              "metrics.json", "report.md"]:
+              "metrics.json", "report/report.md", "report/report.html"]:
         assert os.path.isfile(os.path.join(out, f)), f
     for k in range(3):
         for f in ["model.keras", "history.csv", "val_predictions.csv", "done.json"]:
@@ -29,9 +31,9 @@ def test_run_folder_has_every_file(tiny_run):
         assert key in saved
     # The headline is the honest figure: cross-fitted thresholds, read back from the files.
     from gapnet import metrics, thresholds
-    from gapnet.kfold import load_run_table
+    from gapnet.cv.runfolder import load_run
 
-    table = load_run_table(out, log=lambda *a: None)
+    table = load_run(out, log=lambda *a: None)
     by_fold = {int(k): np.array(v) for k, v in thr["crossfit"].items()}
     cross = np.stack([by_fold[k] for k in table.folds])
     assert saved["macro_f1"] == pytest.approx(metrics.macro_f1(table.targets, oof > cross))
@@ -43,15 +45,15 @@ def test_run_folder_has_every_file(tiny_run):
             table.targets[other], oof[other], 0.001))
     assert saved["data"] == "real data" and len(saved["per_fold"]) == 3
     assert Config.from_file(os.path.join(out, "config.json")).image_size == 48
-    assert "cross-fitted" in open(os.path.join(out, "report.md")).read()
+    assert "cross-fitted" in open(os.path.join(out, "report", "report.md")).read()
 
 
 def test_oof_predictions_are_those_of_the_fold_models(tiny_run, tiny_data):
     import keras
 
-    from gapnet.dataset import open_source
-    from gapnet.pipeline import PngReader
-    from gapnet.training import predict
+    from gapnet.data.source import open_source
+    from gapnet.data.pipeline import PngReader
+    from gapnet.training.predict import predict
 
     out, _ = tiny_run
     ids, oof = read_predictions(os.path.join(out, "oof_predictions.csv"))
@@ -110,10 +112,9 @@ def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["deepyeast", "mcnn", "densenet121", "resnet34", "resnet50",
-                                   "xception", "gapnet_pl"])
+@pytest.mark.parametrize("model", sorted(set(models.list_models(networks_only=True)) - {"gapnet"}))
 def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
-    from gapnet.synthetic.generate import write_dataset
+    from gapnet.data.synthetic.generate import write_dataset
 
     data = write_dataset(tmp_path_factory.mktemp("syn80"), 12, 80, seed=2, workers=1,
                          progress=False)
@@ -130,7 +131,7 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
 
     import keras
 
-    from gapnet.finetune import finetune_run
+    from gapnet.cv.finetune import finetune_run
 
     out, _ = tiny_run
     run = tmp_path / "run"
@@ -142,32 +143,96 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
         for a, b in zip(before.get_layer(name).get_weights(), after.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)  # convolution chain (and BN statistics) frozen
     assert not np.allclose(before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0])
-    for f in ("oof_predictions.csv", "thresholds.json", "metrics.json", "before_after.md"):
+    for f in ("oof_predictions.csv", "thresholds.json", "metrics.json"):
         assert (run / "finetune_soft_f1" / f).is_file()
     assert 0 <= m["macro_f1"] <= 1
+    # The script: finished folds are skipped; the before/after table is written.
+    import runpy
+
+    main = runpy.run_path("experiments/finetune_head.py", run_name="finetune")["main"]
+    assert main(["--run", str(run), "--loss", "soft_f1", "--epochs", "2", "--lr", "1e-2"]) == 0
+    table = (run / "finetune_soft_f1" / "before_after.md").read_text()
+    assert f"| after | {m['macro_f1']:.3f} |" in table
 
 
-@pytest.mark.parametrize("extra", [{"lr_schedule": "sgdr"}, {"lr_schedule": "plateau"},
-                                   {"head_epochs": 1, "epochs": 2},
-                                   {"layer_lr": {"early": 0.1, "middle": 0.33}, "optimizer": "sgd"},
-                                   {"lr_find": True},
-                                   {"lr_find": True, "lr_schedule": "cosine", "lr_warmup_epochs": 1,
-                                    "epochs": 2}])
-def test_schedules_and_two_stage_training_run(tiny_data, tmp_path, extra):
-    cfg = Config(data=tiny_data, **{**TINY, "folds": 2, **extra})
-    m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
-    history = open(tmp_path / "fold_0" / "history.csv").read().splitlines()
-    assert len(history) == 1 + cfg.epochs and 0 <= m["macro_f1_at_0.5"] <= 1
-    if cfg.lr_find:
-        assert (tmp_path / "fold_0" / "lr_finder.png").is_file()
-        assert json.load(open(tmp_path / "fold_0" / "lr_finder.json"))["suggestion"] > 0
+def _train_one_fold(data_root, tmp_path, **extra):
+    """Trains fold 0 of a 2-fold split with `extra` config keys; returns (cfg, steps per
+    epoch, history rows)."""
+    import csv
+
+    from gapnet.cv.folds import make_folds
+    from gapnet.data.prepare import prepare
+    from gapnet.training.fit import FoldTask, fit
+
+    cfg = Config(data=data_root, **{**TINY, "folds": 2, "selection": "last",
+                                    "early_stopping_patience": 0, **extra})
+    data = prepare(cfg, log=lambda *a: None)
+    folds = make_folds(data.targets, 2, 0)
+    train, scored = np.flatnonzero(folds == 1), np.flatnonzero(folds == 0)
+    select = scored if cfg.selection != "last" else None  # the schedule, not the score, is tested
+    fit(cfg, FoldTask(data.reader, data.targets, train, select, scored, str(tmp_path), 0, 0),
+        log=lambda *a: None)
+    rows = list(csv.DictReader(open(tmp_path / "history.csv")))
+    assert len(rows) == cfg.epochs
+    return cfg, -(-len(train) // cfg.batch_size), rows
 
 
+def test_warmup_cosine_over_two_stages_is_one_curve(tiny_data, tmp_path):
+    from gapnet.training.build import learning_rate
+
+    cfg, steps, rows = _train_one_fold(tiny_data, tmp_path, lr_schedule="cosine",
+                                       lr_warmup_epochs=1, head_epochs=1, epochs=3)
+    curve = learning_rate(cfg, steps)
+    expected = [float(curve(steps * (e + 1))) for e in range(3)]
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx(expected, rel=1e-5)
+    assert expected[0] == pytest.approx(cfg.learning_rate) and expected[-1] == 0
+
+
+@pytest.mark.slow
+def test_sgdr_restarts_per_batch(tiny_data, tmp_path):
+    from gapnet.training.callbacks import sgdr_lr
+
+    cfg, steps, rows = _train_one_fold(tiny_data, tmp_path, lr_schedule="sgdr", epochs=3)
+    expected = [sgdr_lr(steps * (e + 1) - 1, cfg.learning_rate, 0.0, steps, 2.0)
+                for e in range(3)]
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_plateau_halves_the_rate_when_the_selection_set_stalls(tiny_data, tmp_path):
+    # A rate so small that nothing is learned: the selection macro-F1 never improves, so
+    # with patience 1 the rate halves after every epoch but the first.
+    cfg, _, rows = _train_one_fold(tiny_data, tmp_path, lr_schedule="plateau", epochs=3,
+                                   plateau_patience=1, learning_rate=1e-9, selection="peek")
+    assert len({r["val_macro_f1"] for r in rows}) == 1
+    assert [float(r["learning_rate"]) for r in rows] == pytest.approx([1e-9, 5e-10, 2.5e-10])
+
+
+@pytest.mark.slow
+def test_layer_learning_rates_reach_the_saved_optimizer(tiny_data, tmp_path):
+    from gapnet.training.predict import load_model
+
+    _train_one_fold(tiny_data, tmp_path, optimizer="sgd",
+                    layer_lr={"early": 0.1, "middle": 0.33})
+    opt = load_model(str(tmp_path / "model.keras")).optimizer
+    mult = opt.get_config()["lr_multipliers"]
+    assert type(opt).__name__ == "ScaledSGD" and sorted(set(mult.values())) == [0.1, 0.33]
+
+
+@pytest.mark.slow
+def test_lr_range_test_writes_the_curve_that_the_report_plots(tiny_data, tmp_path):
+    _train_one_fold(tiny_data, tmp_path, lr_find=True)
+    d = json.load(open(tmp_path / "lr_finder.json"))
+    assert len(d["lr"]) == len(d["loss"]) > 10 and np.all(np.diff(d["lr"]) > 0)
+    assert d["lr"][0] <= d["suggestion"] <= d["lr"][-1]
+
+
+@pytest.mark.slow
 def test_augmented_copies_train_but_are_never_scored(tiny_data, tmp_path):
     import shutil
 
-    from gapnet.kfold import merge
-    from gapnet.oversample import write_oversampled
+    from gapnet.cv.kfold import merge
+    from gapnet.data.oversample import write_oversampled
 
     root = tmp_path / "oversampled"
     _, copies = write_oversampled(tiny_data, str(root), min_count=6, progress=False,
@@ -200,7 +265,7 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     import io
     import sys
 
-    from gapnet.training import fit_verbosity
+    from gapnet.training.fit import fit_verbosity
 
     monkeypatch.setattr(sys, "stdout", io.StringIO())  # a log file, CI, nohup
     assert (fit_verbosity(1), fit_verbosity(0), fit_verbosity(2)) == (2, 0, 2)
@@ -216,7 +281,7 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
 def test_metrics_written_before_the_honest_headline_compare_under_todays_names(tiny_run):
     # Earlier runs stored the tuned figure as macro_f1 and the cross-fitted one as
     # macro_f1_crossfit; compare.py and the fine-tuning table rename, never mix them up.
-    from gapnet.reports import comparison_markdown, comparison_rows
+    from gapnet.report.tables import comparison_markdown, comparison_rows
 
     new = tiny_run[1]
     old = {k: new[k] for k in ("data", "n_samples", "macro_f1_at_0.5")}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gapnet.labels import DataError, check_id, parse_label_csv, parse_target, read_labels
+from gapnet.data.labels import DataError, check_id, parse_label_csv, parse_target, read_labels
 from tests.conftest import REAL_PNG
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from gapnet import losses
+from gapnet.training import losses
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_outputs_and_losses_stay_float32_under_mixed_precision(policy):
     import keras
 
     from gapnet import models
-    from gapnet.losses import get
+    from gapnet.training.losses import get
 
     keras.mixed_precision.set_global_policy(policy)
     try:

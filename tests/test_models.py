@@ -3,15 +3,17 @@ import numpy as np
 import pytest
 
 from gapnet import models
-from gapnet.layers import PerImageStandardization
+from gapnet.models.layers import PerImageStandardization
 
-NETWORKS = [n for n in models.list_models() if models.kind(n) == "keras"]
+NETWORKS = models.list_models(networks_only=True)
 
 
 def test_registry_lists_and_rejects_unknown_names():
     assert {"gapnet", "gapnet_pl", "deepyeast", "mcnn", "densenet121", "resnet50", "resnet34",
             "xception", "logreg", "random_forest"} <= set(models.list_models())
-    assert models.kind("logreg") == "sklearn" and models.kind("gapnet") == "keras"
+    assert not models.spec("logreg").network and models.spec("gapnet").network
+    assert models.spec("logreg").fold_files == ("model.joblib", "val_predictions.csv")
+    assert set(NETWORKS) == set(models.list_models()) - {"logreg", "random_forest"}
     with pytest.raises(ValueError, match=r"Unknown model 'resnet9'. Available: \['deepyeast', 'densenet121', 'gapnet'"):
         models.build("resnet9", (64, 64, 4))
     with pytest.raises(ValueError, match="already registered"):
@@ -23,12 +25,17 @@ def test_published_parameter_counts_at_512(name, expected):
     assert models.build(name, (512, 512, 4), 28).count_params() == expected
 
 
-# The two heaviest backbones take 25-45 s each here: they run in the slow suite.
-HEAVY = {"densenet121", "resnet50"}
+# The default suite trains the two GapNets; every other network (3-45 s each here) runs in
+# the slow suite, as do the transfer backbones' save/load round trips.
+LEARN_FAST = {"gapnet", "gapnet_pl"}
+ROUND_TRIP_FAST = {"gapnet", "gapnet_pl", "deepyeast", "mcnn"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
-                                  for n in NETWORKS])
+def _slow_unless(fast):
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in NETWORKS]
+
+
+@pytest.mark.parametrize("name", _slow_unless(LEARN_FAST))
 def test_builds_any_size_outputs_probabilities_and_learns(name):
     keras.utils.set_random_seed(0)
     # Any input size (Xception needs >= 71 px); the large backbones are checked at one size
@@ -44,7 +51,7 @@ def test_builds_any_size_outputs_probabilities_and_learns(name):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("name", _slow_unless(ROUND_TRIP_FAST))
 def test_keras_round_trip_gives_identical_predictions(name, tmp_path):
     model = models.build(name, (96, 96, 4), 28, preprocess=[PerImageStandardization()])
     x = np.random.default_rng(0).random((2, 96, 96, 4)).astype("float32")
@@ -95,7 +102,7 @@ def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
     from types import SimpleNamespace
 
     from gapnet.config import Config
-    from gapnet.training import build_model
+    from gapnet.training.build import build_model
 
     reader = SimpleNamespace(size=64)
     cfg = Config(model="resnet50", normalization="none", augment=False, bn_momentum=0.5)

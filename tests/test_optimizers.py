@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gapnet import models
-from gapnet.optimizers import ScaledAdam, ScaledSGD, group_multipliers
+from gapnet.training.optimizers import ScaledAdam, ScaledSGD, group_multipliers
 
 
 def moved(group_lr, opt_class=ScaledSGD):
@@ -43,7 +43,7 @@ def test_gradient_accumulation_applies_every_n_batches():
     import numpy as np
 
     from gapnet.config import Config
-    from gapnet.training import compile_model
+    from gapnet.training.build import compile_model
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(28, activation="sigmoid")])
     compile_model(model, Config(grad_accum_steps=3, learning_rate=0.1))
@@ -63,7 +63,7 @@ def test_gradient_accumulation_applies_every_n_batches():
                                              ("constant", [0.01, 0.01, 0.01])])
 def test_warmup_ramps_linearly_then_follows_the_schedule(schedule, after):
     from gapnet.config import Config
-    from gapnet.training import learning_rate
+    from gapnet.training.build import learning_rate
 
     cfg = Config.from_dict({"lr_schedule": schedule, "lr_warmup_epochs": 1, "epochs": 4,
                             "learning_rate": 0.01})
@@ -77,13 +77,14 @@ def test_warmup_ramps_linearly_then_follows_the_schedule(schedule, after):
         Config.from_dict({"lr_warmup_epochs": 50, "epochs": 50})
 
 
+@pytest.mark.slow
 def test_two_stage_training_continues_one_schedule_across_the_stage_boundary(tmp_path):
     import keras
 
     from gapnet.config import Config
-    from gapnet.kfold import run_kfold
-    from gapnet.synthetic.generate import write_dataset
-    from gapnet.training import learning_rate
+    from gapnet.cv.kfold import run_kfold
+    from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.training.build import learning_rate
 
     from tests.conftest import TINY
 

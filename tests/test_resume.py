@@ -6,10 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from gapnet import resume
+from gapnet.training import resume
 from gapnet.config import Config
-from gapnet.kfold import RunError, RunLock, merge, read_predictions, run_kfold
-from gapnet.synthetic.generate import write_dataset
+from gapnet.cv.kfold import merge, run_kfold
+from gapnet.cv.runfolder import RunError, RunLock, read_predictions
+from gapnet.data.synthetic.generate import write_dataset
 
 SMALL = dict(image_size=32, epochs=3, batch_size=8, folds=2, verbose=0, deterministic=True,
              early_stopping_patience=0, model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
@@ -37,6 +38,7 @@ class Interrupt(BaseException):
     """Stands in for SIGKILL inside the process (the subprocess test uses the real one)."""
 
 
+@pytest.mark.slow
 def test_a_fold_interrupted_mid_epoch_resumes_to_identical_predictions(
         data, reference, tmp_path, monkeypatch):
     out = str(tmp_path / "run")
@@ -65,6 +67,7 @@ def test_a_fold_interrupted_mid_epoch_resumes_to_identical_predictions(
     assert not os.path.exists(os.path.join(out, "fold_1", "resume"))  # cleared when done
 
 
+@pytest.mark.slow
 def test_separate_folds_then_merge_equal_the_whole_run(data, reference, tmp_path):
     out = str(tmp_path / "run")
     cfg = Config(data=data, **SMALL)
@@ -75,17 +78,19 @@ def test_separate_folds_then_merge_equal_the_whole_run(data, reference, tmp_path
     assert m["macro_f1"] == json.load(open(os.path.join(reference, "metrics.json")))["macro_f1"]
 
 
-def test_merge_names_the_unfinished_folds(data, tmp_path):
-    out = str(tmp_path / "run")
-    run_kfold(Config(data=data, **dict(SMALL, epochs=1)), out, fold=0, **quiet)
-    with pytest.raises(RunError, match=r"folds \[1\] have not finished"):
-        merge(out, **quiet)
-
-
-def test_a_changed_config_is_refused_unless_forced(data, reference, tmp_path):
+def test_merge_names_the_unfinished_folds(tiny_run, tmp_path):
     import shutil
 
-    out = shutil.copytree(reference, tmp_path / "run")
+    out = shutil.copytree(tiny_run[0], tmp_path / "run")
+    os.remove(out / "fold_1" / "done.json")  # as if fold 1 were still training
+    with pytest.raises(RunError, match=r"folds \[1\] have not finished"):
+        merge(str(out), **quiet)
+
+
+def test_a_changed_config_is_refused_unless_forced(tiny_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(tiny_run[0], tmp_path / "run")
     cfg = Config.from_file(os.path.join(out, "config.json"))
     with pytest.raises(RunError, match=r"learning_rate: 0.001 -> 0.01.*--force"):
         run_kfold(cfg.with_overrides(["learning_rate=0.01"]), out, **quiet)

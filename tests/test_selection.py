@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gapnet.config import Config
-from gapnet.kfold import run_kfold
+from gapnet.cv.kfold import run_kfold
 
 from tests.conftest import TINY
 
@@ -54,6 +54,7 @@ def test_the_scored_folds_labels_cannot_change_its_predictions(pair, tmp_path, m
     assert select and not set(select) & set(scored)
 
 
+@pytest.mark.slow
 def test_the_same_check_catches_peeking(pair, tmp_path):
     # The test of the test: choosing the epoch on the scored fold (seed 002's way) lets its
     # labels change its predictions.
@@ -64,27 +65,28 @@ def test_the_same_check_catches_peeking(pair, tmp_path):
     assert a != b
 
 
+@pytest.mark.slow
 def test_peek_is_labelled_optimistic_everywhere(tiny_data, tmp_path):
-    from gapnet.reports import caption, summary_table
-    from gapnet.run_report import write_report
+    from gapnet.report.tables import caption, summary_table
+    from gapnet.report.run_report import write_report
 
     cfg = Config(data=tiny_data, **{**TINY, "folds": 2, "selection": "peek"})
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
     label = "epoch chosen on the scored fold (optimistic)"
     assert m["selection_label"] == label and label in caption(m)
-    assert label in open(tmp_path / "report.md").read()
     write_report(str(tmp_path), log=lambda *a: None)
     for page in ("report.md", "report.html"):
         assert label in open(tmp_path / "report" / page).read()
     assert summary_table(m).splitlines()[0].startswith("| | n | cross-fitted (honest) |")
 
 
+@pytest.mark.slow
 def test_last_keeps_the_last_epoch_and_refuses_early_stopping(tiny_data, tmp_path):
     import keras
 
     with pytest.raises(ValueError, match="selection='last'"):
         Config(selection="last", early_stopping_patience=5).check()
-    from gapnet.run_report import write_report
+    from gapnet.report.run_report import write_report
 
     cfg = Config(data=tiny_data, **{**TINY, "folds": 2, "epochs": 2, "selection": "last",
                                     "early_stopping_patience": 0, "deterministic": True})
@@ -102,7 +104,7 @@ def test_last_keeps_the_last_epoch_and_refuses_early_stopping(tiny_data, tmp_pat
 
 
 def test_inner_split_is_stratified_seeded_and_keeps_copies_out():
-    from gapnet.cv import inner_split
+    from gapnet.cv.folds import inner_split
 
     rng = np.random.default_rng(0)
     targets = (rng.random((400, 28)) < 0.1).astype(np.uint8)
@@ -127,3 +129,15 @@ def test_inner_split_is_stratified_seeded_and_keeps_copies_out():
     assert not copy[select].any()
     assert not set(groups[fit]) & set(groups[select])
     assert len(fit) + len(select) + int(np.isin(groups[copy], groups[select]).sum()) == 400
+
+
+def test_each_selection_rule_has_its_label_in_the_printed_caption(tiny_run):
+    from gapnet.cv.evaluate import selection_label
+    from gapnet.report.tables import caption
+
+    labels = {s: selection_label(Config(selection=s)) for s in ("inner", "last", "peek")}
+    assert labels["peek"] == "epoch chosen on the scored fold (optimistic)"
+    assert len(set(labels.values())) == 3
+    assert selection_label(Config(model="logreg")) == "no epochs (scikit-learn baseline)"
+    m = tiny_run[1]
+    assert m["selection_label"] == labels["inner"] and labels["inner"] in caption(m)

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from gapnet.kfold import RunError, read_predictions
-from gapnet.submission import decide
+from gapnet.cv.runfolder import RunError, read_predictions
+from gapnet.cv.submission import decide
 
 
 def test_decide_applies_thresholds_and_the_top_class_rule():
@@ -35,9 +35,9 @@ def test_root(tiny_data, tmp_path):
 
 def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_root, tmp_path):
     from experiments.predict import main
-    from gapnet.pipeline import PngReader
-    from gapnet.submission import run_thresholds
-    from gapnet.training import predict
+    from gapnet.data.pipeline import PngReader
+    from gapnet.cv.submission import run_thresholds
+    from gapnet.training.predict import predict
 
     run, _ = tiny_run
     root, ids = test_root
@@ -70,7 +70,7 @@ def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path,
 
 
 def test_an_unfinished_run_cannot_predict(tiny_run, test_root, tmp_path):
-    from gapnet.submission import fold_models
+    from gapnet.cv.submission import fold_models
 
     run = shutil.copytree(tiny_run[0], tmp_path / "run")
     os.remove(os.path.join(run, "fold_2", "done.json"))
@@ -80,8 +80,8 @@ def test_an_unfinished_run_cannot_predict(tiny_run, test_root, tmp_path):
 
 def test_fold_models_load_in_safe_mode(tiny_run, test_root, tmp_path):
     """A fold model carrying a Python lambda (arbitrary code) is refused, not executed."""
-    from gapnet.kfold import mark_done
-    from gapnet.submission import predict_test
+    from gapnet.cv.runfolder import mark_done
+    from gapnet.cv.submission import predict_test
 
     run = str(shutil.copytree(tiny_run[0], tmp_path / "run"))
     inputs = keras.Input((48, 48, 4))

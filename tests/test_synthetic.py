@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from gapnet.classes import N_CLASSES
-from gapnet.labels import read_labels
-from gapnet.synthetic import generate
-from gapnet.synthetic.generate import (default_dataset, draw_label_sets, real_label_sets,
+from gapnet.data.labels import read_labels
+from gapnet.data.synthetic import generate
+from gapnet.data.synthetic.generate import (default_dataset, draw_label_sets, real_label_sets,
                                        render_sample, write_dataset)
-from gapnet.synthetic.render import render
-from gapnet.validate import validate
+from gapnet.data.synthetic.render import render
+from gapnet.data.validate import validate
 
 
 def digest(folder):
@@ -106,8 +106,8 @@ def test_cytosol_avoids_the_nucleus():
 
 
 def test_dividing_labels_force_dividing_cells_in_their_phase(monkeypatch):
-    from gapnet.synthetic import render as render_module
-    from gapnet.synthetic.morphology import make_layout
+    from gapnet.data.synthetic import render as render_module
+    from gapnet.data.synthetic.morphology import make_layout
 
     layout = make_layout(np.random.default_rng(0), 256, phases=["telophase"] * 2 + ["metaphase"])
     assert sorted(c.phase for c in layout.cells if c.phase) == ["metaphase", "telophase", "telophase"]
@@ -123,7 +123,7 @@ def test_dividing_labels_force_dividing_cells_in_their_phase(monkeypatch):
 
 def test_confluent_layouts_have_long_shared_borders():
     """Cell junctions (22) are drawn where cells touch, so their samples are confluent."""
-    from gapnet.synthetic.morphology import make_layout, touching_edges
+    from gapnet.data.synthetic.morphology import make_layout, touching_edges
 
     dense = [touching_edges(make_layout(np.random.default_rng(s), 128, confluent=True).owner).sum()
              for s in range(8)]
@@ -170,7 +170,7 @@ def test_figure_cli_shows_a_real_sample_beside_the_synthetic_ones(tmp_path):
 
     from PIL import Image
 
-    from gapnet.images import ImageError
+    from gapnet.data.images import ImageError
 
     here = os.path.dirname(__file__)
     main = runpy.run_path(os.path.join(here, "..", "data_prep", "make_synthetic.py"))["main"]

@@ -43,6 +43,7 @@ def test_widen_with_zero_yellow_from_a_keras_file(tmp_path):
     assert not k4[:, :, 3].any()
 
 
+@pytest.mark.slow
 def test_adapter_starts_as_the_pretrained_network(tmp_path):
     src, path = saved_backbone(tmp_path, keras.applications.DenseNet121)
     model = models.build("densenet121", SHAPE4, 28, weights=path, four_channel="adapter")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gapnet.labels import DataError
-from gapnet.validate import check_or_raise, validate
+from gapnet.data.labels import DataError
+from gapnet.data.validate import check_or_raise, validate
 
 SCRIPT = "data_prep/validate.py"
 

@@ -1,53 +1,71 @@
-"""Model registry: `register(name)`, `build(name, input_shape, n_classes, **kwargs)`, `list_models()`.
+"""Model registry: `register`, `build(name, input_shape, n_classes, **kwargs)`, `spec`,
+`list_models()`; one module per architecture.
 
-Every builder returns a functional `keras.Model` that maps float images in 0..1 to
+A network's builder returns a functional `keras.Model` that maps float images in 0..1 to
 28 sigmoid probabilities, and accepts `preprocess`: Keras layers applied right after the
-input (device-side augmentation, normalization), so a saved model carries them.
+input (device-side augmentation, normalization), so a saved model carries them. Seed 000's
+scikit-learn baselines (`gapnet.models.baselines`) are registered beside the networks with
+`network=False`: they are fitted once per fold instead of trained by epochs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
-_MODELS: dict[str, Callable] = {}
-_KINDS: dict[str, str] = {}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its builder, and whether it is a Keras network (trained by
+    epochs, saved as model.keras) or a scikit-learn baseline (fitted once, model.joblib)."""
+
+    name: str
+    build: Callable
+    network: bool = True
+
+    @property
+    def fold_files(self) -> tuple[str, ...]:
+        """The files a finished fold of this model holds (checksummed in done.json)."""
+        return (("model.keras", "history.csv", "val_predictions.csv") if self.network
+                else ("model.joblib", "val_predictions.csv"))
 
 
-def register(name: str, kind: str = "keras"):
-    """Decorator adding a builder `fn(input_shape, n_classes, **kwargs)` under `name`.
+_MODELS: dict[str, ModelSpec] = {}
 
-    `kind` is "keras" (a network) or "sklearn" (a baseline estimator, see gapnet.baselines).
-    """
+
+def register(name: str, network: bool = True):
+    """Decorator adding a builder `fn(input_shape, n_classes, **kwargs)` under `name`."""
 
     def deco(fn):
         if name in _MODELS:
             raise ValueError(f"Model {name!r} already registered.")
-        _MODELS[name], _KINDS[name] = fn, kind
+        _MODELS[name] = ModelSpec(name, fn, network)
         return fn
 
     return deco
 
 
-def kind(name: str) -> str:
-    """"keras" or "sklearn"; raises like `build` for an unknown name."""
-    if name not in _KINDS:
+def spec(name: str) -> ModelSpec:
+    """The registered model `name`; raises like `build` for an unknown name."""
+    if name not in _MODELS:
         raise ValueError(f"Unknown model {name!r}. Available: {sorted(_MODELS)}")
-    return _KINDS[name]
+    return _MODELS[name]
 
 
 def build(name: str, input_shape, n_classes: int = 28, **kwargs):
-    """Builds the registered model `name`.
+    """Builds the registered model `name` (a Keras model, or an unfitted scikit-learn
+    estimator for a baseline).
 
     Raises:
         ValueError: unknown name; the message lists the valid ones.
     """
-    if name not in _MODELS:
-        raise ValueError(f"Unknown model {name!r}. Available: {sorted(_MODELS)}")
-    return _MODELS[name](input_shape=tuple(input_shape), n_classes=n_classes, **kwargs)
+    shape = tuple(input_shape) if input_shape is not None else None
+    return spec(name).build(input_shape=shape, n_classes=n_classes, **kwargs)
 
 
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+def list_models(networks_only: bool = False) -> list[str]:
+    """Registered names, sorted; with `networks_only`, the Keras networks alone."""
+    return sorted(n for n, s in _MODELS.items() if s.network or not networks_only)
 
 
 # Layers that end a convolutional body: global pooling, or flattening the last feature map.
@@ -83,13 +101,5 @@ def layer_groups(model) -> dict:
 
 
 # Import every architecture so that it registers (a never-imported model never registers).
-from gapnet.models import (deepyeast, densenet121, gapnet, gapnet_pl, mcnn,  # noqa: E402,F401
-                           resnet34, resnet50, xception)
-
-# Seed 000's scikit-learn baselines, beside the networks (they ignore the input shape).
-from gapnet import baselines as _baselines  # noqa: E402
-
-register("logreg", kind="sklearn")(
-    lambda input_shape=None, n_classes=28, **kw: _baselines.build_logreg(**kw))
-register("random_forest", kind="sklearn")(
-    lambda input_shape=None, n_classes=28, **kw: _baselines.build_random_forest(**kw))
+from gapnet.models import (baselines, deepyeast, densenet121, gapnet, gapnet_pl,  # noqa: E402,F401
+                           mcnn, resnet34, resnet50, xception)

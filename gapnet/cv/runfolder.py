@@ -1,0 +1,220 @@
+"""The run-folder format: paths, the lock, completion markers, the predictions and folds
+CSVs, and `load_run`, which the report, predict and fine-tuning read a run with (without
+importing the job that wrote it).
+
+Run folder (`out`):
+    config.json            the resolved Config
+    folds.csv              Id,fold
+    fold_<k>/model.keras   the model that predicts fold k, chosen by `cfg.selection`: the
+                           best epoch on the inner selection set, the last, or (peek) the
+                           best on fold k itself (model.joblib for a scikit-learn baseline)
+    fold_<k>/inner_val.csv the selection set's Ids (selection="inner")
+    fold_<k>/history.csv   per-epoch loss and macro-F1 (training, and the selection set)
+    fold_<k>/lr_finder.json  the LR range test (lr_find=true)
+    fold_<k>/val_predictions.csv   Id + 28 probabilities for fold k's scored samples
+    fold_<k>/done.json     completion marker with checksums: a restarted run skips the fold
+    oof_predictions.csv    Id + 28 probabilities for every original (out of fold)
+    thresholds.json        per-class thresholds tuned on all OOF predictions, and the
+                           cross-fitted ones of each fold
+    metrics.json           `gapnet.cv.evaluate`: the headline at cross-fitted thresholds,
+                           and at 0.5 and tuned; per class; per fold
+    report/                the report (`gapnet.report`): report.md, report.html, figures
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from gapnet.config import Config
+from gapnet.data.labels import DataError
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
+
+
+class RunError(Exception):
+    """The run folder cannot be used as asked (locked, different config, folds missing)."""
+
+
+def default_out(cfg: Config) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{stamp}-{cfg.model}")
+
+
+def fold_dir(out: str, k: int) -> str:
+    return os.path.join(out, f"fold_{k}")
+
+
+# === Predictions and folds CSVs ===
+def write_predictions(path: str, ids, probs: np.ndarray) -> None:
+    header = "Id," + ",".join(str(k) for k in range(probs.shape[1]))
+    lines = [header] + [i + "," + ",".join(f"{p:.7g}" for p in row) for i, row in zip(ids, probs)]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_predictions(path: str) -> tuple[list[str], np.ndarray]:
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split(",") for line in f][1:]
+    return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows], np.float32)
+
+
+def write_folds(path, ids, folds) -> None:
+    atomic_write_text(path, "Id,fold\n" + "".join(f"{i},{f}\n" for i, f in zip(ids, folds)))
+
+
+def read_fold_table(path) -> tuple[list[str], np.ndarray]:
+    """The Ids and folds of an `Id,fold` file, in file order."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows or [c.strip() for c in rows[0][:2]] != ["Id", "fold"]:
+        raise DataError(f"{path}: expected a header 'Id,fold'")
+    ids, folds = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            ids.append(row[0].strip())
+            folds.append(int(row[1]))
+        except (IndexError, ValueError):
+            raise DataError(f"{path}:{line}: expected 'Id,fold' with an integer fold") from None
+    return ids, np.array(folds, np.int64)
+
+
+def read_folds(path, ids) -> np.ndarray:
+    """The fold of each of `ids` (all must be present) from an `Id,fold` file."""
+    table = dict(zip(*read_fold_table(path)))
+    missing = [i for i in ids if i not in table]
+    if missing:
+        raise DataError(f"{os.fspath(path)}: no fold for {len(missing)} sample(s), e.g. {missing[:3]}")
+    return np.array([table[i] for i in ids], np.int64)
+
+
+def write_scores(out: str, ids, oof: np.ndarray, result: dict) -> None:
+    """Writes oof_predictions.csv and `gapnet.cv.evaluate.evaluate_oof`'s thresholds.json
+    and metrics.json."""
+    write_predictions(os.path.join(out, "oof_predictions.csv"), ids, oof)
+    atomic_write_json(os.path.join(out, "thresholds.json"), result["thresholds"])
+    atomic_write_json(os.path.join(out, "metrics.json"), result["metrics"])
+
+
+# === Completion markers ===
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fold_done(path: str) -> bool:
+    """True if the fold folder finished: its marker exists and every file matches its checksum."""
+    marker = os.path.join(path, "done.json")
+    if not os.path.isfile(marker):
+        return False
+    sums = read_json(marker).get("sha256", {})
+    return bool(sums) and all(os.path.isfile(os.path.join(path, f)) and
+                              _sha256(os.path.join(path, f)) == s for f, s in sums.items())
+
+
+def mark_done(path: str, files, fold: int, **extra) -> None:
+    """Writes the completion marker: the checksums of the fold's finished files (and
+    `extra` facts such as the training time)."""
+    atomic_write_json(os.path.join(path, "done.json"), {
+        "fold": fold, "sha256": {f: _sha256(os.path.join(path, f)) for f in files}, **extra})
+
+
+# === Lock and config ===
+class RunLock:
+    """An advisory lock on a run folder (fcntl.flock: released when the process dies).
+
+    A whole run or a merge holds it exclusively; `--fold K` processes hold it shared and
+    lock their own fold exclusively, so separate folds can train side by side.
+    """
+
+    def __init__(self, path: str, shared: bool = False):
+        self.path, self.shared, self.fd = path, shared, None
+
+    def __enter__(self):
+        import fcntl
+
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise RunError(f"{os.path.dirname(self.path)} is in use by another gapnet process "
+                           f"(pid {holder}); wait for it or use another --out") from None
+        if not self.shared:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing releases the lock
+
+
+IGNORED_ON_RESUME = ("verbose",)  # keys that may change between a run and its resumption
+
+
+def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
+    """Writes config.json; refuses to continue a run folder made with another config,
+    unless `force`."""
+    path = os.path.join(out, "config.json")
+    if os.path.isfile(path):
+        old, new = read_json(path), json.loads(cfg.to_json())
+        changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                   if k not in IGNORED_ON_RESUME and old.get(k) != new.get(k)]
+        if changed and not force:
+            raise RunError(f"{out} was started with another config ({'; '.join(changed)}); "
+                           "use a new --out, or --force to continue it with the new config")
+        if changed:
+            log(f"warning: continuing {out} with a changed config: {'; '.join(changed)}")
+    atomic_write_text(path, cfg.to_json() + "\n")
+
+
+# === Reading a run back ===
+def is_copy(ids, groups) -> np.ndarray:
+    """True for an augmented copy (data_prep/oversample.py): its group is another Id."""
+    return np.array([g != i for i, g in zip(ids, groups)], bool) if groups is not None \
+        else np.zeros(len(ids), bool)
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """What a run scores: its config and the originals' Ids, labels and folds (augmented
+    copies train, but are never scored); `n_copies` copies were trained on."""
+
+    cfg: Config
+    ids: list
+    targets: np.ndarray
+    folds: np.ndarray
+    synthetic: bool
+    n_copies: int = 0
+
+
+def load_run(out: str, log=print) -> RunTable:
+    """The scored samples of a run folder, labels read from its data (see `RunTable`)."""
+    from gapnet.data.prepare import resolve_data
+    from gapnet.data.source import open_source
+
+    if not os.path.isfile(os.path.join(out, "config.json")):
+        raise RunError(f"{out} is not a run folder (no config.json)")
+    cfg = Config.from_file(os.path.join(out, "config.json"))
+    root, synthetic = resolve_data(cfg, log)
+    table = open_source(root).labels
+    ids, folds = read_fold_table(os.path.join(out, "folds.csv"))
+    row = {i: n for n, i in enumerate(table.ids)}
+    missing = [i for i in ids if i not in row]
+    if missing:
+        raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
+    copy = is_copy(ids, [table.groups[row[i]] for i in ids])
+    keep = [row[i] for i, c in zip(ids, copy) if not c]
+    return RunTable(cfg, [table.ids[n] for n in keep], table.targets[keep], folds[~copy],
+                    synthetic, int(copy.sum()))

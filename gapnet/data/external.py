@@ -1,0 +1,119 @@
+"""Importing HPAv18 external samples (`<id>_<color>.jpg`, 2048/1728 px RGB) into the Kaggle layout.
+
+Each channel is reduced to its plane (`gapnet.data.images`: R, G, B, and mean(R, G) for yellow),
+resized to `size` and written as an 8-bit grayscale PNG in `ROOT/train/`; the label rows
+are added to `ROOT/train.csv`. Skipped and reported: samples already in ROOT, Ids repeated
+in the label file, samples with missing files, and exact duplicates (identical resized
+green channel of an earlier sample). A rerun continues: finished PNGs are not redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from gapnet.classes import CHANNELS
+from gapnet.data.images import ImageError, channel_path, read_channel
+from gapnet.io import atomic_write_text
+from gapnet.data.labels import DataError, format_target, parse_label_csv
+
+
+HASHES = "image_hashes.csv"  # Id -> sha256 of its green channel at the dataset's size
+
+
+def _known_hashes(root: str, ids, size: int, pool) -> dict[str, str]:
+    """sha256 -> Id for the samples already in ROOT (its Kaggle images included, so
+    HPAv18 copies of them are caught); cached in ROOT/image_hashes.csv."""
+    known: dict[str, str] = {}
+    path = os.path.join(root, HASHES)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f.readlines()[1:]:
+                i, h = line.strip().split(",")
+                known[i] = h
+    todo = [i for i in ids if i not in known]
+
+    def digest(sample_id):
+        plane = read_channel(channel_path(image_dir, sample_id, "green", ext), "green", size)
+        return sample_id, hashlib.sha256(plane.tobytes()).hexdigest()
+
+    if todo:
+        from gapnet.data.source import open_source
+
+        source = open_source(root)
+        image_dir, ext = source.image_dir, source.ext
+        known.update(pool.map(digest, todo))
+    wanted = set(ids)
+    return {h: i for i, h in known.items() if i in wanted}
+
+
+def import_external(src: str, root: str, labels_csv: str, size: int = 512,
+                    workers: int | None = None, progress: bool = True, log=print) -> dict:
+    """Imports every labelled sample of `src`; returns counts and the skipped Ids by reason."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    table, problems = parse_label_csv(labels_csv)
+    skipped = {"label file problem": [str(p) for p in problems], "already in ROOT": [],
+               "missing or unreadable file": [], "duplicate image": []}
+    out_dir = os.path.join(root, "train")
+    os.makedirs(out_dir, exist_ok=True)
+    train_csv = os.path.join(root, "train.csv")
+    existing, rows = set(), ["Id,Target"]
+    if os.path.isfile(train_csv):
+        old, old_problems = parse_label_csv(train_csv)
+        if old_problems:
+            raise DataError(f"{train_csv} has bad rows; fix them first:\n" +
+                            "\n".join(map(str, old_problems[:10])))
+        existing = set(old.ids)
+        rows += [f"{i},{format_target(t)}" for i, t in zip(old.ids, old.targets)]
+    todo = []
+    for sample_id, target in zip(table.ids, table.targets):
+        if sample_id in existing:
+            skipped["already in ROOT"].append(sample_id)
+        elif all(os.path.isfile(channel_path(src, sample_id, c, "jpg")) for c in CHANNELS):
+            todo.append((sample_id, target))
+        else:
+            skipped["missing or unreadable file"].append(sample_id)
+
+    def convert(sample_id: str):
+        planes = {}
+        for color in CHANNELS:
+            try:
+                planes[color] = read_channel(channel_path(src, sample_id, color, "jpg"), color, size)
+            except ImageError as e:
+                return sample_id, None, str(e)
+        return sample_id, planes, hashlib.sha256(planes["green"].tobytes()).hexdigest()
+
+    added = []
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        seen = _known_hashes(root, sorted(existing), size, pool)
+        results = pool.map(lambda item: convert(item[0]), todo)
+        for (sample_id, target), (_, planes, digest) in tqdm(
+                zip(todo, results), total=len(todo), desc="importing", unit="sample",
+                disable=None if progress else True):
+            if planes is None:
+                skipped["missing or unreadable file"].append(f"{sample_id}: {digest}")
+                continue
+            if digest in seen:
+                skipped["duplicate image"].append(f"{sample_id} (same as {seen[digest]})")
+                continue
+            seen[digest] = sample_id
+            for color, plane in planes.items():
+                path = channel_path(out_dir, sample_id, color, "png")
+                if not os.path.exists(path):
+                    Image.fromarray(plane).save(path + ".tmp.png")
+                    os.replace(path + ".tmp.png", path)
+            rows.append(f"{sample_id},{format_target(target)}")
+            added.append(sample_id)
+    atomic_write_text(train_csv, "\n".join(rows) + "\n")
+    atomic_write_text(os.path.join(root, HASHES),
+                      "Id,sha256\n" + "".join(f"{i},{h}\n" for h, i in sorted(seen.items())))
+    report = [f"{len(added)} imported into {root} at {size}px"] + [
+        f"{len(v)} skipped: {k}" + "".join(f"\n  {x}" for x in v) for k, v in skipped.items() if v]
+    atomic_write_text(os.path.join(root, "import_report.txt"), "\n".join(report) + "\n")
+    log(report[0] + "".join(f"; {len(v)} skipped ({k})" for k, v in skipped.items() if v)
+        + f"; details in {os.path.join(root, 'import_report.txt')}")
+    return {"imported": added, "skipped": skipped}
+

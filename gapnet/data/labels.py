@@ -1,0 +1,239 @@
+"""Reading HPA label CSVs (`Id,Target`) into multi-hot label tables.
+
+The parser never stops at the first bad row: it returns every problem it finds (with the
+CSV line number and the Id) so that `gapnet.data.validate` can print them all at once, and
+`read_labels` raises one `DataError` listing them.
+
+Tolerated quirks: a UTF-8 byte-order mark, CRLF line ends, extra spaces around and between
+labels, blank lines (trailing or not). Errors: a row with the wrong number of fields, a
+label that is not an integer or lies outside 0..27, an empty Target in a training CSV, a
+duplicate Id, and an Id that is not a plain file-name stem (see `check_id`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from gapnet.classes import N_CLASSES
+
+# A plain file-name stem: letters, digits, '.', '_' and '-', not starting with '.', no '..'.
+# Whitelisting (rather than blacklisting '/' and '\\') guarantees that no Id can name a
+# path outside the data root, whatever the platform.
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+TARGET_COLUMNS = ("Target", "Predicted")
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file (and row) and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a CSV or an image file."""
+
+    path: str
+    message: str
+    row: int | None = None  # 1-based line number in the CSV, the header being line 1
+    sample_id: str | None = None
+    severity: str = "error"  # "error" or "note"
+
+    def __str__(self) -> str:
+        where = self.path if self.row is None else f"{self.path}:{self.row}"
+        who = f" (Id {self.sample_id})" if self.sample_id else ""
+        return f"{self.severity.upper()} {where}{who}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """Sample Ids with their multi-hot labels, in CSV order.
+
+    Attributes:
+        ids: sample Ids.
+        targets: uint8 array of shape (n, 28); all zeros for an unlabelled (test) CSV.
+        rows: the CSV line number of each sample, for error messages.
+        path: the CSV it came from.
+        sources: per sample, the Id of the sample it is an augmented copy of (an optional
+            `Source` column, written by data_prep/oversample.py); empty if no such column.
+    """
+
+    ids: tuple[str, ...]
+    targets: np.ndarray
+    rows: tuple[int, ...]
+    path: str
+    sources: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Per sample, the original it derives from (itself for an original): copies of a
+        sample must stay in its fold."""
+        if not self.sources:
+            return self.ids
+        return tuple(src or i for i, src in zip(self.ids, self.sources))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, keep) -> "LabelTable":
+        """The table restricted to the indices (or boolean mask) `keep`, order kept."""
+        idx = np.arange(len(self))[keep]
+        return LabelTable(
+            ids=tuple(self.ids[i] for i in idx),
+            targets=self.targets[idx],
+            rows=tuple(self.rows[i] for i in idx),
+            path=self.path,
+            sources=tuple(self.sources[i] for i in idx) if self.sources else (),
+        )
+
+
+def check_id(sample_id: str) -> str | None:
+    """Returns why `sample_id` is not a safe file-name stem, or None if it is."""
+    if not sample_id:
+        return "empty Id"
+    if "/" in sample_id or "\\" in sample_id or ".." in sample_id:
+        return f"Id {sample_id!r} is not a plain file-name stem (contains '/', '\\' or '..')"
+    if not _ID_RE.match(sample_id):
+        return f"Id {sample_id!r} has characters outside letters, digits, '.', '_', '-'"
+    return None
+
+
+def parse_target(text: str) -> list[int]:
+    """Parses a Target cell ("16 0", " 7  25 ") into label indices.
+
+    Raises:
+        ValueError: a label is not an integer or lies outside 0..27.
+    """
+    labels = []
+    for token in text.split():
+        if not re.fullmatch(r"[0-9]+", token):
+            raise ValueError(f"label {token!r} is not a number")
+        value = int(token)
+        if value >= N_CLASSES:
+            raise ValueError(f"label {value} outside 0..{N_CLASSES - 1}")
+        labels.append(value)
+    return labels
+
+
+def format_target(multi_hot) -> str:
+    """The Kaggle Target string of a multi-hot row: labels ascending, space-separated."""
+    return " ".join(str(i) for i in np.flatnonzero(np.asarray(multi_hot)))
+
+
+def _decode(raw: bytes, path: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def parse_label_csv(
+    path: str | os.PathLike, require_targets: bool = True, data: bytes | None = None
+) -> tuple[LabelTable, list[Problem]]:
+    """Parses a label CSV, collecting problems instead of raising on bad rows.
+
+    Args:
+        path: the CSV file (`train.csv`, `sample_submission.csv`, the HPAv18 label file).
+        require_targets: True for training CSVs: an empty Target is an error. False for
+            test CSVs, whose label column is ignored.
+        data: the file's bytes, if already read (`path` then only names it in messages).
+
+    Returns:
+        The table of the good rows, and the problems found (rows with errors are left out
+        of the table).
+
+    Raises:
+        DataError: the file is missing, unreadable, not UTF-8 text, or has no usable header.
+    """
+    path = os.fspath(path)
+    if data is None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read label CSV ({e.strerror})") from None
+    text = _decode(data, path)
+    if "\x00" in text:
+        raise DataError(f"{path}: not a CSV file (contains NUL bytes)")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise DataError(f"{path}: malformed CSV ({e})") from None
+
+    header_line = next((i for i, r in enumerate(rows) if any(c.strip() for c in r)), None)
+    if header_line is None:
+        raise DataError(f"{path}: empty CSV (expected a header 'Id,Target')")
+    header = [c.strip() for c in rows[header_line]]
+    if len(header) < 2 or header[0] != "Id" or header[1] not in TARGET_COLUMNS:
+        raise DataError(
+            f"{path}:{header_line + 1}: header is {','.join(header)!r}; "
+            "expected 'Id,Target' (or 'Id,Predicted' for a test CSV)"
+        )
+
+    source_col = header.index("Source") if "Source" in header else None
+    ids, targets, lines, sources, problems = [], [], [], [], []
+    first_row: dict[str, int] = {}
+    for i in range(header_line + 1, len(rows)):
+        line, row = i + 1, rows[i]
+        if not any(c.strip() for c in row):
+            continue  # blank line
+        sample_id = row[0].strip()
+        if len(row) != len(header):
+            problems.append(Problem(path, f"expected {len(header)} fields, found {len(row)}",
+                                    line, sample_id or None))
+            continue
+        reason = check_id(sample_id)
+        if reason:
+            problems.append(Problem(path, reason, line, None))
+            continue
+        if sample_id in first_row:
+            problems.append(Problem(path, f"duplicate Id (first on line {first_row[sample_id]})",
+                                    line, sample_id))
+            continue
+        first_row[sample_id] = line
+        multi_hot = np.zeros(N_CLASSES, np.uint8)
+        if require_targets:
+            try:
+                labels = parse_target(row[1])
+            except ValueError as e:
+                problems.append(Problem(path, str(e), line, sample_id))
+                continue
+            if not labels:
+                problems.append(Problem(path, "empty Target", line, sample_id))
+                continue
+            multi_hot[labels] = 1
+        ids.append(sample_id)
+        targets.append(multi_hot)
+        lines.append(line)
+        if source_col is not None:
+            sources.append(row[source_col].strip())
+
+    table = LabelTable(
+        ids=tuple(ids),
+        targets=np.array(targets, np.uint8).reshape(-1, N_CLASSES),
+        rows=tuple(lines),
+        path=path,
+        sources=tuple(sources),
+    )
+    return table, problems
+
+
+def read_labels(path: str | os.PathLike, require_targets: bool = True) -> LabelTable:
+    """Reads a label CSV, raising `DataError` listing every bad row if there is any."""
+    table, problems = parse_label_csv(path, require_targets)
+    if problems:
+        raise DataError(f"{len(problems)} problem(s) in {os.fspath(path)}:\n"
+                        + "\n".join(str(p) for p in problems))
+    return table
+
+
+def write_labels(path: str | os.PathLike, ids, targets) -> None:
+    """Writes an `Id,Target` CSV (LF line ends, labels ascending)."""
+    from gapnet.io import atomic_write_text
+
+    lines = ["Id,Target"] + [f"{i},{format_target(t)}" for i, t in zip(ids, targets)]
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,55 @@
+"""A run's data, ready to train on: found (or the synthetic atlas generated), validated and
+opened through the fastest reader available (the uint8 cache, else the image files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gapnet.config import Config
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The samples a run trains on, in label-CSV order.
+
+    Attributes:
+        root: the dataset folder.
+        synthetic: True for the embedded synthetic atlas.
+        ids, targets: the good samples' Ids and (n, 28) 0/1 labels.
+        groups: each sample's group (its own Id, or the original of an augmented copy).
+        reader: reads sample i as uint8 (H, W, 4) at the run's image size.
+    """
+
+    root: str
+    synthetic: bool
+    ids: list
+    targets: np.ndarray
+    groups: list
+    reader: object
+
+
+def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
+    """The dataset root and whether it is the synthetic atlas (generated once, cached)."""
+    if cfg.data:
+        return cfg.data, False
+    from gapnet.data.synthetic.generate import default_dataset
+
+    return default_dataset(cfg.synthetic_n, cfg.synthetic_size, cfg.synthetic_seed, log), True
+
+
+def prepare(cfg: Config, log=print) -> Prepared:
+    """Validates the data (stopping on a bad file unless `cfg.skip_bad`) and opens a reader."""
+    from gapnet.data.cache import open_reader
+    from gapnet.data.validate import check_or_raise, validate
+
+    root, synthetic = resolve_data(cfg, log)
+    report = validate(root, "train", cfg.image_size, progress=False)
+    for note in report.notes[:5]:
+        log(str(note))
+    ids = check_or_raise(report, cfg.skip_bad, log)
+    src = report.source
+    table = src.labels.subset(np.isin(np.array(src.labels.ids), ids))
+    reader = open_reader(src, table.ids, cfg.image_size, cfg.cache, log)
+    return Prepared(root, synthetic, list(table.ids), table.targets, list(table.groups), reader)

@@ -1,0 +1,184 @@
+"""Writing a synthetic HPA dataset in the exact Kaggle layout, and the default dataset cache.
+
+`write_dataset(out, n, size, seed)` writes `out/train.csv` (`Id,Target`) and four 8-bit
+grayscale PNGs per sample in `out/train/`, so the real reader, validator and pipeline run
+on it unchanged. Label sets are drawn from the real HPA `train.csv` label column (packaged
+in `gapnet/resources/`), so class frequencies and co-occurrence match the real data;
+`min_per_class` tops up rare classes. Sample i is rendered from its own seed (derived from
+`seed` and i), so the same parameters give byte-identical files whatever the number of
+worker processes, and an interrupted generation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from importlib import resources
+from multiprocessing import get_context
+
+import numpy as np
+
+from gapnet.classes import CHANNELS, N_CLASSES
+from gapnet.io import atomic_write_bytes
+from gapnet.data.labels import write_labels
+
+CACHE_ENV = "GAPNET_CACHE"
+
+
+def real_label_sets() -> list[tuple[int, ...]]:
+    """The 31,072 label sets of the real Kaggle train.csv, in file order."""
+    text = resources.files("gapnet.resources").joinpath("hpa_train_targets.csv").read_text()
+    return [tuple(sorted(int(t) for t in line.split())) for line in text.splitlines()[1:] if line]
+
+
+def default_min_per_class(n: int) -> int:
+    """6 % of the samples (at least 1): every class appears in any dataset, with enough
+    examples of the rarest (54 of 900) for a model to learn them in a short schedule."""
+    return max(1, math.ceil(0.06 * n))
+
+
+def draw_label_sets(n: int, seed: int, min_per_class: int | None = None) -> list[tuple[int, ...]]:
+    """n label sets drawn from the real ones, rare classes topped up to `min_per_class`.
+
+    Top-up replaces randomly chosen samples with real label sets containing the missing
+    class, rarest class first, never taking a sample whose removal would push a class
+    below the quota. An explicit `min_per_class` that cannot be met (above about 7 % of n:
+    the real label sets carry about two labels each) raises ValueError; the default is met
+    for any n >= 100 and is best effort below (28 classes do not fit in a few samples).
+    """
+    pool = real_label_sets()
+    rng = np.random.default_rng([seed, 1])
+    sets = [pool[i] for i in rng.integers(0, len(pool), n)]
+    quota = default_min_per_class(n) if min_per_class is None else min_per_class
+    quota = min(quota, n // 2)
+    by_class = {k: [s for s in pool if k in s] for k in range(N_CLASSES)}
+    member = np.zeros((n, N_CLASSES), bool)
+    for i, s in enumerate(sets):
+        member[i, list(s)] = True
+    counts = member.sum(0)
+    for k in sorted(range(N_CLASSES), key=lambda k: len(by_class[k])):
+        while counts[k] < quota:
+            for _ in range(50):  # another real set with k may free a sample when one cannot
+                new = by_class[k][rng.integers(len(by_class[k]))]
+                keep = counts <= quota  # these classes cannot lose a sample ...
+                keep[list(new)] = False  # ... unless the replacement carries them too
+                free = np.flatnonzero(~member[:, keep].any(1) & ~member[:, k])
+                if len(free):
+                    break
+            else:
+                if min_per_class is None:  # the default, in a dataset too small for it
+                    break
+                raise ValueError(f"min_per_class={quota} cannot be met with {n} samples "
+                                 f"(class {k} has {counts[k]})")
+            i = int(rng.choice(free))
+            member[i] = False
+            member[i, list(new)] = True
+            sets[i] = new
+            counts = member.sum(0)
+    return sets
+
+
+def sample_id(seed: int, i: int) -> str:
+    """A stable Id like the Kaggle ones: 'syn' + seed + index + a short hash."""
+    h = hashlib.sha1(f"{seed}:{i}".encode()).hexdigest()[:8]
+    return f"syn{seed}-{i:06d}-{h}"
+
+
+def render_sample(seed: int, i: int, labels, size: int) -> np.ndarray:
+    from gapnet.data.synthetic.render import render
+
+    return render(labels, size, np.random.default_rng([seed, 2, i]))
+
+
+def _png(a: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", a, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:  # pragma: no cover - OpenCV cannot fail on uint8 gray
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _write_one(job) -> int:
+    out_dir, seed, i, labels, size = job
+    sid = sample_id(seed, i)
+    paths = [os.path.join(out_dir, f"{sid}_{c}.png") for c in CHANNELS]
+    if all(os.path.exists(p) for p in paths):  # resumed generation: already written
+        return i
+    img = render_sample(seed, i, labels, size)
+    for c, p in enumerate(paths):
+        atomic_write_bytes(p, _png(img[..., c]))
+    return i
+
+
+def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0,
+                  min_per_class: int | None = None, workers: int | None = None,
+                  progress: bool = True) -> str:
+    """Writes a synthetic dataset in the Kaggle layout; returns the folder.
+
+    Args:
+        out: the dataset folder (created).
+        n: number of samples.
+        size: image side length in pixels.
+        seed: generator seed; same parameters give byte-identical files.
+        min_per_class: each class appears in at least this many samples (default:
+            `default_min_per_class(n)`).
+        workers: processes (default: all cores).
+        progress: show a tqdm progress bar.
+    """
+    out = os.fspath(out)
+    sets = draw_label_sets(n, seed, min_per_class)  # first: a bad quota leaves no folder
+    image_dir = os.path.join(out, "train")
+    os.makedirs(image_dir, exist_ok=True)
+    targets = np.zeros((n, N_CLASSES), np.uint8)
+    for i, s in enumerate(sets):
+        targets[i, list(s)] = 1
+    jobs = [(image_dir, seed, i, sets[i], size) for i in range(n)]
+    workers = max(1, workers or os.cpu_count() or 1)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc=f"synthetic atlas ({size}px)", unit="sample", disable=None)
+    if workers == 1:
+        for job in jobs:
+            _write_one(job)
+            bar and bar.update()
+    else:
+        # Threads in OpenCV/NumPy would fight the processes for the cores.
+        with get_context("spawn").Pool(workers, initializer=_single_thread) as pool:
+            for _ in pool.imap_unordered(_write_one, jobs, chunksize=4):
+                bar and bar.update()
+    if bar:
+        bar.close()
+    # train.csv last: its presence marks a complete dataset.
+    write_labels(os.path.join(out, "train.csv"), [sample_id(seed, i) for i in range(n)], targets)
+    return out
+
+
+def _single_thread():
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def cache_dir() -> str:
+    """Where generated default datasets live: $GAPNET_CACHE or ~/.cache/gapnet."""
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "gapnet")
+
+
+def default_dataset(n: int = 900, size: int = 128, seed: int = 0, log=print) -> str:
+    """The synthetic dataset for these parameters, generated on first use and then reused.
+
+    The folder name encodes every parameter (and the generator version), so a different
+    request never reuses the wrong files; a complete dataset has its train.csv.
+    """
+    from gapnet.data.synthetic.render import GENERATOR_VERSION
+
+    path = os.path.join(cache_dir(), f"synthetic-g{GENERATOR_VERSION}-n{n}-s{size}-seed{seed}")
+    if os.path.isfile(os.path.join(path, "train.csv")):
+        log(f"synthetic atlas: reusing {path}")
+        return path
+    log(f"synthetic atlas: generating {n} samples at {size}px into {path} (once)")
+    return write_dataset(path, n, size, seed)

@@ -1,0 +1,176 @@
+"""The report of a finished run: `RUN/report/report.html` (self-contained) and `report.md`.
+
+Contents: the resolved config; per-fold and out-of-fold macro-F1 at 0.5, tuned and
+cross-fitted thresholds with bootstrap 95% intervals; seed 000's summary tables (macro and
+micro precision, recall, F1, ROC-AUC, Hamming loss) and per-class table (precision, recall,
+F1, examples in train and validation); the figures of `gapnet.report.figures` (PNG files beside
+the pages, embedded in the HTML). Tables are built once as rows and rendered to both.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from gapnet import metrics, thresholds
+from gapnet.classes import CLASS_NAMES
+from gapnet.cv.evaluate import selection_label
+from gapnet.cv.runfolder import load_run, read_predictions
+from gapnet.io import atomic_write_text, read_json
+from gapnet.report import figures
+from gapnet.report.page import render
+from gapnet.report.tables import headline
+
+N_BOOT = 1000
+
+
+def _f(v, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _with_ci(y, pred) -> str:
+    lo, hi = metrics.bootstrap_ci(y, pred, N_BOOT)
+    return f"{metrics.macro_f1(y, pred):.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def ci_rows(targets, oof, folds, tuned, cross) -> list[list]:
+    """Per fold and out of fold: macro-F1 with its bootstrap 95% interval at cross-fitted
+    thresholds (the honest figure), at 0.5, and at tuned thresholds (optimistic)."""
+    rows = []
+    for k in sorted(set(folds.tolist())):
+        m = folds == k
+        y, p = targets[m], oof[m]
+        rows.append([f"fold {k}", int(m.sum()), _with_ci(y, p > cross[m]), _with_ci(y, p > 0.5),
+                     _with_ci(y, p > tuned)])
+    rows.append(["out of fold", len(targets), _with_ci(targets, oof > cross),
+                 _with_ci(targets, oof > 0.5), _with_ci(targets, oof > tuned)])
+    return rows
+
+
+SUMMARY_KEYS = [("macro_precision", "macro precision"), ("macro_recall", "macro recall"),
+                ("macro_f1", "macro F1"), ("micro_precision", "micro precision"),
+                ("micro_recall", "micro recall"), ("micro_f1", "micro F1"),
+                ("macro_roc_auc", "macro ROC-AUC"), ("micro_roc_auc", "micro ROC-AUC"),
+                ("macro_pr_auc", "macro PR-AUC"), ("hamming_loss", "Hamming loss")]
+
+
+def summary_rows(evals: dict) -> list[list]:
+    """Seed 000 Tables I-IV: one row per metric, one column per threshold rule."""
+    return [[label] + [_f(e.get(key)) for e in evals.values()] for key, label in SUMMARY_KEYS]
+
+
+def per_class_rows(targets, pred, folds) -> list[list]:
+    """Seed 000 Table V: per class precision, recall, F1, mean train / val examples per fold."""
+    m = metrics.classification_metrics(targets, pred)["per_class"]
+    k_values = sorted(set(folds.tolist()))
+    n_train = np.mean([targets[folds != k].sum(0) for k in k_values], 0)
+    n_val = np.mean([targets[folds == k].sum(0) for k in k_values], 0)
+    return [[k, CLASS_NAMES[k], _f(m["precision"][k]), _f(m["recall"][k]), _f(m["f1"][k]),
+             f"{n_train[k]:.0f}", f"{n_val[k]:.0f}"] for k in range(len(CLASS_NAMES))]
+
+
+def _history(path: str) -> dict:
+    """{column: values} of a history.csv; columns Keras' CSVLogger filled with "NA" (the
+    `val_*` ones of a run with no selection set) are left out."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})
+            if any(r[k] != "NA" for r in rows)}
+
+
+def make_figures(out_dir, targets, oof, folds, tuned, cross, run) -> list[tuple[str, str]]:
+    """(caption, path) of every figure of the run."""
+    k_values = sorted(set(folds.tolist()))
+    p = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    figs = [("Per-class F1 per fold (cross-fitted thresholds; seed 002 Fig. 4.2)",
+             figures.per_class_f1_per_fold(np.array([
+                 metrics.per_class_f1(targets[folds == k], oof[folds == k] > cross[folds == k])
+                 for k in k_values]), p("per_class_f1_per_fold.png")))]
+    hist = [os.path.join(run, f"fold_{k}", "history.csv") for k in k_values]
+    if all(os.path.isfile(h) for h in hist):
+        figs.append(("Training curves per fold, and the selection set's when the run has one "
+                     "(Fig. A.7)",
+                     figures.training_curves([_history(h) for h in hist], p("training_curves.png"))))
+    figs.append(("ROC and precision-recall curves, out of fold (seed 000 Fig. 5)",
+                 figures.roc_pr_curves(targets, oof, p("roc_pr.png"))))
+    figs.append(("Label frequencies (Fig. A.1)",
+                 figures.label_frequencies(targets, p("label_frequencies.png"))))
+    figs.append(("Label co-occurrence (Fig. A.2)", figures.cooccurrence(targets, p("cooccurrence.png"))))
+    figs.append(("Labels per sample (Fig. A.3)",
+                 figures.labels_per_sample(targets, p("labels_per_sample.png"))))
+    grid = thresholds.grid(0.01)
+    curves = np.stack([thresholds.f1_curve(targets[:, k], oof[:, k], grid)
+                       for k in range(targets.shape[1])], 1)
+    figs.append(("Out-of-fold F1 against threshold per class, with the tuned thresholds",
+                 figures.f1_vs_threshold(grid, curves, tuned, p("f1_vs_threshold.png"))))
+    for k in k_values:
+        lr = os.path.join(run, f"fold_{k}", "lr_finder.json")
+        if os.path.isfile(lr):
+            d = read_json(lr)
+            figs.append((f"LR range test, fold {k} (seed 000 Fig. 3)",
+                         figures.lr_finder(d["lr"], d["loss"], d.get("suggestion"),
+                                           p(f"lr_finder_fold{k}.png"))))
+    return figs
+
+
+def write_report(run: str, log=print) -> str:
+    """Writes RUN/report/{report.html, report.md, *.png}; returns the HTML path."""
+    table = load_run(run, log=lambda *a: None)
+    cfg, ids, targets, folds = table.cfg, table.ids, table.targets, table.folds
+    pred_ids, oof = read_predictions(os.path.join(run, "oof_predictions.csv"))
+    if pred_ids != list(ids):
+        raise ValueError(f"{run}: oof_predictions.csv and folds.csv list different Ids")
+    thr = read_json(os.path.join(run, "thresholds.json"))
+    tuned = np.asarray(thr["thresholds"], np.float32)
+    by_fold = {int(k): np.asarray(v, np.float32) for k, v in thr["crossfit"].items()}
+    cross = np.stack([by_fold[k] for k in folds])
+    out_dir = os.path.join(run, "report")
+    os.makedirs(out_dir, exist_ok=True)
+
+    evals = {"cross-fitted": metrics.evaluate(targets, oof, cross),
+             "@0.5": metrics.evaluate(targets, oof, 0.5),
+             "tuned (optimistic)": metrics.evaluate(targets, oof, tuned)}
+    selection = selection_label(cfg)
+    data = ("synthetic atlas: scores on synthetic data are not HPA scores" if table.synthetic
+            else f"real data ({cfg.data})")
+    copies = (f" {table.n_copies} augmented copies were trained on and none was scored."
+              if table.n_copies else "")
+    config = json.loads(cfg.to_json())
+    m = headline(read_json(os.path.join(run, "metrics.json")))
+    spread = m["fold_spread"]["macro_f1"]
+    minutes = (f" Training took {m['train_seconds'] / 60:.1f} min."
+               if m.get("train_seconds") is not None else "")
+    sections = [
+        ("Run", None, [], [[f"{cfg.model}, {len(set(folds.tolist()))}-fold cross-validation, "
+                           f"{len(ids)} scored samples at {cfg.image_size}px; data: {data}. "
+                           f"Model per fold: {selection}.{copies} Thresholds: "
+                           f"{cfg.threshold_strategy}. Headline: out-of-fold macro-F1 "
+                           f"{m['macro_f1']:.3f} at cross-fitted thresholds; folds "
+                           f"{spread['mean']:.3f} +- {spread['std']:.3f} (mean +- std).{minutes}"]]),
+        (f"Macro-F1 with bootstrap 95% intervals ({selection})",
+         f"Intervals resample the samples ({N_BOOT} resamples) with the predictions fixed. "
+         "`cross-fitted` thresholds are chosen on the other folds' predictions (honest: the "
+         "headline); `tuned` ones on the same out-of-fold predictions they are scored on "
+         "(optimistic).",
+         ["", "n", "cross-fitted", "@0.5", "tuned (optimistic)"],
+         ci_rows(targets, oof, folds, tuned, cross)),
+        (f"Summary metrics, out of fold (seed 000 Tables I-IV; {selection})", None,
+         ["metric"] + list(evals), summary_rows(evals)),
+        ("Per class, cross-fitted thresholds (seed 000 Table V)",
+         "Examples: mean per fold in the training and the validation part.",
+         ["class", "name", "precision", "recall", "F1", "train", "val"],
+         per_class_rows(targets, oof > cross, folds)),
+        ("Config", None, ["key", "value"], [[k, json.dumps(v)] for k, v in config.items()]),
+    ]
+    figs = make_figures(out_dir, targets, oof, folds, tuned, cross, run)
+
+    md, page = render(f"Report: {os.path.basename(os.path.abspath(run))}",
+                      f"gapnet report: {cfg.model}", sections, figs)
+    atomic_write_text(os.path.join(out_dir, "report.md"), md)
+    html_path = os.path.join(out_dir, "report.html")
+    atomic_write_text(html_path, page)
+    log(f"report: {html_path}")
+    return html_path
