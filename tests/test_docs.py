@@ -90,3 +90,35 @@ def test_every_dotted_name_the_pages_cite_exists():
             except AttributeError:
                 missing.append(f"{os.path.basename(page)}: {name}")
     assert not missing, missing
+
+
+def test_the_readme_layout_tree_lists_every_module():
+    text = open(PAGES[0], encoding="utf-8").read()
+    tree = text[text.index("## Layout"):text.index("## Documentation")]
+    block = tree[tree.index("```\ngapnet/"):tree.index("experiments/")]
+    listed, folder = {}, None
+    for line in block.splitlines()[2:]:
+        m = re.match(r"  (\w+)/\s+(.*)", line)
+        if m:
+            folder, rest = m.group(1), m.group(2)
+        elif line.startswith("  ") and not line.startswith("   ") and ".py" in line:
+            folder, rest = "", line.strip().split("   ")[0]
+        elif folder is not None and line.startswith("     "):
+            rest = line
+        else:
+            continue
+        words = re.findall(r"(\w+)(?:\.py|/)?", rest)
+        listed.setdefault(folder, set()).update(words)
+    root = os.path.join(REPO, "gapnet")
+    for folder, words in listed.items():
+        path = os.path.join(root, folder)
+        actual = {f[:-3] for f in os.listdir(path) if f.endswith(".py") and not f.startswith("_")}
+        actual |= {d for d in os.listdir(path) if folder and os.path.isdir(os.path.join(path, d))
+                   and not d.startswith("_")}
+        if folder == "models":  # "one file per architecture" stands for the registered ones
+            from gapnet import models
+            actual -= set(models.list_models(networks_only=True))
+        assert actual <= words, (folder or "gapnet/", sorted(actual - words))
+    dirs = {d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+            and not d.startswith("_") and d != "resources"}
+    assert dirs == set(listed) - {""}
