@@ -70,6 +70,7 @@ class Config:
     steps_per_execution: int = 1
     seed: int = 0
     deterministic: bool = False  # TF op determinism + deterministic input order
+    tensorboard: bool = True  # TensorBoard logs per fold: fold_<k>/tensorboard/{train,validation}
     verbose: int = 1  # 0 silent, 1 a progress bar on a terminal (else one line per epoch), 2 one line
     tta: str = "none"  # test-time augmentation for OOF and test predictions: none, flips, d4
     # === Cross-validation ===

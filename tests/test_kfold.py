@@ -177,6 +177,7 @@ def _train_one_fold(data_root, tmp_path, **extra):
     return cfg, -(-len(train) // cfg.batch_size), rows
 
 
+@pytest.mark.slow  # the schedule itself: tests/test_optimizers.py
 def test_warmup_cosine_over_two_stages_is_one_curve(tiny_data, tmp_path):
     from gapnet.training.build import learning_rate
 
@@ -306,3 +307,25 @@ def test_metrics_written_before_the_honest_headline_compare_under_todays_names(t
     assert row["selection"] == "epoch chosen on the scored fold (optimistic)"
     assert row["f1_0"] is None  # no cross-fitted per-class F1 was stored: shown as "-"
     assert "| 0 | Nucleoplasm | - |" in comparison_markdown([row])
+
+
+def test_tensorboard_logs_hold_each_folds_curves(tiny_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = tiny_run
+    for k in range(3):
+        history = open(os.path.join(out, f"fold_{k}", "history.csv")).read().splitlines()
+        row = dict(zip(history[0].split(","), history[1].split(",")))
+        logged = {}
+        for part in ("train", "validation"):
+            acc = EventAccumulator(os.path.join(out, f"fold_{k}", "tensorboard", part))
+            acc.Reload()
+            for tag in acc.Tags()["tensors"]:
+                value = acc.Tensors(tag)[-1]
+                logged[(part, tag)] = float(np.asarray(
+                    __import__("tensorflow").make_ndarray(value.tensor_proto)))
+        assert logged[("validation", "epoch_macro_f1")] == pytest.approx(
+            float(row["val_macro_f1"]), abs=1e-6)
+        assert logged[("train", "epoch_loss")] == pytest.approx(float(row["loss"]), rel=1e-6)
+        assert logged[("train", "epoch_learning_rate")] == pytest.approx(
+            float(row["learning_rate"]), rel=1e-6)

@@ -165,3 +165,16 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(data,
     for k in range(2):
         assert open(os.path.join(out, f"fold_{k}", "history.csv")).read() == \
             open(os.path.join(ref, f"fold_{k}", "history.csv")).read()
+
+
+def test_a_run_started_before_a_config_key_existed_resumes(tiny_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(tiny_run[0], tmp_path / "run")
+    saved = json.load(open(out / "config.json"))
+    del saved["tensorboard"]  # as written before the key was added
+    json.dump(saved, open(out / "config.json", "w"))
+    logs = []
+    run_kfold(Config.from_file(out / "config.json"), str(out), log=logs.append)
+    assert sum("already finished" in m for m in logs) == 3
+    assert not any("changed config" in m for m in logs)

@@ -34,6 +34,7 @@ def test_widen_copies_bgr_kernels_in_rgby_order_and_red_to_yellow(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_widen_with_zero_yellow_from_a_keras_file(tmp_path):
     src, path = saved_backbone(tmp_path, ResNet34, suffix=".keras")
     model = models.build("resnet34", SHAPE4, 28, weights=path, yellow_init="zeros")

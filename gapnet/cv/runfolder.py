@@ -169,6 +169,8 @@ def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
     path = os.path.join(out, "config.json")
     if os.path.isfile(path):
         old, new = read_json(path), json.loads(cfg.to_json())
+        # A key added to Config after the run started holds its default there.
+        old = {**json.loads(Config().to_json()), **old}
         changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
                    if k not in IGNORED_ON_RESUME and old.get(k) != new.get(k)]
         if changed and not force:

@@ -62,6 +62,9 @@ def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None,
         LearningRateLog(),
         keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"), append=True),
     ]
+    if cfg.tensorboard:  # after LearningRateLog, so the rate is logged too
+        cbs.append(keras.callbacks.TensorBoard(os.path.join(fold_dir, "tensorboard"),
+                                               write_graph=False))
     if cfg.early_stopping_patience > 0 and select:
         cbs.append(keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=mode,
                                                  patience=cfg.early_stopping_patience))
