@@ -1,13 +1,21 @@
-"""Predicts the test set with a finished run and writes a Kaggle submission.
+"""Predicts with a finished run or an exported preset: a Kaggle test set, or your own images.
 
     python experiments/predict.py --run RUN --data ROOT [--out submission.csv] [--tta d4]
+    python experiments/predict.py --run RUN --images PATH [--channels red,green,blue,yellow]
+    python experiments/predict.py --preset DIR --images PATH [--out predictions.csv]
 
-Ids come from ROOT/sample_submission.csv (the submission keeps its order), images from
-ROOT/test/ (or ROOT). The fold models of RUN are averaged; the run's thresholds (tuned on
-its out-of-fold predictions) decide the labels, and a sample with no class above its
+--data: Ids come from ROOT/sample_submission.csv (the submission keeps its order), images
+from ROOT/test/ (or ROOT). The fold models of RUN are averaged; the run's thresholds (tuned
+on its out-of-fold predictions) decide the labels, and a sample with no class above its
 threshold gets its most probable class (--empty none leaves it empty). Also writes the
-averaged probabilities (Id + 28 columns) beside the submission. Bad or missing test
-images stop the run with the full list, as data_prep/validate.py prints it.
+averaged probabilities (Id + 28 columns) beside the submission.
+
+--images: a multi-channel TIFF / OME-TIFF file, or a folder of them and/or of per-channel
+files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the model's).
+Which TIFF channel is which: --channels (file order), else OME channel names. Writes one CSV
+row per image: the labels and the 28 probabilities.
+
+Bad or missing images stop it with the full list, as data_prep/validate.py prints it.
 """
 
 import argparse
@@ -16,38 +24,81 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from gapnet.cv.runfolder import RunError, write_predictions  # noqa: E402
+from gapnet.cv.runfolder import RunError  # noqa: E402
+from gapnet.data.images import ImageError  # noqa: E402
 from gapnet.data.labels import DataError  # noqa: E402
-from gapnet.cv.submission import decide, predict_test, run_thresholds, write_submission  # noqa: E402
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="finished run folder (run_kfold.py --out)")
-    p.add_argument("--data", required=True, help="dataset root with sample_submission.csv")
-    p.add_argument("--out", default="submission.csv", help="submission CSV (default submission.csv)")
-    p.add_argument("--probabilities", help="probabilities CSV (default: <out>_probabilities.csv)")
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--run", help="finished run folder (run_kfold.py --out)")
+    model.add_argument("--preset", help="preset folder written by experiments/export.py")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="dataset root with sample_submission.csv (needs --run)")
+    data.add_argument("--images", help="a TIFF / OME-TIFF file, or a folder of images")
+    p.add_argument("--channels", help="TIFF channel names in file order, e.g. "
+                                      "red,green,blue,yellow (default: OME metadata)")
+    p.add_argument("--out", help="output CSV (default submission.csv with --data, "
+                                 "predictions.csv with --images)")
+    p.add_argument("--probabilities", help="--data: probabilities CSV "
+                                           "(default: <out>_probabilities.csv)")
     p.add_argument("--tta", choices=["none", "flips", "d4"],
-                   help="test-time augmentation: none, flips (4 views), d4 (8 views); "
-                        "default: the run's tta")
+                   help="--data: test-time augmentation: none, flips (4 views), d4 (8 "
+                        "views); default: the run's tta")
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--empty", choices=["top", "none"], default="top",
                    help="a sample with no class above threshold: its top class, or nothing")
     args = p.parse_args(argv)
-    try:
-        ids, probs = predict_test(args.run, args.data, args.tta, args.batch_size)
-    except (DataError, RunError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.data and not args.run:
+        p.error("--data (a Kaggle test set) needs --run")
+    return args
+
+
+def test_set(args) -> int:
+    from gapnet.cv.runfolder import write_predictions
+    from gapnet.cv.submission import decide, predict_test, run_thresholds, write_submission
+
+    out = args.out or "submission.csv"
+    ids, probs = predict_test(args.run, args.data, args.tta, args.batch_size)
     thresholds = run_thresholds(args.run)
     labels = decide(probs, thresholds, args.empty)
-    write_submission(args.out, ids, labels)
-    prob_path = args.probabilities or os.path.splitext(args.out)[0] + "_probabilities.csv"
+    write_submission(out, ids, labels)
+    prob_path = args.probabilities or os.path.splitext(out)[0] + "_probabilities.csv"
     write_predictions(prob_path, ids, probs)
     empty = int((~(probs > thresholds).any(1)).sum())
-    print(f"{args.out}: {len(ids)} samples ({empty} with no class above threshold: "
+    print(f"{out}: {len(ids)} samples ({empty} with no class above threshold: "
           f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}")
     return 0
+
+
+def own_images(args) -> int:
+    from gapnet.export.apply import model_of_run, predict_images, write_image_predictions
+
+    if args.preset:
+        from gapnet.export.preset import load_preset
+
+        preset = load_preset(args.preset)
+        model, thresholds = preset.model, preset.thresholds
+    else:
+        model, thresholds = model_of_run(args.run)
+    channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
+    names, probs, labels = predict_images(model, thresholds, args.images, channels,
+                                          args.batch_size or 16, args.empty)
+    out = args.out or "predictions.csv"
+    write_image_predictions(out, names, probs, labels)
+    print(f"{out}: {len(names)} images")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:
+        return test_set(args) if args.data else own_images(args)
+    except (DataError, RunError, ImageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

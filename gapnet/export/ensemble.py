@@ -1,0 +1,54 @@
+"""One Keras model that averages a run's fold models: image in, 28 probabilities out."""
+
+from __future__ import annotations
+
+import keras
+
+
+def fold_average(fold_models: list) -> keras.Model:
+    """A functional model whose output is the mean of `fold_models`' outputs.
+
+    Each fold model keeps its own preprocessing (normalization; augmentation is the
+    identity at inference), so the input is what training fed: float32 (H, W, 4) in 0..1
+    in gapnet's channel order.
+    """
+    if not fold_models:
+        raise ValueError("no fold models to average")
+    shape = tuple(fold_models[0].input_shape[1:])
+    if any(tuple(m.input_shape[1:]) != shape for m in fold_models):
+        raise ValueError(f"the fold models take different inputs: "
+                         f"{[m.input_shape for m in fold_models]}")
+    image = keras.Input(shape, name="image")
+    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"fold_{k}")(image)
+               for k, m in enumerate(fold_models)]
+    mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="fold_average")(outputs)
+    return keras.Model(image, mean, name="fold_average_model")
+
+
+def with_weight_normalization(model: keras.Model) -> keras.Model:
+    """A copy of `model` (same weights, same outputs) whose Keras `Normalization` layers
+    are `ChannelStandardization` layers, whose statistics are weights: what ONNX needs."""
+    import numpy as np
+
+    from gapnet.models.layers import ChannelStandardization
+
+    def swap(layer):
+        if isinstance(layer, keras.layers.Normalization):
+            mean = np.ravel(keras.ops.convert_to_numpy(layer.mean))
+            var = np.ravel(keras.ops.convert_to_numpy(layer.variance))
+            return ChannelStandardization(mean, var, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    if isinstance(model.layers[-1], keras.layers.Average) or any(
+            isinstance(layer, keras.Model) for layer in model.layers):
+        inner = {layer.name: with_weight_normalization(layer) for layer in model.layers
+                 if isinstance(layer, keras.Model)}
+        image = keras.Input(model.input_shape[1:], name=model.inputs[0].name.split(":")[0])
+        outs = [inner[name](image) for name in sorted(inner)]
+        out = outs[0] if len(outs) == 1 else keras.layers.Average(name="fold_average")(outs)
+        return keras.Model(image, out, name=model.name)
+    clone = keras.models.clone_model(model, clone_function=swap)
+    for old, new in zip(model.layers, clone.layers):
+        if not isinstance(old, keras.layers.Normalization):
+            new.set_weights(old.get_weights())
+    return clone

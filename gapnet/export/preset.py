@@ -1,0 +1,96 @@
+"""A preset folder: a finished run's fold models as one model, ready to use without the run.
+
+    DIR/model.keras       the fold-average Keras model (`gapnet.export.ensemble`)
+    DIR/preset.json       class names, channel order, image size, thresholds and their rule
+    DIR/config.json       the run's Config (to rebuild or retrain it)
+    DIR/README.md         the model card (`gapnet.export.card`)
+    DIR/saved_model/      TensorFlow SavedModel (Keras export; endpoint `serve`)
+    DIR/model.onnx        ONNX (Keras export through tf2onnx), when the converter is installed
+
+`load_preset(DIR)` returns the Keras model and its thresholds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+
+from gapnet.classes import CHANNELS, CLASS_NAMES
+from gapnet.cv.submission import fold_models
+from gapnet.export.card import model_card
+from gapnet.export.ensemble import fold_average
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
+from gapnet.training.predict import load_model
+
+FORMATS = ("savedmodel", "onnx")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A loaded preset: the model, its per-class thresholds and what its input must be."""
+
+    model: object
+    thresholds: np.ndarray
+    class_names: tuple
+    channels: tuple
+    image_size: int
+
+
+def onnx_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
+    """Writes the preset folder of finished run `run` into `out`; returns `out`."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {FORMATS}")
+    if "onnx" in formats and not onnx_available():
+        raise RuntimeError("ONNX export needs tf2onnx and onnxruntime "
+                           "(pip install -e '.[onnx]'); or --format savedmodel")
+    cfg, metrics = read_json(os.path.join(run, "config.json")), read_json(
+        os.path.join(run, "metrics.json"))
+    thresholds = read_json(os.path.join(run, "thresholds.json"))["thresholds"]
+    paths = fold_models(run)
+    model = fold_average([load_model(p, compile=False) for p in paths])
+    size = model.input_shape[1]
+    model.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)  # built
+    os.makedirs(out, exist_ok=True)
+    model.save(os.path.join(out, "model.keras"))
+    atomic_write_json(os.path.join(out, "preset.json"), {
+        "class_names": list(CLASS_NAMES), "channels": list(CHANNELS), "image_size": size,
+        "input": "float32 (batch, size, size, 4), values 0..1, channels in this order",
+        "thresholds": thresholds,
+        "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
+                          "predictions of the run",
+        "n_folds": len(paths), "run": os.path.abspath(run)})
+    shutil.copyfile(os.path.join(run, "config.json"), os.path.join(out, "config.json"))
+    atomic_write_text(os.path.join(out, "README.md"),
+                      model_card(cfg, metrics, thresholds, len(paths)))
+    if "savedmodel" in formats:
+        model.export(os.path.join(out, "saved_model"), format="tf_saved_model", verbose=False)
+    if "onnx" in formats:
+        from gapnet.export.ensemble import with_weight_normalization
+
+        portable = with_weight_normalization(model)
+        portable.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)
+        portable.export(os.path.join(out, "model.onnx"), format="onnx", verbose=False)
+    log(f"exported {len(paths)} fold models of {run} to {out} ({', '.join(formats) or 'keras'})")
+    return out
+
+
+def load_preset(path: str) -> Preset:
+    """The preset folder's Keras model with its thresholds, class names, channel order
+    and image size."""
+    meta = read_json(os.path.join(path, "preset.json"))
+    model = load_model(os.path.join(path, "model.keras"), compile=False)
+    return Preset(model, np.asarray(meta["thresholds"], np.float32), tuple(meta["class_names"]),
+                  tuple(meta["channels"]), int(meta["image_size"]))
