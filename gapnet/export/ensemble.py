@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+ENSEMBLE = "fold_average_model"  # the name of the model fold_average builds
+
 
 def fold_average(fold_models: list) -> keras.Model:
     """A functional model whose output is the mean of `fold_models`' outputs.
@@ -22,7 +24,7 @@ def fold_average(fold_models: list) -> keras.Model:
     outputs = [keras.Model(m.inputs, m.outputs[0], name=f"fold_{k}")(image)
                for k, m in enumerate(fold_models)]
     mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="fold_average")(outputs)
-    return keras.Model(image, mean, name="fold_average_model")
+    return keras.Model(image, mean, name=ENSEMBLE)
 
 
 def with_weight_normalization(model: keras.Model) -> keras.Model:
@@ -39,12 +41,11 @@ def with_weight_normalization(model: keras.Model) -> keras.Model:
             return ChannelStandardization(mean, var, name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
-    if isinstance(model.layers[-1], keras.layers.Average) or any(
-            isinstance(layer, keras.Model) for layer in model.layers):
+    if model.name == ENSEMBLE:  # convert each fold model (they may nest a backbone)
         inner = {layer.name: with_weight_normalization(layer) for layer in model.layers
                  if isinstance(layer, keras.Model)}
         image = keras.Input(model.input_shape[1:], name=model.inputs[0].name.split(":")[0])
-        outs = [inner[name](image) for name in sorted(inner)]
+        outs = [inner[name](image) for name in sorted(inner, key=lambda n: int(n.split("_")[1]))]
         out = outs[0] if len(outs) == 1 else keras.layers.Average(name="fold_average")(outs)
         return keras.Model(image, out, name=model.name)
     clone = keras.models.clone_model(model, clone_function=swap)
