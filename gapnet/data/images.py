@@ -82,20 +82,28 @@ def _to_array(img: Image.Image, path: str) -> np.ndarray:
     if img.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
         img = img.convert("RGBA" if img.mode in ("P", "PA") else "RGB")
     arr = np.asarray(img)
+    if arr.dtype.kind not in "iuf":
+        raise ImageError(path, f"unsupported pixel format (mode {img.mode}, dtype {arr.dtype})")
+    return to_uint8(arr, path)
+
+
+def to_uint8(arr: np.ndarray, path: str) -> np.ndarray:
+    """An integer or float pixel array as uint8 by the rules above (16-bit by the dtype
+    range, other types by their own maximum); `path` names the file in errors."""
     if arr.dtype == np.uint8:
         return arr
-    if arr.dtype.kind == "u" and arr.dtype.itemsize == 2 or img.mode.startswith("I;16"):
-        # 16-bit: map the dtype range 0..65535 onto 0..255 (no saturation).
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 2:
+        # 16-bit (either byte order): map the dtype range 0..65535 onto 0..255 (no saturation).
         return np.round(arr.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
-    if arr.dtype.kind in "iuf":
-        a = arr.astype(np.float64)
-        if not np.all(np.isfinite(a)):
-            raise ImageError(path, "image holds NaN or infinite values")
-        a = np.clip(a, 0, None)
-        peak = a.max()
-        return np.zeros(a.shape, np.uint8) if peak == 0 else np.round(a * 255.0 / peak).astype(
-            np.uint8)
-    raise ImageError(path, f"unsupported pixel format (mode {img.mode}, dtype {arr.dtype})")
+    if arr.dtype.kind not in "iuf":
+        raise ImageError(path, f"unsupported pixel type {arr.dtype}")
+    a = arr.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ImageError(path, "image holds NaN or infinite values")
+    a = np.clip(a, 0, None)
+    peak = a.max()
+    return np.zeros(a.shape, np.uint8) if peak == 0 else np.round(a * 255.0 / peak).astype(
+        np.uint8)
 
 
 def _plane(arr: np.ndarray, color: str, path: str) -> np.ndarray:

@@ -20,26 +20,11 @@ import re
 import numpy as np
 
 from gapnet.classes import CHANNELS
-from gapnet.data.images import IMAGE_EXTENSIONS, ImageError, _resize, read_channel
+from gapnet.data.images import IMAGE_EXTENSIONS, ImageError, _resize, read_channel, to_uint8
 
 TIFF = (".tif", ".tiff")
 _PER_CHANNEL = re.compile(r"^(.+)_(" + "|".join(CHANNELS) + r")\.(" + "|".join(IMAGE_EXTENSIONS)
                           + r")$", re.IGNORECASE)
-
-
-def _scale(arr: np.ndarray, path: str) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.uint16:
-        return np.round(arr.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
-    if arr.dtype.kind in "iuf":
-        a = np.clip(arr.astype(np.float64), 0, None)
-        if not np.all(np.isfinite(a)):
-            raise ImageError(path, "image holds NaN or infinite values")
-        peak = a.max()
-        return np.zeros(a.shape, np.uint8) if peak == 0 else np.round(a * 255 / peak).astype(
-            np.uint8)
-    raise ImageError(path, f"unsupported pixel type {arr.dtype}")
 
 
 def _ome_names(tif) -> list[str] | None:
@@ -81,7 +66,7 @@ def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     missing = [c for c in CHANNELS if c not in names]
     if missing:
         raise ImageError(path, f"no {', '.join(missing)} channel among {names}")
-    planes = _scale(arr, path)
+    planes = to_uint8(arr, path)
     return np.stack([_resize(np.ascontiguousarray(planes[..., names.index(c)]), size)
                      for c in CHANNELS], -1)
 

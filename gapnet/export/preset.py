@@ -21,7 +21,7 @@ import numpy as np
 from gapnet.classes import CHANNELS, CLASS_NAMES
 from gapnet.cv.submission import fold_models
 from gapnet.export.card import model_card
-from gapnet.export.ensemble import fold_average
+from gapnet.export.apply import model_of_run
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.training.predict import load_model
 
@@ -59,8 +59,8 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
     cfg, metrics = read_json(os.path.join(run, "config.json")), read_json(
         os.path.join(run, "metrics.json"))
     thresholds = read_json(os.path.join(run, "thresholds.json"))["thresholds"]
-    paths = fold_models(run)
-    model = fold_average([load_model(p, compile=False) for p in paths])
+    model, _ = model_of_run(run)
+    n_folds = len(fold_models(run))
     size = model.input_shape[1]
     model.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)  # built
     os.makedirs(out, exist_ok=True)
@@ -71,10 +71,10 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
         "thresholds": thresholds,
         "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
                           "predictions of the run",
-        "n_folds": len(paths), "run": os.path.abspath(run)})
+        "n_folds": n_folds, "run": os.path.abspath(run)})
     shutil.copyfile(os.path.join(run, "config.json"), os.path.join(out, "config.json"))
     atomic_write_text(os.path.join(out, "README.md"),
-                      model_card(cfg, metrics, thresholds, len(paths)))
+                      model_card(cfg, metrics, thresholds, n_folds))
     if "savedmodel" in formats:
         model.export(os.path.join(out, "saved_model"), format="tf_saved_model", verbose=False)
     if "onnx" in formats:
@@ -83,7 +83,7 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
         portable = with_weight_normalization(model)
         portable.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)
         portable.export(os.path.join(out, "model.onnx"), format="onnx", verbose=False)
-    log(f"exported {len(paths)} fold models of {run} to {out} ({', '.join(formats) or 'keras'})")
+    log(f"exported {n_folds} fold models of {run} to {out} ({', '.join(formats) or 'keras'})")
     return out
 
 
