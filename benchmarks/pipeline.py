@@ -1,14 +1,18 @@
 """Input-pipeline throughput, side by side on the same files in one run (samples/s).
 
     python benchmarks/pipeline.py [--data ROOT] [--n 240] [--size 512] [--batch 20]
+                                  [--seconds 3] [--repeats 5] [--json]
 
-Rows: the raw decode limit (the same samples decoded in a tight loop on all cores, no
-tf.data), the tf.data pipeline without augmentation, with the full CPU augmentation
-recipe (albumentations + NumPy), the same two read from the uint8 cache
-(`data_prep/build_cache.py`), and Keras' own geometric layers for comparison. Without --data the samples are made of
-the real HPA PNGs in tests/data (each sample's four channels are real single-channel
-files), so decode cost is that of real images. Files are read once before timing, so
-every row measures decoding from the page cache, not the disk.
+Rows, all yielding what training consumes (uint8 batches with labels, shuffled, one
+epoch after another): the decode limit (the same samples decoded in a tight loop on all
+cores, no tf.data); the PNG path (tf.data decoding the files), with and without the CPU
+augmentation recipe (albumentations + NumPy); the cache path (the uint8 memmap of
+`data_prep/build_cache.py`, one gather per batch), whose augmentation then runs on the
+device inside the model; and the cache with the CPU recipe. Every row is the median of
+`--repeats` windows of at least `--seconds` each on one stream (benchmarks/timing.py),
+with the spread. Without --data the samples are made of the real HPA PNGs in tests/data
+(each sample's four channels are real single-channel files), so decode cost is that of
+real images; files are read once before timing (the page cache, not the disk).
 """
 
 import argparse
@@ -22,12 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
+from benchmarks.timing import batches, dump, measure  # noqa: E402
 from gapnet.classes import CHANNELS  # noqa: E402
 from gapnet.config import Config  # noqa: E402
-from gapnet.data.source import open_source  # noqa: E402
+from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
 from gapnet.data.images import read_sample  # noqa: E402
 from gapnet.data.pipeline import PngReader, make_dataset  # noqa: E402
+from gapnet.data.source import open_source  # noqa: E402
 
 TESTS_PNG = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "kaggle_png")
 
@@ -47,26 +52,15 @@ def real_png_root(n: int) -> str:
     return root
 
 
-def timed(fn, n: int, repeat: int = 2) -> float:
-    best = 0.0
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = max(best, n / (time.perf_counter() - t))
-    return best
-
-
-def drain(ds) -> None:
-    for _ in ds:
-        pass
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="Kaggle-layout root (default: samples of real HPA PNGs)")
-    p.add_argument("--n", type=int, default=240, help="samples to time (default 240)")
+    p.add_argument("--n", type=int, default=240, help="samples to read (default 240)")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=3.0, help="least seconds per window")
+    p.add_argument("--repeats", type=int, default=5, help="timed windows per row (median)")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = p.parse_args(argv)
 
     root = args.data or real_png_root(args.n)
@@ -80,17 +74,24 @@ def main(argv=None):
         for path in src.paths(i):
             open(path, "rb").read()
 
-    def raw():
+    def timed(step):
+        return measure(step, args.seconds, args.repeats)
+
+    def decode_all():
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(lambda i: read_sample(src.image_dir, i, size, src.ext), ids))
+        return n
 
-    rows = [("raw decode limit (threads, no tf.data)", timed(raw, n))]
-    plain = make_dataset(reader, targets, args.batch, training=False)
-    rows.append(("tf.data, no augmentation", timed(lambda: drain(plain), n)))
     recipe = AugmentRecipe.from_config(Config(image_size=size))  # the default recipe
-    aug = make_dataset(reader, targets, args.batch, training=True,
-                       augmenter=CpuAugmenter(recipe))
-    rows.append(("tf.data + full augmentation (albumentations)", timed(lambda: drain(aug), n)))
+    cpu_aug = CpuAugmenter(recipe)
+
+    def training(reader_, augmenter=None):
+        return batches(make_dataset(reader_, targets, args.batch, training=True, seed=0,
+                                    augmenter=augmenter, epochs=(0, 10**6)))
+
+    rows = {"decode_limit": timed(decode_all)}
+    rows["png"] = timed(training(reader))
+    rows["png_cpu_aug"] = timed(training(reader, cpu_aug))
 
     from gapnet.data import cache
 
@@ -98,40 +99,31 @@ def main(argv=None):
     folder = cache.build(root, size, progress=False, log=lambda *a: None)
     build_rate = n / (time.perf_counter() - t)
     cached = cache.CacheReader(folder, ids)
-    for _ in range(2):  # warm: the memmap pages in the page cache, as after a first epoch
-        drain(make_dataset(cached, targets, args.batch, training=False))
-    passes = 10
-    cplain = make_dataset(cached, targets, args.batch, training=False).repeat(passes)
-    rows.append(("uint8 cache (memmap), no augmentation", timed(lambda: drain(cplain), n * passes)))
-    import tensorflow as tf
+    rows["cache"] = timed(training(cached))
+    rows["cache_cpu_aug"] = timed(training(cached, cpu_aug))
 
-    raw8 = tf.data.Dataset.range(n).batch(args.batch).map(
-        lambda i: tf.numpy_function(cached.read_batch, [i], tf.uint8),
-        num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE).repeat(passes)
-    rows.append(("uint8 cache, uint8 batches (no float conversion: the ceiling)",
-                 timed(lambda: drain(raw8), n * passes)))
-    caug = make_dataset(cached, targets, args.batch, training=True,
-                        augmenter=CpuAugmenter(recipe))
-    rows.append(("uint8 cache + full augmentation", timed(lambda: drain(caug), n)))
-
-    import keras
-
-    geo = keras.Sequential([keras.layers.RandomFlip(), keras.layers.RandomRotation(20 / 360),
-                            keras.layers.RandomZoom(0.1), keras.layers.RandomTranslation(0.05, 0.05)])
-    keras_ds = make_dataset(reader, targets, args.batch, training=True).map(
-        lambda x, y: (geo(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    rows.append(("tf.data + Keras geometric layers (for comparison)", timed(lambda: drain(keras_ds), n)))
-
-    limit = rows[0][1]
+    names = {"decode_limit": "decode limit (threads, no tf.data)",
+             "png": "PNG path, augmentation on the device",
+             "png_cpu_aug": "PNG path + CPU augmentation (albumentations)",
+             "cache": "cache path (uint8 batches into the model), augmentation on the device",
+             "cache_cpu_aug": "cache path + CPU augmentation (albumentations)"}
+    limit = rows["decode_limit"].median
     print(f"\n{n} samples of 4 x {size}x{size} PNG, batch {args.batch}, {workers} cores, "
-          f"{'real HPA PNGs' if not args.data else root}")
-    print("| path | samples/s | x raw decode |\n|---|---:|---:|")
-    for name, rate in rows:
-        print(f"| {name} | {rate:.0f} | {rate / limit:.2f} |")
-    print(f"\ncache vs PNG pipeline (no augmentation): {rows[3][1] / rows[1][1]:.1f}x "
-          f"(goal >= 20x; uint8 batches {rows[4][1] / rows[1][1]:.1f}x); with augmentation: "
-          f"{rows[5][1] / rows[2][1]:.1f}x; "
-          f"building the cache: {build_rate:.0f} samples/s")
+          f"{'real HPA PNGs' if not args.data else root}; median of {args.repeats} windows "
+          f"of >= {args.seconds:g} s (lowest-highest)")
+    print("| path | samples/s | x decode limit |\n|---|---:|---:|")
+    for key, r in rows.items():
+        print(f"| {names[key]} | {r.cell()} | {r.median / limit:.2f} |")
+    ratio = rows["cache"].median / rows["png"].median
+    print(f"\ncache path vs PNG path: {ratio:.1f}x (goal >= 20x); with the CPU recipe on both: "
+          f"{rows['cache_cpu_aug'].median / rows['png_cpu_aug'].median:.1f}x; building the "
+          f"cache: {build_rate:.0f} samples/s")
+    if args.json:
+        print(dump({"png": rows["png"].median, "cache": rows["cache"].median,
+                    "decode_limit": limit, "cache_over_png": ratio,
+                    "png_cpu_aug": rows["png_cpu_aug"].median,
+                    "cache_cpu_aug": rows["cache_cpu_aug"].median, "build": build_rate,
+                    "rows": rows, "n": n, "size": size, "batch": args.batch, "cores": workers}))
     if not args.data:
         shutil.rmtree(root)
 

@@ -82,7 +82,8 @@ class Config:
     threshold_fixed: float = 0.5  # used by "fixed", and for classes with no positives
     # === Augmentation (training only; each transform switchable, probabilities per sample) ===
     augment: bool = True
-    aug_backend: str = "cpu"  # "cpu": albumentations in tf.data; "device": Keras layer on batch
+    aug_backend: str = "auto"  # "cpu": albumentations in tf.data; "device": Keras layer on
+    # the batch, inside the model; "auto": "device" when TensorFlow sees a GPU, else "cpu"
     aug_hflip: float = 0.5
     aug_vflip: float = 0.5
     aug_rot90: float = 0.5  # probability of a random multiple of 90 degrees
@@ -183,7 +184,7 @@ class Config:
             "optimizer": ("adam", "sgd"),
             "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
             "threshold_strategy": ("f1_search", "frequency", "fixed"),
-            "aug_backend": ("cpu", "device"),
+            "aug_backend": ("auto", "cpu", "device"),
             "lr_schedule": ("constant", "cosine", "sgdr", "plateau"),
             "tta": ("none", "flips", "d4"),
             "selection": ("inner", "last", "peek"),

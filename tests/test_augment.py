@@ -29,10 +29,10 @@ def test_cpu_geometry_keeps_channels_aligned():
     aug = CpuAugmenter(R(**{**EVERYTHING, **GEOMETRY_ONLY}))
     for seed in range(10):
         out = aug(pattern(), seed)
-        assert out.shape == (64, 64, 4) and out.dtype == np.float32
+        assert out.shape == (64, 64, 4) and out.dtype == np.uint8
         for c in range(1, 4):
             np.testing.assert_array_equal(out[..., 0], out[..., c])
-        assert not np.allclose(out[..., 0], pattern()[..., 0] / 255)
+        assert not np.array_equal(out[..., 0], pattern()[..., 0])
 
 
 def test_cpu_same_seed_same_output_and_identity_when_off():
@@ -40,16 +40,31 @@ def test_cpu_same_seed_same_output_and_identity_when_off():
     np.testing.assert_array_equal(aug(pattern(), 7), aug(pattern(), 7))
     assert not np.array_equal(aug(pattern(), 7), aug(pattern(), 8))
     out = CpuAugmenter(R(**NOTHING))(pattern(), 3)
-    np.testing.assert_allclose(out, pattern() / 255, atol=1e-6)
+    np.testing.assert_array_equal(out, pattern())
 
 
 def test_cpu_intensity_range_and_per_channel_brightness():
     cfg = R(**{**NOTHING, "brightness": 1.0, "brightness_per_channel": 1.0})
     out = CpuAugmenter(cfg)(pattern(), 1)
-    ratios = out[8:20, 10:40].mean((0, 1)) / (pattern()[8:20, 10:40].mean((0, 1)) / 255)
+    ratios = out[8:20, 10:40].mean((0, 1)) / pattern()[8:20, 10:40].mean((0, 1))
     assert np.all((ratios > 0.79) & (ratios < 1.21)) and np.ptp(ratios) > 0
     full = CpuAugmenter(R(**EVERYTHING))(pattern(), 5)
-    assert full.min() >= 0 and full.max() <= 1
+    assert full.dtype == np.uint8 and full.max() > 0
+
+
+def test_cpu_intensity_rounds_to_the_nearest_level():
+    """uint8 out: a gain applied to a flat image lands on the nearest 8-bit level."""
+    from gapnet.data.augment import intensity
+
+    flat = np.full((8, 8, 4), 100, np.uint8)
+    rng = np.random.default_rng(0)
+    r = R(**{**NOTHING, "brightness": 1.0, "brightness_per_channel": 0.0,
+             "brightness_range": (1.2049, 1.2049)})
+    np.testing.assert_array_equal(intensity(flat, rng, r), 120)  # 120.49 -> 120
+    r = R(**{**NOTHING, "brightness": 1.0, "brightness_range": (1.2051, 1.2051)})
+    np.testing.assert_array_equal(intensity(flat, rng, r), 121)  # 120.51 -> 121
+    r = R(**{**NOTHING, "brightness": 1.0, "brightness_range": (3.0, 3.0)})
+    np.testing.assert_array_equal(intensity(flat, rng, r), 255)  # clipped, not wrapped
 
 
 def test_device_layer_aligned_identity_at_inference_and_when_off():
@@ -100,3 +115,67 @@ def test_device_layer_round_trips_a_non_default_recipe_through_a_keras_file(tmp_
     x = (pattern(32)[None].repeat(4, 0) / 255).astype("float32")
     out = keras.ops.convert_to_numpy(again.get_layer("augment")(x, training=True))
     assert out.shape == x.shape and not np.allclose(out, x, atol=1e-3)
+
+
+def _marker_image(size=64):
+    """Background 60 with noise, an off-centre bright marker (where it lands says the
+    geometry), four channels of different brightness."""
+    rng = np.random.default_rng(1)
+    img = np.full((size, size), 60, np.float32)
+    img[10:22, 12:20] = 220
+    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    return np.stack([img, img // 2 + 10, 255 - img, img], -1)
+
+
+def _statistics(x):
+    """Per-sample statistics of a float (N, H, W, 4) batch in 0..1."""
+    n, h, w, _ = x.shape
+    g = x[..., 0].astype(np.float64)
+    yy, xx = np.mgrid[:h, :w]
+    marker = g > 0.6
+    mass = marker.sum((1, 2)) + 1e-9
+    means = x.mean((1, 2))
+    lap = np.abs(4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1]
+                 - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]).mean((1, 2))
+    return {"mean": g.mean((1, 2)), "std": g.std((1, 2)), "sharpness": lap,
+            "black": (x[..., 1] == 0).mean((1, 2)),  # uncovered by the geometry
+            "marker_x": (marker * xx).sum((1, 2)) / mass,
+            "marker_y": (marker * yy).sum((1, 2)) / mass, "marker_area": marker.mean((1, 2)),
+            "channel_ratio": means[:, 1] / (means[:, 3] + 1e-6)}
+
+
+def _both_backends(cpu_recipe, device_recipe, n=400):
+    import keras
+
+    img = _marker_image()
+    cpu = np.stack([CpuAugmenter(cpu_recipe)(img, s) for s in range(n)]) / np.float32(255)
+    batch = np.repeat(img[None] / np.float32(255), n, 0)
+    dev = keras.ops.convert_to_numpy(device_augment(device_recipe, seed=0)(batch, training=True))
+    return _statistics(cpu), _statistics(dev)
+
+
+def test_cpu_and_device_recipes_sample_the_same_distributions():
+    """400 augmentations of one image by each back end: every statistic (brightness,
+    contrast, sharpness, uncovered area, where the marker lands, its area, the channel
+    balance) has the same distribution (two-sample Kolmogorov-Smirnov p > 0.001)."""
+    from scipy.stats import ks_2samp
+
+    cpu, dev = _both_backends(R(), R())
+    pvalues = {k: ks_2samp(cpu[k], dev[k]).pvalue for k in cpu}
+    assert min(pvalues.values()) > 1e-3, pvalues
+    # The test has the power to see a wrong recipe: no horizontal flips on the device.
+    cpu, dev = _both_backends(R(), R(hflip=0.0))
+    assert ks_2samp(cpu["marker_x"], dev["marker_x"]).pvalue < 1e-3
+
+
+def test_cpu_geometric_transforms_fire_independently():
+    """Each transform draws its own event: flips at p=0.5 send a corner marker to each of
+    the four corners about equally often (not only to two, as when every transform drew
+    the same number from the same seed)."""
+    from collections import Counter
+
+    img = np.zeros((8, 8, 4), np.uint8)
+    img[0, 0] = 255
+    aug = CpuAugmenter(R(**{**NOTHING, "hflip": 0.5, "vflip": 0.5}))
+    corners = Counter(tuple(np.argwhere(aug(img, s)[..., 0] == 255)[0]) for s in range(400))
+    assert len(corners) == 4 and min(corners.values()) > 70, corners

@@ -114,6 +114,7 @@ def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
         cfg = Config(model="gapnet", normalization="none", augment=False, bn_momentum=momentum)
         model = build_model(cfg, SimpleNamespace(size=16), None, 0)
         model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
-        model.train_on_batch(np.ones((2, 16, 16, 4), "float32"), np.zeros((2, 28), "float32"))
+        white = np.full((2, 16, 16, 4), 255, "uint8")  # 1.0 after `to_float`
+        model.train_on_batch(white, np.zeros((2, 28), "float32"))
         moving_mean = model.get_layer("block1_1_bn").moving_mean.numpy()
         np.testing.assert_allclose(moving_mean, expected, rtol=1e-5)

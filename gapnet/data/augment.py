@@ -14,7 +14,8 @@ recipe field is the key without `aug_`):
 horizontal flip [aug_hflip], vertical flip [aug_vflip], rotation by k*90 degrees
 [aug_rot90], affine scale/translate/rotate/shear [aug_affine], cropping up to aug_crop_max
 of the side at each edge and resizing back [aug_crop], Gaussian blur with sigma uniform in
-0..aug_blur_sigma [aug_blur]; then on the 0..1 float image: contrast x U(range) around each
+0..aug_blur_sigma [aug_blur]; then on the intensities (ranges in units of the full scale,
+0..1): contrast x U(range) around each
 channel's mean [aug_contrast], brightness x U(range), one factor for all channels or, with
 probability aug_brightness_per_channel, one per channel [aug_brightness], additive Gaussian
 noise of std aug_noise_std, shared by the channels or, with probability
@@ -26,6 +27,7 @@ touched. Empty space uncovered by a transform is black (background).
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 from dataclasses import dataclass
 
@@ -118,32 +120,43 @@ def _noise_bank() -> np.ndarray:
 
 
 def intensity(image: np.ndarray, rng: np.random.Generator, r: AugmentRecipe) -> np.ndarray:
-    """The intensity part of the recipe: uint8 (H, W, C) in, float32 0..1 out.
+    """The intensity part of the recipe on a uint8 (H, W, C) image; uint8 out.
 
-    Contrast, brightness and the 1/255 scale are folded into one per-channel affine map
-    out = image * a_c + b_c (one pass over the pixels), then noise, then clipping.
+    Contrast and brightness are folded into one per-channel affine map out = a_c * image +
+    b_c (one pass over the pixels), then noise, then clipping to 0..255 and rounding to the
+    nearest level. The draws are those of the 0..1 recipe (noise std `noise_std` of the full
+    range); rounding adds at most half a level (0.2 %), a tenth of the default noise. An
+    image no intensity transform touches comes back unchanged, without a float copy.
     """
     import cv2
 
     c = image.shape[-1]
-    a = np.full(c, 1 / 255, np.float32)
+    a = np.ones(c, np.float32)
     b = np.zeros(c, np.float32)
+    touched = False
     if rng.random() < r.contrast:
         alpha = rng.uniform(*r.contrast_range)
-        mean = np.asarray(cv2.mean(image)[:c], np.float32) / 255 if c <= 4 else (
-            image.reshape(-1, c).mean(0) / 255)
+        mean = np.asarray(cv2.mean(image)[:c], np.float32) if c <= 4 else (
+            image.reshape(-1, c).mean(0))
         a *= alpha
         b += mean * (1 - alpha)  # contrast around each channel's mean
+        touched = True
     if rng.random() < r.brightness:
         n = c if rng.random() < r.brightness_per_channel else 1
         gain = rng.uniform(*r.brightness_range, size=n).astype(np.float32)
         a *= gain
         b *= gain
+        touched = True
+    noisy = rng.random() < r.noise
+    if not (touched or noisy):
+        return image
     out = image.astype(np.float32)
-    out *= a
-    if b.any():
-        out += b
-    if rng.random() < r.noise:
+    if touched:
+        out *= a
+        out += b + np.float32(0.5)  # + 0.5: the cast below then rounds to nearest
+    else:
+        out += np.float32(0.5)
+    if noisy:
         bank = _noise_bank()
         shape = image.shape if rng.random() < r.noise_per_channel else image.shape[:2] + (1,)
         size = int(np.prod(shape))
@@ -152,13 +165,13 @@ def intensity(image: np.ndarray, rng: np.random.Generator, r: AugmentRecipe) -> 
         else:
             start = int(rng.integers(0, bank.size - size + 1))
             noise = bank[start:start + size].reshape(shape)
-        out += noise * np.float32(r.noise_std)
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
+        out += noise * np.float32(r.noise_std * 255)
+    np.clip(out, 0.0, 255.0, out=out)
+    return out.astype(np.uint8)
 
 
 class CpuAugmenter:
-    """Augments one uint8 (H, W, 4) sample into float32 0..1; thread-safe and seedable.
+    """Augments one uint8 (H, W, 4) sample into a uint8 one; thread-safe and seedable.
 
     Each call takes a seed, so a sample's augmentation does not depend on which tf.data
     thread runs it: the same seed always gives the same output.
@@ -173,6 +186,10 @@ class CpuAugmenter:
         if not hasattr(local, "compose"):
             local.compose = _geometric(self.recipe)
         seed = int(seed) % (2**32)
-        local.compose.set_random_seed(seed)
+        # One generator shared by the transforms, consumed in turn. (Compose.set_random_seed
+        # would give every transform its own generator from the same seed: identical draws,
+        # so all the flips, rotations and the affine would fire together or not at all.)
+        # The intensity part draws from an independent stream of the same seed.
+        local.compose.set_random_state(np.random.default_rng([seed, 0]), random.Random(seed))
         image = local.compose(image=image)["image"]
-        return intensity(image, np.random.default_rng(seed), self.recipe)
+        return intensity(image, np.random.default_rng([seed, 1]), self.recipe)

@@ -1,4 +1,7 @@
-"""The tf.data input pipeline: HPA samples -> (float32 [B, H, W, 4] in 0..1, multi-hot [B, 28]).
+"""The tf.data input pipeline: HPA samples -> (uint8 [B, H, W, 4], multi-hot [B, 28]).
+
+Batches stay uint8, a quarter of float32's bytes, all the way to the model: every gapnet
+network converts to float in 0..1 in its first layer (`to_float`), on the device.
 
 It streams: only the Ids and labels live in memory; each element is read (and, for
 training, augmented) by a parallel `map`. Decoding runs in Python threads (PIL releases
@@ -35,10 +38,22 @@ class PngReader:
         return read_sample(self.image_dir, self.ids[i], self.size, self.ext)
 
 
+def epoch_size(n: int, batch_size: int, parts: int = 1) -> int:
+    """Samples per training epoch: n, less the last partial batch when it is smaller than
+    `parts` (so that every replica gets a share of every global batch)."""
+    rest = n % batch_size
+    return n - rest if 0 < rest < parts else n
+
+
+def steps_per_epoch(n: int, batch_size: int, parts: int = 1) -> int:
+    """Global batches per training epoch (the last one may be partial)."""
+    return -(-epoch_size(n, batch_size, parts) // batch_size)
+
+
 def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, training: bool,
                  augmenter=None, seed: int = 0, deterministic: bool = True,
-                 indices=None, weights=None, epochs: tuple[int, int] | None = None
-                 ) -> tf.data.Dataset:
+                 indices=None, weights=None, epochs: tuple[int, int] | None = None,
+                 shard: tuple[int, int, int] | None = None) -> tf.data.Dataset:
     """Builds the input pipeline over the samples a reader knows.
 
     Args:
@@ -51,17 +66,28 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
         epochs: training only: (start, stop) yields the batches of epochs start..stop-1 in
             one dataset (fit with `steps_per_epoch`), each epoch's order a function of
             (seed, epoch); None: one epoch per iteration, each with a fresh random key.
-        augmenter: a callable (uint8 image, seed) -> float32 0..1 image, e.g.
+        augmenter: a callable (uint8 image, seed) -> uint8 image, e.g.
             `gapnet.data.augment.CpuAugmenter`; None for no CPU-side augmentation.
         seed: seeds the shuffle and the per-element augmentation seeds.
         deterministic: keep element order fixed under parallel reads.
         indices: the subset of reader indices to use (default: all), e.g. one fold.
         weights: optional per-index sampling weights (virtual oversampling): with weights,
             each epoch draws len(indices) samples with replacement in proportion to them.
+        shard: training only, for `tf.distribute` input pipelines: (first, count, parts).
+            Every global batch of `batch_size` is split into `parts` (position t of the
+            batch goes to part t % parts, one part per replica); this pipeline reads only
+            parts first..first+count-1 (this worker's replicas) and yields them in turn,
+            each batch of size batch_size / parts. The parts of a global batch are exactly
+            its samples in one process; each epoch has `epoch_size(n, batch_size, parts)`.
     """
     indices = np.arange(len(reader)) if indices is None else np.asarray(indices, np.int64)
     size = reader.size
     n = len(indices)
+    parts = 1 if shard is None else shard[2]
+    if shard is not None and (not training or batch_size % parts):
+        raise ValueError(f"shard: training only, with a batch size ({batch_size}) that "
+                         f"{parts} parts divide")
+    n_epoch = epoch_size(n, batch_size, parts)
     labels = (np.zeros((len(reader), N_CLASSES), np.float32) if targets is None
               else np.asarray(targets, np.float32))
     idx_const = tf.constant(indices)
@@ -79,18 +105,16 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
             order = tf.random.experimental.stateless_shuffle(idx_const, key)
         aug = tf.random.stateless_uniform([n], key + tf.constant([0, 1 << 32], tf.int64),
                                           minval=0, maxval=2**31 - 1, dtype=tf.int64)
-        return tf.data.Dataset.from_tensor_slices((order, aug))
+        return tf.data.Dataset.from_tensor_slices((order[:n_epoch], aug[:n_epoch]))
 
     use_aug = training and augmenter is not None
 
     def load(i, s):
         img = reader(int(i))
-        if use_aug:
-            return augmenter(img, int(s))
-        return img.astype(np.float32) * np.float32(1 / 255)
+        return augmenter(img, int(s)) if use_aug else img
 
     def tf_load(i, s):
-        img = tf.numpy_function(load, [i, s], tf.float32, stateful=False)
+        img = tf.numpy_function(load, [i, s], tf.uint8, stateful=False)
         img.set_shape((size, size, len(CHANNELS)))
         if targets is None:
             return img
@@ -98,16 +122,33 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
 
     def tf_load_batch(i, s):
         img = tf.numpy_function(reader.read_batch, [i], tf.uint8, stateful=False)
-        img = tf.cast(tf.ensure_shape(img, (None, size, size, len(CHANNELS))), tf.float32)
-        img = img * np.float32(1 / 255)  # bit-identical to the per-sample path
+        img = tf.ensure_shape(img, (None, size, size, len(CHANNELS)))
         return img if targets is None else (img, tf.gather(labels, i))
 
-    def batches(elements):
-        if hasattr(reader, "read_batch") and not use_aug:  # uint8 cache: one gather per batch
-            return elements.batch(batch_size).map(tf_load_batch, num_parallel_calls=tf.data.AUTOTUNE,
-                                                  deterministic=deterministic)
+    by_batch = hasattr(reader, "read_batch") and not use_aug  # uint8 cache: one gather a batch
+
+    def part_batches(elements, p):
+        """Part p of every global batch of `elements` (all of it without sharding)."""
+        if by_batch:
+            elements = elements.batch(batch_size)
+            if parts > 1:
+                elements = elements.map(lambda i, s: (i[p::parts], s[p::parts]))
+            return elements.map(tf_load_batch, num_parallel_calls=tf.data.AUTOTUNE,
+                                deterministic=deterministic)
+        if parts > 1:  # keep the positions t of each batch with t % parts == p
+            elements = elements.enumerate().filter(
+                lambda k, e: (k % batch_size) % parts == p).map(lambda k, e: e)
         return elements.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE,
-                            deterministic=deterministic).batch(batch_size)
+                            deterministic=deterministic).batch(batch_size // parts)
+
+    def batches(elements):
+        if shard is None:
+            return part_batches(elements, 0)
+        first, count = shard[0], shard[1]
+        mine = [part_batches(elements, first + r) for r in range(count)]
+        if count == 1:
+            return mine[0]
+        return tf.data.Dataset.choose_from_datasets(mine, tf.data.Dataset.range(count).repeat())
 
     if not training:
         ds = batches(tf.data.Dataset.from_tensor_slices((idx_const, tf.zeros_like(idx_const))))

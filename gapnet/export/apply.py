@@ -41,7 +41,7 @@ def predict_images(model, thresholds, path: str, channels=None, batch_size: int 
             bad.append(str(e))
     if bad:
         raise DataError(f"{len(bad)} image(s) cannot be used:\n" + "\n".join(bad))
-    x = np.stack(images).astype(np.float32) / 255.0
+    x = np.stack(images)  # uint8: the model scales pixels itself
     probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
     return names, probs, decide(probs, thresholds, empty)
 

@@ -36,8 +36,9 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
         "",
         "## Input",
         "",
-        f"- One float32 image (batch, {size}, {size}, 4) with values in 0..1 (8-bit pixels / "
-        "255), channels in the order " + ", ".join(f"`{c}`" for c in CHANNELS) +
+        f"- One image (batch, {size}, {size}, 4) of 8-bit pixel values: uint8, or float32 "
+        "in 0..255 (the model scales them to 0..1 in its first layer, `to_float`), "
+        "channels in the order " + ", ".join(f"`{c}`" for c in CHANNELS) +
         " (microtubules, protein of interest, nucleus, endoplasmic reticulum).",
         f"- Fields are resized to {size} x {size} px as in training (area interpolation when "
         "shrinking). The HPA Kaggle fields are confocal images taken with a 63x objective "

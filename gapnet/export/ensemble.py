@@ -10,9 +10,9 @@ ENSEMBLE = "fold_average_model"  # the name of the model fold_average builds
 def fold_average(fold_models: list) -> keras.Model:
     """A functional model whose output is the mean of `fold_models`' outputs.
 
-    Each fold model keeps its own preprocessing (normalization; augmentation is the
-    identity at inference), so the input is what training fed: float32 (H, W, 4) in 0..1
-    in gapnet's channel order.
+    Each fold model keeps its own preprocessing (`to_float`, normalization; augmentation
+    is the identity at inference), so the input is what training fed: (H, W, 4) 8-bit pixel
+    values (uint8 or float 0..255) in gapnet's channel order.
     """
     if not fold_models:
         raise ValueError("no fold models to average")

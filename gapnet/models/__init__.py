@@ -1,9 +1,10 @@
 """Model registry: `register`, `build(name, input_shape, n_classes, **kwargs)`, `spec`,
 `list_models()`; one module per architecture.
 
-A network's builder returns a functional `keras.Model` that maps float images in 0..1 to
-28 sigmoid probabilities, and accepts `preprocess`: Keras layers applied right after the
-input (device-side augmentation, normalization), so a saved model carries them. Seed 000's
+A network's builder returns a functional `keras.Model` that maps images of 8-bit pixel
+values (uint8, or float in 0..255) to 28 sigmoid probabilities. Its first layer, `to_float`,
+scales them to float32 0..1 on the device; `preprocess` (Keras layers: device-side
+augmentation, normalization) follows it, so a saved model carries all of them. Seed 000's
 scikit-learn baselines (`gapnet.models.baselines`) are registered beside the networks with
 `network=False`: they are fitted once per fold instead of trained by epochs.
 """

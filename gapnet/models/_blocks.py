@@ -5,10 +5,17 @@ from __future__ import annotations
 import keras
 
 
+# The first layer of every gapnet network: 8-bit pixel values (uint8, or float 0..255) to
+# float32 in 0..1, on the device. Kept float32 under mixed precision, so the scaling is
+# exactly that of the float32 pipeline gapnet 0.2 had.
+TO_FLOAT = "to_float"
+
+
 def stem(input_shape, preprocess=None):
-    """The model input and the tensor after the preprocessing layers (augment, normalize)."""
+    """The model input (pixel values 0..255), the conversion to float 0..1 (`to_float`)
+    and the preprocessing layers after it (augment, normalize)."""
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
+    x = keras.layers.Rescaling(1 / 255, dtype="float32", name=TO_FLOAT)(inputs)
     for layer in preprocess or ():
         x = layer(x)
     return inputs, x

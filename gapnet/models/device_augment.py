@@ -84,7 +84,8 @@ class DeviceAugment(keras.layers.Layer):
         sigma = ops.maximum(self._u((b,), 0, r.blur_sigma), 1e-3)
         w1 = ops.exp(-1 / (2 * sigma**2)) * on  # weight of a neighbour, 1 at the centre
         norm = 1 + 2 * w1
-        pad = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        # Edges reflected (without repeating the edge pixel), as OpenCV's default border.
+        pad = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
         rows = (pad[:, :-2] + pad[:, 2:]) * w1[:, None, None, None] + pad[:, 1:-1]
         rows = rows / norm[:, None, None, None]
         cols = (rows[:, :, :-2] + rows[:, :, 2:]) * w1[:, None, None, None] + rows[:, :, 1:-1]

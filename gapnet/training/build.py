@@ -50,10 +50,24 @@ def _moments(img: np.ndarray):
     return np.stack([x.sum(0), (x * x).sum(0), np.full(x.shape[1], len(x))])
 
 
+def augment_backend(cfg: Config) -> str | None:
+    """Where training augmentation runs: "cpu" (tf.data), "device" (a layer of the model)
+    or None (`augment` off). `aug_backend="auto"` picks "device" when TensorFlow sees a GPU
+    and "cpu" otherwise: on a 2-core CPU the albumentations recipe trains faster than the
+    same recipe as Keras ops (docs/benchmarks.md, "Augmentation back end"); on a GPU the
+    batched ops cost the accelerator little and free the CPU for reading."""
+    if not cfg.augment:
+        return None
+    if cfg.aug_backend != "auto":
+        return cfg.aug_backend
+    return "device" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
 def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
-    """The configured architecture with its preprocessing (augmentation, normalization)."""
+    """The configured architecture with its preprocessing (`to_float`, then augmentation
+    and normalization)."""
     preprocess = []
-    if cfg.augment and cfg.aug_backend == "device":
+    if augment_backend(cfg) == "device":
         preprocess.append(device_augment(AugmentRecipe.from_config(cfg), seed=seed))
     if cfg.normalization == "dataset":
         mean, var = channel_stats(reader, train_idx, seed)

@@ -4,6 +4,8 @@
 GPUs) or "multiworker" (MultiWorkerMirroredStrategy, its cluster from the TF_CONFIG
 environment variable). Under "multiworker" every worker runs the same job in step; only
 the chief's (worker 0's) files are the run's, the others write to a hidden sub-folder.
+Each worker's training input reads only its replicas' parts of every global batch
+(`shard_of`, `gapnet.data.pipeline.make_dataset(shard=...)`), not the whole dataset.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def check_selection_size(n_select: int | None, strategy: str, fold=None) -> None
         raise TrainingError(f"fold {fold}: the selection set has {n_select} samples, fewer "
                             f"than the {replicas} replicas; raise inner_fraction or use "
                             "selection='last'")
+
+
+def shard_of(ctx: tf.distribute.InputContext) -> tuple[int, int, int]:
+    """The parts of every global batch this worker's input pipeline reads, as
+    `make_dataset(shard=(first, count, parts))`: one part per replica in sync, this
+    worker's replicas' parts, in order."""
+    parts = ctx.num_replicas_in_sync
+    local = parts // ctx.num_input_pipelines
+    return ctx.input_pipeline_id * local, local, parts
 
 
 def _patch_keras_multiworker() -> None:

@@ -18,9 +18,9 @@ import numpy as np
 from gapnet import models
 from gapnet.config import Config
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter
-from gapnet.data.pipeline import make_dataset
+from gapnet.data.pipeline import make_dataset, steps_per_epoch
 from gapnet.training import distribute, resume
-from gapnet.training.build import build_model, compile_model, setup
+from gapnet.training.build import augment_backend, build_model, compile_model, setup
 from gapnet.training.callbacks import SGDR, LearningRateLog
 from gapnet.training.predict import load_model
 
@@ -93,11 +93,16 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
           f"(configured {cfg.learning_rate:g}); the report plots {fold_dir}/lr_finder.json")
 
 
-def datasets(cfg: Config, task: FoldTask, epochs=None):
+def datasets(cfg: Config, task: FoldTask, epochs=None, strategy=None):
     """The training dataset (augmented, shuffled, oversampled as configured) and the
-    selection set's (None without one)."""
+    selection set's (None without one).
+
+    With a multi-worker `strategy`, the training data is a distributed dataset in which
+    each worker reads only its replicas' shares of every global batch
+    (`make_dataset(shard=...)`); the selection set is left to TensorFlow's sharding.
+    """
     augmenter = (CpuAugmenter(AugmentRecipe.from_config(cfg))
-                 if cfg.augment and cfg.aug_backend == "cpu" else None)
+                 if augment_backend(cfg) == "cpu" else None)
     weights = None
     if cfg.oversample_min_count > 0:  # virtual oversampling: copies as sampling weights
         from gapnet.data.oversample import sampling_weights
@@ -105,9 +110,16 @@ def datasets(cfg: Config, task: FoldTask, epochs=None):
         weights = np.ones(len(task.reader))
         weights[task.train_idx] = sampling_weights(np.asarray(task.targets)[task.train_idx],
                                                    cfg.oversample_min_count, task.seed)
-    train = make_dataset(task.reader, task.targets, cfg.batch_size, training=True,
-                         augmenter=augmenter, seed=task.seed, deterministic=True,
-                         indices=task.train_idx, weights=weights, epochs=epochs)
+    def train_data(shard=None):
+        return make_dataset(task.reader, task.targets, cfg.batch_size, training=True,
+                            augmenter=augmenter, seed=task.seed, deterministic=True,
+                            indices=task.train_idx, weights=weights, epochs=epochs, shard=shard)
+
+    if strategy is None:
+        train = train_data()
+    else:
+        train = strategy.distribute_datasets_from_function(
+            lambda ctx: train_data(distribute.shard_of(ctx)))
     val = None if task.select_idx is None else make_dataset(
         task.reader, task.targets, cfg.batch_size, training=False, indices=task.select_idx)
     return train, val
@@ -160,7 +172,9 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
     fold_dir, fold = task.fold_dir, task.fold
     history = os.path.join(fold_dir, "history.csv")
     state = resume.load_state(fold_dir)
-    steps = -(-len(task.train_idx) // cfg.batch_size)
+    multi = distribute.distribution(cfg.strategy) if cfg.strategy == "multiworker" else None
+    parts = 1 if multi is None else multi.num_replicas_in_sync
+    steps = steps_per_epoch(len(task.train_idx), cfg.batch_size, parts)
     y_train = np.asarray(task.targets)[task.train_idx]
     model = build_model(cfg, task.reader, task.train_idx, task.seed)
     cbs = callbacks(cfg, fold_dir, steps, fold, select=task.select_idx is not None)
@@ -190,9 +204,11 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
                 model.optimizer.learning_rate.assign(lr)
             current = stage
         pending = state if state and stage == state["stage"] else None
-        train, val = datasets(cfg, task, (first, stop))
-        if cfg.strategy == "multiworker":
-            distribute.build_before_fit(model, train if val is None else val)
+        train, val = datasets(cfg, task, (first, stop), multi)
+        if multi is not None:
+            distribute.build_before_fit(model, val if val is not None else make_dataset(
+                task.reader, task.targets, cfg.batch_size, training=False,
+                indices=task.train_idx[:cfg.batch_size]))
         model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
                   epochs=stop, verbose=fit_verbosity(cfg.verbose),
                   callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])
