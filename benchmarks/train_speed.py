@@ -1,20 +1,28 @@
-"""Training throughput (img/s), side by side in one run.
+"""Training throughput (img/s) by input path, side by side in one run.
 
-    python benchmarks/train_speed.py [--models gapnet gapnet_pl] [--sizes 512 256]
-                                     [--precisions float32 mixed_bfloat16] [--steps 6]
-                                     [--batch 20] [--memory-only]
+    python benchmarks/train_speed.py [--rows gapnet_pl:256:float32 ...] [--batch 20]
+                                     [--seconds 3] [--repeats 5] [--json]
 
-For each model, size and precision: `model.fit` fed by the tf.data pipeline (PNG decode +
-full CPU augmentation, from a synthetic dataset written at that size) and fed from
-memory (one batch held as tensors, repeated), and their ratio. A ratio near 1 means the
-input pipeline keeps up with the model; below 1, the input limits training.
+For each row (model:size:precision; default: the three that were input-bound, GapNet-PL
+at 256 px in float32 and mixed_bfloat16 and GapNet at 512 px in mixed_bfloat16), the same
+model and augmentation recipe trained (`train_on_batch` on one persistent stream) with
+its batches:
+
+- memory: one uint8 batch held as a tensor, augmentation on the device (the ceiling);
+- cache: from the uint8 cache (`data_prep/build_cache.py`), augmentation on the device;
+- cache + CPU aug: from the cache, the albumentations recipe in tf.data instead;
+- PNG: decoding the PNG files, augmentation on the device;
+- PNG + CPU aug: decoding the PNGs with the albumentations recipe (gapnet 0.2's path).
+
+Each cell is the median of --repeats windows of at least --seconds (benchmarks/timing.py).
+The data are 80 synthetic samples written at the row's size. The ratio cache/memory says
+whether the input keeps up with the model (goal >= 0.9).
 """
 
 import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,62 +30,96 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.timing import dump, measure  # noqa: E402
 from gapnet import models  # noqa: E402
+from gapnet.data import cache  # noqa: E402
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
-from gapnet.data.source import open_source  # noqa: E402
 from gapnet.data.pipeline import PngReader, make_dataset  # noqa: E402
+from gapnet.data.source import open_source  # noqa: E402
 from gapnet.data.synthetic.generate import write_dataset  # noqa: E402
+from gapnet.models.device_augment import device_augment  # noqa: E402
+
+DEFAULT_ROWS = ["gapnet_pl:256:float32", "gapnet_pl:256:mixed_bfloat16",
+                "gapnet:512:mixed_bfloat16"]
+COLUMNS = ("memory", "cache", "cache_cpu_aug", "png", "png_cpu_aug")
 
 
-def rate(model, ds, steps: int, batch: int) -> float:
-    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
-    t = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return steps * batch / (time.perf_counter() - t)
+def trainer(model, dataset):
+    """A timing step: one `train_on_batch` on the next batch of a persistent stream."""
+    it = iter(dataset)
+
+    def step():
+        x, y = next(it)
+        model.train_on_batch(x, y)
+        return int(x.shape[0])
+
+    return step
+
+
+def build(name, size, device_aug: bool):
+    keras.utils.set_random_seed(0)
+    pre = [device_augment(AugmentRecipe(), seed=0)] if device_aug else []
+    model = models.build(name, (size, size, 4), 28, preprocess=pre)
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return model
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", default=["gapnet", "gapnet_pl"])
-    p.add_argument("--sizes", nargs="+", type=int, default=[512, 256])
-    p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
+    p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, metavar="MODEL:SIZE:PRECISION")
     p.add_argument("--batch", type=int, default=20)
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--memory-only", action="store_true",
-                   help="time the model fed from memory only (no pipeline row)")
+    p.add_argument("--seconds", type=float, default=3.0, help="least seconds per window")
+    p.add_argument("--repeats", type=int, default=5, help="timed windows per cell (median)")
+    p.add_argument("--columns", nargs="+", default=list(COLUMNS), choices=COLUMNS)
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = p.parse_args(argv)
-    rows = []
+    results, roots = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            root = write_dataset(os.path.join(tmp, str(size)), args.batch * 4, size, seed=0,
-                                 progress=False)
-            src = open_source(root)
-            reader = PngReader(src.image_dir, src.ext, src.labels.ids, size)
-            targets = src.labels.targets
-            for precision in args.precisions:
-                keras.mixed_precision.set_global_policy(precision)
-                for name in args.models:
-                    keras.utils.set_random_seed(0)
-                    model = models.build(name, (size, size, 4), 28)
-                    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
-                    piped = make_dataset(reader, targets, args.batch, training=True,
-                                         augmenter=CpuAugmenter(AugmentRecipe())).repeat()
-                    x, y = next(iter(piped))
-                    memory = tf.data.Dataset.from_tensors((x, y)).repeat()
-                    r_mem = rate(model, memory, args.steps, args.batch)
-                    r_pipe = float("nan") if args.memory_only else rate(model, piped, args.steps,
-                                                                        args.batch)
-                    rows.append((name, size, precision, r_pipe, r_mem))
-                    print(f"{name} {size}px {precision}: pipeline {r_pipe:.1f} img/s, "
-                          f"memory {r_mem:.1f} img/s", flush=True)
+        for row in args.rows:
+            name, size, precision = row.split(":")
+            size = int(size)
+            if size not in roots:
+                roots[size] = write_dataset(os.path.join(tmp, str(size)), args.batch * 4, size,
+                                            seed=0, progress=False)
+                cache.build(roots[size], size, progress=False, log=lambda *a: None)
+            src = open_source(roots[size])
+            ids, targets = src.labels.ids, src.labels.targets
+            png = PngReader(src.image_dir, src.ext, ids, size)
+            cached = cache.CacheReader(cache.cache_dir(roots[size], "train", size), ids)
+            keras.mixed_precision.set_global_policy(precision)
+
+            def stream(reader, cpu_aug=False):
+                aug = CpuAugmenter(AugmentRecipe()) if cpu_aug else None
+                return make_dataset(reader, targets, args.batch, training=True, seed=0,
+                                    augmenter=aug, epochs=(0, 10**6))
+
+            out = {"model": name, "size": size, "precision": precision}
+            for col in args.columns:
+                model = build(name, size, device_aug=not col.endswith("cpu_aug"))
+                if col == "memory":
+                    x, y = next(iter(stream(cached)))
+                    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+                else:
+                    data = stream(cached if col.startswith("cache") else png,
+                                  col.endswith("cpu_aug"))
+                out[col] = measure(trainer(model, data), args.seconds, args.repeats)
+                print(f"{row} {col}: {out[col].cell()} img/s", flush=True)
+            results.append(out)
     keras.mixed_precision.set_global_policy("float32")
-    print(f"\n{os.cpu_count()} CPU cores, batch {args.batch}, {args.steps} timed steps")
-    print("| model | size | precision | pipeline img/s | memory img/s | pipeline/memory |")
-    print("|---|---:|---|---:|---:|---:|")
-    base = {(m, s): pm for m, s, pr, pp, pm in rows if pr == "float32"}
-    for m, s, pr, pp, pm in rows:
-        extra = f" ({pm / base[(m, s)]:.2f}x float32)" if pr != "float32" and (m, s) in base else ""
-        print(f"| {m} | {s} | {pr} | {pp:.1f} | {pm:.1f}{extra} | {pp / pm:.2f} |")
+    print(f"\n{os.cpu_count()} CPU cores, batch {args.batch}; img/s, median of {args.repeats} "
+          f"windows of >= {args.seconds:g} s (lowest-highest)")
+    print("| model | size | precision | " + " | ".join(args.columns) + " | cache/memory |")
+    print("|---|---:|---|" + "---:|" * (len(args.columns) + 1))
+    for r in results:
+        ratio = (f"{r['cache'].median / r['memory'].median:.2f}"
+                 if "cache" in r and "memory" in r else "")
+        print(f"| {r['model']} | {r['size']} | {r['precision']} | "
+              + " | ".join(r[c].cell() for c in args.columns) + f" | {ratio} |")
+    if args.json:
+        print(dump({"rows": [{**{k: (v.median if hasattr(v, "median") else v)
+                                 for k, v in r.items()},
+                              "spread": {c: r[c] for c in args.columns}} for r in results],
+                    "batch": args.batch, "cores": os.cpu_count()}))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from gapnet.cv.runfolder import (RunError, RunLock, RunTable, check_config, fold
                                  write_scores)
 from gapnet.data.prepare import Prepared, prepare
 from gapnet.io import atomic_write_text, read_json
+from gapnet.training.build import augment_backend
 
 
 def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray:
@@ -129,6 +130,8 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
         log(f"data: {data.root} ({'synthetic atlas' if data.synthetic else 'real data'}), "
             f"{len(data.ids)} samples, {cfg.image_size}px; model {cfg.model}; {cfg.folds} "
             f"folds; run folder {out}")
+        if models.spec(cfg.model).network:
+            log(f"augmentation: {augment_backend(cfg) or 'off'} (aug_backend={cfg.aug_backend})")
         check_config(out, cfg, force, log)
         folds = assign_folds(cfg, out, data.ids, data.targets, data.groups)
         k_values = sorted(set(folds.tolist()))

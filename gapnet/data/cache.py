@@ -141,8 +141,25 @@ class CacheReader:
         return np.array(self.images[self.rows[i]])
 
     def read_batch(self, indices) -> np.ndarray:
-        """Rows `indices` as one uint8 (len, size, size, 4) array (one gather, in order)."""
-        return self.images[self.rows[np.asarray(indices)]]
+        """Rows `indices` as one uint8 (len, size, size, 4) array, in order.
+
+        The array is 64-byte aligned, so TensorFlow takes it over as the batch tensor
+        without a second copy (`tf.numpy_function` copies unaligned arrays): 1.7x the
+        rate of NumPy's fancy indexing on 2 cores (docs/benchmarks.md).
+        """
+        rows = self.rows[np.asarray(indices)]
+        out = aligned_empty((len(rows),) + self.images.shape[1:])
+        for j, row in enumerate(rows):  # one memcpy per sample
+            out[j] = self.images[row]
+        return out
+
+
+def aligned_empty(shape, align: int = 64) -> np.ndarray:
+    """An uninitialised uint8 array whose data starts on an `align`-byte boundary."""
+    n = int(np.prod(shape))
+    buf = np.empty(n + align, np.uint8)
+    start = (-buf.ctypes.data) % align
+    return buf[start:start + n].reshape(shape)
 
 
 def open_reader(src, ids, size: int, mode: str = "auto", log=print):

@@ -1,0 +1,37 @@
+"""The benchmarks run and report the named figures their --json promises (tiny forms)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def run_json(script, *args):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args,
+                          "--json"], check=True, capture_output=True, text=True, timeout=600).stdout
+    return out, json.loads(out[out.index("\n{") + 1:])
+
+
+def test_gpu_benchmark_runs_its_tiny_form_without_a_gpu():
+    out, result = run_json("gpu.py", "--tiny", "--models", "gapnet_pl")
+    assert result["tiny"] and result["size"] == 64 and not result["skipped"]
+    cell = result["cells"][0]
+    assert cell["model"] == "gapnet_pl" and cell["precision"] == "float32"
+    for feed in ("memory", "cache", "predict"):
+        assert cell[feed]["median"] > 0 and cell[feed]["low"] <= cell[feed]["high"]
+    proj = result["projection"]["gapnet_pl"]
+    assert proj["hours"] > 0 and proj["largest_batch"] in (4, 8)
+    assert "| gapnet_pl | float32 | off |" in out and "projected" in out
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_reports_png_cache_and_decode_limit():
+    _, result = run_json("pipeline.py", "--n", "8", "--size", "64", "--batch", "4",
+                         "--seconds", "0.2", "--repeats", "2")
+    for key in ("png", "cache", "decode_limit"):
+        assert result[key] > 0
+    assert result["cache_over_png"] == pytest.approx(result["cache"] / result["png"])
