@@ -3,7 +3,7 @@
 A row timed once for well under a second swings by 2x from run to run on a shared
 machine. Each row here is timed as `repeats` consecutive windows of at least
 `min_seconds` each, on one uninterrupted stream (no pause between windows, so no buffer
-refills in between), after a warm-up window; the row reports the median rate and the
+refills in between), after a longer warm-up window; the row reports the median rate and the
 spread (lowest and highest window).
 """
 
@@ -37,10 +37,11 @@ class Rate:
 def measure(step, min_seconds: float = 3.0, repeats: int = 5, warmup: float | None = None
             ) -> Rate:
     """Times `step()` (one unit of work returning how many items it did) in `repeats`
-    windows of at least `min_seconds` after a warm-up window (default: min_seconds)."""
+    windows of at least `min_seconds` after a warm-up window (default: 3 x min_seconds,
+    time for tf.data's autotuning to settle)."""
     windows = []
     for w in range(repeats + 1):
-        limit = (min_seconds if warmup is None else warmup) if w == 0 else min_seconds
+        limit = (3 * min_seconds if warmup is None else warmup) if w == 0 else min_seconds
         done, t0 = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - t0) < limit:
             done += step()
