@@ -96,6 +96,21 @@ def largest_batch(name, size, start, cap, deadline):
     return fits, peak
 
 
+def run_cell(key, args, memory, stream, x) -> dict:
+    """One model/precision/XLA setting: training fed from memory and from the cache, its
+    peak device memory, and prediction."""
+    model = build(key["model"], args.size, key["precision"], key["xla"])
+    peak_bytes(reset=True)
+    cell = dict(key)
+    for feed, data in (("memory", memory), ("cache", stream)):
+        cell[feed] = measure(trainer(model, data), args.seconds, args.repeats,
+                             warmup=args.seconds)
+    cell["peak_bytes"] = peak_bytes()
+    cell["predict"] = measure(lambda: int(model.predict_on_batch(x).shape[0]),
+                              args.seconds, args.repeats)
+    return cell
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["gapnet", "gapnet_pl", "densenet121"])
@@ -119,7 +134,7 @@ def main(argv=None):
     deadline = t0 + args.budget
     device = (tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
               .get("device_name", "GPU") if gpu else f"CPU ({os.cpu_count()} cores)")
-    cells, skipped, batches_fit = [], [], {}
+    cells, skipped, failed, batches_fit = [], [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(os.path.join(tmp, "syn"), args.samples, args.size, seed=0,
                              workers=os.cpu_count(), progress=False)
@@ -137,19 +152,18 @@ def main(argv=None):
                     if time.perf_counter() > deadline:
                         skipped.append(key)
                         continue
-                    model = build(name, args.size, precision, xla)
-                    peak_bytes(reset=True)
-                    cell = dict(key)
-                    for feed, data in (("memory", memory), ("cache", stream)):
-                        cell[feed] = measure(trainer(model, data), args.seconds, args.repeats,
-                                             warmup=args.seconds)
-                    cell["peak_bytes"] = peak_bytes()
-                    cell["predict"] = measure(lambda: int(model.predict_on_batch(x).shape[0]),
-                                              args.seconds, args.repeats)
+                    try:
+                        cell = run_cell(key, args, memory, stream, x)
+                    except Exception as e:  # noqa: BLE001 - e.g. an op XLA cannot compile
+                        print(f"{name} {precision} xla={xla}: failed: {type(e).__name__}: "
+                              f"{str(e)[:300]}", flush=True)
+                        failed.append({**key, "error": f"{type(e).__name__}: {str(e)[:300]}"})
+                        continue
+                    finally:
+                        keras.backend.clear_session()
                     cells.append(cell)
                     print(f"{name} {precision} xla={xla}: memory {cell['memory'].cell()}, "
                           f"cache {cell['cache'].cell()} img/s", flush=True)
-                    keras.backend.clear_session()
         for name in args.models:
             batches_fit[name] = largest_batch(name, args.size, args.batch, args.max_batch,
                                               deadline + 60)
@@ -166,9 +180,10 @@ def main(argv=None):
               f"{c['memory'].cell()} | {c['cache'].cell()} | "
               f"{c['cache'].median / c['memory'].median:.2f} | {c['predict'].median:,.0f} | "
               f"{gib(c['peak_bytes'])} |")
-    for k in skipped:
+    for k in skipped + failed:
+        why = f"failed: {k['error'][:60]}" if "error" in k else "skipped (budget)"
         print(f"| {k['model']} | {k['precision']} | {'on' if k['xla'] else 'off'} | "
-              "skipped (budget) | | | | |")
+              f"{why} | | | | |")
     projection = {}
     n_train = HPA_TRAIN * 2 // 3
     n_held = HPA_TRAIN - n_train
@@ -192,7 +207,7 @@ def main(argv=None):
           "this size and batch; the tiny form's figures are no guide)")
     if args.json:
         print(dump({"device": device, "tiny": tiny, "size": args.size, "batch": args.batch,
-                    "seconds": elapsed, "cells": cells, "skipped": skipped,
+                    "seconds": elapsed, "cells": cells, "skipped": skipped, "failed": failed,
                     "projection": projection}))
 
 

@@ -1,7 +1,7 @@
 """Writes a synthetic HPA-like dataset in the exact Kaggle layout (DIR/train.csv, DIR/train/).
 
     python data_prep/make_synthetic.py --out DIR --n N --size S --seed K
-                                       [--min-per-class M] [--workers W]
+                                       [--min-per-class M] [--workers W] [--truth]
     python data_prep/make_synthetic.py --figure PNG [--real DIR/ID] [--size S]
 
 Same seed and parameters give byte-identical files. Scores on synthetic data are not HPA
@@ -26,6 +26,10 @@ def main(argv=None) -> int:
                         "(default: 6%% of N, so every class appears once N >= 100; "
                         "about 7%% is the most the real label sets allow)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--truth", action="store_true",
+                   help="also write the ground truth to DIR/truth/: cell and nucleus label "
+                        "images, each label's pattern mask, cells.csv (the labels each cell "
+                        "shows); the images are the same bytes either way")
     p.add_argument("--figure", metavar="PNG",
                    help="instead of a dataset, write a figure with one example per class")
     p.add_argument("--real", metavar="DIR/ID",
@@ -52,7 +56,7 @@ def main(argv=None) -> int:
     m = default_min_per_class(args.n) if args.min_per_class is None else args.min_per_class
     try:  # None keeps the default's best effort in datasets too small for it
         out = write_dataset(args.out, args.n, args.size, args.seed, args.min_per_class,
-                            args.workers)
+                            args.workers, truth=args.truth)
     except ValueError as e:  # an unreachable --min-per-class
         p.error(str(e))
     print(f"wrote {args.n} samples ({args.size}px, seed {args.seed}, min per class {m}) to {out}")

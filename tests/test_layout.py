@@ -8,7 +8,7 @@ import gapnet
 ROOT = os.path.dirname(gapnet.__file__)
 # Stage of each top-level module or subpackage; a module may import its own stage or earlier.
 STAGES = {"classes": 0, "config": 0, "io": 0, "metrics": 0, "thresholds": 0, "data": 1,
-          "models": 2, "training": 3, "cv": 4, "report": 5, "export": 6}
+          "models": 2, "training": 3, "cv": 4, "explain": 5, "report": 6, "export": 7}
 
 
 def _modules():

@@ -116,6 +116,37 @@ def make_figures(out_dir, targets, oof, folds, tuned, cross, run) -> list[tuple[
     return figs
 
 
+def explain_section(run: str, out_dir: str):
+    """(section, figures) of `experiments/explain.py`'s output in RUN/explain, if any: the
+    method and a few of its figures (copied beside the report)."""
+    import shutil
+
+    path = os.path.join(run, "explain", "summary.json")
+    if not os.path.isfile(path):
+        return None
+    s = read_json(path)
+    m = s["method"]
+    text = (f"{len(s['samples'])} samples explained ({m['rule']}). Maps: {m['maps']} on "
+            f"{', '.join(m['layers'])}, TTA {m['tta']}; cells: {m['cells']}; a cell gets a "
+            f"class the image gets when its share of the class map is at least "
+            f"{m['cell_share']}. Gallery: explain/gallery.html; per-cell calls: "
+            "explain/cells.csv." + (" Synthetic data." if s.get("synthetic") else ""))
+    figs = []
+    for rel in s["figures"]:
+        src = os.path.join(run, "explain", rel)
+        if os.path.isfile(src):
+            dst = os.path.join(out_dir, "explain_" + os.path.basename(rel))
+            shutil.copyfile(src, dst)
+            figs.append((f"Localization maps: {os.path.basename(rel)[:-4]}", dst))
+    if s.get("embeddings"):
+        src = os.path.join(run, "explain", s["embeddings"]["figure"])
+        if os.path.isfile(src):
+            dst = os.path.join(out_dir, "explain_embedding.png")
+            shutil.copyfile(src, dst)
+            figs.append((f"Embeddings ({s['embeddings']['method']})", dst))
+    return ("Where the protein is", None, [], [[text]]), figs
+
+
 def write_report(run: str, log=print) -> str:
     """Writes RUN/report/{report.html, report.md, *.png}; returns the HTML path."""
     table = load_run(run, log=lambda *a: None)
@@ -166,6 +197,10 @@ def write_report(run: str, log=print) -> str:
         ("Config", None, ["key", "value"], [[k, json.dumps(v)] for k, v in config.items()]),
     ]
     figs = make_figures(out_dir, targets, oof, folds, tuned, cross, run)
+    explained = explain_section(run, out_dir)
+    if explained:
+        sections.insert(-1, explained[0])
+        figs += explained[1]
 
     md, page = render(f"Report: {os.path.basename(os.path.abspath(run))}",
                       f"gapnet report: {cfg.model}", sections, figs)

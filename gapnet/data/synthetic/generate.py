@@ -85,10 +85,10 @@ def sample_id(seed: int, i: int) -> str:
     return f"syn{seed}-{i:06d}-{h}"
 
 
-def render_sample(seed: int, i: int, labels, size: int) -> np.ndarray:
+def render_sample(seed: int, i: int, labels, size: int, truth: dict | None = None) -> np.ndarray:
     from gapnet.data.synthetic.render import render
 
-    return render(labels, size, np.random.default_rng([seed, 2, i]))
+    return render(labels, size, np.random.default_rng([seed, 2, i]), truth)
 
 
 def _png(a: np.ndarray) -> bytes:
@@ -100,21 +100,48 @@ def _png(a: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+TRUTH = "truth"  # the ground-truth folder beside train/ (`write_dataset(truth=True)`)
+
+
 def _write_one(job) -> int:
-    out_dir, seed, i, labels, size = job
+    out_dir, seed, i, labels, size, with_truth = job
     sid = sample_id(seed, i)
     paths = [os.path.join(out_dir, f"{sid}_{c}.png") for c in CHANNELS]
-    if all(os.path.exists(p) for p in paths):  # resumed generation: already written
-        return i
-    img = render_sample(seed, i, labels, size)
+    truth_dir = os.path.join(os.path.dirname(out_dir), TRUTH)
+    table = os.path.join(truth_dir, "parts", f"{sid}.csv")
+    if all(os.path.exists(p) for p in paths) and (not with_truth or os.path.exists(table)):
+        return i  # resumed generation: already written
+    truth = {} if with_truth else None
+    img = render_sample(seed, i, labels, size, truth)
     for c, p in enumerate(paths):
         atomic_write_bytes(p, _png(img[..., c]))
+    if with_truth:
+        for kind in ("cells", "nuclei"):
+            atomic_write_bytes(os.path.join(truth_dir, f"{sid}_{kind}.png"),
+                               _png(truth[kind].astype(np.uint16)))
+        for k, mask in truth["masks"].items():
+            atomic_write_bytes(os.path.join(truth_dir, f"{sid}_{k}.png"),
+                               _png(mask.astype(np.uint8) * 255))
+        rows = [f"{sid},{cell},{' '.join(map(str, ks))}" for cell, ks in truth["shows"].items()]
+        atomic_write_bytes(table, ("\n".join(rows) + "\n" if rows else "").encode())
     return i
+
+
+def _write_truth_table(out: str, ids) -> None:
+    """truth/cells.csv (Id, cell, the labels that cell shows) from the per-sample parts."""
+    from gapnet.io import atomic_write_text
+
+    folder = os.path.join(out, TRUTH)
+    lines = ["Id,cell,labels"]
+    for sid in ids:
+        with open(os.path.join(folder, "parts", f"{sid}.csv"), encoding="utf-8") as f:
+            lines += [line for line in f.read().splitlines() if line]
+    atomic_write_text(os.path.join(folder, "cells.csv"), "\n".join(lines) + "\n")
 
 
 def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0,
                   min_per_class: int | None = None, workers: int | None = None,
-                  progress: bool = True) -> str:
+                  progress: bool = True, truth: bool = False) -> str:
     """Writes a synthetic dataset in the Kaggle layout; returns the folder.
 
     Args:
@@ -126,6 +153,11 @@ def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0
             `default_min_per_class(n)`).
         workers: processes (default: all cores).
         progress: show a tqdm progress bar.
+        truth: also write the ground truth to `out/truth/`: per sample the cell and
+            nucleus label images (`<Id>_cells.png`, `<Id>_nuclei.png`, 16-bit, 0 =
+            background), a mask of each label's pattern (`<Id>_<k>.png`, 0/255), and
+            `cells.csv` (Id, cell, the labels that cell shows: none for a non-expressing
+            cell). The four channels are byte-identical with or without it.
     """
     out = os.fspath(out)
     sets = draw_label_sets(n, seed, min_per_class)  # first: a bad quota leaves no folder
@@ -134,7 +166,9 @@ def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0
     targets = np.zeros((n, N_CLASSES), np.uint8)
     for i, s in enumerate(sets):
         targets[i, list(s)] = 1
-    jobs = [(image_dir, seed, i, sets[i], size) for i in range(n)]
+    if truth:
+        os.makedirs(os.path.join(out, TRUTH, "parts"), exist_ok=True)
+    jobs = [(image_dir, seed, i, sets[i], size, truth) for i in range(n)]
     workers = max(1, workers or os.cpu_count() or 1)
     bar = None
     if progress:
@@ -152,6 +186,8 @@ def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0
                 bar and bar.update()
     if bar:
         bar.close()
+    if truth:
+        _write_truth_table(out, [sample_id(seed, i) for i in range(n)])
     # train.csv last: its presence marks a complete dataset.
     write_labels(os.path.join(out, "train.csv"), [sample_id(seed, i) for i in range(n)], targets)
     return out

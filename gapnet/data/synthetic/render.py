@@ -100,23 +100,62 @@ def _red(L: Layout, m: Maps, rng, s) -> np.ndarray:
 GREEN_PUNCTA_BOOST = 4.0
 
 
-def _green(L: Layout, m: Maps, labels, rng, s) -> np.ndarray:
+def _green(L: Layout, m: Maps, labels, rng, s, truth: dict | None = None) -> np.ndarray:
     p = Painter(L.size, s, boost=GREEN_PUNCTA_BOOST)
+    parts = {}
     for k in labels:
         before = p.img.copy()
+        layers = {sig: a.copy() for sig, a in p._layers.items()} if truth is not None else None
         PATTERNS[k](p, L, m, rng)
         if len(labels) > 1:  # relative abundance of each location
             p.img = before + (p.img - before) * rng.uniform(0.7, 1.0)
+        if truth is not None:  # label k's own drawing (no random draws: same image bytes)
+            part = Painter(L.size, s)
+            part.img = p.img - before
+            part._layers = {sig: a - layers.get(sig, 0) for sig, a in p._layers.items()}
+            parts[k] = part.finish()
     img = p.finish()
     expr = rng.lognormal(0, 0.35, len(L.cells) + 1).astype(np.float32)
     expr[:-1][rng.random(len(L.cells)) < rng.uniform(0.0, 0.15)] = 0  # non-expressing cells
     expr[-1] = 0
     emap = cv2.GaussianBlur(expr[L.owner], (0, 0), max(2 * s, 0.5))
+    if truth is not None:
+        truth.update(_truth(L, parts, expr, emap))
     return img * emap
 
 
-def render(labels, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Renders one sample with the given labels as uint8 (size, size, 4), channels RGBY."""
+# A pixel belongs to label k's pattern where k's drawing, times the cell's expression, is
+# above this fraction of its peak; a cell shows k with at least MIN_CELL_PX such pixels.
+PATTERN_LEVEL = 0.05
+MIN_CELL_PX = 3
+
+
+def _truth(L: Layout, parts: dict, expr: np.ndarray, emap: np.ndarray) -> dict:
+    """Ground truth of one sample: cell and nucleus label images (cell i -> label i + 1,
+    0 background), per-label pattern masks, and the labels each cell shows."""
+    inside = L.owner >= 0
+    cells = np.where(inside, L.owner.astype(np.int32) + 1, 0)
+    nuclei = np.where(inside & (L.dn < 1.0), cells, 0)
+    masks, shows = {}, {i + 1: [] for i in np.unique(L.owner[inside]).tolist()}
+    for k, drawn in parts.items():
+        level = drawn * emap
+        peak = float(level.max())
+        mask = level > PATTERN_LEVEL * peak if peak > 0 else np.zeros(level.shape, bool)
+        masks[k] = mask
+        counts = np.bincount(cells[mask], minlength=cells.max() + 1)
+        for cell in shows:
+            if expr[cell - 1] > 0 and counts[cell] >= MIN_CELL_PX:
+                shows[cell].append(k)
+    return {"cells": cells, "nuclei": nuclei, "masks": masks, "shows": shows}
+
+
+def render(labels, size: int, rng: np.random.Generator, truth: dict | None = None) -> np.ndarray:
+    """Renders one sample with the given labels as uint8 (size, size, 4), channels RGBY.
+
+    With a `truth` dict, also fills it with the sample's ground truth (`_truth`: "cells",
+    "nuclei", "masks", "shows") without drawing any extra random number, so the image is
+    byte-identical with or without it.
+    """
     s = size / 512.0
     labels = sorted(set(int(k) for k in labels))
     # The bridge (16) and the spindle (17) need cells in telophase and metaphase.
@@ -129,7 +168,7 @@ def render(labels, size: int, rng: np.random.Generator) -> np.ndarray:
     confluent = 22 in labels or rng.random() < 0.2
     L = make_layout(rng, size, phases=phases, confluent=confluent)
     m = make_maps(L, rng, s)
-    channels = [_red(L, m, rng, s), _green(L, m, labels, rng, s), _blue(L, m, rng, s),
+    channels = [_red(L, m, rng, s), _green(L, m, labels, rng, s, truth), _blue(L, m, rng, s),
                 0.9 * m.er + 0.12 * m.cyto]
 
     # === Optics and noise ===

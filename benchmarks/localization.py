@@ -1,0 +1,242 @@
+"""How right are the maps, the cells and the per-cell calls? Scored against the synthetic
+atlas's ground truth, in one run.
+
+    python benchmarks/localization.py [--run RUN] [--n 60] [--size 512] [--seed 7] [--json]
+
+RUN: a finished run on the synthetic atlas (default: the default job's run folder, trained
+first if it is not there). A fresh draw of --n samples (seed --seed, never seen by the run,
+nothing tuned on it) is written with its truth (`make_synthetic.py --truth`) at --size.
+
+- Segmentation (gapnet's, at --size): nuclei and cells matched to the truth at IoU >= 0.5;
+  detection F1 and the mean IoU of the matches.
+- Maps (the run's fold models averaged, at the run's image size; truth masks resized to
+  it): for each true label of each sample, the share of the map's positive mass inside
+  that label's pattern mask and the pixel ROC-AUC against it; references: a uniform map,
+  and the protein channel's own intensity as a map.
+- The discriminating case, samples with two or more labels: for class k, the share of its
+  map's mass on k's pattern against that on the co-occurring labels' patterns (pixels of
+  both excluded), per class, and the count of classes whose map favours its own pattern.
+- Per-cell macro-F1 (over the classes present) of the cell calls on the true cells,
+  against the baseline "every cell gets the image's labels" (same model, same thresholds).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
+from gapnet.data.segment import read_mask, resize_labels, segment_cells, SegmentParams  # noqa: E402
+
+
+def match(pred: np.ndarray, truth: np.ndarray, iou_min: float = 0.5):
+    """(TP, FP, FN, IoUs of the matches): objects matched one to one at IoU >= iou_min
+    (above 0.5 a match is unique)."""
+    n_p, n_t = int(pred.max()), int(truth.max())
+    if n_p == 0 or n_t == 0:
+        return 0, n_p, n_t, []
+    both = np.bincount(pred.ravel() * (n_t + 1) + truth.ravel(),
+                       minlength=(n_p + 1) * (n_t + 1)).reshape(n_p + 1, n_t + 1)
+    area_p, area_t = both.sum(1), both.sum(0)
+    inter = both[1:, 1:]
+    union = area_p[1:, None] + area_t[None, 1:] - inter
+    iou = inter / np.maximum(union, 1)
+    t_present = area_t[1:] > 0
+    hits = iou >= iou_min
+    tp = int(hits.any(0)[t_present].sum())
+    ious = iou[hits].tolist()
+    return tp, int((area_p[1:] > 0).sum()) - tp, int(t_present.sum()) - tp, ious
+
+
+def auc(scores: np.ndarray, mask: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(mask.ravel(), scores.ravel())) if 0 < mask.mean() < 1 else np.nan
+
+
+def real_figure(path: str) -> None:
+    """gapnet's segmentation of the real files in tests/data at 512 px: the complete HPAv18
+    sample (nuclei and cells) and the two Kaggle nucleus channels (nuclei only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gapnet.data.images import read_channel, read_sample
+    from gapnet.data.segment import segment_nuclei
+    from gapnet.explain.figures import composite, outlines
+
+    data = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
+    sample = read_sample(os.path.join(data, "hpav18_jpg"), "10814_50_A1_1", 512, "jpg")
+    cells, nuclei = segment_cells(sample)
+    panels = [("HPAv18 10814_50_A1_1: cells (white), nuclei (cyan)", composite(sample),
+               [(cells, (1, 1, 1)), (nuclei, (0, 1, 1))])]
+    pngs = os.path.join(data, "kaggle_png")
+    for f in sorted(x for x in os.listdir(pngs) if x.endswith("_blue.png")):
+        blue = read_channel(os.path.join(pngs, f), "blue", 512)
+        rgb = np.zeros((512, 512, 3), np.float32)
+        rgb[..., 2] = blue / 255
+        panels.append((f"Kaggle {f[:8]} (blue only): nuclei", rgb,
+                       [(segment_nuclei(blue), (1, 1, 0))]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.2))
+    for ax, (title, rgb, layers) in zip(axes, panels):
+        rgb = np.clip(rgb * 1.6, 0, 1)
+        for labels, colour in layers:
+            rgb[outlines(labels)] = colour
+        ax.imshow(rgb)
+        ax.set_title(title + f" ({int(layers[0][0].max())} found)", fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", help="finished run on the synthetic atlas (default: the default job)")
+    p.add_argument("--n", type=int, default=60, help="fresh samples with truth (default 60)")
+    p.add_argument("--size", type=int, default=512, help="their size (default 512)")
+    p.add_argument("--seed", type=int, default=7, help="their seed (not the run's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument("--real-figure", metavar="PNG",
+                   help="only draw gapnet's segmentation of the real HPA files in tests/data "
+                        "(outlines) to PNG, and stop")
+    args = p.parse_args(argv)
+    if args.real_figure:
+        return real_figure(args.real_figure)
+    from gapnet.config import Config
+    from gapnet.cv.runfolder import default_out
+    from gapnet.cv.submission import fold_models, run_thresholds
+    from gapnet.data.images import read_sample
+    from gapnet.data.source import open_source
+    from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.explain.cells import cell_calls
+    from gapnet.explain.maps import Explainer, class_maps
+    from gapnet.training.predict import load_model
+
+    run = args.run or default_out(Config())
+    if not os.path.isfile(os.path.join(run, "thresholds.json")):
+        print(f"no finished run at {run}: training the default job first")
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..",
+                                                     "experiments", "run_kfold.py"), "--out", run],
+                       check=True)
+    cfg = Config.from_file(os.path.join(run, "config.json"))
+    explainers = [Explainer(load_model(m, compile=False)) for m in fold_models(run)]
+    thr = run_thresholds(run)
+    seg = {"nuclei": [0, 0, 0, []], "cells": [0, 0, 0, []]}
+    share, roc, share_uni, share_green, roc_green = [], [], [], [], []
+    own_vs_other = {k: [] for k in range(N_CLASSES)}
+    y_cell, call_cell, base_cell = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_dataset(os.path.join(tmp, "syn"), args.n, args.size, args.seed,
+                             progress=False, truth=True)
+        src = open_source(root)
+        truth_dir = os.path.join(root, "truth")
+        shows = {}
+        for line in open(os.path.join(truth_dir, "cells.csv")).read().splitlines()[1:]:
+            sid, cell, labels = line.split(",")
+            shows[(sid, int(cell))] = [int(k) for k in labels.split()]
+        params = SegmentParams(nucleus_diameter=50 * args.size / 512)
+        for sid, target in zip(src.labels.ids, src.labels.targets):
+            full = read_sample(src.image_dir, sid, args.size)
+            t_cells = read_mask(os.path.join(truth_dir, f"{sid}_cells.png"))
+            t_nuc = read_mask(os.path.join(truth_dir, f"{sid}_nuclei.png"))
+            cells, nuclei = segment_cells(full, params)
+            for kind, pred, true in (("nuclei", nuclei, t_nuc), ("cells", cells, t_cells)):
+                tp, fp, fn, ious = match(pred, true)
+                seg[kind][0] += tp
+                seg[kind][1] += fp
+                seg[kind][2] += fn
+                seg[kind][3] += ious
+            # maps at the run's size
+            image = read_sample(src.image_dir, sid, cfg.image_size)
+            labels = np.flatnonzero(target).tolist()
+            probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
+            called = np.flatnonzero(probs >= thr).tolist()
+            classes = sorted(set(labels) | set(called))
+            maps = np.mean([class_maps(e, image[None], classes)[0] for e in explainers], 0)
+            pos = np.maximum(maps, 0)
+            small = (cfg.image_size, cfg.image_size)
+            masks = {k: resize_labels(read_mask(os.path.join(truth_dir, f"{sid}_{k}.png")),
+                                      small) > 0 for k in labels
+                     if os.path.isfile(os.path.join(truth_dir, f"{sid}_{k}.png"))}
+            green = image[..., CHANNELS.index("green")].astype(np.float64)
+            for k, mask in masks.items():
+                m = pos[classes.index(k)]
+                if m.sum() > 0 and mask.any():
+                    share.append(m[mask].sum() / m.sum())
+                    roc.append(auc(m, mask))
+                    share_uni.append(mask.mean())
+                    share_green.append(green[mask].sum() / max(green.sum(), 1))
+                    roc_green.append(auc(green, mask))
+            if len(masks) >= 2:
+                for k, mask in masks.items():
+                    others = np.any([mk for j, mk in masks.items() if j != k], 0)
+                    m = pos[classes.index(k)]
+                    own, other = m[mask & ~others].sum(), m[others & ~mask].sum()
+                    if own + other > 0:
+                        own_vs_other[k].append(own / (own + other))
+            # per-cell calls on the true cells, at the run's size
+            tc = resize_labels(t_cells, small)
+            scores, cell_labels = cell_calls(probs, thr, maps, classes, tc)
+            for c in range(int(tc.max())):
+                if (sid, c + 1) not in shows or not (tc == c + 1).any():
+                    continue
+                y = np.zeros(N_CLASSES, bool)
+                y[shows[(sid, c + 1)]] = True
+                y_cell.append(y)
+                call = np.zeros(N_CLASSES, bool)
+                call[cell_labels[c]] = True
+                call_cell.append(call)
+                base = np.zeros(N_CLASSES, bool)
+                base[called] = True
+                base_cell.append(base)
+    from sklearn.metrics import f1_score
+
+    y_cell, call_cell, base_cell = map(np.array, (y_cell, call_cell, base_cell))
+    present = y_cell.any(0)
+    f1_calls = f1_score(y_cell[:, present], call_cell[:, present], average="macro", zero_division=0)
+    f1_base = f1_score(y_cell[:, present], base_cell[:, present], average="macro", zero_division=0)
+    result = {"n": args.n, "size": args.size, "seed": args.seed, "run": run,
+              "map_kind": explainers[0].kind, "map_layers": explainers[0].tap_names}
+    print(f"\n{args.n} fresh synthetic samples (seed {args.seed}) at {args.size} px; maps of "
+          f"{run} ({explainers[0].kind} on {', '.join(explainers[0].tap_names)}) at "
+          f"{cfg.image_size} px\n\n| segmentation | detection F1 (IoU >= 0.5) | mean IoU of "
+          "matches | truth objects |\n|---|---:|---:|---:|")
+    for kind, (tp, fp, fn, ious) in seg.items():
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+        result[f"{kind}_f1"], result[f"{kind}_iou"] = f1, float(np.mean(ious)) if ious else 0.0
+        print(f"| {kind} | {f1:.3f} | {result[f'{kind}_iou']:.3f} | {tp + fn} |")
+    result.update(map_share=float(np.mean(share)), map_auc=float(np.nanmean(roc)),
+                  uniform_share=float(np.mean(share_uni)), green_share=float(np.mean(share_green)),
+                  green_auc=float(np.nanmean(roc_green)), n_maps=len(share))
+    print(f"\n| map of each true label ({len(share)}) | mass inside its pattern | pixel ROC-AUC |"
+          f"\n|---|---:|---:|\n| class map | {result['map_share']:.3f} | {result['map_auc']:.3f} |"
+          f"\n| uniform map | {result['uniform_share']:.3f} | 0.500 |"
+          f"\n| protein channel intensity | {result['green_share']:.3f} | "
+          f"{result['green_auc']:.3f} |")
+    per_class = {k: float(np.mean(v)) for k, v in own_vs_other.items() if v}
+    wins = sum(v > 0.5 for v in per_class.values())
+    result.update(own_vs_other=per_class, own_wins=wins, own_classes=len(per_class))
+    print("\nMulti-label samples: share of each class map's mass on its own pattern (vs the "
+          "co-occurring labels' patterns)\n\n| class | own share | samples |\n|---|---:|---:|")
+    for k, v in per_class.items():
+        print(f"| {k} {CLASS_NAMES[k]} | {v:.2f} | {len(own_vs_other[k])} |")
+    print(f"\n{wins} of {len(per_class)} classes put more mass on their own pattern")
+    result.update(cell_f1=float(f1_calls), cell_f1_image_labels=float(f1_base),
+                  n_cells=int(len(y_cell)))
+    print(f"\nPer-cell macro-F1 over {len(y_cell)} true cells: cell calls {f1_calls:.3f}, every "
+          f"cell gets the image's labels {f1_base:.3f}")
+    if args.json:
+        print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

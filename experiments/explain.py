@@ -1,0 +1,75 @@
+"""Where the protein is: per-class localization maps, cells, per-cell calls, embeddings.
+
+    python experiments/explain.py --run RUN [--data ROOT] [--ids ID ... | --n N]
+                                  [--classes K ...] [--cells MASKS] [--tta flips]
+                                  [--embeddings] [--out DIR]
+
+Without --data, the run's own samples, each explained by the fold model that never trained
+on it (cross-fitted thresholds); with --data ROOT (Kaggle layout), those images by all
+fold models averaged. Without --ids, the gallery takes the N highest-scoring true and
+false positives of every class. Maps: exact CAM for a GAP -> Dense head, Grad-CAM on every
+pooled level otherwise (docs/localization.md). Cells: label masks from MASKS
+(`<Id>_cells.png|npy|tif`, e.g. from data_prep/segment.py, Cellpose or
+HPA-Cell-Segmentation), else gapnet's own segmentation.
+
+Writes DIR (default RUN/explain): figures/<Id>.png, gallery.html, cells.csv (Id, cell, x,
+y, area, p_0..p_27, labels), summary.json, and with --embeddings embeddings.npz and
+embedding.png; then refreshes the run report, which shows a few of the figures.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gapnet.cv.runfolder import RunError  # noqa: E402
+from gapnet.data.labels import DataError  # noqa: E402
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="finished run folder (run_kfold.py --out)")
+    p.add_argument("--data", help="another Kaggle-layout folder (default: the run's samples)")
+    p.add_argument("--ids", nargs="+", default=[], help="explain these samples only")
+    p.add_argument("--n", type=int, default=3,
+                   help="gallery: true and false positives per class (default 3)")
+    p.add_argument("--classes", nargs="+", type=int, default=[],
+                   help="also map these classes (always: predicted and true ones)")
+    p.add_argument("--cells", metavar="MASKS", help="folder of <Id>_cells label masks")
+    p.add_argument("--nucleus-diameter", type=float, default=50.0,
+                   help="own segmentation: expected nucleus diameter in pixels at 512 px "
+                        "(default 50, HPA's 63x fields)")
+    p.add_argument("--tta", choices=["none", "flips", "d4"], default="none",
+                   help="average the maps of flipped/rotated views (turned back)")
+    p.add_argument("--embeddings", action="store_true",
+                   help="also write the penultimate features of every sample and a 2-D map")
+    p.add_argument("--out", help="output folder (default RUN/explain)")
+    p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    from gapnet.explain.run_explain import ExplainRequest, explain
+
+    req = ExplainRequest(args.run, args.out, args.data, args.ids, args.n, args.classes,
+                         args.cells, args.nucleus_diameter, args.tta, args.embeddings)
+    try:
+        summary = explain(req)
+    except (RunError, DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out or os.path.join(args.run, "explain")
+    print(f"wrote {len(summary['samples'])} figures, gallery.html and cells.csv to {out}")
+    if not args.no_report and os.path.abspath(out) == os.path.abspath(
+            os.path.join(args.run, "explain")):
+        from gapnet.report.run_report import write_report
+
+        print(f"report: {write_report(args.run)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

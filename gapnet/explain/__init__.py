@@ -1,0 +1,1 @@
+"""Where the protein is: localization maps, cells and per-cell calls, embeddings."""

@@ -1,0 +1,164 @@
+"""Per-class localization maps at the input resolution: exact CAM or Grad-CAM.
+
+Every gapnet network ends in global average pooling of one or more feature maps (its
+"taps") followed by a head. Which map a network gets:
+
+- **CAM** (Zhou et al. 2016) when the head is GAP -> (dropout) -> the sigmoid Dense layer,
+  as in the transfer models (ResNet, DenseNet, Xception backbones): the map of class k is
+  sum_c F_c(x, y) W_ck, whose spatial mean plus the bias is exactly the class logit.
+- **Grad-CAM** (Selvaraju et al. 2017) on every tap otherwise (GapNet and GapNet-PL tap
+  three levels, block 1, 2 and 3, each pooled; DeepYeast one; M-CNN its flattened last
+  map): per tap,
+  relu(sum_c alpha_c F_c) with alpha_c the spatial mean of d logit_k / d F_c, then each
+  level's map is upsampled to the input and the levels are summed. For a linear head this
+  sum's mean is each level's first-order share of the logit, so the levels are combined
+  in proportion to what they contribute, with no weighting to choose; block 1 brings the
+  fine detail (full or half resolution), block 3 the context (1/8).
+
+Gradients are taken on the logits (the pre-sigmoid outputs), not on the saturated
+probabilities. Taps are found as the inputs of the outer model's pooling layers, so a
+backbone nested as one layer (keras#16123, tensorflow#44462) needs no special case.
+Maps can be averaged over test-time views (`tta`): each view's map is turned back before
+averaging.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gapnet.training.tta import TTA_SETS, view
+
+_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+          keras.layers.Flatten)
+_PASS = (keras.layers.Dropout,)
+
+
+def network_of(model: keras.Model):
+    """(network, scale): the model holding the `predictions` layer, and what to multiply
+    pixel values by before it (1, or 1/255 for a pre-0.3 model wrapped by `load_model`)."""
+    names = [layer.name for layer in model.layers]
+    if "predictions" in names:
+        return model, 1.0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and "predictions" in [x.name for x in layer.layers]:
+            return layer, 1 / 255.0
+    raise ValueError(f"{model.name}: no 'predictions' layer; localization maps need a "
+                     "gapnet network (a fold model, not the fold average)")
+
+
+class Explainer:
+    """Maps of one network: `maps(x, classes)` -> (B, K, H, W) float32, and `kind`
+    ("cam" or "gradcam"); `probabilities(x)` and `features(x)` (the pooled taps,
+    concatenated: the penultimate features embeddings use) from the same forward pass."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.net, self.scale = network_of(model)
+        pools = [layer for layer in self.net.layers if isinstance(layer, _POOLS)]
+        if not pools:
+            raise ValueError(f"{self.net.name}: no global pooling layer to explain")
+        self.dense = self.net.get_layer("predictions")
+        order = list(self.net.layers)
+        head = order[max(order.index(p) for p in pools) + 1:order.index(self.dense)]
+        linear = len(pools) == 1 and all(isinstance(x, _PASS) for x in head)
+        self.kind = "cam" if linear else "gradcam"
+        self.tap_names = [p.name for p in pools]
+        self.flat = [isinstance(p, keras.layers.Flatten) for p in pools]
+        pooled = [p.output for p in pools]
+        self.probe = keras.Model(self.net.inputs, [p.input for p in pools] + pooled,
+                                 name=f"{self.net.name}_probe")
+        # pooled features -> the classifier's input (the FC layers of a multi-level head);
+        # a linear head's classifier reads the pooled features (dropout is the identity)
+        self.head = None if linear else keras.Model(pooled, self.dense.input,
+                                                    name=f"{self.net.name}_head")
+
+    def _forward(self, x):
+        x = tf.convert_to_tensor(np.asarray(x, np.float32) * np.float32(self.scale))
+        out = self.probe(x, training=False)
+        n = len(self.tap_names)
+        return x, [tf.cast(f, tf.float32) for f in out[:n]], out[n:]
+
+    def _logits(self, pooled):
+        w, b = self.dense.kernel, self.dense.bias
+        if self.head is None:
+            hidden = pooled[0]
+        else:
+            hidden = self.head(pooled if len(pooled) > 1 else pooled[0], training=False)
+        return tf.matmul(tf.cast(hidden, tf.float32), tf.cast(w, tf.float32)) + tf.cast(b, tf.float32)
+
+    def probabilities(self, x) -> np.ndarray:
+        _, _, pooled = self._forward(x)
+        return np.asarray(tf.sigmoid(self._logits(pooled)), np.float32)
+
+    def features(self, x) -> np.ndarray:
+        _, _, pooled = self._forward(x)
+        return np.concatenate([np.asarray(p, np.float32) for p in pooled], axis=-1)
+
+    def cell_features(self, image, cells: np.ndarray) -> np.ndarray:
+        """(n_cells, C): the last tap's feature map averaged inside each cell of the label
+        image (resized to the map by nearest neighbour; zeros for a cell it loses)."""
+        from gapnet.data.segment import resize_labels
+
+        _, feats, _ = self._forward(np.asarray(image)[None])
+        f = np.asarray(feats[-1][0])
+        small = resize_labels(cells, f.shape[:2]).ravel()
+        n = int(cells.max())
+        area = np.bincount(small, minlength=n + 1)[1:]
+        sums = np.stack([np.bincount(small, f[..., c].ravel(), n + 1)[1:]
+                         for c in range(f.shape[-1])], 1)
+        return (sums / np.maximum(area, 1)[:, None]).astype(np.float32)
+
+    def maps(self, x, classes) -> np.ndarray:
+        """Maps (B, len(classes), H, W) for a batch x of pixel values 0..255."""
+        x, feats, pooled = self._forward(x)
+        h, w = int(x.shape[1]), int(x.shape[2])
+        classes = tf.constant([int(k) for k in classes], tf.int32)
+        if self.kind == "cam":
+            wk = tf.gather(tf.cast(self.dense.kernel, tf.float32), classes, axis=1)
+            return self._resize(tf.einsum("bhwc,ck->bkhw", feats[0], wk), h, w)
+        # The logit depends on a tap F only through its average g = mean_xy F, so Grad-CAM's
+        # alpha_c = mean_xy d logit / d F_c = (d logit / d g_c) / (h w): one Jacobian of
+        # the head per tap gives the weights of every class at once.
+        pooled = [tf.cast(p, tf.float32) for p in pooled]
+        with tf.GradientTape(persistent=True) as tape:
+            for p in pooled:
+                tape.watch(p)
+            logits = tf.gather(self._logits(pooled), classes, axis=1)
+        total = 0.0
+        for f, p, flat in zip(feats, pooled, self.flat):
+            jac = tape.batch_jacobian(logits, p)  # (B, K, C), or (B, K, h w C) after Flatten
+            if flat:  # the feature map itself is the head's input: average its gradient
+                alpha = tf.reduce_mean(tf.reshape(jac, (-1, jac.shape[1]) + tuple(f.shape[1:])),
+                                       axis=(2, 3))
+            else:
+                alpha = jac / float(f.shape[1] * f.shape[2])
+            level = tf.nn.relu(tf.einsum("bhwc,bkc->bkhw", f, alpha))
+            total = total + self._resize(level, h, w)
+        del tape
+        return np.asarray(total, np.float32)
+
+    @staticmethod
+    def _resize(m, h, w) -> np.ndarray:
+        """(B, K, h', w') -> (B, K, h, w), bilinear (pixel centres aligned)."""
+        up = tf.image.resize(tf.transpose(m, (0, 2, 3, 1)), (h, w), method="bilinear")
+        return np.asarray(tf.transpose(up, (0, 3, 1, 2)), np.float32)
+
+
+def unview(m: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """Inverse of `gapnet.training.tta.view` on (B, K, H, W) maps."""
+    m = np.rot90(m, -k, axes=(2, 3))  # view turns counter-clockwise k times
+    return np.ascontiguousarray(m[..., ::-1] if flip else m)
+
+
+def class_maps(model, x, classes, tta: str = "none") -> np.ndarray:
+    """Maps (B, K, H, W) of `classes` for pixel batch x, averaged over the TTA views."""
+    ex = model if isinstance(model, Explainer) else Explainer(model)
+    classes = [int(k) for k in classes]
+    total = None
+    for k, flip in TTA_SETS[tta]:
+        xv = np.asarray(view(np.asarray(x, np.float32), k, flip))  # keras.ops -> array
+        m = unview(ex.maps(xv, classes), k, flip)
+        total = m if total is None else total + m
+    return total / len(TTA_SETS[tta])

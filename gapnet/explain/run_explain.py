@@ -1,0 +1,183 @@
+"""Explaining a run's predictions: maps, figures, gallery, per-cell calls, embeddings.
+
+Which model explains an image: a sample the run scored out of fold is explained by the
+fold model that never trained on it, at that fold's cross-fitted thresholds (the honest
+ones); an image from another folder by every fold model, maps and probabilities averaged,
+at the run's thresholds. Everything goes to `out/` (default `RUN/explain/`):
+`figures/<Id>.png`, `gallery.html`, `cells.csv`, `embeddings.npz`, `embedding.png`,
+`summary.json` (which the run report reads for its "Where the protein is" section).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gapnet.classes import N_CLASSES
+from gapnet.cv.runfolder import load_run, read_predictions
+from gapnet.cv.submission import fold_models, run_thresholds
+from gapnet.data.segment import SegmentParams, mask_path, read_mask, segment_cells
+from gapnet.explain import cells as cellcalls
+from gapnet.explain import figures
+from gapnet.explain.maps import Explainer, class_maps
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
+
+
+@dataclass
+class ExplainRequest:
+    run: str
+    out: str | None = None
+    data: str | None = None  # another Kaggle-layout folder (default: the run's samples)
+    ids: list = field(default_factory=list)
+    n: int = 3  # per class: highest-scoring true and false positives in the gallery
+    classes: list = field(default_factory=list)  # always map these too
+    masks: str | None = None  # a folder of <Id>_cells.{png,npy,tif}; else gapnet segments
+    nucleus_diameter: float = 50.0  # at 512 px; scaled to the model's input size
+    tta: str = "none"
+    embeddings: bool = False
+
+
+def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, str]]:
+    """(class, kind, Id): the `per_class` highest-probability true and false positives."""
+    picks = []
+    for k in range(N_CLASSES):
+        called = probs[:, k] >= thr[:, k]
+        for kind, sel in (("true positive", called & (y[:, k] > 0)),
+                          ("false positive", called & (y[:, k] == 0))):
+            idx = np.flatnonzero(sel)
+            for i in idx[np.argsort(-probs[idx, k])][:per_class]:
+                picks.append((k, kind, ids[i]))
+    return picks
+
+
+def explain(req: ExplainRequest, log=print) -> dict:
+    from gapnet.data.cache import open_reader
+    from gapnet.data.source import open_source
+    from gapnet.training.predict import load_model
+
+    table = load_run(req.run, log)
+    size = table.cfg.image_size
+    out = req.out or os.path.join(req.run, "explain")
+    os.makedirs(os.path.join(out, "figures"), exist_ok=True)
+    explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(req.run)]
+    thr_all = read_json(os.path.join(req.run, "thresholds.json"))
+    if req.data is None:  # out of fold: each sample by the model that never saw it
+        src = open_source(_run_root(req.run, log))
+        oof_ids, oof = read_predictions(os.path.join(req.run, "oof_predictions.csv"))
+        row = {i: n for n, i in enumerate(oof_ids)}
+        ids, y = list(table.ids), table.targets
+        probs = oof[[row[i] for i in ids]]
+        fold_of = dict(zip(ids, table.folds.tolist()))
+        cross = thr_all.get("crossfit") or {}
+        thr = np.stack([np.asarray(cross.get(str(fold_of[i]), thr_all["thresholds"]))
+                        for i in ids])
+        rule = "each sample's fold model; cross-fitted thresholds"
+    else:
+        src = open_source(req.data)
+        ids, y = list(src.labels.ids), src.labels.targets
+        reader = open_reader(src, ids, size, "auto", log)
+        probs = _probabilities(explainers, reader, len(ids))
+        fold_of = {i: None for i in ids}
+        thr = np.repeat(run_thresholds(req.run)[None], len(ids), 0)
+        rule = "all fold models averaged; the run's thresholds"
+    reader = open_reader(src, ids, size, "auto", log=lambda *a: None)
+    index = {i: n for n, i in enumerate(ids)}
+    unknown = [i for i in req.ids if i not in index]
+    if unknown:
+        raise ValueError(f"--ids not among the samples: {unknown[:5]}")
+    picks = _gallery_picks(ids, y, probs, thr, req.n) if not req.ids else []
+    chosen = list(dict.fromkeys(list(req.ids) + [p[2] for p in picks]))
+    params = SegmentParams(nucleus_diameter=req.nucleus_diameter * size / 512)
+    rows, cell_feats = [], []
+    log(f"explaining {len(chosen)} samples ({rule}; maps: {explainers[0].kind}, "
+        f"TTA {req.tta})")
+    for sid in chosen:
+        n = index[sid]
+        image = reader(n)
+        fold = fold_of[sid]
+        models_ = explainers if fold is None else [explainers[fold]]
+        p = probs[n]
+        classes = sorted(set(np.flatnonzero(p >= thr[n]).tolist()) | set(req.classes)
+                         | set(np.flatnonzero(y[n]).tolist()))
+        maps = np.mean([class_maps(e, image[None], classes, req.tta)[0] for e in models_], 0)
+        cells = _cells(req.masks, sid, image, params)
+        truth = set(np.flatnonzero(y[n]).tolist())
+        figures.sample_figure(os.path.join(out, "figures", f"{sid}.png"), image, maps, classes,
+                              p, f"{sid}\ntrue: {sorted(truth)}", cells, truth)
+        scores, labels = cellcalls.cell_calls(p, thr[n], maps, classes, cells)
+        rows += cellcalls.cell_rows(sid, scores, labels, cells)
+        if req.embeddings:
+            f = np.mean([e.cell_features(image, cells) for e in models_], 0)
+            cell_feats += [(sid, c + 1, f[c]) for c in range(len(f)) if (cells == c + 1).any()]
+    method = {"maps": explainers[0].kind, "layers": explainers[0].tap_names, "tta": req.tta,
+              "rule": rule, "cells": "masks from " + req.masks if req.masks else
+              f"gapnet segmentation (nucleus diameter {params.nucleus_diameter:.0f} px)",
+              "cell_share": cellcalls.CELL_SHARE}
+    atomic_write_text(os.path.join(out, "cells.csv"),
+                      "\n".join([cellcalls.CELLS_HEADER] + rows) + "\n")
+    entries = [{"class": k, "kind": kind, "id": sid, "p": float(probs[index[sid], k]),
+                "figure": f"figures/{sid}.png"} for k, kind, sid in picks]
+    figures.gallery_page(os.path.join(out, "gallery.html"), entries,
+                         f"Localization maps of {os.path.basename(os.path.abspath(req.run))}",
+                         f"{method['maps']} on {', '.join(method['layers'])}; {rule}; "
+                         f"cells: {method['cells']}." + (" Synthetic data." if table.synthetic else ""))
+    summary = {"samples": chosen, "method": method, "synthetic": table.synthetic,
+               "figures": [f"figures/{sid}.png" for sid in chosen[:4]]}
+    if req.embeddings:
+        summary["embeddings"] = _embeddings(out, explainers, reader, ids, y, fold_of, cell_feats)
+    atomic_write_json(os.path.join(out, "summary.json"), summary)
+    return summary
+
+
+def _probabilities(explainers, reader, n: int, batch: int = 16) -> np.ndarray:
+    """(n, 28) probabilities of the reader's samples, averaged over the explainers."""
+    out = []
+    for start in range(0, n, batch):
+        x = np.stack([reader(j) for j in range(start, min(start + batch, n))])
+        out.append(np.mean([e.probabilities(x) for e in explainers], 0))
+    return np.concatenate(out)
+
+
+def _run_root(run: str, log) -> str:
+    from gapnet.config import Config
+    from gapnet.data.prepare import resolve_data
+
+    return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
+
+
+def _cells(masks, sid, image, params):
+    """The cell label image of a sample at the image's size: from the masks folder, or
+    segmented here."""
+    if masks:
+        path = mask_path(masks, sid, "cells")
+        if path is None:
+            raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
+        return read_mask(path, image.shape[:2])
+    return segment_cells(image, params)[0]
+
+
+def _embeddings(out, explainers, reader, ids, y, fold_of, cell_feats) -> dict:
+    """Penultimate features (the pooled taps the head reads) of every sample by its fold
+    model, written to embeddings.npz with the Ids, and a 2-D map (PCA: umap-learn is not
+    installed here) coloured by label; per cell of the explained samples, the last tap's
+    feature map averaged inside the cell (`cell_ids` "Id:cell", `cell_features`)."""
+    from sklearn.decomposition import PCA
+
+    feats = []
+    for n, sid in enumerate(ids):
+        fold = fold_of[sid]
+        e = explainers[0 if fold is None else fold]
+        feats.append(e.features(reader(n)[None])[0])
+    feats = np.stack(feats).astype(np.float32)
+    xy = PCA(2, random_state=0).fit_transform(feats)
+    cell_ids = np.asarray([f"{sid}:{c}" for sid, c, _ in cell_feats])
+    cell_features = (np.stack([f for _, _, f in cell_feats]) if cell_feats
+                     else np.zeros((0, 0), np.float32))
+    np.savez_compressed(os.path.join(out, "embeddings.npz"), ids=np.asarray(ids), features=feats,
+                        xy=xy.astype(np.float32), targets=y.astype(np.uint8),
+                        cell_ids=cell_ids, cell_features=cell_features)
+    figures.embedding_figure(os.path.join(out, "embedding.png"), xy, y, "PCA")
+    return {"file": "embeddings.npz", "figure": "embedding.png", "method": "PCA",
+            "n": len(ids), "dim": int(feats.shape[1]), "cells": len(cell_feats)}

@@ -1,0 +1,171 @@
+"""Localization maps, per-cell calls and the explain command on a tiny run."""
+
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from gapnet.explain.maps import Explainer, class_maps
+
+
+def cam_model(size=16, channels=3):
+    """A GAP -> Dense network as gapnet builds them: `to_float`, a 1x1 convolution (so the
+    CAM is exactly equivariant to flips and rotations), GAP, `predictions`."""
+    from gapnet.models._blocks import sigmoid_head, stem
+
+    keras.utils.set_random_seed(3)
+    inputs, x = stem((size, size, 4))
+    x = keras.layers.Conv2D(channels, 1, activation="relu", name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dropout(0.2, name="head_dropout")(x)
+    return keras.Model(inputs, sigmoid_head(x, 28), name="toy")
+
+
+def test_cam_equals_the_hand_computation_for_a_gap_dense_head():
+    model = cam_model()
+    x = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 4)).astype(np.uint8)
+    ex = Explainer(model)
+    assert ex.kind == "cam" and ex.tap_names == ["gap"]
+    maps = ex.maps(x, [0, 5])
+    feats = keras.Model(model.inputs, model.get_layer("features").output)(x).numpy()
+    w, b = model.get_layer("predictions").get_weights()
+    hand = np.einsum("bhwc,ck->bkhw", feats, w[:, [0, 5]])
+    np.testing.assert_allclose(maps, hand, rtol=1e-5, atol=1e-6)
+    # The map's mean plus the bias is the logit the model outputs.
+    logits = maps.mean((2, 3)) + b[[0, 5]]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, [0, 5]],
+                               rtol=1e-5)
+    np.testing.assert_allclose(ex.probabilities(x), model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_maps_are_registered_with_the_input_and_tta_turns_views_back():
+    """A bright dot: the CAM of a 1x1-convolution network peaks on it, and averaging the
+    maps of the 8 flipped/rotated views (each turned back) gives the same map."""
+    model = cam_model(channels=1)
+    w = model.get_layer("features").get_weights()
+    w[0][:] = 0
+    w[0][0, 0, 1, 0] = 1.0  # the feature is the protein channel
+    model.get_layer("features").set_weights(w)
+    wd = model.get_layer("predictions").get_weights()
+    wd[0][:] = 1.0
+    model.get_layer("predictions").set_weights(wd)
+    x = np.zeros((1, 16, 16, 4), np.uint8)
+    x[0, 3, 11, 1] = 255
+    plain = class_maps(model, x, [2])
+    assert np.unravel_index(plain[0, 0].argmax(), (16, 16)) == (3, 11)
+    np.testing.assert_allclose(class_maps(model, x, [2], tta="d4"), plain, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gapnet", "gapnet_pl", "deepyeast", "mcnn", "resnet34",
+                                  pytest.param("densenet121", marks=pytest.mark.slow),
+                                  pytest.param("resnet50", marks=pytest.mark.slow),
+                                  pytest.param("xception", marks=pytest.mark.slow)])
+def test_every_network_gets_maps_at_the_input_resolution(name):
+    from gapnet import models
+
+    size = 96 if name != "xception" else 80
+    model = models.build(name, (size, size, 4), 28)
+    ex = Explainer(model)
+    assert ex.kind == ("gradcam" if name in ("gapnet", "gapnet_pl", "deepyeast", "mcnn") else "cam")
+    if name in ("gapnet", "gapnet_pl"):  # the three pooled levels of the multi-level head
+        assert ex.tap_names == ["block1_gap", "block2_gap", "block3_gap"]
+    x = np.random.default_rng(1).integers(0, 256, (2, size, size, 4)).astype(np.uint8)
+    maps = class_maps(ex, x, [0, 3, 27], tta="flips")
+    assert maps.shape == (2, 3, size, size) and np.isfinite(maps).all()
+    np.testing.assert_allclose(ex.probabilities(x), model.predict(x, verbose=0), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_a_pre_0_3_model_is_explained_on_pixels():
+    """The committed gapnet 0.2 model (float 0..1 input) loads wrapped behind `to_float`; its
+    maps on uint8 pixels are those of the saved network on pixels / 255."""
+    from gapnet.training.predict import load_model
+
+    legacy = os.path.join(os.path.dirname(__file__), "data", "legacy")
+    wrapped = load_model(os.path.join(legacy, "gapnet_v0.2.keras"))
+    u8 = np.load(os.path.join(legacy, "gapnet_v0.2_input_uint8.npy"))
+    inner = Explainer(wrapped.get_layer("gapnet"))
+    assert inner.scale == 1.0 and Explainer(wrapped).scale == 1 / 255
+    np.testing.assert_allclose(Explainer(wrapped).maps(u8, [1, 4]),
+                               inner.maps(u8.astype(np.float32) / 255, [1, 4]), rtol=1e-4, atol=1e-6)
+
+
+def test_cell_calls_follow_the_map_mass():
+    from gapnet.explain.cells import cell_calls, cell_rows, CELLS_HEADER
+
+    cells = np.zeros((10, 10), np.int32)
+    cells[:, :5], cells[:, 5:] = 1, 2
+    probs = np.full(28, 0.1, np.float32)
+    probs[4] = 0.9
+    maps = np.zeros((1, 10, 10), np.float32)
+    maps[0, :, :5] = 1.0  # class 4's signal sits in cell 1
+    maps[0, :, 5:] = 0.1
+    scores, labels = cell_calls(probs, np.full(28, 0.5), maps, [4], cells)
+    assert labels == [[4], []]
+    np.testing.assert_allclose(scores[:, 4], [0.9, 0.09], rtol=1e-6)
+    np.testing.assert_allclose(scores[:, 0], [0.1, 0.1])  # no map: the image's probability
+    rows = cell_rows("s1", scores, labels, cells)
+    assert len(rows) == 2 and rows[0].startswith("s1,1,2.0,4.5,50,")
+    assert rows[0].endswith(",4") and len(rows[0].split(",")) == len(CELLS_HEADER.split(","))
+
+
+def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path):
+    import csv
+
+    from gapnet.explain.run_explain import ExplainRequest, explain
+    from gapnet.report.run_report import write_report
+
+    run = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run)
+    summary = explain(ExplainRequest(run, n=1, embeddings=True), log=lambda *a: None)
+    out = os.path.join(run, "explain")
+    assert summary["samples"] and summary["method"]["maps"] == "gradcam"
+    for sid in summary["samples"]:
+        assert os.path.getsize(os.path.join(out, "figures", f"{sid}.png")) > 1000
+    with open(os.path.join(out, "cells.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["Id"] for r in rows} <= set(summary["samples"])
+    for r in rows:
+        assert int(r["area"]) > 0 and 0 <= float(r["p_0"]) <= 1
+        assert all(0 <= int(k) < 28 for k in r["labels"].split())
+    assert "figures/" in open(os.path.join(out, "gallery.html")).read()
+    emb = np.load(os.path.join(out, "embeddings.npz"))
+    assert emb["features"].shape[0] == len(emb["ids"]) == 30 and emb["xy"].shape == (30, 2)
+    assert len(emb["cell_ids"]) == len(emb["cell_features"]) > 0
+    assert {c.split(":")[0] for c in emb["cell_ids"]} <= set(summary["samples"])
+    write_report(run, log=lambda *a: None)
+    md = open(os.path.join(run, "report", "report.md")).read()
+    assert "## Where the protein is" in md and "explain_" in md
+
+
+def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggle_root, tmp_path):
+    """Real HPA PNGs (another folder: all fold models averaged), cells from .npy masks at
+    the files' 512 px, read back at the model's size."""
+    import csv
+
+    from gapnet.data.segment import segment_cells
+    from gapnet.data.source import open_source
+    from gapnet.explain.run_explain import ExplainRequest, explain
+
+    src = open_source(str(kaggle_root))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    from gapnet.data.images import read_sample
+
+    for sid in src.labels.ids[:2]:
+        cells, _ = segment_cells(read_sample(src.image_dir, sid, 512))
+        np.save(masks / f"{sid}_cells.npy", cells)
+    out = tmp_path / "explained"
+    summary = explain(ExplainRequest(tiny_run[0], out=str(out), data=str(kaggle_root),
+                                     ids=list(src.labels.ids[:2]), masks=str(masks)),
+                      log=lambda *a: None)
+    assert summary["samples"] == list(src.labels.ids[:2])
+    assert summary["method"]["rule"].startswith("all fold models averaged")
+    with open(out / "cells.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["Id"] for r in rows} <= set(src.labels.ids[:2])
+    with pytest.raises(FileNotFoundError, match="sample02_cells"):
+        explain(ExplainRequest(tiny_run[0], out=str(out), data=str(kaggle_root),
+                               ids=[src.labels.ids[2]], masks=str(masks)), log=lambda *a: None)

@@ -1,0 +1,118 @@
+"""Cell segmentation, masks from elsewhere, and the synthetic atlas's ground truth."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gapnet.data.labels import DataError
+from gapnet.data.segment import (SegmentParams, mask_path, read_mask, segment_cells,
+                                 write_mask)
+
+
+def constructed(size=160):
+    """Three cells: round nuclei (blue) inside larger bodies (microtubules + ER), two of the
+    nuclei close enough that their bodies touch. Returns (image, true nuclei, true cells)."""
+    yy, xx = np.mgrid[:size, :size]
+    centres = [(40, 40), (40, 95), (115, 80)]
+    img = np.zeros((size, size, 4), np.uint8)
+    nuclei = np.zeros((size, size), np.int32)
+    cells = np.zeros((size, size), np.int32)
+    for i, (cy, cx) in enumerate(centres, start=1):
+        d = np.hypot(yy - cy, xx - cx)
+        body = d < 30
+        cells[body & (cells == 0)] = i
+        nuclei[d < 13] = i
+    rng = np.random.default_rng(0)
+    img[..., 2] = np.where(nuclei > 0, 200, 5)  # blue
+    img[..., 0] = np.where(cells > 0, 90, 4)  # red
+    img[..., 3] = np.where(cells > 0, 70, 4)  # yellow
+    img[..., 1] = np.where(cells > 0, 50, 3)
+    img = np.clip(img + rng.integers(0, 6, img.shape), 0, 255).astype(np.uint8)
+    return img, nuclei, cells
+
+
+def _best_iou(pred, true, label):
+    t = true == label
+    return max(((pred == p) & t).sum() / ((pred == p) | t).sum() for p in range(1, pred.max() + 1))
+
+
+def test_segmentation_finds_the_constructed_cells():
+    img, true_nuclei, true_cells = constructed()
+    cells, nuclei = segment_cells(img, SegmentParams(nucleus_diameter=26))
+    assert nuclei.max() == 3 and cells.max() == 3
+    for label in (1, 2, 3):
+        assert _best_iou(nuclei, true_nuclei, label) > 0.8
+        assert _best_iou(cells, true_cells, label) > 0.8
+    # cell i holds nucleus i
+    for label in (1, 2, 3):
+        assert np.all(cells[nuclei == label] == label)
+
+
+def test_masks_round_trip_in_every_format_and_bad_ones_are_named(tmp_path):
+    import tifffile
+
+    labels = np.zeros((20, 30), np.int32)
+    labels[2:8, 3:9], labels[10:18, 12:25] = 1, 700  # > 255: needs 16 bits
+    write_mask(str(tmp_path / "a_cells.png"), labels)
+    np.save(tmp_path / "b_cells.npy", labels)
+    tifffile.imwrite(tmp_path / "c_cells.tif", labels.astype(np.uint16))
+    for sid in "abc":
+        path = mask_path(str(tmp_path), sid)
+        np.testing.assert_array_equal(read_mask(path), labels)
+    small = read_mask(mask_path(str(tmp_path), "a"), (10, 15))  # nearest: labels kept
+    assert set(np.unique(small)) == {0, 1, 700}
+    assert mask_path(str(tmp_path), "zzz") is None
+    np.save(tmp_path / "bad_cells.npy", np.random.default_rng(0).random((4, 4, 3)))
+    with pytest.raises(DataError, match="bad_cells.npy"):
+        read_mask(str(tmp_path / "bad_cells.npy"))
+    (tmp_path / "broken_cells.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="broken_cells.png"):
+        read_mask(str(tmp_path / "broken_cells.png"))
+
+
+def test_segment_script_writes_masks_and_resumes(tmp_path):
+    from gapnet.data.synthetic.generate import write_dataset
+    from data_prep.segment import main
+
+    root = write_dataset(tmp_path / "syn", 3, 96, seed=2, workers=1, progress=False)
+    out = tmp_path / "masks"
+    assert main([root, "--out", str(out), "--size", "96", "--workers", "1"]) == 0
+    files = sorted(os.listdir(out))
+    assert len(files) == 6 and all(f.endswith(("_cells.png", "_nuclei.png")) for f in files)
+    first = os.path.getmtime(out / files[0])
+    assert main([root, "--out", str(out), "--size", "96", "--workers", "1"]) == 0
+    assert os.path.getmtime(out / files[0]) == first  # done samples are skipped
+
+
+def test_ground_truth_is_written_and_agrees_with_the_rendered_pixels(tmp_path):
+    import csv
+
+    from gapnet.data.images import read_channel
+    from gapnet.data.synthetic.generate import write_dataset
+
+    plain = write_dataset(tmp_path / "plain", 6, 128, seed=5, workers=1, progress=False)
+    truth = write_dataset(tmp_path / "truth", 6, 128, seed=5, workers=1, progress=False,
+                          truth=True)
+    for f in sorted(os.listdir(os.path.join(plain, "train"))):  # same bytes either way
+        assert open(os.path.join(plain, "train", f), "rb").read() == \
+            open(os.path.join(truth, "train", f), "rb").read()
+    with open(os.path.join(truth, "truth", "cells.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(os.path.join(truth, "train.csv"), newline="") as f:
+        image_labels = {r["Id"]: {int(k) for k in r["Target"].split()} for r in csv.DictReader(f)}
+    assert {r["Id"] for r in rows} == set(image_labels)
+    for r in rows:  # a cell shows some of its image's labels, or none (not expressing)
+        assert {int(k) for k in r["labels"].split()} <= image_labels[r["Id"]]
+    tdir = os.path.join(truth, "truth")
+    for sid, labels in image_labels.items():
+        cells = read_mask(os.path.join(tdir, f"{sid}_cells.png"))
+        nuclei = read_mask(os.path.join(tdir, f"{sid}_nuclei.png"))
+        assert cells.shape == (128, 128) and np.all(cells[nuclei > 0] == nuclei[nuclei > 0])
+        assert {int(r["cell"]) for r in rows if r["Id"] == sid} == set(np.unique(cells)) - {0}
+        green = read_channel(os.path.join(truth, "train", f"{sid}_green.png"), "green", 128)
+        for k in labels:
+            mask = read_mask(os.path.join(tdir, f"{sid}_{k}.png")) > 0
+            assert mask.any()
+            # the protein is brighter where label k was drawn than in the background
+            assert green[mask].mean() > green[cells == 0].mean()
