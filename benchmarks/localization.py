@@ -131,9 +131,12 @@ def main(argv=None):
     explainers = [Explainer(load_model(m, compile=False)) for m in fold_models(run)]
     thr = run_thresholds(run)
     seg = {"nuclei": [0, 0, 0, []], "cells": [0, 0, 0, []]}
-    share, roc, share_uni, share_green, roc_green = [], [], [], [], []
-    own_vs_other = {k: [] for k in range(N_CLASSES)}
-    y_cell, call_cell, base_cell = [], [], []
+    methods = {"auto": explainers[0].kind, "input_gradient": "input_gradient"}
+    share = {m: [] for m in methods}
+    roc = {m: [] for m in methods}
+    own_vs_other = {m: {k: [] for k in range(N_CLASSES)} for m in methods}
+    calls = {m: [] for m in methods}
+    share_uni, share_green, roc_green, y_cell, base_cell = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(os.path.join(tmp, "syn"), args.n, args.size, args.seed,
                              progress=False, truth=True)
@@ -144,6 +147,7 @@ def main(argv=None):
             sid, cell, labels = line.split(",")
             shows[(sid, int(cell))] = [int(k) for k in labels.split()]
         params = SegmentParams(nucleus_diameter=50 * args.size / 512)
+        small = (cfg.image_size, cfg.image_size)
         for sid, target in zip(src.labels.ids, src.labels.targets):
             full = read_sample(src.image_dir, sid, args.size)
             t_cells = read_mask(os.path.join(truth_dir, f"{sid}_cells.png"))
@@ -161,79 +165,100 @@ def main(argv=None):
             probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
             called = np.flatnonzero(probs >= thr).tolist()
             classes = sorted(set(labels) | set(called))
-            maps = np.mean([class_maps(e, image[None], classes)[0] for e in explainers], 0)
-            pos = np.maximum(maps, 0)
-            small = (cfg.image_size, cfg.image_size)
             masks = {k: resize_labels(read_mask(os.path.join(truth_dir, f"{sid}_{k}.png")),
                                       small) > 0 for k in labels
                      if os.path.isfile(os.path.join(truth_dir, f"{sid}_{k}.png"))}
             green = image[..., CHANNELS.index("green")].astype(np.float64)
             for k, mask in masks.items():
-                m = pos[classes.index(k)]
-                if m.sum() > 0 and mask.any():
-                    share.append(m[mask].sum() / m.sum())
-                    roc.append(auc(m, mask))
+                if mask.any() and not mask.all():
                     share_uni.append(mask.mean())
                     share_green.append(green[mask].sum() / max(green.sum(), 1))
                     roc_green.append(auc(green, mask))
-            if len(masks) >= 2:
-                for k, mask in masks.items():
-                    others = np.any([mk for j, mk in masks.items() if j != k], 0)
-                    m = pos[classes.index(k)]
-                    own, other = m[mask & ~others].sum(), m[others & ~mask].sum()
-                    if own + other > 0:
-                        own_vs_other[k].append(own / (own + other))
-            # per-cell calls on the true cells, at the run's size
             tc = resize_labels(t_cells, small)
-            scores, cell_labels = cell_calls(probs, thr, maps, classes, tc)
+            now = {}  # this sample's per-cell labels, by map method
+            for method in methods:
+                maps = np.mean([class_maps(e, image[None], classes, method=method)[0]
+                                for e in explainers], 0)
+                pos = np.maximum(maps, 0)
+                for k, mask in masks.items():
+                    m = pos[classes.index(k)]
+                    if m.sum() > 0 and mask.any() and not mask.all():
+                        share[method].append(m[mask].sum() / m.sum())
+                        roc[method].append(auc(m, mask))
+                if len(masks) >= 2:
+                    for k, mask in masks.items():
+                        others = np.any([mk for j, mk in masks.items() if j != k], 0)
+                        m = pos[classes.index(k)]
+                        own, other = m[mask & ~others].sum(), m[others & ~mask].sum()
+                        if own + other > 0:
+                            own_vs_other[method][k].append(own / (own + other))
+                # per-cell calls on the true cells, at the run's size
+                now[method] = cell_calls(probs, thr, maps, classes, tc)[1]
             for c in range(int(tc.max())):
                 if (sid, c + 1) not in shows or not (tc == c + 1).any():
                     continue
                 y = np.zeros(N_CLASSES, bool)
                 y[shows[(sid, c + 1)]] = True
                 y_cell.append(y)
-                call = np.zeros(N_CLASSES, bool)
-                call[cell_labels[c]] = True
-                call_cell.append(call)
                 base = np.zeros(N_CLASSES, bool)
                 base[called] = True
                 base_cell.append(base)
+                for method in methods:
+                    call = np.zeros(N_CLASSES, bool)
+                    call[now[method][c]] = True
+                    calls[method].append(call)
     from sklearn.metrics import f1_score
 
-    y_cell, call_cell, base_cell = map(np.array, (y_cell, call_cell, base_cell))
+    y_cell, base_cell = np.array(y_cell), np.array(base_cell)
     present = y_cell.any(0)
-    f1_calls = f1_score(y_cell[:, present], call_cell[:, present], average="macro", zero_division=0)
-    f1_base = f1_score(y_cell[:, present], base_cell[:, present], average="macro", zero_division=0)
+
+    def cell_f1(pred):
+        return float(f1_score(y_cell[:, present], np.asarray(pred)[:, present], average="macro",
+                              zero_division=0))
+
     result = {"n": args.n, "size": args.size, "seed": args.seed, "run": run,
               "map_kind": explainers[0].kind, "map_layers": explainers[0].tap_names}
     print(f"\n{args.n} fresh synthetic samples (seed {args.seed}) at {args.size} px; maps of "
-          f"{run} ({explainers[0].kind} on {', '.join(explainers[0].tap_names)}) at "
-          f"{cfg.image_size} px\n\n| segmentation | detection F1 (IoU >= 0.5) | mean IoU of "
-          "matches | truth objects |\n|---|---:|---:|---:|")
+          f"{run} ({explainers[0].kind} on {', '.join(explainers[0].tap_names)}, and "
+          f"input_gradient) at {cfg.image_size} px\n\n| segmentation | detection F1 (IoU >= 0.5)"
+          " | mean IoU of matches | truth objects |\n|---|---:|---:|---:|")
     for kind, (tp, fp, fn, ious) in seg.items():
         f1 = 2 * tp / max(2 * tp + fp + fn, 1)
         result[f"{kind}_f1"], result[f"{kind}_iou"] = f1, float(np.mean(ious)) if ious else 0.0
         print(f"| {kind} | {f1:.3f} | {result[f'{kind}_iou']:.3f} | {tp + fn} |")
-    result.update(map_share=float(np.mean(share)), map_auc=float(np.nanmean(roc)),
-                  uniform_share=float(np.mean(share_uni)), green_share=float(np.mean(share_green)),
-                  green_auc=float(np.nanmean(roc_green)), n_maps=len(share))
-    print(f"\n| map of each true label ({len(share)}) | mass inside its pattern | pixel ROC-AUC |"
-          f"\n|---|---:|---:|\n| class map | {result['map_share']:.3f} | {result['map_auc']:.3f} |"
-          f"\n| uniform map | {result['uniform_share']:.3f} | 0.500 |"
+    result.update(uniform_share=float(np.mean(share_uni)), green_share=float(np.mean(share_green)),
+                  green_auc=float(np.nanmean(roc_green)))
+    print(f"\n| map of each true label ({len(share_uni)}) | mass inside its pattern | pixel "
+          "ROC-AUC |\n|---|---:|---:|")
+    for method, name in methods.items():
+        result[f"{method}_share"] = float(np.mean(share[method]))
+        result[f"{method}_auc"] = float(np.nanmean(roc[method]))
+        print(f"| {name} | {result[f'{method}_share']:.3f} | {result[f'{method}_auc']:.3f} |")
+    print(f"| uniform map | {result['uniform_share']:.3f} | 0.500 |"
           f"\n| protein channel intensity | {result['green_share']:.3f} | "
           f"{result['green_auc']:.3f} |")
-    per_class = {k: float(np.mean(v)) for k, v in own_vs_other.items() if v}
-    wins = sum(v > 0.5 for v in per_class.values())
-    result.update(own_vs_other=per_class, own_wins=wins, own_classes=len(per_class))
-    print("\nMulti-label samples: share of each class map's mass on its own pattern (vs the "
-          "co-occurring labels' patterns)\n\n| class | own share | samples |\n|---|---:|---:|")
-    for k, v in per_class.items():
-        print(f"| {k} {CLASS_NAMES[k]} | {v:.2f} | {len(own_vs_other[k])} |")
-    print(f"\n{wins} of {len(per_class)} classes put more mass on their own pattern")
-    result.update(cell_f1=float(f1_calls), cell_f1_image_labels=float(f1_base),
-                  n_cells=int(len(y_cell)))
-    print(f"\nPer-cell macro-F1 over {len(y_cell)} true cells: cell calls {f1_calls:.3f}, every "
-          f"cell gets the image's labels {f1_base:.3f}")
+    print("\nMulti-label samples: share of each class map's mass on its own pattern against "
+          "the co-occurring labels' patterns (0.5: no preference)\n\n| class | "
+          + " | ".join(methods.values()) + " | samples |\n|---|" + "---:|" * (len(methods) + 1))
+    per_class = {m: {k: float(np.mean(v)) for k, v in own_vs_other[m].items() if v}
+                 for m in methods}
+    for k in sorted(per_class["auto"]):
+        print(f"| {k} {CLASS_NAMES[k]} | "
+              + " | ".join(f"{per_class[m][k]:.2f}" for m in methods)
+              + f" | {len(own_vs_other['auto'][k])} |")
+    for method, name in methods.items():
+        wins = sum(v > 0.5 for v in per_class[method].values())
+        result[f"{method}_own_vs_other"] = per_class[method]
+        result[f"{method}_own_wins"] = wins
+        print(f"{name}: {wins} of {len(per_class[method])} classes put more mass on their own "
+              "pattern")
+    result.update(cell_f1_image_labels=cell_f1(base_cell), n_cells=int(len(y_cell)))
+    print(f"\nPer-cell macro-F1 over {len(y_cell)} true cells (classes present: "
+          f"{int(present.sum())}): every cell gets the image's labels "
+          f"{result['cell_f1_image_labels']:.3f}")
+    for method, name in methods.items():
+        result[f"{method}_cell_f1"] = cell_f1(calls[method])
+        print(f"cell calls from {name} maps: {result[f'{method}_cell_f1']:.3f}")
     if args.json:
         print(json.dumps(result, indent=1))
 

@@ -2,6 +2,7 @@
 
     python experiments/explain.py --run RUN [--data ROOT] [--ids ID ... | --n N]
                                   [--classes K ...] [--cells MASKS] [--tta flips]
+                                  [--maps auto|input_gradient]
                                   [--embeddings] [--out DIR]
 
 Without --data, the run's own samples, each explained by the fold model that never trained
@@ -41,6 +42,9 @@ def parse(argv=None):
     p.add_argument("--nucleus-diameter", type=float, default=50.0,
                    help="own segmentation: expected nucleus diameter in pixels at 512 px "
                         "(default 50, HPA's 63x fields)")
+    p.add_argument("--maps", choices=["auto", "input_gradient"], default="auto",
+                   help="auto: exact CAM or Grad-CAM (by the network's head); input_gradient: "
+                        "gradient x input on the protein channel (docs/localization.md)")
     p.add_argument("--tta", choices=["none", "flips", "d4"], default="none",
                    help="average the maps of flipped/rotated views (turned back)")
     p.add_argument("--embeddings", action="store_true",
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
     from gapnet.explain.run_explain import ExplainRequest, explain
 
     req = ExplainRequest(args.run, args.out, args.data, args.ids, args.n, args.classes,
-                         args.cells, args.nucleus_diameter, args.tta, args.embeddings)
+                         args.cells, args.nucleus_diameter, args.tta, args.embeddings, args.maps)
     try:
         summary = explain(req)
     except (RunError, DataError, FileNotFoundError, ValueError) as e:

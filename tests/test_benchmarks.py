@@ -16,6 +16,7 @@ def run_json(script, *args):
     return out, json.loads(out[out.index("\n{") + 1:])
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_runs_its_tiny_form_without_a_gpu():
     out, result = run_json("gpu.py", "--tiny", "--models", "gapnet_pl")
     assert result["tiny"] and result["size"] == 64 and not result["skipped"] + result["failed"]

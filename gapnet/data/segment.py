@@ -34,6 +34,7 @@ MASK_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
 class SegmentParams:
     nucleus_diameter: float = 50.0  # expected nucleus diameter in pixels at this size
     body_threshold: float = 0.5  # cell-body level as a fraction of the Otsu threshold
+    nucleus_threshold: float = 0.5  # nucleus level as a fraction of the blue Otsu threshold
     smooth: float = 0.04  # Gaussian sigma as a fraction of the nucleus diameter
 
 
@@ -48,10 +49,15 @@ def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.n
                    preserve_range=True)
     if img.max() <= img.min():
         return np.zeros(blue.shape, np.int32)
-    mask = ndi.binary_fill_holes(img > threshold_otsu(img))
+    mask = ndi.binary_fill_holes(img > p.nucleus_threshold * threshold_otsu(img))
     comp, _ = ndi.label(mask)
     sizes = np.bincount(comp.ravel())
-    small = sizes < np.pi * (p.nucleus_diameter / 4) ** 2  # under a quarter of the area
+    # Debris: under a quarter of a nucleus' area; at the image's edge, where a nucleus may
+    # be cut to any size, under a sixteenth.
+    edge = np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))
+    least = np.full(len(sizes), np.pi * (p.nucleus_diameter / 4) ** 2)
+    least[edge] = np.pi * (p.nucleus_diameter / 8) ** 2
+    small = sizes < least
     small[0] = True
     mask = ~small[comp]
     comp[~mask] = 0

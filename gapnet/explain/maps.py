@@ -15,8 +15,11 @@ Every gapnet network ends in global average pooling of one or more feature maps 
   in proportion to what they contribute, with no weighting to choose; block 1 brings the
   fine detail (full or half resolution), block 3 the context (1/8).
 
-Gradients are taken on the logits (the pre-sigmoid outputs), not on the saturated
-probabilities. Taps are found as the inputs of the outer model's pooling layers, so a
+A third kind, `method="input_gradient"`, works for any network: gradient x input on the
+protein channel, at the input's own resolution (no upsampling), the share of the class
+logit each protein pixel's intensity carries to first order (docs/localization.md compares
+the two against the synthetic ground truth). Gradients are taken on the logits (the
+pre-sigmoid outputs), not on the saturated probabilities. Taps are found as the inputs of the outer model's pooling layers, so a
 backbone nested as one layer (keras#16123, tensorflow#44462) needs no special case.
 Maps can be averaged over test-time views (`tta`): each view's map is turned back before
 averaging.
@@ -28,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gapnet.classes import CHANNELS
 from gapnet.training.tta import TTA_SETS, view
 
 _POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
@@ -139,6 +143,20 @@ class Explainer:
         del tape
         return np.asarray(total, np.float32)
 
+    def input_gradient(self, x, classes) -> np.ndarray:
+        """Gradient x input on the protein channel, positive part: (B, K, H, W) at the input's
+        own resolution. How much each protein pixel's intensity raises the class logit."""
+        green = CHANNELS.index("green")
+        x = tf.convert_to_tensor(np.asarray(x, np.float32))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            out = self.probe(x * np.float32(self.scale), training=False)
+            logits = self._logits(out[len(self.tap_names):])
+            picked = [logits[:, int(k)] for k in classes]
+        maps = [tf.nn.relu(tape.gradient(v, x)[..., green] * x[..., green]) for v in picked]
+        del tape
+        return np.asarray(tf.stack(maps, 1), np.float32)
+
     @staticmethod
     def _resize(m, h, w) -> np.ndarray:
         """(B, K, h', w') -> (B, K, h, w), bilinear (pixel centres aligned)."""
@@ -152,13 +170,23 @@ def unview(m: np.ndarray, k: int, flip: bool) -> np.ndarray:
     return np.ascontiguousarray(m[..., ::-1] if flip else m)
 
 
-def class_maps(model, x, classes, tta: str = "none") -> np.ndarray:
-    """Maps (B, K, H, W) of `classes` for pixel batch x, averaged over the TTA views."""
+METHODS = ("auto", "input_gradient")
+
+
+def class_maps(model, x, classes, tta: str = "none", method: str = "auto") -> np.ndarray:
+    """Maps (B, K, H, W) of `classes` for pixel batch x, averaged over the TTA views.
+
+    method: "auto", the network's CAM or Grad-CAM (`Explainer.kind`); "input_gradient",
+    gradient x input on the protein channel (`Explainer.input_gradient`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown map method {method!r}; choose from {METHODS}")
     ex = model if isinstance(model, Explainer) else Explainer(model)
+    fn = ex.maps if method == "auto" else ex.input_gradient
     classes = [int(k) for k in classes]
     total = None
     for k, flip in TTA_SETS[tta]:
         xv = np.asarray(view(np.asarray(x, np.float32), k, flip))  # keras.ops -> array
-        m = unview(ex.maps(xv, classes), k, flip)
+        m = unview(fn(xv, classes), k, flip)
         total = m if total is None else total + m
     return total / len(TTA_SETS[tta])

@@ -37,6 +37,7 @@ class ExplainRequest:
     nucleus_diameter: float = 50.0  # at 512 px; scaled to the model's input size
     tta: str = "none"
     embeddings: bool = False
+    method: str = "auto"  # "auto" (CAM / Grad-CAM) or "input_gradient" (`maps.class_maps`)
 
 
 def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, str]]:
@@ -91,8 +92,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
     chosen = list(dict.fromkeys(list(req.ids) + [p[2] for p in picks]))
     params = SegmentParams(nucleus_diameter=req.nucleus_diameter * size / 512)
     rows, cell_feats = [], []
-    log(f"explaining {len(chosen)} samples ({rule}; maps: {explainers[0].kind}, "
-        f"TTA {req.tta})")
+    kind = explainers[0].kind if req.method == "auto" else req.method
+    log(f"explaining {len(chosen)} samples ({rule}; maps: {kind}, TTA {req.tta})")
     for sid in chosen:
         n = index[sid]
         image = reader(n)
@@ -101,7 +102,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
         p = probs[n]
         classes = sorted(set(np.flatnonzero(p >= thr[n]).tolist()) | set(req.classes)
                          | set(np.flatnonzero(y[n]).tolist()))
-        maps = np.mean([class_maps(e, image[None], classes, req.tta)[0] for e in models_], 0)
+        maps = np.mean([class_maps(e, image[None], classes, req.tta, req.method)[0]
+                        for e in models_], 0)
         cells = _cells(req.masks, sid, image, params)
         truth = set(np.flatnonzero(y[n]).tolist())
         figures.sample_figure(os.path.join(out, "figures", f"{sid}.png"), image, maps, classes,
@@ -111,7 +113,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
         if req.embeddings:
             f = np.mean([e.cell_features(image, cells) for e in models_], 0)
             cell_feats += [(sid, c + 1, f[c]) for c in range(len(f)) if (cells == c + 1).any()]
-    method = {"maps": explainers[0].kind, "layers": explainers[0].tap_names, "tta": req.tta,
+    method = {"maps": kind, "layers": explainers[0].tap_names if req.method == "auto" else
+              ["the protein channel"], "tta": req.tta,
               "rule": rule, "cells": "masks from " + req.masks if req.masks else
               f"gapnet segmentation (nucleus diameter {params.nucleus_diameter:.0f} px)",
               "cell_share": cellcalls.CELL_SHARE}
