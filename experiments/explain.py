@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             os.path.join(args.run, "explain")):
         from gapnet.report.run_report import write_report
 
-        print(f"report: {write_report(args.run)}")
+        write_report(args.run)  # logs its path
     return 0
 
 

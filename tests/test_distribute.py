@@ -44,9 +44,16 @@ def test_two_cpu_workers_match_a_single_process(tmp_path):
         env=dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    logs = []
     for p in procs:
         out, _ = p.communicate(timeout=400)
         assert p.returncode == 0, out[-3000:]
+        logs.append(out)
+    # Each worker read only its half of every global batch: 6 training samples per fold
+    # (12 less the 6 of the selection set), 2 epochs, so 12 reads in one process, 6 each.
+    for w, out in enumerate(logs):
+        for k in range(2):
+            assert f"fold {k}: worker {w} read 6 training samples in epochs 1-2" in out, out[-3000:]
     single = read_predictions(str(tmp_path / "single" / "oof_predictions.csv"))[1]
     multi = read_predictions(str(tmp_path / "multi" / "oof_predictions.csv"))[1]
     # Same global batches and all-reduced gradients; batch-norm statistics are per replica

@@ -132,6 +132,40 @@ def test_trim_history_drops_rows_of_unfinished_epochs(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_cache_with_device_augmentation_resumes_to_identical_predictions(
+        data, tmp_path, monkeypatch):
+    """The accelerator path: uint8 batches from the cache, augmentation inside the model
+    (its random state saved and restored with the epoch): an interrupted fold ends with the
+    predictions of an uninterrupted one, bit for bit."""
+    import shutil
+
+    from gapnet.data import cache
+
+    root = str(tmp_path / "data")
+    shutil.copytree(data, root)
+    cache.build(root, 32, progress=False, log=lambda *a: None)
+    cfg = Config(data=root, **dict(SMALL, aug_backend="device", cache="require"))
+    logs = []
+    run_kfold(cfg, str(tmp_path / "ref"), log=logs.append)
+    assert any("augmentation: device" in m for m in logs)
+    assert any("uint8 cache" in m for m in logs)
+    original = resume.StopOnNaN.on_train_batch_end
+
+    def die(self, batch, logs=None):
+        if self.fold == 0 and self.epoch == 1 and batch == 0:
+            raise Interrupt()
+        return original(self, batch, logs)
+
+    monkeypatch.setattr(resume.StopOnNaN, "on_train_batch_end", die)
+    out = str(tmp_path / "run")
+    with pytest.raises(Interrupt):
+        run_kfold(cfg, out, **quiet)
+    monkeypatch.setattr(resume.StopOnNaN, "on_train_batch_end", original)
+    run_kfold(cfg, out, **quiet)
+    np.testing.assert_array_equal(_oof(out), _oof(str(tmp_path / "ref")))
+
+
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(data, tmp_path):
     """The real thing: `run_kfold.py` killed with SIGKILL three times at random moments."""
     import random

@@ -71,6 +71,34 @@ def shard_of(ctx: tf.distribute.InputContext) -> tuple[int, int, int]:
     return ctx.input_pipeline_id * local, local, parts
 
 
+class ReadCounter:
+    """A reader (same contract) that counts the samples read through it: the log line that
+    shows each worker reading only its share."""
+
+    def __init__(self, reader):
+        import threading
+
+        self.reader, self.size, self.count = reader, reader.size, 0
+        self._lock = threading.Lock()  # tf.data reads from several threads
+        if hasattr(reader, "read_batch"):
+            self.read_batch = self._read_batch
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def _add(self, n: int) -> None:
+        with self._lock:
+            self.count += n
+
+    def __call__(self, i):
+        self._add(1)
+        return self.reader(i)
+
+    def _read_batch(self, indices):
+        self._add(len(indices))
+        return self.reader.read_batch(indices)
+
+
 def _patch_keras_multiworker() -> None:
     """Works around keras-team/keras#20585 (Keras 3 `fit` under MultiWorkerMirroredStrategy).
 

@@ -110,8 +110,10 @@ def datasets(cfg: Config, task: FoldTask, epochs=None, strategy=None):
         weights = np.ones(len(task.reader))
         weights[task.train_idx] = sampling_weights(np.asarray(task.targets)[task.train_idx],
                                                    cfg.oversample_min_count, task.seed)
+    reader = task.reader if strategy is None else distribute.ReadCounter(task.reader)
+
     def train_data(shard=None):
-        return make_dataset(task.reader, task.targets, cfg.batch_size, training=True,
+        return make_dataset(reader, task.targets, cfg.batch_size, training=True,
                             augmenter=augmenter, seed=task.seed, deterministic=True,
                             indices=task.train_idx, weights=weights, epochs=epochs, shard=shard)
 
@@ -120,6 +122,7 @@ def datasets(cfg: Config, task: FoldTask, epochs=None, strategy=None):
     else:
         train = strategy.distribute_datasets_from_function(
             lambda ctx: train_data(distribute.shard_of(ctx)))
+        train.reads = reader  # the counter, for the log
     val = None if task.select_idx is None else make_dataset(
         task.reader, task.targets, cfg.batch_size, training=False, indices=task.select_idx)
     return train, val
@@ -212,6 +215,10 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
         model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
                   epochs=stop, verbose=fit_verbosity(cfg.verbose),
                   callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])
+        if multi is not None:
+            log(f"fold {fold}: worker {distribute.worker_index()} read {train.reads.count} "
+                f"training samples in epochs {first + 1}-{stop} ({parts} replicas share "
+                "every global batch)")
 
 
 def fit_verbosity(verbose: int) -> int:
