@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.timing import dump, measure  # noqa: E402
+from benchmarks.timing import dump, measure, trainer  # noqa: E402
 from gapnet import models  # noqa: E402
 from gapnet.data import cache  # noqa: E402
 from gapnet.data.augment import AugmentRecipe  # noqa: E402
@@ -62,17 +62,6 @@ def build(name, size, precision, xla, batch=None):
         opt = keras.mixed_precision.LossScaleOptimizer(opt)
     model.compile(opt, "binary_crossentropy", jit_compile=xla)
     return model
-
-
-def trainer(model, batches):
-    it = iter(batches)
-
-    def step():
-        x, y = next(it)
-        model.train_on_batch(x, y)
-        return int(x.shape[0])
-
-    return step
 
 
 def largest_batch(name, size, start, cap, deadline):

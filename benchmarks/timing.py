@@ -62,6 +62,19 @@ def batches(dataset):
     return step
 
 
+def trainer(model, dataset):
+    """A `step` of training: one `train_on_batch` on the next batch of a persistent
+    stream over `dataset` (no pipeline restart between windows)."""
+    it = iter(dataset)
+
+    def step():
+        x, y = next(it)
+        model.train_on_batch(x, y)
+        return int(x.shape[0])
+
+    return step
+
+
 def dump(obj) -> str:
     """JSON of benchmark results (`Rate`s become their fields)."""
     return json.dumps(obj, default=lambda o: asdict(o) if isinstance(o, Rate) else str(o),

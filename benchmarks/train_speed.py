@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.timing import dump, measure  # noqa: E402
+from benchmarks.timing import dump, measure, trainer  # noqa: E402
 from gapnet import models  # noqa: E402
 from gapnet.data import cache  # noqa: E402
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
@@ -42,18 +42,6 @@ from gapnet.models.device_augment import device_augment  # noqa: E402
 DEFAULT_ROWS = ["gapnet_pl:256:float32", "gapnet_pl:256:mixed_bfloat16",
                 "gapnet:512:mixed_bfloat16"]
 COLUMNS = ("memory", "cache", "cache_cpu_aug", "png", "png_cpu_aug")
-
-
-def trainer(model, dataset):
-    """A timing step: one `train_on_batch` on the next batch of a persistent stream."""
-    it = iter(dataset)
-
-    def step():
-        x, y = next(it)
-        model.train_on_batch(x, y)
-        return int(x.shape[0])
-
-    return step
 
 
 def build(name, size, device_aug: bool):
