@@ -51,7 +51,8 @@ def sample_figure(path: str, image: np.ndarray, maps: np.ndarray, classes, probs
     green = image[..., CHANNELS.index("green")]
     for ax, k, m in zip(axes[0, 1:], classes, maps):
         ax.imshow(green, cmap="gray")
-        top = float(np.max(m)) if np.max(m) > 0 else 1.0
+        positive = m[m > 0]  # scaled to its 99th percentile: a few hot pixels do not hide the rest
+        top = float(np.percentile(positive, 99)) if positive.size else 1.0
         ax.imshow(np.clip(m / top, 0, 1), cmap="inferno", alpha=0.45, vmin=0, vmax=1)
         if edge is not None:
             ax.contour(edge, levels=[0.5], colors="cyan", linewidths=0.4)
