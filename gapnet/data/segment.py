@@ -71,7 +71,9 @@ def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.n
         ys, xs = np.nonzero(comp == lab)
         markers[ys[len(ys) // 2], xs[len(xs) // 2]] = markers.max() + 1
     nuclei = watershed(-dist, markers, mask=mask)
-    return _relabel(nuclei)
+    from skimage.segmentation import relabel_sequential
+
+    return relabel_sequential(nuclei)[0]  # labels 1..n, in the order of their values
 
 
 def segment_cells(image: np.ndarray, p: SegmentParams = SegmentParams(),
@@ -92,15 +94,6 @@ def segment_cells(image: np.ndarray, p: SegmentParams = SegmentParams(),
     mask = (body > p.body_threshold * level) | (nuclei > 0)
     cells = watershed(-body, nuclei, mask=mask) if nuclei.max() else np.zeros_like(nuclei)
     return cells.astype(np.int32), nuclei.astype(np.int32)
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    """Labels renumbered 1..n in order of first appearance (row-major)."""
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(labels.max()) + 1, np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1)
-    return lut[labels]
 
 
 def write_mask(path: str, labels: np.ndarray) -> None:

@@ -11,11 +11,16 @@ import keras
 TO_FLOAT = "to_float"
 
 
+def to_float() -> keras.layers.Layer:
+    """The `to_float` layer: pixel values 0..255 -> float32 0..1."""
+    return keras.layers.Rescaling(1 / 255, dtype="float32", name=TO_FLOAT)
+
+
 def stem(input_shape, preprocess=None):
     """The model input (pixel values 0..255), the conversion to float 0..1 (`to_float`)
     and the preprocessing layers after it (augment, normalize)."""
     inputs = keras.Input(shape=input_shape, name="image")
-    x = keras.layers.Rescaling(1 / 255, dtype="float32", name=TO_FLOAT)(inputs)
+    x = to_float()(inputs)
     for layer in preprocess or ():
         x = layer(x)
     return inputs, x

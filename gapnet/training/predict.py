@@ -37,10 +37,10 @@ def takes_pixels(model: keras.Model) -> bool:
 def with_pixel_input(model: keras.Model) -> keras.Model:
     """A model taking pixel values 0..255 around a pre-0.3 `model` that takes 0..1: the
     `to_float` layer, then `model` itself (same weights, shared). Compiled like `model`."""
-    from gapnet.models._blocks import TO_FLOAT
+    from gapnet.models._blocks import to_float
 
     image = keras.Input(model.input_shape[1:], name="image")
-    x = keras.layers.Rescaling(1 / 255, dtype="float32", name=TO_FLOAT)(image)
+    x = to_float()(image)
     wrapped = keras.Model(image, model(x), name=model.name)
     if model.compiled:  # same optimizer (its state too), loss and metrics
         saved = (model.get_compile_config() or {}).get("metrics") or []
