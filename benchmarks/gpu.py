@@ -55,8 +55,9 @@ def peak_bytes(reset: bool = False):
 def build(name, size, precision, xla, batch=None):
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
-    model = models.build(name, (size, size, 4), 28,
-                         preprocess=[device_augment(AugmentRecipe(), seed=0)])
+    model = models.build(
+        name, (size, size, 4), 28, preprocess=[device_augment(AugmentRecipe(), seed=0)]
+    )
     opt = keras.optimizers.Adam(1e-3)
     if precision == "mixed_float16":
         opt = keras.mixed_precision.LossScaleOptimizer(opt)
@@ -92,11 +93,11 @@ def run_cell(key, args, memory, stream, x) -> dict:
     peak_bytes(reset=True)
     cell = dict(key)
     for feed, data in (("memory", memory), ("cache", stream)):
-        cell[feed] = measure(trainer(model, data), args.seconds, args.repeats,
-                             warmup=args.seconds)
+        cell[feed] = measure(trainer(model, data), args.seconds, args.repeats, warmup=args.seconds)
     cell["peak_bytes"] = peak_bytes()
-    cell["predict"] = measure(lambda: int(model.predict_on_batch(x).shape[0]),
-                              args.seconds, args.repeats)
+    cell["predict"] = measure(
+        lambda: int(model.predict_on_batch(x).shape[0]), args.seconds, args.repeats
+    )
     return cell
 
 
@@ -108,9 +109,13 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=256, help="synthetic samples in the cache")
     p.add_argument("--seconds", type=float, default=1.5, help="least seconds per window")
     p.add_argument("--repeats", type=int, default=3, help="windows per cell (median)")
-    p.add_argument("--budget", type=float, default=400,
-                   help="seconds for the timed cells (default 400; the batch search gets 45 "
-                        "more, data and start-up about 30: about 8 minutes in all)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=400,
+        help="seconds for the timed cells (default 400; the batch search gets 45 "
+        "more, data and start-up about 30: about 8 minutes in all)",
+    )
     p.add_argument("--max-batch", type=int, default=4096)
     p.add_argument("--tiny", action="store_true", help="the CPU form (default without a GPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
@@ -123,18 +128,30 @@ def main(argv=None):
         args.seconds, args.repeats, args.max_batch = 0.2, 2, 8
     t0 = time.perf_counter()
     deadline = t0 + args.budget
-    device = (tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-              .get("device_name", "GPU") if gpu else f"CPU ({os.cpu_count()} cores)")
+    device = (
+        tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
+            "device_name", "GPU"
+        )
+        if gpu
+        else f"CPU ({os.cpu_count()} cores)"
+    )
     cells, skipped, failed, batches_fit = [], [], [], {}
     last = 0.0  # seconds the previous cell took
     with tempfile.TemporaryDirectory() as tmp:
-        root = write_dataset(os.path.join(tmp, "syn"), args.samples, args.size, seed=0,
-                             workers=os.cpu_count(), progress=False)
+        root = write_dataset(
+            os.path.join(tmp, "syn"),
+            args.samples,
+            args.size,
+            seed=0,
+            workers=os.cpu_count(),
+            progress=False,
+        )
         cache.build(root, args.size, progress=False, log=lambda *a: None)
         src = open_source(root)
         reader = cache.CacheReader(cache.cache_dir(root, "train", args.size), src.labels.ids)
-        stream = make_dataset(reader, src.labels.targets, args.batch, training=True, seed=0,
-                              epochs=(0, 10**6))
+        stream = make_dataset(
+            reader, src.labels.targets, args.batch, training=True, seed=0, epochs=(0, 10**6)
+        )
         x, y = next(iter(stream))
         memory = tf.data.Dataset.from_tensors((x, y)).repeat()
         for name in args.models:
@@ -148,41 +165,56 @@ def main(argv=None):
                     try:
                         cell = run_cell(key, args, memory, stream, x)
                     except Exception as e:  # noqa: BLE001 - e.g. an op XLA cannot compile
-                        print(f"{name} {precision} xla={xla}: failed: {type(e).__name__}: "
-                              f"{str(e)[:300]}", flush=True)
+                        print(
+                            f"{name} {precision} xla={xla}: failed: {type(e).__name__}: "
+                            f"{str(e)[:300]}",
+                            flush=True,
+                        )
                         failed.append({**key, "error": f"{type(e).__name__}: {str(e)[:300]}"})
                         continue
                     finally:
                         keras.backend.clear_session()
                         last = time.perf_counter() - started
                     cells.append(cell)
-                    print(f"{name} {precision} xla={xla}: memory {cell['memory'].cell()}, "
-                          f"cache {cell['cache'].cell()} img/s", flush=True)
+                    print(
+                        f"{name} {precision} xla={xla}: memory {cell['memory'].cell()}, "
+                        f"cache {cell['cache'].cell()} img/s",
+                        flush=True,
+                    )
         for name in args.models:
-            batches_fit[name] = largest_batch(name, args.size, args.batch, args.max_batch,
-                                              deadline + 45)
+            batches_fit[name] = largest_batch(
+                name, args.size, args.batch, args.max_batch, deadline + 45
+            )
     keras.mixed_precision.set_global_policy("float32")
     elapsed = time.perf_counter() - t0
     gib = lambda b: "" if b is None else f"{b / 2**30:.1f}"  # noqa: E731
-    print(f"\n{device}; {args.size} px, batch {args.batch}{' (tiny CPU form)' if tiny else ''}; "
-          f"img/s, median of {args.repeats} windows of >= {args.seconds:g} s; {elapsed:.0f} s")
-    print("| model | precision | XLA | memory-fed | cache-fed | cache/memory | predict | "
-          "peak GiB |")
+    print(
+        f"\n{device}; {args.size} px, batch {args.batch}{' (tiny CPU form)' if tiny else ''}; "
+        f"img/s, median of {args.repeats} windows of >= {args.seconds:g} s; {elapsed:.0f} s"
+    )
+    print(
+        "| model | precision | XLA | memory-fed | cache-fed | cache/memory | predict | peak GiB |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for c in cells:
-        print(f"| {c['model']} | {c['precision']} | {'on' if c['xla'] else 'off'} | "
-              f"{c['memory'].cell()} | {c['cache'].cell()} | "
-              f"{c['cache'].median / c['memory'].median:.2f} | {c['predict'].median:,.0f} | "
-              f"{gib(c['peak_bytes'])} |")
+        print(
+            f"| {c['model']} | {c['precision']} | {'on' if c['xla'] else 'off'} | "
+            f"{c['memory'].cell()} | {c['cache'].cell()} | "
+            f"{c['cache'].median / c['memory'].median:.2f} | {c['predict'].median:,.0f} | "
+            f"{gib(c['peak_bytes'])} |"
+        )
     for k in skipped + failed:
         why = f"failed: {k['error'][:60]}" if "error" in k else "skipped (budget)"
-        print(f"| {k['model']} | {k['precision']} | {'on' if k['xla'] else 'off'} | "
-              f"{why} | | | | |")
+        print(
+            f"| {k['model']} | {k['precision']} | {'on' if k['xla'] else 'off'} | {why} | | | | |"
+        )
     projection = {}
     n_train = HPA_TRAIN * 2 // 3
     n_held = HPA_TRAIN - n_train
-    print("\n| model | largest batch | its peak GiB | fastest cache-fed setting | projected "
-          "3-fold x 50-epoch run at 512 px |\n|---|---:|---:|---|---:|")
+    print(
+        "\n| model | largest batch | its peak GiB | fastest cache-fed setting | projected "
+        "3-fold x 50-epoch run at 512 px |\n|---|---:|---:|---|---:|"
+    )
     for name in args.models:
         mine = [c for c in cells if c["model"] == name]
         fits, peak = batches_fit[name]
@@ -192,17 +224,39 @@ def main(argv=None):
         rate, pred = best["cache"].median, best["predict"].median
         fit_n, select_n = n_train * 9 // 10, n_train - n_train * 9 // 10
         hours = 3 * (50 * (fit_n / rate + select_n / pred) + n_held / pred) / 3600
-        projection[name] = dict(hours=hours, precision=best["precision"], xla=best["xla"],
-                                img_per_s=rate, predict_img_per_s=pred, largest_batch=fits,
-                                largest_batch_peak=peak)
-        print(f"| {name} | {fits} | {gib(peak)} | {best['precision']}, XLA "
-              f"{'on' if best['xla'] else 'off'} ({rate:,.0f} img/s) | {hours:.1f} h |")
-    print("(projection: the cache-fed training and the prediction rates measured here, at "
-          "this size and batch; the tiny form's figures are no guide)")
+        projection[name] = dict(
+            hours=hours,
+            precision=best["precision"],
+            xla=best["xla"],
+            img_per_s=rate,
+            predict_img_per_s=pred,
+            largest_batch=fits,
+            largest_batch_peak=peak,
+        )
+        print(
+            f"| {name} | {fits} | {gib(peak)} | {best['precision']}, XLA "
+            f"{'on' if best['xla'] else 'off'} ({rate:,.0f} img/s) | {hours:.1f} h |"
+        )
+    print(
+        "(projection: the cache-fed training and the prediction rates measured here, at "
+        "this size and batch; the tiny form's figures are no guide)"
+    )
     if args.json:
-        print(dump({"device": device, "tiny": tiny, "size": args.size, "batch": args.batch,
-                    "seconds": elapsed, "cells": cells, "skipped": skipped, "failed": failed,
-                    "projection": projection}))
+        print(
+            dump(
+                {
+                    "device": device,
+                    "tiny": tiny,
+                    "size": args.size,
+                    "batch": args.batch,
+                    "seconds": elapsed,
+                    "cells": cells,
+                    "skipped": skipped,
+                    "failed": failed,
+                    "projection": projection,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ def match(pred: np.ndarray, truth: np.ndarray, iou_min: float = 0.5):
     n_p, n_t = int(pred.max()), int(truth.max())
     if n_p == 0 or n_t == 0:
         return 0, n_p, n_t, []
-    both = np.bincount(pred.ravel() * (n_t + 1) + truth.ravel(),
-                       minlength=(n_p + 1) * (n_t + 1)).reshape(n_p + 1, n_t + 1)
+    both = np.bincount(
+        pred.ravel() * (n_t + 1) + truth.ravel(), minlength=(n_p + 1) * (n_t + 1)
+    ).reshape(n_p + 1, n_t + 1)
     area_p, area_t = both.sum(1), both.sum(0)
     inter = both[1:, 1:]
     union = area_p[1:, None] + area_t[None, 1:] - inter
@@ -76,15 +77,21 @@ def real_figure(path: str) -> None:
     data = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
     sample = read_sample(os.path.join(data, "hpav18_jpg"), "10814_50_A1_1", 512, "jpg")
     cells, nuclei = segment_cells(sample)
-    panels = [("HPAv18 10814_50_A1_1: cells (white), nuclei (cyan)", composite(sample),
-               [(cells, (1, 1, 1)), (nuclei, (0, 1, 1))])]
+    panels = [
+        (
+            "HPAv18 10814_50_A1_1: cells (white), nuclei (cyan)",
+            composite(sample),
+            [(cells, (1, 1, 1)), (nuclei, (0, 1, 1))],
+        )
+    ]
     pngs = os.path.join(data, "kaggle_png")
     for f in sorted(x for x in os.listdir(pngs) if x.endswith("_blue.png")):
         blue = read_channel(os.path.join(pngs, f), "blue", 512)
         rgb = np.zeros((512, 512, 3), np.float32)
         rgb[..., 2] = blue / 255
-        panels.append((f"Kaggle {f[:8]} (blue only): nuclei", rgb,
-                       [(segment_nuclei(blue), (1, 1, 0))]))
+        panels.append(
+            (f"Kaggle {f[:8]} (blue only): nuclei", rgb, [(segment_nuclei(blue), (1, 1, 0))])
+        )
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.2))
     for ax, (title, rgb, layers) in zip(axes, panels):
         rgb = np.clip(rgb * 1.6, 0, 1)
@@ -105,9 +112,12 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=512, help="their size (default 512)")
     p.add_argument("--seed", type=int, default=7, help="their seed (not the run's)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
-    p.add_argument("--real-figure", metavar="PNG",
-                   help="only draw gapnet's segmentation of the real HPA files in tests/data "
-                        "(outlines) to PNG, and stop")
+    p.add_argument(
+        "--real-figure",
+        metavar="PNG",
+        help="only draw gapnet's segmentation of the real HPA files in tests/data "
+        "(outlines) to PNG, and stop",
+    )
     args = p.parse_args(argv)
     if args.real_figure:
         return real_figure(args.real_figure)
@@ -124,9 +134,15 @@ def main(argv=None):
     run = args.run or default_out(Config())
     if not os.path.isfile(os.path.join(run, "thresholds.json")):
         print(f"no finished run at {run}: training the default job first")
-        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..",
-                                                     "experiments", "run_kfold.py"), "--out", run],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(os.path.dirname(__file__), "..", "experiments", "run_kfold.py"),
+                "--out",
+                run,
+            ],
+            check=True,
+        )
     cfg = Config.from_file(os.path.join(run, "config.json"))
     explainers = [Explainer(load_model(m, compile=False)) for m in fold_models(run)]
     thr = run_thresholds(run)
@@ -138,8 +154,9 @@ def main(argv=None):
     calls = {m: [] for m in methods}
     share_uni, share_green, roc_green, y_cell, base_cell = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        root = write_dataset(os.path.join(tmp, "syn"), args.n, args.size, args.seed,
-                             progress=False, truth=True)
+        root = write_dataset(
+            os.path.join(tmp, "syn"), args.n, args.size, args.seed, progress=False, truth=True
+        )
         src = open_source(root)
         truth_dir = os.path.join(root, "truth")
         shows = {}
@@ -165,9 +182,11 @@ def main(argv=None):
             probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
             called = np.flatnonzero(probs >= thr).tolist()
             classes = sorted(set(labels) | set(called))
-            masks = {k: resize_labels(read_mask(os.path.join(truth_dir, f"{sid}_{k}.png")),
-                                      small) > 0 for k in labels
-                     if os.path.isfile(os.path.join(truth_dir, f"{sid}_{k}.png"))}
+            masks = {
+                k: resize_labels(read_mask(os.path.join(truth_dir, f"{sid}_{k}.png")), small) > 0
+                for k in labels
+                if os.path.isfile(os.path.join(truth_dir, f"{sid}_{k}.png"))
+            }
             green = image[..., CHANNELS.index("green")].astype(np.float64)
             for k, mask in masks.items():
                 if mask.any() and not mask.all():
@@ -177,8 +196,9 @@ def main(argv=None):
             tc = resize_labels(t_cells, small)
             now = {}  # this sample's per-cell labels, by map method
             for method in methods:
-                maps = np.mean([class_maps(e, image[None], classes, method=method)[0]
-                                for e in explainers], 0)
+                maps = np.mean(
+                    [class_maps(e, image[None], classes, method=method)[0] for e in explainers], 0
+                )
                 pos = np.maximum(maps, 0)
                 for k, mask in masks.items():
                     m = pos[classes.index(k)]
@@ -213,49 +233,77 @@ def main(argv=None):
     present = y_cell.any(0)
 
     def cell_f1(pred):
-        return float(f1_score(y_cell[:, present], np.asarray(pred)[:, present], average="macro",
-                              zero_division=0))
+        return float(
+            f1_score(
+                y_cell[:, present], np.asarray(pred)[:, present], average="macro", zero_division=0
+            )
+        )
 
-    result = {"n": args.n, "size": args.size, "seed": args.seed, "run": run,
-              "map_kind": explainers[0].kind, "map_layers": explainers[0].tap_names}
-    print(f"\n{args.n} fresh synthetic samples (seed {args.seed}) at {args.size} px; maps of "
-          f"{run} ({explainers[0].kind} on {', '.join(explainers[0].tap_names)}, and "
-          f"input_gradient) at {cfg.image_size} px\n\n| segmentation | detection F1 (IoU >= 0.5)"
-          " | mean IoU of matches | truth objects |\n|---|---:|---:|---:|")
+    result = {
+        "n": args.n,
+        "size": args.size,
+        "seed": args.seed,
+        "run": run,
+        "map_kind": explainers[0].kind,
+        "map_layers": explainers[0].tap_names,
+    }
+    print(
+        f"\n{args.n} fresh synthetic samples (seed {args.seed}) at {args.size} px; maps of "
+        f"{run} ({explainers[0].kind} on {', '.join(explainers[0].tap_names)}, and "
+        f"input_gradient) at {cfg.image_size} px\n\n| segmentation | detection F1 (IoU >= 0.5)"
+        " | mean IoU of matches | truth objects |\n|---|---:|---:|---:|"
+    )
     for kind, (tp, fp, fn, ious) in seg.items():
         f1 = 2 * tp / max(2 * tp + fp + fn, 1)
         result[f"{kind}_f1"], result[f"{kind}_iou"] = f1, float(np.mean(ious)) if ious else 0.0
         print(f"| {kind} | {f1:.3f} | {result[f'{kind}_iou']:.3f} | {tp + fn} |")
-    result.update(uniform_share=float(np.mean(share_uni)), green_share=float(np.mean(share_green)),
-                  green_auc=float(np.nanmean(roc_green)))
-    print(f"\n| map of each true label ({len(share_uni)}) | mass inside its pattern | pixel "
-          "ROC-AUC |\n|---|---:|---:|")
+    result.update(
+        uniform_share=float(np.mean(share_uni)),
+        green_share=float(np.mean(share_green)),
+        green_auc=float(np.nanmean(roc_green)),
+    )
+    print(
+        f"\n| map of each true label ({len(share_uni)}) | mass inside its pattern | pixel "
+        "ROC-AUC |\n|---|---:|---:|"
+    )
     for method, name in methods.items():
         result[f"{method}_share"] = float(np.mean(share[method]))
         result[f"{method}_auc"] = float(np.nanmean(roc[method]))
         print(f"| {name} | {result[f'{method}_share']:.3f} | {result[f'{method}_auc']:.3f} |")
-    print(f"| uniform map | {result['uniform_share']:.3f} | 0.500 |"
-          f"\n| protein channel intensity | {result['green_share']:.3f} | "
-          f"{result['green_auc']:.3f} |")
-    print("\nMulti-label samples: share of each class map's mass on its own pattern against "
-          "the co-occurring labels' patterns (0.5: no preference)\n\n| class | "
-          + " | ".join(methods.values()) + " | samples |\n|---|" + "---:|" * (len(methods) + 1))
-    per_class = {m: {k: float(np.mean(v)) for k, v in own_vs_other[m].items() if v}
-                 for m in methods}
+    print(
+        f"| uniform map | {result['uniform_share']:.3f} | 0.500 |"
+        f"\n| protein channel intensity | {result['green_share']:.3f} | "
+        f"{result['green_auc']:.3f} |"
+    )
+    print(
+        "\nMulti-label samples: share of each class map's mass on its own pattern against "
+        "the co-occurring labels' patterns (0.5: no preference)\n\n| class | "
+        + " | ".join(methods.values())
+        + " | samples |\n|---|"
+        + "---:|" * (len(methods) + 1)
+    )
+    per_class = {
+        m: {k: float(np.mean(v)) for k, v in own_vs_other[m].items() if v} for m in methods
+    }
     for k in sorted(per_class["auto"]):
-        print(f"| {k} {CLASS_NAMES[k]} | "
-              + " | ".join(f"{per_class[m][k]:.2f}" for m in methods)
-              + f" | {len(own_vs_other['auto'][k])} |")
+        print(
+            f"| {k} {CLASS_NAMES[k]} | "
+            + " | ".join(f"{per_class[m][k]:.2f}" for m in methods)
+            + f" | {len(own_vs_other['auto'][k])} |"
+        )
     for method, name in methods.items():
         wins = sum(v > 0.5 for v in per_class[method].values())
         result[f"{method}_own_vs_other"] = per_class[method]
         result[f"{method}_own_wins"] = wins
-        print(f"{name}: {wins} of {len(per_class[method])} classes put more mass on their own "
-              "pattern")
+        print(
+            f"{name}: {wins} of {len(per_class[method])} classes put more mass on their own pattern"
+        )
     result.update(cell_f1_image_labels=cell_f1(base_cell), n_cells=int(len(y_cell)))
-    print(f"\nPer-cell macro-F1 over {len(y_cell)} true cells (classes present: "
-          f"{int(present.sum())}): every cell gets the image's labels "
-          f"{result['cell_f1_image_labels']:.3f}")
+    print(
+        f"\nPer-cell macro-F1 over {len(y_cell)} true cells (classes present: "
+        f"{int(present.sum())}): every cell gets the image's labels "
+        f"{result['cell_f1_image_labels']:.3f}"
+    )
     for method, name in methods.items():
         result[f"{method}_cell_f1"] = cell_f1(calls[method])
         print(f"cell calls from {name} maps: {result[f'{method}_cell_f1']:.3f}")

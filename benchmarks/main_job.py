@@ -28,16 +28,29 @@ def main(argv=None):
         if args.fresh:
             env["GAPNET_CACHE"] = os.path.join(tmp, "cache")
         extra = [a for a in args.extra if a != "--"]
-        cmd = ["/usr/bin/time", "-v", sys.executable, os.path.join(ROOT, "experiments", "run_kfold.py"),
-               "--out", os.path.join(tmp, "run"), "--set", "verbose=2", *extra]
+        cmd = [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            os.path.join(ROOT, "experiments", "run_kfold.py"),
+            "--out",
+            os.path.join(tmp, "run"),
+            "--set",
+            "verbose=2",
+            *extra,
+        ]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", out)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", out)
-    table = out[out.find("| |"):out.find("run folder:")].strip()
+    table = out[out.find("| |") : out.find("run folder:")].strip()
     print(table)
-    print(f"\nexit {proc.returncode}; wall time {wall.group(1) if wall else '?'}; "
-          f"peak RSS {int(rss.group(1)) / 1e6:.2f} GB" if rss else "peak RSS ?")
+    print(
+        f"\nexit {proc.returncode}; wall time {wall.group(1) if wall else '?'}; "
+        f"peak RSS {int(rss.group(1)) / 1e6:.2f} GB"
+        if rss
+        else "peak RSS ?"
+    )
 
 
 if __name__ == "__main__":

@@ -86,8 +86,17 @@ def main(argv=None):
     cpu_aug = CpuAugmenter(recipe)
 
     def training(reader_, augmenter=None):
-        return batches(make_dataset(reader_, targets, args.batch, training=True, seed=0,
-                                    augmenter=augmenter, epochs=(0, 10**6)))
+        return batches(
+            make_dataset(
+                reader_,
+                targets,
+                args.batch,
+                training=True,
+                seed=0,
+                augmenter=augmenter,
+                epochs=(0, 10**6),
+            )
+        )
 
     rows = {"decode_limit": timed(decode_all)}
     rows["png"] = timed(training(reader))
@@ -102,28 +111,47 @@ def main(argv=None):
     rows["cache"] = timed(training(cached))
     rows["cache_cpu_aug"] = timed(training(cached, cpu_aug))
 
-    names = {"decode_limit": "decode limit (threads, no tf.data)",
-             "png": "PNG path, augmentation on the device",
-             "png_cpu_aug": "PNG path + CPU augmentation (albumentations)",
-             "cache": "cache path (uint8 batches into the model), augmentation on the device",
-             "cache_cpu_aug": "cache path + CPU augmentation (albumentations)"}
+    names = {
+        "decode_limit": "decode limit (threads, no tf.data)",
+        "png": "PNG path, augmentation on the device",
+        "png_cpu_aug": "PNG path + CPU augmentation (albumentations)",
+        "cache": "cache path (uint8 batches into the model), augmentation on the device",
+        "cache_cpu_aug": "cache path + CPU augmentation (albumentations)",
+    }
     limit = rows["decode_limit"].median
-    print(f"\n{n} samples of 4 x {size}x{size} PNG, batch {args.batch}, {workers} cores, "
-          f"{'real HPA PNGs' if not args.data else root}; median of {args.repeats} windows "
-          f"of >= {args.seconds:g} s (lowest-highest)")
+    print(
+        f"\n{n} samples of 4 x {size}x{size} PNG, batch {args.batch}, {workers} cores, "
+        f"{'real HPA PNGs' if not args.data else root}; median of {args.repeats} windows "
+        f"of >= {args.seconds:g} s (lowest-highest)"
+    )
     print("| path | samples/s | x decode limit |\n|---|---:|---:|")
     for key, r in rows.items():
         print(f"| {names[key]} | {r.cell()} | {r.median / limit:.2f} |")
     ratio = rows["cache"].median / rows["png"].median
-    print(f"\ncache path vs PNG path: {ratio:.1f}x (goal >= 20x); with the CPU recipe on both: "
-          f"{rows['cache_cpu_aug'].median / rows['png_cpu_aug'].median:.1f}x; building the "
-          f"cache: {build_rate:.0f} samples/s")
+    print(
+        f"\ncache path vs PNG path: {ratio:.1f}x (goal >= 20x); with the CPU recipe on both: "
+        f"{rows['cache_cpu_aug'].median / rows['png_cpu_aug'].median:.1f}x; building the "
+        f"cache: {build_rate:.0f} samples/s"
+    )
     if args.json:
-        print(dump({"png": rows["png"].median, "cache": rows["cache"].median,
-                    "decode_limit": limit, "cache_over_png": ratio,
+        print(
+            dump(
+                {
+                    "png": rows["png"].median,
+                    "cache": rows["cache"].median,
+                    "decode_limit": limit,
+                    "cache_over_png": ratio,
                     "png_cpu_aug": rows["png_cpu_aug"].median,
-                    "cache_cpu_aug": rows["cache_cpu_aug"].median, "build": build_rate,
-                    "rows": rows, "n": n, "size": size, "batch": args.batch, "cores": workers}))
+                    "cache_cpu_aug": rows["cache_cpu_aug"].median,
+                    "build": build_rate,
+                    "rows": rows,
+                    "n": n,
+                    "size": size,
+                    "batch": args.batch,
+                    "cores": workers,
+                }
+            )
+        )
     if not args.data:
         shutil.rmtree(root)
 

@@ -25,8 +25,10 @@ from gapnet.data.synthetic.generate import write_dataset
 
 def intensity(images) -> tuple[float, float]:
     """Mean over images of each image's mean and of its 99th percentile."""
-    return (float(np.mean([im.mean() for im in images])),
-            float(np.mean([np.percentile(im, 99) for im in images])))
+    return (
+        float(np.mean([im.mean() for im in images])),
+        float(np.mean([np.percentile(im, 99) for im in images])),
+    )
 
 
 def main(argv=None) -> int:
@@ -41,18 +43,32 @@ def main(argv=None) -> int:
         rates = {}
         for workers in sorted({1, cores}):
             t = time.perf_counter()
-            write_dataset(os.path.join(tmp, f"w{workers}"), args.n, args.size, seed=0,
-                          workers=workers, progress=False)
+            write_dataset(
+                os.path.join(tmp, f"w{workers}"),
+                args.n,
+                args.size,
+                seed=0,
+                workers=workers,
+                progress=False,
+            )
             rates[workers] = args.n / (time.perf_counter() - t)
         print(f"generation at {args.size}px, {args.n} samples:")
         for workers, rate in rates.items():
-            print(f"  {workers} worker(s): {rate:.1f} samples/s ({rate / rates[1]:.2f}x); "
-                  f"1,000 samples in {1000 / rate:.0f} s")
+            print(
+                f"  {workers} worker(s): {rate:.1f} samples/s ({rate / rates[1]:.2f}x); "
+                f"1,000 samples in {1000 / rate:.0f} s"
+            )
 
         root = write_dataset(os.path.join(tmp, "stats"), 80, args.size, seed=5, progress=False)
-        print("\nchannel: synthetic mean / p99 (80 samples)" + ("  |  real mean / p99" if args.real else ""))
+        print(
+            "\nchannel: synthetic mean / p99 (80 samples)"
+            + ("  |  real mean / p99" if args.real else "")
+        )
         for color in CHANNELS:
-            synth = [read_channel(f, color) for f in glob.glob(os.path.join(root, "train", f"*_{color}.png"))]
+            synth = [
+                read_channel(f, color)
+                for f in glob.glob(os.path.join(root, "train", f"*_{color}.png"))
+            ]
             line = "  {:7s} {:6.1f} / {:5.0f}".format(color, *intensity(synth))
             if args.real:
                 files = sorted(glob.glob(os.path.join(args.real, f"*_{color}.png")))

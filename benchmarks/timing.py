@@ -34,8 +34,7 @@ class Rate:
         return f"{self.median:,.1f} ({self.low:,.1f}-{self.high:,.1f})"
 
 
-def measure(step, min_seconds: float = 3.0, repeats: int = 5, warmup: float | None = None
-            ) -> Rate:
+def measure(step, min_seconds: float = 3.0, repeats: int = 5, warmup: float | None = None) -> Rate:
     """Times `step()` (one unit of work returning how many items it did) in `repeats`
     windows of at least `min_seconds` after a warm-up window (default: 3 x min_seconds,
     time for tf.data's autotuning to settle)."""
@@ -47,8 +46,9 @@ def measure(step, min_seconds: float = 3.0, repeats: int = 5, warmup: float | No
             done += step()
         if w:
             windows.append(done / elapsed)
-    return Rate(statistics.median(windows), min(windows), max(windows), repeats,
-                min_seconds * repeats)
+    return Rate(
+        statistics.median(windows), min(windows), max(windows), repeats, min_seconds * repeats
+    )
 
 
 def batches(dataset):
@@ -77,5 +77,4 @@ def trainer(model, dataset):
 
 def dump(obj) -> str:
     """JSON of benchmark results (`Rate`s become their fields)."""
-    return json.dumps(obj, default=lambda o: asdict(o) if isinstance(o, Rate) else str(o),
-                      indent=1)
+    return json.dumps(obj, default=lambda o: asdict(o) if isinstance(o, Rate) else str(o), indent=1)

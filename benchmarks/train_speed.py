@@ -39,8 +39,11 @@ from gapnet.data.source import open_source  # noqa: E402
 from gapnet.data.synthetic.generate import write_dataset  # noqa: E402
 from gapnet.models.device_augment import device_augment  # noqa: E402
 
-DEFAULT_ROWS = ["gapnet_pl:256:float32", "gapnet_pl:256:mixed_bfloat16",
-                "gapnet:512:mixed_bfloat16"]
+DEFAULT_ROWS = [
+    "gapnet_pl:256:float32",
+    "gapnet_pl:256:mixed_bfloat16",
+    "gapnet:512:mixed_bfloat16",
+]
 COLUMNS = ("memory", "cache", "cache_cpu_aug", "png", "png_cpu_aug")
 
 
@@ -67,8 +70,9 @@ def main(argv=None):
             name, size, precision = row.split(":")
             size = int(size)
             if size not in roots:
-                roots[size] = write_dataset(os.path.join(tmp, str(size)), args.batch * 4, size,
-                                            seed=0, progress=False)
+                roots[size] = write_dataset(
+                    os.path.join(tmp, str(size)), args.batch * 4, size, seed=0, progress=False
+                )
                 cache.build(roots[size], size, progress=False, log=lambda *a: None)
             src = open_source(roots[size])
             ids, targets = src.labels.ids, src.labels.targets
@@ -78,8 +82,15 @@ def main(argv=None):
 
             def stream(reader, cpu_aug=False):
                 aug = CpuAugmenter(AugmentRecipe()) if cpu_aug else None
-                return make_dataset(reader, targets, args.batch, training=True, seed=0,
-                                    augmenter=aug, epochs=(0, 10**6))
+                return make_dataset(
+                    reader,
+                    targets,
+                    args.batch,
+                    training=True,
+                    seed=0,
+                    augmenter=aug,
+                    epochs=(0, 10**6),
+                )
 
             out = {"model": name, "size": size, "precision": precision}
             for col in args.columns:
@@ -88,26 +99,46 @@ def main(argv=None):
                     x, y = next(iter(stream(cached)))
                     data = tf.data.Dataset.from_tensors((x, y)).repeat()
                 else:
-                    data = stream(cached if col.startswith("cache") else png,
-                                  col.endswith("cpu_aug"))
+                    data = stream(
+                        cached if col.startswith("cache") else png, col.endswith("cpu_aug")
+                    )
                 out[col] = measure(trainer(model, data), args.seconds, args.repeats)
                 print(f"{row} {col}: {out[col].cell()} img/s", flush=True)
             results.append(out)
     keras.mixed_precision.set_global_policy("float32")
-    print(f"\n{os.cpu_count()} CPU cores, batch {args.batch}; img/s, median of {args.repeats} "
-          f"windows of >= {args.seconds:g} s (lowest-highest)")
+    print(
+        f"\n{os.cpu_count()} CPU cores, batch {args.batch}; img/s, median of {args.repeats} "
+        f"windows of >= {args.seconds:g} s (lowest-highest)"
+    )
     print("| model | size | precision | " + " | ".join(args.columns) + " | cache/memory |")
     print("|---|---:|---|" + "---:|" * (len(args.columns) + 1))
     for r in results:
-        ratio = (f"{r['cache'].median / r['memory'].median:.2f}"
-                 if "cache" in r and "memory" in r else "")
-        print(f"| {r['model']} | {r['size']} | {r['precision']} | "
-              + " | ".join(r[c].cell() for c in args.columns) + f" | {ratio} |")
+        ratio = (
+            f"{r['cache'].median / r['memory'].median:.2f}"
+            if "cache" in r and "memory" in r
+            else ""
+        )
+        print(
+            f"| {r['model']} | {r['size']} | {r['precision']} | "
+            + " | ".join(r[c].cell() for c in args.columns)
+            + f" | {ratio} |"
+        )
     if args.json:
-        print(dump({"rows": [{**{k: (v.median if hasattr(v, "median") else v)
-                                 for k, v in r.items()},
-                              "spread": {c: r[c] for c in args.columns}} for r in results],
-                    "batch": args.batch, "cores": os.cpu_count()}))
+        print(
+            dump(
+                {
+                    "rows": [
+                        {
+                            **{k: (v.median if hasattr(v, "median") else v) for k, v in r.items()},
+                            "spread": {c: r[c] for c in args.columns},
+                        }
+                        for r in results
+                    ],
+                    "batch": args.batch,
+                    "cores": os.cpu_count(),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,17 @@ def main(argv=None) -> int:
     p.add_argument("root", help="dataset folder in the Kaggle layout")
     p.add_argument("--size", type=int, required=True, help="image size to cache (e.g. 512)")
     p.add_argument("--split", default="train", choices=["train", "test"])
-    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="decoding threads (default: all cores)"
+    )
     args = p.parse_args(argv)
     try:
         build(args.root, args.size, args.split, args.workers, progress=sys.stderr.isatty())
     except (DataError, ImageError) as e:
-        print(f"error: {e}\n(rows already cached are kept; fix the file and run again)",
-              file=sys.stderr)
+        print(
+            f"error: {e}\n(rows already cached are kept; fix the file and run again)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -28,8 +28,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     args = p.parse_args(argv)
     try:
-        import_external(args.src, args.root, args.labels, args.size, args.workers,
-                        progress=sys.stderr.isatty())
+        import_external(
+            args.src, args.root, args.labels, args.size, args.workers, progress=sys.stderr.isatty()
+        )
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -21,20 +21,33 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    p.add_argument("--min-per-class", type=int, default=None,
-                   help="each class appears in at least M samples "
-                        "(default: 6%% of N, so every class appears once N >= 100; "
-                        "about 7%% is the most the real label sets allow)")
+    p.add_argument(
+        "--min-per-class",
+        type=int,
+        default=None,
+        help="each class appears in at least M samples "
+        "(default: 6%% of N, so every class appears once N >= 100; "
+        "about 7%% is the most the real label sets allow)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--truth", action="store_true",
-                   help="also write the ground truth to DIR/truth/: cell and nucleus label "
-                        "images, each label's pattern mask, cells.csv (the labels each cell "
-                        "shows); the images are the same bytes either way")
-    p.add_argument("--figure", metavar="PNG",
-                   help="instead of a dataset, write a figure with one example per class")
-    p.add_argument("--real", metavar="DIR/ID",
-                   help="with --figure: a real sample (its four <ID>_<color>.png or .jpg "
-                        "files in DIR) shown beside a synthetic one")
+    p.add_argument(
+        "--truth",
+        action="store_true",
+        help="also write the ground truth to DIR/truth/: cell and nucleus label "
+        "images, each label's pattern mask, cells.csv (the labels each cell "
+        "shows); the images are the same bytes either way",
+    )
+    p.add_argument(
+        "--figure",
+        metavar="PNG",
+        help="instead of a dataset, write a figure with one example per class",
+    )
+    p.add_argument(
+        "--real",
+        metavar="DIR/ID",
+        help="with --figure: a real sample (its four <ID>_<color>.png or .jpg "
+        "files in DIR) shown beside a synthetic one",
+    )
     args = p.parse_args(argv)
     if args.figure:
         from gapnet.data.synthetic.figure import save_figure
@@ -55,8 +68,15 @@ def main(argv=None) -> int:
         p.error("--n must be >= 1 and --size >= 16")
     m = default_min_per_class(args.n) if args.min_per_class is None else args.min_per_class
     try:  # None keeps the default's best effort in datasets too small for it
-        out = write_dataset(args.out, args.n, args.size, args.seed, args.min_per_class,
-                            args.workers, truth=args.truth)
+        out = write_dataset(
+            args.out,
+            args.n,
+            args.size,
+            args.seed,
+            args.min_per_class,
+            args.workers,
+            truth=args.truth,
+        )
     except ValueError as e:  # an unreachable --min-per-class
         p.error(str(e))
     print(f"wrote {args.n} samples ({args.size}px, seed {args.seed}, min per class {m}) to {out}")

@@ -20,13 +20,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="dataset folder in the Kaggle PNG layout")
     p.add_argument("--out", required=True, help="new dataset folder to write")
-    p.add_argument("--min-count", type=int, default=500, dest="min_count",
-                   help="occurrences every label reaches (default 500, seed 002)")
+    p.add_argument(
+        "--min-count",
+        type=int,
+        default=500,
+        dest="min_count",
+        help="occurrences every label reaches (default 500, seed 002)",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
-        write_oversampled(args.root, args.out, args.min_count, args.seed,
-                          progress=sys.stderr.isatty())
+        write_oversampled(
+            args.root, args.out, args.min_count, args.seed, progress=sys.stderr.isatty()
+        )
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -23,21 +23,38 @@ def main(argv=None) -> int:
     p.add_argument("root", help="dataset folder in the Kaggle layout")
     p.add_argument("--out", required=True, help="mask folder (created)")
     p.add_argument("--size", type=int, default=512, help="segment at this size (default 512)")
-    p.add_argument("--nucleus-diameter", type=float, default=SegmentParams.nucleus_diameter,
-                   help="expected nucleus diameter in pixels at --size (default 50: HPA's "
-                        "63x fields at 512 px); scale it with magnification and size")
-    p.add_argument("--body-threshold", type=float, default=SegmentParams.body_threshold,
-                   help="cell-body level as a fraction of the microtubule+ER Otsu threshold")
+    p.add_argument(
+        "--nucleus-diameter",
+        type=float,
+        default=SegmentParams.nucleus_diameter,
+        help="expected nucleus diameter in pixels at --size (default 50: HPA's "
+        "63x fields at 512 px); scale it with magnification and size",
+    )
+    p.add_argument(
+        "--body-threshold",
+        type=float,
+        default=SegmentParams.body_threshold,
+        help="cell-body level as a fraction of the microtubule+ER Otsu threshold",
+    )
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     args = p.parse_args(argv)
     params = SegmentParams(args.nucleus_diameter, args.body_threshold)
     try:
-        n = segment_folder(args.root, args.out, args.size, params, args.split, args.workers,
-                           progress=sys.stderr.isatty())
+        n = segment_folder(
+            args.root,
+            args.out,
+            args.size,
+            params,
+            args.split,
+            args.workers,
+            progress=sys.stderr.isatty(),
+        )
     except (DataError, ImageError) as e:
-        print(f"error: {e}\n(samples already segmented are kept; run again to continue)",
-              file=sys.stderr)
+        print(
+            f"error: {e}\n(samples already segmented are kept; run again to continue)",
+            file=sys.stderr,
+        )
         return 1
     print(f"segmented {n} samples into {args.out}")
     return 0

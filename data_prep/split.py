@@ -37,15 +37,19 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     split = make_split(table.targets, args.val, args.test, args.seed, table.groups)
-    atomic_write_text(os.path.join(out, "split.csv"),
-                      "Id,split\n" + "".join(f"{i},{s}\n" for i, s in zip(table.ids, split)))
+    atomic_write_text(
+        os.path.join(out, "split.csv"),
+        "Id,split\n" + "".join(f"{i},{s}\n" for i, s in zip(table.ids, split)),
+    )
     counts = {s: int((split == s).sum()) for s in ("train", "val", "test")}
     print(f"{os.path.join(out, 'split.csv')}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if args.folds:
         folds = make_folds(table.targets, args.folds, args.seed, table.groups)
         write_folds(os.path.join(out, "folds.csv"), table.ids, folds)
-        print(f"{os.path.join(out, 'folds.csv')}: {args.folds} folds of "
-              + ", ".join(str(int((folds == k).sum())) for k in range(args.folds)))
+        print(
+            f"{os.path.join(out, 'folds.csv')}: {args.folds} folds of "
+            + ", ".join(str(int((folds == k).sum())) for k in range(args.folds))
+        )
     return 0
 
 

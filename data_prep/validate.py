@@ -16,16 +16,27 @@ from gapnet.data.validate import validate
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="dataset folder in the Kaggle layout (ROOT/train.csv, ROOT/train/)")
-    p.add_argument("--split", default="train", choices=["train", "test"],
-                   help="train: train.csv + train/; test: sample_submission.csv + test/")
-    p.add_argument("--size", type=int, default=512,
-                   help="training image size; files of another size get a note (default 512)")
-    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: all cores)")
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=["train", "test"],
+        help="train: train.csv + train/; test: sample_submission.csv + test/",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=512,
+        help="training image size; files of another size get a note (default 512)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="decoding threads (default: all cores)"
+    )
     p.add_argument("--quiet-notes", action="store_true", help="do not print notes")
     args = p.parse_args(argv)
     try:
-        report = validate(args.root, args.split, args.size, args.workers,
-                          progress=sys.stderr.isatty())
+        report = validate(
+            args.root, args.split, args.size, args.workers, progress=sys.stderr.isatty()
+        )
     except DataError as e:
         print(f"ERROR {e}")
         return 1

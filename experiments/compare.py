@@ -23,7 +23,9 @@ from gapnet.report.tables import comparison_markdown, comparison_rows
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="run folders written by run_kfold.py")
-    p.add_argument("--out", default="reports/compare", help="output folder (default reports/compare)")
+    p.add_argument(
+        "--out", default="reports/compare", help="output folder (default reports/compare)"
+    )
     args = p.parse_args(argv)
     runs = []
     for path in args.runs:
@@ -35,8 +37,9 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as e:
             print(f"error: {path}: not a finished run folder ({e})", file=sys.stderr)
             return 1
-        runs.append({"name": os.path.basename(os.path.normpath(path)), "config": config,
-                     "metrics": metrics})
+        runs.append(
+            {"name": os.path.basename(os.path.normpath(path)), "config": config, "metrics": metrics}
+        )
     rows = comparison_rows(runs)
     os.makedirs(args.out, exist_ok=True)
     atomic_write_text(os.path.join(args.out, "comparison.md"), comparison_markdown(rows))

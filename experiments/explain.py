@@ -29,26 +29,48 @@ from gapnet.data.labels import DataError  # noqa: E402
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--run", required=True, help="finished run folder (run_kfold.py --out)")
     p.add_argument("--data", help="another Kaggle-layout folder (default: the run's samples)")
     p.add_argument("--ids", nargs="+", default=[], help="explain these samples only")
-    p.add_argument("--n", type=int, default=3,
-                   help="gallery: true and false positives per class (default 3)")
-    p.add_argument("--classes", nargs="+", type=int, default=[],
-                   help="also map these classes (always: predicted and true ones)")
+    p.add_argument(
+        "--n", type=int, default=3, help="gallery: true and false positives per class (default 3)"
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        type=int,
+        default=[],
+        help="also map these classes (always: predicted and true ones)",
+    )
     p.add_argument("--cells", metavar="MASKS", help="folder of <Id>_cells label masks")
-    p.add_argument("--nucleus-diameter", type=float, default=50.0,
-                   help="own segmentation: expected nucleus diameter in pixels at 512 px "
-                        "(default 50, HPA's 63x fields)")
-    p.add_argument("--maps", choices=["auto", "input_gradient"], default="auto",
-                   help="auto: exact CAM or Grad-CAM (by the network's head); input_gradient: "
-                        "gradient x input on the protein channel (docs/localization.md)")
-    p.add_argument("--tta", choices=["none", "flips", "d4"], default="none",
-                   help="average the maps of flipped/rotated views (turned back)")
-    p.add_argument("--embeddings", action="store_true",
-                   help="also write the penultimate features of every sample and a 2-D map")
+    p.add_argument(
+        "--nucleus-diameter",
+        type=float,
+        default=50.0,
+        help="own segmentation: expected nucleus diameter in pixels at 512 px "
+        "(default 50, HPA's 63x fields)",
+    )
+    p.add_argument(
+        "--maps",
+        choices=["auto", "input_gradient"],
+        default="auto",
+        help="auto: exact CAM or Grad-CAM (by the network's head); input_gradient: "
+        "gradient x input on the protein channel (docs/localization.md)",
+    )
+    p.add_argument(
+        "--tta",
+        choices=["none", "flips", "d4"],
+        default="none",
+        help="average the maps of flipped/rotated views (turned back)",
+    )
+    p.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="also write the penultimate features of every sample and a 2-D map",
+    )
     p.add_argument("--out", help="output folder (default RUN/explain)")
     p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
     return p.parse_args(argv)
@@ -58,8 +80,19 @@ def main(argv=None) -> int:
     args = parse(argv)
     from gapnet.explain.run_explain import ExplainRequest, explain
 
-    req = ExplainRequest(args.run, args.out, args.data, args.ids, args.n, args.classes,
-                         args.cells, args.nucleus_diameter, args.tta, args.embeddings, args.maps)
+    req = ExplainRequest(
+        args.run,
+        args.out,
+        args.data,
+        args.ids,
+        args.n,
+        args.classes,
+        args.cells,
+        args.nucleus_diameter,
+        args.tta,
+        args.embeddings,
+        args.maps,
+    )
     try:
         summary = explain(req)
     except (RunError, DataError, FileNotFoundError, ValueError) as e:
@@ -68,7 +101,8 @@ def main(argv=None) -> int:
     out = args.out or os.path.join(args.run, "explain")
     print(f"wrote {len(summary['samples'])} figures, gallery.html and cells.csv to {out}")
     if not args.no_report and os.path.abspath(out) == os.path.abspath(
-            os.path.join(args.run, "explain")):
+        os.path.join(args.run, "explain")
+    ):
         from gapnet.report.run_report import write_report
 
         write_report(args.run)  # logs its path

@@ -13,16 +13,24 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-FORMATS = {"savedmodel": ("savedmodel",), "onnx": ("onnx",), "both": ("savedmodel", "onnx"),
-           "keras": ()}
+FORMATS = {
+    "savedmodel": ("savedmodel",),
+    "onnx": ("onnx",),
+    "both": ("savedmodel", "onnx"),
+    "keras": (),
+}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a finished run folder (run_kfold.py --out)")
     p.add_argument("--out", required=True, help="the preset folder to write")
-    p.add_argument("--format", choices=sorted(FORMATS), default="both",
-                   help="exports beside model.keras (default both: SavedModel and ONNX)")
+    p.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default="both",
+        help="exports beside model.keras (default both: SavedModel and ONNX)",
+    )
     args = p.parse_args(argv)
     from gapnet.cv.runfolder import RunError
     from gapnet.export.preset import export_run

@@ -17,8 +17,12 @@ from gapnet.data.labels import DataError  # noqa: E402
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a run folder written by run_kfold.py")
-    p.add_argument("--loss", default="bce", help="bce, weighted_bce, focal, soft_f1, soft_f1_smooth "
-                                                 "or a sum like bce+soft_f1 (default bce)")
+    p.add_argument(
+        "--loss",
+        default="bce",
+        help="bce, weighted_bce, focal, soft_f1, soft_f1_smooth "
+        "or a sum like bce+soft_f1 (default bce)",
+    )
     p.add_argument("--epochs", type=int, default=5, help="default 5")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     args = p.parse_args(argv)
@@ -32,8 +36,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     comparison = before_after(read_json(os.path.join(args.run, "metrics.json")), m, args.loss)
-    atomic_write_text(os.path.join(finetune_dir(args.run, args.loss), "before_after.md"),
-                      comparison)
+    atomic_write_text(
+        os.path.join(finetune_dir(args.run, args.loss), "before_after.md"), comparison
+    )
     print(summary_table(m))
     print(comparison)
     return 0

@@ -30,26 +30,39 @@ from gapnet.data.labels import DataError  # noqa: E402
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--run", help="finished run folder (run_kfold.py --out)")
     model.add_argument("--preset", help="preset folder written by experiments/export.py")
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="dataset root with sample_submission.csv (needs --run)")
     data.add_argument("--images", help="a TIFF / OME-TIFF file, or a folder of images")
-    p.add_argument("--channels", help="TIFF channel names in file order, e.g. "
-                                      "red,green,blue,yellow (default: OME metadata)")
-    p.add_argument("--out", help="output CSV (default submission.csv with --data, "
-                                 "predictions.csv with --images)")
-    p.add_argument("--probabilities", help="--data: probabilities CSV "
-                                           "(default: <out>_probabilities.csv)")
-    p.add_argument("--tta", choices=["none", "flips", "d4"],
-                   help="--data: test-time augmentation: none, flips (4 views), d4 (8 "
-                        "views); default: the run's tta")
+    p.add_argument(
+        "--channels",
+        help="TIFF channel names in file order, e.g. red,green,blue,yellow (default: OME metadata)",
+    )
+    p.add_argument(
+        "--out",
+        help="output CSV (default submission.csv with --data, predictions.csv with --images)",
+    )
+    p.add_argument(
+        "--probabilities", help="--data: probabilities CSV (default: <out>_probabilities.csv)"
+    )
+    p.add_argument(
+        "--tta",
+        choices=["none", "flips", "d4"],
+        help="--data: test-time augmentation: none, flips (4 views), d4 (8 "
+        "views); default: the run's tta",
+    )
     p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--empty", choices=["top", "none"], default="top",
-                   help="a sample with no class above threshold: its top class, or nothing")
+    p.add_argument(
+        "--empty",
+        choices=["top", "none"],
+        default="top",
+        help="a sample with no class above threshold: its top class, or nothing",
+    )
     args = p.parse_args(argv)
     if args.data and not args.run:
         p.error("--data (a Kaggle test set) needs --run")
@@ -68,8 +81,10 @@ def test_set(args) -> int:
     prob_path = args.probabilities or os.path.splitext(out)[0] + "_probabilities.csv"
     write_predictions(prob_path, ids, probs)
     empty = int((~(probs > thresholds).any(1)).sum())
-    print(f"{out}: {len(ids)} samples ({empty} with no class above threshold: "
-          f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}")
+    print(
+        f"{out}: {len(ids)} samples ({empty} with no class above threshold: "
+        f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}"
+    )
     return 0
 
 
@@ -84,8 +99,9 @@ def own_images(args) -> int:
     else:
         model, thresholds = model_of_run(args.run)
     channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
-    names, probs, labels = predict_images(model, thresholds, args.images, channels,
-                                          args.batch_size or 16, args.empty)
+    names, probs, labels = predict_images(
+        model, thresholds, args.images, channels, args.batch_size or 16, args.empty
+    )
     out = args.out or "predictions.csv"
     write_image_predictions(out, names, probs, labels)
     print(f"{out}: {len(names)} images")

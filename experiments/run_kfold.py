@@ -24,39 +24,78 @@ from gapnet.data.labels import DataError  # noqa: E402
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Any config key can be set with --set key=value; "
-                                       "see gapnet/config.py for the keys and defaults.")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Any config key can be set with --set key=value; "
+        "see gapnet/config.py for the keys and defaults.",
+    )
     p.add_argument("--data", help="dataset root in the Kaggle layout (default: synthetic atlas)")
     p.add_argument("--model", help="registered model name (default gapnet)")
     p.add_argument("--folds", type=int, help="number of folds (default 3)")
     p.add_argument("--epochs", type=int, help="epochs per fold (default 50; synthetic default 12)")
-    p.add_argument("--image-size", type=int, dest="image_size",
-                   help="images are resized to this square size (default 512; synthetic 128)")
-    p.add_argument("--batch-size", type=int, dest="batch_size",
-                   help="samples per batch (default 20; synthetic 16)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        dest="image_size",
+        help="images are resized to this square size (default 512; synthetic 128)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        dest="batch_size",
+        help="samples per batch (default 20; synthetic 16)",
+    )
     p.add_argument("--seed", type=int, help="seeds folds, initialisation and shuffling (default 0)")
     p.add_argument("--out", help="run folder (default runs/<date>-<model>)")
     p.add_argument("--config", help="YAML/JSON file of config keys")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
     p.add_argument("--folds-file", dest="folds_file", help="reuse an Id,fold CSV")
-    p.add_argument("--skip-bad", dest="skip_bad", action="store_true", default=None,
-                   help="drop samples with bad files (logged) instead of stopping")
+    p.add_argument(
+        "--skip-bad",
+        dest="skip_bad",
+        action="store_true",
+        default=None,
+        help="drop samples with bad files (logged) instead of stopping",
+    )
     p.add_argument("--fold", type=int, help="train only fold K (then --merge)")
-    p.add_argument("--merge", action="store_true",
-                   help="assemble a run folder whose folds were trained with --fold")
-    p.add_argument("--force", action="store_true",
-                   help="continue a run folder even though its config changed")
-    p.add_argument("--deterministic", action="store_true", default=None,
-                   help="TF op determinism: the same seed gives the same predictions (slower)")
-    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"],
-                   help="Keras dtype policy (default float32)")
-    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"],
-                   help="tf.distribute: one device, all local GPUs, or the TF_CONFIG cluster")
-    p.add_argument("--jit-compile", dest="jit_compile", action="store_true", default=None,
-                   help="compile with XLA (slower on the 2-core CPUs measured here)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="assemble a run folder whose folds were trained with --fold",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="continue a run folder even though its config changed"
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="TF op determinism: the same seed gives the same predictions (slower)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["float32", "mixed_float16", "mixed_bfloat16"],
+        help="Keras dtype policy (default float32)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        help="tf.distribute: one device, all local GPUs, or the TF_CONFIG cluster",
+    )
+    p.add_argument(
+        "--jit-compile",
+        dest="jit_compile",
+        action="store_true",
+        default=None,
+        help="compile with XLA (slower on the 2-core CPUs measured here)",
+    )
     args = p.parse_args(argv)
     if args.merge and not args.out:
         p.error("--merge needs --out RUN")
@@ -70,11 +109,25 @@ def resolve_config(args) -> Config:
     # The synthetic recipe's warmup is a quarter of its epochs, so --epochs rescales it.
     base = Config() if args.data else Config.synthetic_default(args.epochs or 12)
     cfg = Config.from_file(args.config, base) if args.config else base
-    flags = {k: getattr(args, k) for k in ("data", "model", "folds", "epochs", "image_size",
-                                            "batch_size", "seed", "folds_file", "skip_bad",
-                                            "deterministic", "precision", "jit_compile",
-                                            "strategy")
-             if getattr(args, k) is not None}
+    flags = {
+        k: getattr(args, k)
+        for k in (
+            "data",
+            "model",
+            "folds",
+            "epochs",
+            "image_size",
+            "batch_size",
+            "seed",
+            "folds_file",
+            "skip_bad",
+            "deterministic",
+            "precision",
+            "jit_compile",
+            "strategy",
+        )
+        if getattr(args, k) is not None
+    }
     return Config.from_dict(flags, cfg).with_overrides(args.set)
 
 

@@ -25,7 +25,8 @@ def __getattr__(name):
 def build(name, input_shape, n_classes=N_CLASSES, **kwargs):
     """Builds a registered model; see `gapnet.models.build`."""
     return importlib.import_module("gapnet.models").build(
-        name, input_shape=input_shape, n_classes=n_classes, **kwargs)
+        name, input_shape=input_shape, n_classes=n_classes, **kwargs
+    )
 
 
 def list_models():

@@ -65,13 +65,17 @@ class Config:
     monitor: str = "val_macro_f1"  # selection quantity (on the selection set): or "val_loss"
     early_stopping_patience: int = 10  # epochs; 0 disables early stopping
     precision: str = "float32"  # "float32", "mixed_float16", "mixed_bfloat16"
-    strategy: str = "default"  # tf.distribute: default, mirrored (local GPUs), multiworker (TF_CONFIG)
+    strategy: str = (
+        "default"  # tf.distribute: default, mirrored (local GPUs), multiworker (TF_CONFIG)
+    )
     jit_compile: bool = False  # XLA: slower on the 2-core CPUs measured here
     steps_per_execution: int = 1
     seed: int = 0
     deterministic: bool = False  # TF op determinism + deterministic input order
     tensorboard: bool = True  # TensorBoard logs per fold: fold_<k>/tensorboard/{train,validation}
-    verbose: int = 1  # 0 silent, 1 a progress bar on a terminal (else one line per epoch), 2 one line
+    verbose: int = (
+        1  # 0 silent, 1 a progress bar on a terminal (else one line per epoch), 2 one line
+    )
     tta: str = "none"  # test-time augmentation for OOF and test predictions: none, flips, d4
     # === Cross-validation ===
     folds: int = 3
@@ -125,11 +129,25 @@ class Config:
         # The cosine schedule ends at 0 and nothing stops early, so the last epoch predicts
         # (selection="last"): no epoch is chosen on any data. Decided before any draw was
         # scored this way (docs/evaluation.md has inner vs last vs peek on draw 0).
-        return cls(image_size=128, epochs=epochs, batch_size=16, learning_rate=1.5e-3,
-                   lr_warmup_epochs=epochs // 4, lr_schedule="cosine", selection="last",
-                   normalization="per_image", bn_momentum=0.9,
-                   early_stopping_patience=0, dropout=0.1, aug_affine=0.0, aug_crop=0.0,
-                   aug_blur=0.0, aug_contrast=0.0, aug_brightness=0.0, aug_noise=0.0)
+        return cls(
+            image_size=128,
+            epochs=epochs,
+            batch_size=16,
+            learning_rate=1.5e-3,
+            lr_warmup_epochs=epochs // 4,
+            lr_schedule="cosine",
+            selection="last",
+            normalization="per_image",
+            bn_momentum=0.9,
+            early_stopping_patience=0,
+            dropout=0.1,
+            aug_affine=0.0,
+            aug_crop=0.0,
+            aug_blur=0.0,
+            aug_contrast=0.0,
+            aug_brightness=0.0,
+            aug_noise=0.0,
+        )
 
     @classmethod
     def from_dict(cls, values: dict, base: "Config | None" = None) -> "Config":
@@ -169,7 +187,9 @@ class Config:
         return self.from_dict(values, self)
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -192,24 +212,39 @@ class Config:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r}; expected one of {allowed}")
-        for key in ("image_size", "epochs", "batch_size", "grad_accum_steps", "folds",
-                    "synthetic_n", "synthetic_size", "steps_per_execution"):
+        for key in (
+            "image_size",
+            "epochs",
+            "batch_size",
+            "grad_accum_steps",
+            "folds",
+            "synthetic_n",
+            "synthetic_size",
+            "steps_per_execution",
+        ):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.folds < 2:
             raise ValueError(f"folds must be >= 2 for cross-validation, got {self.folds}")
         if not 0 <= self.lr_warmup_epochs < self.epochs:
-            raise ValueError(f"lr_warmup_epochs must be in [0, epochs), got {self.lr_warmup_epochs}")
+            raise ValueError(
+                f"lr_warmup_epochs must be in [0, epochs), got {self.lr_warmup_epochs}"
+            )
         if self.lr_warmup_epochs and self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_warmup_epochs works with the constant and cosine schedules, "
-                             f"not {self.lr_schedule!r}")
+            raise ValueError(
+                f"lr_warmup_epochs works with the constant and cosine schedules, "
+                f"not {self.lr_schedule!r}"
+            )
         if not 0 < self.inner_fraction < 0.5:
             raise ValueError(f"inner_fraction must be in (0, 0.5), got {self.inner_fraction}")
-        if self.selection == "last" and (self.early_stopping_patience or
-                                         self.lr_schedule == "plateau"):
-            raise ValueError("selection='last' trains every epoch and watches nothing: it "
-                             "cannot early-stop or use the plateau schedule (set "
-                             "early_stopping_patience=0, or selection='inner')")
+        if self.selection == "last" and (
+            self.early_stopping_patience or self.lr_schedule == "plateau"
+        ):
+            raise ValueError(
+                "selection='last' trains every epoch and watches nothing: it "
+                "cannot early-stop or use the plateau schedule (set "
+                "early_stopping_patience=0, or selection='inner')"
+            )
         if "dropout" in self.model_kwargs:
             raise ValueError("set the dropout rate with the dropout key, not model_kwargs")
         if self.dropout is not None and not 0 <= self.dropout < 1:
@@ -220,8 +255,12 @@ class Config:
             raise ValueError(f"threshold_step must be in (0, 1), got {self.threshold_step}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name.startswith("aug_") and isinstance(v, float) and not f.name.endswith(
-                    ("rotate", "shear", "sigma", "std", "max", "translate")) and not 0 <= v <= 1:
+            if (
+                f.name.startswith("aug_")
+                and isinstance(v, float)
+                and not f.name.endswith(("rotate", "shear", "sigma", "std", "max", "translate"))
+                and not 0 <= v <= 1
+            ):
                 raise ValueError(f"{f.name} is a probability; got {v}")
         for key in ("aug_scale", "aug_contrast_range", "aug_brightness_range"):
             lo, hi = getattr(self, key)
@@ -270,4 +309,6 @@ def _coerce(key: str, value, hint):
     elif hint is dict:
         if isinstance(value, dict):
             return dict(value)
-    raise ValueError(f"config key {key!r}: {value!r} is not a valid {getattr(hint, '__name__', hint)}")
+    raise ValueError(
+        f"config key {key!r}: {value!r} is not a valid {getattr(hint, '__name__', hint)}"
+    )

@@ -35,8 +35,9 @@ def macro_f1(y_true, y_pred, classes=None) -> float:
     return float(f1.mean() if classes is None else f1[np.asarray(classes)].mean())
 
 
-def bootstrap_ci(y_true, y_pred, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                 classes=None) -> tuple[float, float]:
+def bootstrap_ci(
+    y_true, y_pred, n_boot: int = 1000, seed: int = 0, level: float = 0.95, classes=None
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the macro-F1, resampling samples with replacement.
 
     The predictions (thresholds included) are fixed; only which samples are scored varies.
@@ -76,7 +77,9 @@ def classification_metrics(y_true, y_pred) -> dict:
         "samples_f1": float(s_f1.mean()),
         "hamming_loss": float((y_true != y_pred).mean()),
         "per_class": {
-            "precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+            "precision": precision.tolist(),
+            "recall": recall.tolist(),
+            "f1": f1.tolist(),
             "support": y_true.sum(0).astype(int).tolist(),
         },
     }
@@ -92,8 +95,13 @@ def ranking_metrics(y_true, y_prob) -> dict:
     valid = np.flatnonzero((pos > 0) & (pos < len(y_true)))
     out = {"auc_classes": valid.tolist()}
     if len(valid) == 0:
-        return {**out, "macro_roc_auc": None, "micro_roc_auc": None,
-                "macro_pr_auc": None, "micro_pr_auc": None}
+        return {
+            **out,
+            "macro_roc_auc": None,
+            "micro_roc_auc": None,
+            "macro_pr_auc": None,
+            "micro_pr_auc": None,
+        }
     t, p = y_true[:, valid], y_prob[:, valid]
     out["macro_roc_auc"] = float(roc_auc_score(t, p, average="macro"))
     out["micro_roc_auc"] = float(roc_auc_score(t, p, average="micro"))

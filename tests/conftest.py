@@ -38,8 +38,14 @@ def write_png(path, array):
 
 
 # The tiny K-fold run shared by the run-folder, report and submission tests.
-TINY = dict(image_size=48, epochs=1, batch_size=8, folds=3, verbose=0,
-            model_kwargs={"widths": [8, 16, 16], "dense": [32, 32]})
+TINY = dict(
+    image_size=48,
+    epochs=1,
+    batch_size=8,
+    folds=3,
+    verbose=0,
+    model_kwargs={"widths": [8, 16, 16], "dense": [32, 32]},
+)
 
 
 @pytest.fixture(scope="session")

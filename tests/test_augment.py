@@ -6,8 +6,17 @@ from gapnet.data.augment import AugmentRecipe, CpuAugmenter
 from gapnet.models.device_augment import device_augment
 
 GEOMETRY_ONLY = dict(contrast=0.0, brightness=0.0, noise=0.0, blur=0.0)
-EVERYTHING = dict(hflip=1.0, vflip=1.0, rot90=1.0, affine=1.0, crop=1.0, blur=1.0,
-                  contrast=1.0, brightness=1.0, noise=1.0)
+EVERYTHING = dict(
+    hflip=1.0,
+    vflip=1.0,
+    rot90=1.0,
+    affine=1.0,
+    crop=1.0,
+    blur=1.0,
+    contrast=1.0,
+    brightness=1.0,
+    noise=1.0,
+)
 NOTHING = {k: 0.0 for k in EVERYTHING}
 
 
@@ -58,8 +67,14 @@ def test_cpu_intensity_rounds_to_the_nearest_level():
 
     flat = np.full((8, 8, 4), 100, np.uint8)
     rng = np.random.default_rng(0)
-    r = R(**{**NOTHING, "brightness": 1.0, "brightness_per_channel": 0.0,
-             "brightness_range": (1.2049, 1.2049)})
+    r = R(
+        **{
+            **NOTHING,
+            "brightness": 1.0,
+            "brightness_per_channel": 0.0,
+            "brightness_range": (1.2049, 1.2049),
+        }
+    )
     np.testing.assert_array_equal(intensity(flat, rng, r), 120)  # 120.49 -> 120
     r = R(**{**NOTHING, "brightness": 1.0, "brightness_range": (1.2051, 1.2051)})
     np.testing.assert_array_equal(intensity(flat, rng, r), 121)  # 120.51 -> 121
@@ -104,8 +119,9 @@ def test_recipe_is_read_from_the_config_keys():
 def test_device_layer_round_trips_a_non_default_recipe_through_a_keras_file(tmp_path):
     import keras
 
-    recipe = AugmentRecipe(hflip=0.1, rot90=0.9, affine=0.0, scale=(0.7, 1.4), rotate=3.0,
-                           noise=0.0, blur_sigma=0.3)
+    recipe = AugmentRecipe(
+        hflip=0.1, rot90=0.9, affine=0.0, scale=(0.7, 1.4), rotate=3.0, noise=0.0, blur_sigma=0.3
+    )
     assert recipe != AugmentRecipe()
     inp = keras.Input((32, 32, 4))
     model = keras.Model(inp, device_augment(recipe, seed=0)(inp))
@@ -135,13 +151,19 @@ def _statistics(x):
     marker = g > 0.6
     mass = marker.sum((1, 2)) + 1e-9
     means = x.mean((1, 2))
-    lap = np.abs(4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1]
-                 - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]).mean((1, 2))
-    return {"mean": g.mean((1, 2)), "std": g.std((1, 2)), "sharpness": lap,
-            "black": (x[..., 1] == 0).mean((1, 2)),  # uncovered by the geometry
-            "marker_x": (marker * xx).sum((1, 2)) / mass,
-            "marker_y": (marker * yy).sum((1, 2)) / mass, "marker_area": marker.mean((1, 2)),
-            "channel_ratio": means[:, 1] / (means[:, 3] + 1e-6)}
+    lap = np.abs(
+        4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]
+    ).mean((1, 2))
+    return {
+        "mean": g.mean((1, 2)),
+        "std": g.std((1, 2)),
+        "sharpness": lap,
+        "black": (x[..., 1] == 0).mean((1, 2)),  # uncovered by the geometry
+        "marker_x": (marker * xx).sum((1, 2)) / mass,
+        "marker_y": (marker * yy).sum((1, 2)) / mass,
+        "marker_area": marker.mean((1, 2)),
+        "channel_ratio": means[:, 1] / (means[:, 3] + 1e-6),
+    }
 
 
 def _both_backends(cpu_recipe, device_recipe, n=400):

@@ -11,9 +11,14 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
 def run_json(script, *args):
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args,
-                          "--json"], check=True, capture_output=True, text=True, timeout=600).stdout
-    return out, json.loads(out[out.index("\n{") + 1:])
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", script), *args, "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    return out, json.loads(out[out.index("\n{") + 1 :])
 
 
 @pytest.mark.slow
@@ -31,8 +36,19 @@ def test_gpu_benchmark_runs_its_tiny_form_without_a_gpu():
 
 @pytest.mark.slow
 def test_pipeline_benchmark_reports_png_cache_and_decode_limit():
-    _, result = run_json("pipeline.py", "--n", "8", "--size", "64", "--batch", "4",
-                         "--seconds", "0.2", "--repeats", "2")
+    _, result = run_json(
+        "pipeline.py",
+        "--n",
+        "8",
+        "--size",
+        "64",
+        "--batch",
+        "4",
+        "--seconds",
+        "0.2",
+        "--repeats",
+        "2",
+    )
     for key in ("png", "cache", "decode_limit"):
         assert result[key] > 0
     assert result["cache_over_png"] == pytest.approx(result["cache"] / result["png"])

@@ -38,16 +38,27 @@ def test_cache_rows_equal_the_decoded_files_and_batches_match(data):
 @pytest.mark.slow
 def test_training_on_the_cache_gives_the_same_predictions(data, tmp_path):
     # 10 training samples per fold: too few to hold out a selection set, so the last epoch.
-    small = dict(data=data, image_size=32, epochs=2, batch_size=8, folds=2, verbose=0,
-                 deterministic=True, model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]},
-                 selection="last", early_stopping_patience=0)
+    small = dict(
+        data=data,
+        image_size=32,
+        epochs=2,
+        batch_size=8,
+        folds=2,
+        verbose=0,
+        deterministic=True,
+        model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]},
+        selection="last",
+        early_stopping_patience=0,
+    )
     run_kfold(Config(cache="off", **small), str(tmp_path / "png"), **quiet)
     cache.build(data, 32, progress=False, **quiet)
     logs = []
     run_kfold(Config(cache="require", **small), str(tmp_path / "cached"), log=logs.append)
     assert any("reading images from the uint8 cache" in m for m in logs)
-    np.testing.assert_array_equal(read_predictions(str(tmp_path / "png/oof_predictions.csv"))[1],
-                                  read_predictions(str(tmp_path / "cached/oof_predictions.csv"))[1])
+    np.testing.assert_array_equal(
+        read_predictions(str(tmp_path / "png/oof_predictions.csv"))[1],
+        read_predictions(str(tmp_path / "cached/oof_predictions.csv"))[1],
+    )
 
 
 def test_a_stale_cache_is_noticed(data):

@@ -27,14 +27,17 @@ def test_macro_f1_callback_equals_sklearn_and_drives_checkpoints(tmp_path):
     model = dense_model()
     model.compile("adam", "binary_crossentropy")
     cb = callbacks.MacroF1Callback((x, y))
-    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_macro_f1_tuned",
-                                           mode="max", save_best_only=True)
+    ckpt = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "best.keras"), monitor="val_macro_f1_tuned", mode="max", save_best_only=True
+    )
     hist = model.fit(x, y, epochs=3, verbose=0, callbacks=[cb, ckpt])
     yt, p = cb.last
     assert hist.history["val_macro_f1_at_0.5"][-1] == pytest.approx(
-        f1_score(yt, p > 0.5, average="macro", zero_division=0))
+        f1_score(yt, p > 0.5, average="macro", zero_division=0)
+    )
     assert hist.history["val_macro_f1_tuned"][-1] == pytest.approx(
-        f1_score(yt, p > search_f1(yt, p), average="macro", zero_division=0))
+        f1_score(yt, p > search_f1(yt, p), average="macro", zero_division=0)
+    )
     assert (tmp_path / "best.keras").exists()
 
 
@@ -83,9 +86,17 @@ def test_lr_finder_records_suggests_and_restores(tmp_path):
 def test_lr_finder_records_each_batch_loss_not_the_running_mean():
     # A fixed prediction of 0.8 and batches labelled all 1, all 0, all 1, ...: the batch
     # losses alternate between -ln 0.8 and -ln 0.2 (Keras' logs hold their running mean).
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
-        1, activation="sigmoid", kernel_initializer="zeros",
-        bias_initializer=keras.initializers.Constant(np.log(4.0)))])
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(
+                1,
+                activation="sigmoid",
+                kernel_initializer="zeros",
+                bias_initializer=keras.initializers.Constant(np.log(4.0)),
+            ),
+        ]
+    )
     model.compile(keras.optimizers.SGD(), "binary_crossentropy")
     x = np.ones((80, 1), "float32")
     y = np.repeat(np.arange(10) % 2 == 0, 8)[:, None].astype("float32")
@@ -101,9 +112,13 @@ def test_lr_finder_suggests_the_steepest_descent_of_a_known_curve():
     finder.lrs = list(np.logspace(-6, 0, 120))
     t = np.log10(finder.lrs)
     rng = np.random.default_rng(0)
-    finder.losses = list(1 - 0.5 * np.tanh(2 * (t + 3)) + np.where(t > -1.5, 3 * (t + 1.5) ** 2, 0)
-                         + rng.normal(0, 0.005, len(t)))
-    assert 10 ** -3.15 <= finder.suggestion() <= 10 ** -2.85
+    finder.losses = list(
+        1
+        - 0.5 * np.tanh(2 * (t + 3))
+        + np.where(t > -1.5, 3 * (t + 1.5) ** 2, 0)
+        + rng.normal(0, 0.005, len(t))
+    )
+    assert 10**-3.15 <= finder.suggestion() <= 10**-2.85
 
 
 def test_tta_invariant_on_symmetric_input_and_averages_views():
@@ -115,10 +130,20 @@ def test_tta_invariant_on_symmetric_input_and_averages_views():
     sym = np.concatenate([top, top[:, ::-1]], 1)  # D4-symmetric 32x32 image
     plain = keras.ops.convert_to_numpy(tta.predict_batch(model, sym, "none"))
     for s in ("flips", "d4"):
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(tta.predict_batch(model, sym, s)),
-                                   plain, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(tta.predict_batch(model, sym, s)),
+            plain,
+            rtol=1e-5,
+            atol=1e-6,
+        )
     x = rng.random((2, 32, 32, 4)).astype("float32")
-    manual = np.mean([model.predict(v, verbose=0) for v in
-                      (x, x[:, :, ::-1], x[:, ::-1, ::-1], x[:, ::-1])], axis=0)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(tta.predict_batch(model, x, "flips")),
-                               manual, rtol=1e-5, atol=1e-6)
+    manual = np.mean(
+        [model.predict(v, verbose=0) for v in (x, x[:, :, ::-1], x[:, ::-1, ::-1], x[:, ::-1])],
+        axis=0,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(tta.predict_batch(model, x, "flips")),
+        manual,
+        rtol=1e-5,
+        atol=1e-6,
+    )

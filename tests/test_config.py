@@ -4,12 +4,19 @@ from gapnet.config import Config
 
 
 def test_overrides_are_type_checked():
-    cfg = Config().with_overrides(["epochs=3", "aug_scale=[0.8, 1.2]", "data=null", "learning_rate=1"])
+    cfg = Config().with_overrides(
+        ["epochs=3", "aug_scale=[0.8, 1.2]", "data=null", "learning_rate=1"]
+    )
     assert (cfg.epochs, cfg.aug_scale, cfg.data, cfg.learning_rate) == (3, (0.8, 1.2), None, 1.0)
-    for bad, msg in [("epochs=x", "not a valid int"), ("epoch=3", "Unknown config key"),
-                     ("aug_hflip=2", "probability"), ("precision=fp8", "expected one of"),
-                     ("folds=1", "folds must be >= 2"), ("noequals", "key=value"),
-                     ("bn_momentum=1", "bn_momentum must be in")]:
+    for bad, msg in [
+        ("epochs=x", "not a valid int"),
+        ("epoch=3", "Unknown config key"),
+        ("aug_hflip=2", "probability"),
+        ("precision=fp8", "expected one of"),
+        ("folds=1", "folds must be >= 2"),
+        ("noequals", "key=value"),
+        ("bn_momentum=1", "bn_momentum must be in"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             Config().with_overrides([bad])
 
@@ -40,10 +47,16 @@ def test_shipped_configs_load():
     cfg = Config.from_file("experiments/configs/hpa_512.yaml")
     assert cfg.image_size == 512 and cfg.model == "gapnet"
     short = Config.from_file("experiments/configs/seed002_short.yaml", Config.synthetic_default())
-    assert (short.lr_schedule, short.lr_warmup_epochs, short.early_stopping_patience,
-            short.selection) == ("constant", 0, 4, "inner")
-    assert Config.from_file("experiments/configs/hpa_512.yaml",
-                            Config.synthetic_default()).selection == "inner"
+    assert (
+        short.lr_schedule,
+        short.lr_warmup_epochs,
+        short.early_stopping_patience,
+        short.selection,
+    ) == ("constant", 0, 4, "inner")
+    assert (
+        Config.from_file("experiments/configs/hpa_512.yaml", Config.synthetic_default()).selection
+        == "inner"
+    )
 
 
 def test_synthetic_recipe_warms_up_over_a_quarter_of_its_epochs():

@@ -22,7 +22,9 @@ def test_folds_are_seeded_balanced_and_stratified():
     assert np.bincount(f).min() >= 95
     # Each label's positives spread evenly over the folds: a random split leaves about 4
     # between its fullest and emptiest fold on average here, iterative stratification < 1.
-    spread = [np.ptp(np.bincount(f[y[:, c] == 1], minlength=3)) for c in np.flatnonzero(y.sum(0) >= 9)]
+    spread = [
+        np.ptp(np.bincount(f[y[:, c] == 1], minlength=3)) for c in np.flatnonzero(y.sum(0) >= 9)
+    ]
     assert max(spread) <= 3 and np.mean(spread) <= 1
 
 

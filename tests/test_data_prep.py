@@ -10,7 +10,13 @@ from PIL import Image
 from gapnet.cv.folds import make_folds, make_split
 from gapnet.data.source import open_source
 from gapnet.data.images import read_channel
-from gapnet.data.oversample import TRANSFORMS, plan_copies, sampling_weights, transform, write_oversampled
+from gapnet.data.oversample import (
+    TRANSFORMS,
+    plan_copies,
+    sampling_weights,
+    transform,
+    write_oversampled,
+)
 from gapnet.data.synthetic.generate import real_label_sets
 
 from tests.conftest import REAL_JPG
@@ -55,8 +61,9 @@ def test_transforms_are_the_seven_non_identity_symmetries():
 
 def test_oversampled_dataset_keeps_copies_in_their_source_fold(tiny_data, tmp_path):
     out = tmp_path / "over"
-    n, copies = write_oversampled(tiny_data, str(out), min_count=4, seed=0, progress=False,
-                                  log=lambda *a: None)
+    n, copies = write_oversampled(
+        tiny_data, str(out), min_count=4, seed=0, progress=False, log=lambda *a: None
+    )
     table = open_source(out).labels
     assert len(table) == n + copies and copies > 0
     assert table.targets.sum(0)[table.targets.sum(0) > 0].min() >= 4
@@ -81,15 +88,19 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
     for f in os.listdir(REAL_JPG):
         if f.endswith(".jpg"):
             shutil.copy(os.path.join(REAL_JPG, f), src / f)
-            shutil.copy(os.path.join(REAL_JPG, f), src / f.replace("10814_50_A1_1", "10814_50_A1_2"))
+            shutil.copy(
+                os.path.join(REAL_JPG, f), src / f.replace("10814_50_A1_1", "10814_50_A1_2")
+            )
     labels = tmp_path / "labels.csv"
-    labels.write_text("Id,Target\n10814_50_A1_1,0 5\n10814_50_A1_2,0 5\n99_1_A1_1,3\n"
-                      "10814_50_A1_1,0 5\n")
+    labels.write_text(
+        "Id,Target\n10814_50_A1_1,0 5\n10814_50_A1_2,0 5\n99_1_A1_1,3\n10814_50_A1_1,0 5\n"
+    )
     root = tmp_path / "kaggle"
     from gapnet.data.external import import_external
 
-    r = import_external(str(src), str(root), str(labels), size=512, workers=1, progress=False,
-                        log=lambda *a: None)
+    r = import_external(
+        str(src), str(root), str(labels), size=512, workers=1, progress=False, log=lambda *a: None
+    )
     assert r["imported"] == ["10814_50_A1_1"]
     assert r["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
     assert r["skipped"]["missing or unreadable file"] == ["99_1_A1_1"]
@@ -98,11 +109,13 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
         png = np.asarray(Image.open(root / "train" / f"10814_50_A1_1_{color}.png"))
         assert png.shape == (512, 512) and png.dtype == np.uint8
         np.testing.assert_array_equal(
-            png, read_channel(str(src / f"10814_50_A1_1_{color}.jpg"), color, 512))
+            png, read_channel(str(src / f"10814_50_A1_1_{color}.jpg"), color, 512)
+        )
     table = open_source(root).labels
     assert table.ids == ("10814_50_A1_1",) and table.targets[0, [0, 5]].tolist() == [1, 1]
-    again = import_external(str(src), str(root), str(labels), size=512, workers=1, progress=False,
-                            log=lambda *a: None)
+    again = import_external(
+        str(src), str(root), str(labels), size=512, workers=1, progress=False, log=lambda *a: None
+    )
     assert again["imported"] == [] and again["skipped"]["already in ROOT"] == ["10814_50_A1_1"]
     assert again["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
     assert "1 skipped: already in ROOT" in (root / "import_report.txt").read_text()

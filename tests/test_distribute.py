@@ -14,9 +14,17 @@ from gapnet.cv.runfolder import read_predictions
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "experiments", "run_kfold.py")
 # inner_fraction 0.4 (1 in 2): a selection set of 6 of each fold's 12 training samples, so
 # that each worker gets its share of every validation batch.
-CFG = dict(image_size=32, epochs=2, batch_size=8, folds=2, verbose=0, augment=False,
-           early_stopping_patience=0, inner_fraction=0.4,
-           model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
+CFG = dict(
+    image_size=32,
+    epochs=2,
+    batch_size=8,
+    folds=2,
+    verbose=0,
+    augment=False,
+    early_stopping_patience=0,
+    inner_fraction=0.4,
+    model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]},
+)
 
 
 def _free_ports(n):
@@ -39,11 +47,21 @@ def test_two_cpu_workers_match_a_single_process(tmp_path):
     base = [sys.executable, SCRIPT, "--data", data, "--config", str(cfg)]
     subprocess.run(base + ["--out", str(tmp_path / "single")], check=True, capture_output=True)
     cluster = [f"localhost:{p}" for p in _free_ports(2)]
-    procs = [subprocess.Popen(
-        base + ["--out", str(tmp_path / "multi"), "--strategy", "multiworker"],
-        env=dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}})),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            base + ["--out", str(tmp_path / "multi"), "--strategy", "multiworker"],
+            env=dict(
+                os.environ,
+                TF_CONFIG=json.dumps(
+                    {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": i}}
+                ),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     logs = []
     for p in procs:
         out, _ = p.communicate(timeout=400)

@@ -11,7 +11,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
-COMMAND = re.compile(r"python ((?:experiments|data_prep|benchmarks)/\w+\.py)([^`\n]*(?:\\\n[^`\n]*)*)")
+COMMAND = re.compile(
+    r"python ((?:experiments|data_prep|benchmarks)/\w+\.py)([^`\n]*(?:\\\n[^`\n]*)*)"
+)
 
 
 def commands():
@@ -49,8 +51,11 @@ ALL = commands()
 
 def test_the_pages_show_commands():
     assert len(ALL) > 30 and {s for _, s, _ in ALL} >= {
-        "experiments/run_kfold.py", "experiments/predict.py", "data_prep/validate.py",
-        "benchmarks/train_speed.py"}
+        "experiments/run_kfold.py",
+        "experiments/predict.py",
+        "data_prep/validate.py",
+        "benchmarks/train_speed.py",
+    }
 
 
 @pytest.mark.parametrize("script", sorted({s for _, s, _ in ALL}))
@@ -94,8 +99,8 @@ def test_every_dotted_name_the_pages_cite_exists():
 
 def test_the_readme_layout_tree_lists_every_module():
     text = open(PAGES[0], encoding="utf-8").read()
-    tree = text[text.index("## Layout"):text.index("## Documentation")]
-    block = tree[tree.index("```\ngapnet/"):tree.index("experiments/")]
+    tree = text[text.index("## Layout") : text.index("## Documentation")]
+    block = tree[tree.index("```\ngapnet/") : tree.index("experiments/")]
     listed, folder = {}, None
     for line in block.splitlines()[2:]:
         m = re.match(r"  (\w+)/\s+(.*)", line)
@@ -113,12 +118,19 @@ def test_the_readme_layout_tree_lists_every_module():
     for folder, words in listed.items():
         path = os.path.join(root, folder)
         actual = {f[:-3] for f in os.listdir(path) if f.endswith(".py") and not f.startswith("_")}
-        actual |= {d for d in os.listdir(path) if folder and os.path.isdir(os.path.join(path, d))
-                   and not d.startswith("_")}
+        actual |= {
+            d
+            for d in os.listdir(path)
+            if folder and os.path.isdir(os.path.join(path, d)) and not d.startswith("_")
+        }
         if folder == "models":  # "one file per architecture" stands for the registered ones
             from gapnet import models
+
             actual -= set(models.list_models(networks_only=True))
         assert actual <= words, (folder or "gapnet/", sorted(actual - words))
-    dirs = {d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
-            and not d.startswith("_") and d != "resources"}
+    dirs = {
+        d
+        for d in os.listdir(root)
+        if os.path.isdir(os.path.join(root, d)) and not d.startswith("_") and d != "resources"
+    }
     assert dirs == set(listed) - {""}

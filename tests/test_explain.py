@@ -35,8 +35,9 @@ def test_cam_equals_the_hand_computation_for_a_gap_dense_head():
     np.testing.assert_allclose(maps, hand, rtol=1e-5, atol=1e-6)
     # The map's mean plus the bias is the logit the model outputs.
     logits = maps.mean((2, 3)) + b[[0, 5]]
-    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, [0, 5]],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-logits)), model.predict(x, verbose=0)[:, [0, 5]], rtol=1e-5
+    )
     np.testing.assert_allclose(ex.probabilities(x), model.predict(x, verbose=0), rtol=1e-5)
 
 
@@ -58,10 +59,19 @@ def test_maps_are_registered_with_the_input_and_tta_turns_views_back():
     np.testing.assert_allclose(class_maps(model, x, [2], tta="d4"), plain, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["gapnet", "gapnet_pl", "deepyeast", "mcnn", "resnet34",
-                                  pytest.param("densenet121", marks=pytest.mark.slow),
-                                  pytest.param("resnet50", marks=pytest.mark.slow),
-                                  pytest.param("xception", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gapnet",
+        "gapnet_pl",
+        "deepyeast",
+        "mcnn",
+        "resnet34",
+        pytest.param("densenet121", marks=pytest.mark.slow),
+        pytest.param("resnet50", marks=pytest.mark.slow),
+        pytest.param("xception", marks=pytest.mark.slow),
+    ],
+)
 def test_every_network_gets_maps_at_the_input_resolution(name):
     from gapnet import models
 
@@ -74,8 +84,9 @@ def test_every_network_gets_maps_at_the_input_resolution(name):
     x = np.random.default_rng(1).integers(0, 256, (2, size, size, 4)).astype(np.uint8)
     maps = class_maps(ex, x, [0, 3, 27], tta="flips")
     assert maps.shape == (2, 3, size, size) and np.isfinite(maps).all()
-    np.testing.assert_allclose(ex.probabilities(x), model.predict(x, verbose=0), rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ex.probabilities(x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_a_pre_0_3_model_is_explained_on_pixels():
@@ -88,8 +99,12 @@ def test_a_pre_0_3_model_is_explained_on_pixels():
     u8 = np.load(os.path.join(legacy, "gapnet_v0.2_input_uint8.npy"))
     inner = Explainer(wrapped.get_layer("gapnet"))
     assert inner.scale == 1.0 and Explainer(wrapped).scale == 1 / 255
-    np.testing.assert_allclose(Explainer(wrapped).maps(u8, [1, 4]),
-                               inner.maps(u8.astype(np.float32) / 255, [1, 4]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        Explainer(wrapped).maps(u8, [1, 4]),
+        inner.maps(u8.astype(np.float32) / 255, [1, 4]),
+        rtol=1e-4,
+        atol=1e-6,
+    )
 
 
 def test_cell_calls_follow_the_map_mass():
@@ -159,14 +174,29 @@ def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggl
         cells, _ = segment_cells(read_sample(src.image_dir, sid, 512))
         np.save(masks / f"{sid}_cells.npy", cells)
     out = tmp_path / "explained"
-    summary = explain(ExplainRequest(tiny_run[0], out=str(out), data=str(kaggle_root),
-                                     ids=list(src.labels.ids[:2]), masks=str(masks)),
-                      log=lambda *a: None)
+    summary = explain(
+        ExplainRequest(
+            tiny_run[0],
+            out=str(out),
+            data=str(kaggle_root),
+            ids=list(src.labels.ids[:2]),
+            masks=str(masks),
+        ),
+        log=lambda *a: None,
+    )
     assert summary["samples"] == list(src.labels.ids[:2])
     assert summary["method"]["rule"].startswith("all fold models averaged")
     with open(out / "cells.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["Id"] for r in rows} <= set(src.labels.ids[:2])
     with pytest.raises(FileNotFoundError, match="sample02_cells"):
-        explain(ExplainRequest(tiny_run[0], out=str(out), data=str(kaggle_root),
-                               ids=[src.labels.ids[2]], masks=str(masks)), log=lambda *a: None)
+        explain(
+            ExplainRequest(
+                tiny_run[0],
+                out=str(out),
+                data=str(kaggle_root),
+                ids=[src.labels.ids[2]],
+                masks=str(masks),
+            ),
+            log=lambda *a: None,
+        )

@@ -38,9 +38,21 @@ def images():
     from gapnet.data.images import read_channel
 
     pngs = real_pngs()
-    return np.stack([np.stack([read_channel(pngs[(s + c) % len(pngs)], color, 48)
-                               for c, color in enumerate(CHANNELS)], -1)
-                     for s in range(6)]).astype(np.float32) / 255
+    return (
+        np.stack(
+            [
+                np.stack(
+                    [
+                        read_channel(pngs[(s + c) % len(pngs)], color, 48)
+                        for c, color in enumerate(CHANNELS)
+                    ],
+                    -1,
+                )
+                for s in range(6)
+            ]
+        ).astype(np.float32)
+        / 255
+    )
 
 
 def _fold_average(run, x):
@@ -107,12 +119,19 @@ def _write_user_images(tmp_path):
         for c, f in files.items():
             shutil.copy(f, tmp_path / "png" / f"field{s}_{c}.png")
         planes = {c: read_channel(f, c).astype(np.uint16) * 257 for c, f in files.items()}
-        tifffile.imwrite(tmp_path / "tiff" / f"field{s}.tif",
-                         np.stack([planes[c] for c in order]), photometric="minisblack",
-                         metadata={"axes": "CYX"})
-        tifffile.imwrite(tmp_path / "ome" / f"field{s}.ome.tif",
-                         np.stack([planes[c] for c in CHANNELS]), photometric="minisblack",
-                         ome=True, metadata={"axes": "CYX", "Channel": {"Name": list(CHANNELS)}})
+        tifffile.imwrite(
+            tmp_path / "tiff" / f"field{s}.tif",
+            np.stack([planes[c] for c in order]),
+            photometric="minisblack",
+            metadata={"axes": "CYX"},
+        )
+        tifffile.imwrite(
+            tmp_path / "ome" / f"field{s}.ome.tif",
+            np.stack([planes[c] for c in CHANNELS]),
+            photometric="minisblack",
+            ome=True,
+            metadata={"axes": "CYX", "Channel": {"Name": list(CHANNELS)}},
+        )
     return order
 
 
@@ -133,12 +152,24 @@ def test_own_16bit_tiffs_predict_as_the_same_pngs(tiny_run, tmp_path, capsys):
     # is refused, naming the file.
     main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
     out = tmp_path / "p.csv"
-    assert main(["--run", tiny_run[0], "--images", str(tmp_path / "tiff"), "--channels",
-                 ",".join(order), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--run",
+                tiny_run[0],
+                "--images",
+                str(tmp_path / "tiff"),
+                "--channels",
+                ",".join(order),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = out.read_text().splitlines()
     assert rows[0].startswith("image,labels,label_names,0,1") and len(rows) == 4
-    np.testing.assert_allclose([float(v) for v in rows[1].split(",")[3:]], from_png[0],
-                               rtol=1e-6)
+    np.testing.assert_allclose([float(v) for v in rows[1].split(",")[3:]], from_png[0], rtol=1e-6)
     capsys.readouterr()
     assert main(["--run", tiny_run[0], "--images", str(tmp_path / "tiff")]) == 1
     err = capsys.readouterr().err

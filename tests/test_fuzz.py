@@ -16,8 +16,9 @@ from gapnet.data.images import ImageError, read_channel
 from gapnet.data.labels import DataError, parse_label_csv
 from tests.conftest import real_pngs
 
-FUZZ = settings(max_examples=150, deadline=2000,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 CSV_ALPHABET = st.sampled_from(list("Id,Target Predicted0123456789 ,,\n\r\"'\t;-_.a/\\\x00é\ufeff"))
 
@@ -63,8 +64,10 @@ SMALL_PNG = _small_png()
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.integers(0, len(SMALL_PNG) - 1), st.integers(0, 255)), max_size=8),
-       st.integers(1, len(SMALL_PNG)))
+@given(
+    st.lists(st.tuples(st.integers(0, len(SMALL_PNG) - 1), st.integers(0, 255)), max_size=8),
+    st.integers(1, len(SMALL_PNG)),
+)
 def test_image_loader_on_mutated_pngs(tmp_path_factory, flips, cut):
     data = bytearray(SMALL_PNG[:cut])
     for pos, value in flips:
@@ -97,15 +100,20 @@ def test_a_png_header_claiming_a_huge_image_is_refused_before_decoding(tmp_path)
     import zlib
 
     def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
     path = tmp_path / "bomb_blue.png"
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
-                     chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
     try:
         read_channel(str(path), "blue", 64)
         raise AssertionError("accepted")
     except ImageError as e:
         assert "bomb_blue.png" in str(e) and "20000x20000" in str(e)
-

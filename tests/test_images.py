@@ -13,10 +13,15 @@ def test_real_kaggle_png_decodes_unchanged():
     np.testing.assert_array_equal(arr, np.asarray(Image.open(path)))
 
 
-@pytest.mark.parametrize("color, expected", [
-    ("red", lambda a: a[..., 0]), ("green", lambda a: a[..., 1]), ("blue", lambda a: a[..., 2]),
-    ("yellow", lambda a: (a[..., 0].astype(int) + a[..., 1] + 1) // 2),
-])
+@pytest.mark.parametrize(
+    "color, expected",
+    [
+        ("red", lambda a: a[..., 0]),
+        ("green", lambda a: a[..., 1]),
+        ("blue", lambda a: a[..., 2]),
+        ("yellow", lambda a: (a[..., 0].astype(int) + a[..., 1] + 1) // 2),
+    ],
+)
 def test_hpav18_jpg_takes_the_colour_plane(color, expected):
     path = f"{REAL_JPG}/10814_50_A1_1_{color}.jpg"
     rgb = np.asarray(Image.open(path))
@@ -72,15 +77,20 @@ def test_read_sample_stacks_channels_in_rgby_order(kaggle_root):
     assert arr.shape == (128, 128, 4) and arr.dtype == np.uint8
     for c, color in enumerate(("red", "green", "blue", "yellow")):
         np.testing.assert_array_equal(
-            arr[..., c], read_channel(str(kaggle_root / "train" / f"sample00_{color}.png"), color, 128))
+            arr[..., c],
+            read_channel(str(kaggle_root / "train" / f"sample00_{color}.png"), color, 128),
+        )
 
 
-@pytest.mark.parametrize("content, reason", [
-    (None, "missing file"),
-    (b"", "empty file"),
-    (b"this is not an image at all", "not an image file"),
-    ("truncated", "corrupt or truncated"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (None, "missing file"),
+        (b"", "empty file"),
+        (b"this is not an image at all", "not an image file"),
+        ("truncated", "corrupt or truncated"),
+    ],
+)
 def test_bad_files_raise_naming_the_file(tmp_path, content, reason):
     path = str(tmp_path / "bad_green.png")
     if content == "truncated":

@@ -14,8 +14,15 @@ from tests.conftest import TINY
 
 def test_run_folder_has_every_file(tiny_run):
     out, m = tiny_run
-    for f in ["config.json", "folds.csv", "oof_predictions.csv", "thresholds.json",
-              "metrics.json", "report/report.md", "report/report.html"]:
+    for f in [
+        "config.json",
+        "folds.csv",
+        "oof_predictions.csv",
+        "thresholds.json",
+        "metrics.json",
+        "report/report.md",
+        "report/report.html",
+    ]:
         assert os.path.isfile(os.path.join(out, f)), f
     for k in range(3):
         for f in ["model.keras", "history.csv", "val_predictions.csv", "done.json"]:
@@ -25,9 +32,20 @@ def test_run_folder_has_every_file(tiny_run):
     thr = json.load(open(os.path.join(out, "thresholds.json")))
     assert len(thr["thresholds"]) == 28 and set(thr["crossfit"]) == {"0", "1", "2"}
     saved = json.load(open(os.path.join(out, "metrics.json")))
-    for key in ["macro_f1", "macro_f1_ci95", "macro_f1_at_0.5", "macro_f1_tuned", "micro_f1",
-                "micro_f1_tuned", "per_class", "per_class_tuned", "per_fold", "selection_label",
-                "threshold_rules", "train_seconds"]:
+    for key in [
+        "macro_f1",
+        "macro_f1_ci95",
+        "macro_f1_at_0.5",
+        "macro_f1_tuned",
+        "micro_f1",
+        "micro_f1_tuned",
+        "per_class",
+        "per_class_tuned",
+        "per_fold",
+        "selection_label",
+        "threshold_rules",
+        "train_seconds",
+    ]:
         assert key in saved
     # The headline is the honest figure: cross-fitted thresholds, read back from the files.
     from gapnet import metrics, thresholds
@@ -38,11 +56,13 @@ def test_run_folder_has_every_file(tiny_run):
     cross = np.stack([by_fold[k] for k in table.folds])
     assert saved["macro_f1"] == pytest.approx(metrics.macro_f1(table.targets, oof > cross))
     assert saved["macro_f1_tuned"] == pytest.approx(
-        metrics.macro_f1(table.targets, oof > np.array(thr["thresholds"])))
+        metrics.macro_f1(table.targets, oof > np.array(thr["thresholds"]))
+    )
     for k in range(3):  # each fold's thresholds never saw that fold
         other = table.folds != k
-        np.testing.assert_allclose(by_fold[k], thresholds.search_f1(
-            table.targets[other], oof[other], 0.001))
+        np.testing.assert_allclose(
+            by_fold[k], thresholds.search_f1(table.targets[other], oof[other], 0.001)
+        )
     assert saved["data"] == "real data" and len(saved["per_fold"]) == 3
     assert Config.from_file(os.path.join(out, "config.json")).image_size == 48
     assert "cross-fitted" in open(os.path.join(out, "report", "report.md")).read()
@@ -57,7 +77,9 @@ def test_oof_predictions_are_those_of_the_fold_models(tiny_run, tiny_data):
 
     out, _ = tiny_run
     ids, oof = read_predictions(os.path.join(out, "oof_predictions.csv"))
-    folds = dict(line.strip().split(",") for line in open(os.path.join(out, "folds.csv")).readlines()[1:])
+    folds = dict(
+        line.strip().split(",") for line in open(os.path.join(out, "folds.csv")).readlines()[1:]
+    )
     src = open_source(tiny_data)
     reader = PngReader(src.image_dir, src.ext, ids, 48)
     idx = [i for i, s in enumerate(ids) if folds[s] == "1"]
@@ -73,8 +95,9 @@ def test_restart_skips_finished_folds(tiny_run, tiny_data):
     assert again["macro_f1_at_0.5"] == m["macro_f1_at_0.5"]
 
 
-@pytest.mark.parametrize("model, kwargs", [("logreg", {"C": 0.01}),
-                                           ("random_forest", {"n_estimators": 20})])
+@pytest.mark.parametrize(
+    "model, kwargs", [("logreg", {"C": 0.01}), ("random_forest", {"n_estimators": 20})]
+)
 def test_baselines_run_through_the_main_job(tiny_data, tmp_path, model, kwargs):
     cfg = Config(data=tiny_data, model=model, model_kwargs=kwargs, folds=3, image_size=48)
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
@@ -92,9 +115,17 @@ def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
 
     out, m = tiny_run
     base = tmp_path / "rf"
-    run_kfold(Config(data=tiny_data, model="random_forest", model_kwargs={"n_estimators": 10},
-                     folds_file=os.path.join(out, "folds.csv"), image_size=48), str(base),
-              log=lambda *a: None)
+    run_kfold(
+        Config(
+            data=tiny_data,
+            model="random_forest",
+            model_kwargs={"n_estimators": 10},
+            folds_file=os.path.join(out, "folds.csv"),
+            image_size=48,
+        ),
+        str(base),
+        log=lambda *a: None,
+    )
     argv, sys.argv = sys.argv, ["compare.py", out, str(base), "--out", str(tmp_path / "cmp")]
     try:
         with pytest.raises(SystemExit) as e:
@@ -103,7 +134,9 @@ def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
         sys.argv = argv
     assert e.value.code == 0
     table = (tmp_path / "cmp" / "comparison.md").read_text()
-    assert "| gapnet |" in table and "| random_forest |" in table and "| 27 | Rods & rings |" in table
+    assert (
+        "| gapnet |" in table and "| random_forest |" in table and "| 27 | Rods & rings |" in table
+    )
     assert f"{m['macro_f1']:.3f}" in table and "macro-F1 cross-fitted" in table
     assert "macro-F1 tuned (optimistic)" in table
     rows = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
@@ -116,13 +149,26 @@ def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
 def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
     from gapnet.data.synthetic.generate import write_dataset
 
-    data = write_dataset(tmp_path_factory.mktemp("syn80"), 12, 80, seed=2, workers=1,
-                         progress=False)
+    data = write_dataset(
+        tmp_path_factory.mktemp("syn80"), 12, 80, seed=2, workers=1, progress=False
+    )
     out = tmp_path_factory.mktemp(model)
     # 6 training samples per fold: too few to hold out a selection set; the last epoch.
-    m = run_kfold(Config(data=data, model=model, image_size=80, epochs=1, batch_size=4, folds=2,
-                         verbose=0, selection="last", early_stopping_patience=0), str(out),
-                  log=lambda *a: None)
+    m = run_kfold(
+        Config(
+            data=data,
+            model=model,
+            image_size=80,
+            epochs=1,
+            batch_size=4,
+            folds=2,
+            verbose=0,
+            selection="last",
+            early_stopping_patience=0,
+        ),
+        str(out),
+        log=lambda *a: None,
+    )
     assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2
 
 
@@ -142,7 +188,9 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     for name in ("block1_1_conv", "block2_4_bn", "block3_3_conv"):
         for a, b in zip(before.get_layer(name).get_weights(), after.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)  # convolution chain (and BN statistics) frozen
-    assert not np.allclose(before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0])
+    assert not np.allclose(
+        before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0]
+    )
     for f in ("oof_predictions.csv", "thresholds.json", "metrics.json"):
         assert (run / "finetune_soft_f1" / f).is_file()
     assert 0 <= m["macro_f1"] <= 1
@@ -164,14 +212,19 @@ def _train_one_fold(data_root, tmp_path, **extra):
     from gapnet.data.prepare import prepare
     from gapnet.training.fit import FoldTask, fit
 
-    cfg = Config(data=data_root, **{**TINY, "folds": 2, "selection": "last",
-                                    "early_stopping_patience": 0, **extra})
+    cfg = Config(
+        data=data_root,
+        **{**TINY, "folds": 2, "selection": "last", "early_stopping_patience": 0, **extra},
+    )
     data = prepare(cfg, log=lambda *a: None)
     folds = make_folds(data.targets, 2, 0)
     train, scored = np.flatnonzero(folds == 1), np.flatnonzero(folds == 0)
     select = scored if cfg.selection != "last" else None  # the schedule, not the score, is tested
-    fit(cfg, FoldTask(data.reader, data.targets, train, select, scored, str(tmp_path), 0, 0),
-        log=lambda *a: None)
+    fit(
+        cfg,
+        FoldTask(data.reader, data.targets, train, select, scored, str(tmp_path), 0, 0),
+        log=lambda *a: None,
+    )
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
     assert len(rows) == cfg.epochs
     return cfg, -(-len(train) // cfg.batch_size), rows
@@ -181,8 +234,9 @@ def _train_one_fold(data_root, tmp_path, **extra):
 def test_warmup_cosine_over_two_stages_is_one_curve(tiny_data, tmp_path):
     from gapnet.training.build import learning_rate
 
-    cfg, steps, rows = _train_one_fold(tiny_data, tmp_path, lr_schedule="cosine",
-                                       lr_warmup_epochs=1, head_epochs=1, epochs=3)
+    cfg, steps, rows = _train_one_fold(
+        tiny_data, tmp_path, lr_schedule="cosine", lr_warmup_epochs=1, head_epochs=1, epochs=3
+    )
     curve = learning_rate(cfg, steps)
     expected = [float(curve(steps * (e + 1))) for e in range(3)]
     assert [float(r["learning_rate"]) for r in rows] == pytest.approx(expected, rel=1e-5)
@@ -194,8 +248,7 @@ def test_sgdr_restarts_per_batch(tiny_data, tmp_path):
     from gapnet.training.callbacks import sgdr_lr
 
     cfg, steps, rows = _train_one_fold(tiny_data, tmp_path, lr_schedule="sgdr", epochs=3)
-    expected = [sgdr_lr(steps * (e + 1) - 1, cfg.learning_rate, 0.0, steps, 2.0)
-                for e in range(3)]
+    expected = [sgdr_lr(steps * (e + 1) - 1, cfg.learning_rate, 0.0, steps, 2.0) for e in range(3)]
     assert [float(r["learning_rate"]) for r in rows] == pytest.approx(expected, rel=1e-5)
 
 
@@ -204,8 +257,15 @@ def test_plateau_halves_the_rate_when_the_selection_set_stalls(tiny_data, tmp_pa
     # A rate so small that little is learned: the selection macro-F1 stalls. The logged
     # rates must be those of the rule "halve after `plateau_patience` epochs without an
     # improvement of the selection-set macro-F1" replayed on the logged scores.
-    cfg, _, rows = _train_one_fold(tiny_data, tmp_path, lr_schedule="plateau", epochs=4,
-                                   plateau_patience=1, learning_rate=1e-9, selection="peek")
+    cfg, _, rows = _train_one_fold(
+        tiny_data,
+        tmp_path,
+        lr_schedule="plateau",
+        epochs=4,
+        plateau_patience=1,
+        learning_rate=1e-9,
+        selection="peek",
+    )
     best, wait, lr, expected = -np.inf, 0, cfg.learning_rate, []
     for r in rows:
         score = float(r["val_macro_f1"])
@@ -224,8 +284,7 @@ def test_plateau_halves_the_rate_when_the_selection_set_stalls(tiny_data, tmp_pa
 def test_layer_learning_rates_reach_the_saved_optimizer(tiny_data, tmp_path):
     from gapnet.training.predict import load_model
 
-    _train_one_fold(tiny_data, tmp_path, optimizer="sgd",
-                    layer_lr={"early": 0.1, "middle": 0.33})
+    _train_one_fold(tiny_data, tmp_path, optimizer="sgd", layer_lr={"early": 0.1, "middle": 0.33})
     opt = load_model(str(tmp_path / "model.keras")).optimizer
     mult = opt.get_config()["lr_multipliers"]
     assert type(opt).__name__ == "ScaledSGD" and sorted(set(mult.values())) == [0.1, 0.33, 1.0]
@@ -247,8 +306,9 @@ def test_augmented_copies_train_but_are_never_scored(tiny_data, tmp_path):
     from gapnet.data.oversample import write_oversampled
 
     root = tmp_path / "oversampled"
-    _, copies = write_oversampled(tiny_data, str(root), min_count=6, progress=False,
-                                  log=lambda *a: None)
+    _, copies = write_oversampled(
+        tiny_data, str(root), min_count=6, progress=False, log=lambda *a: None
+    )
     assert copies > 0
     run = tmp_path / "run"
     m = run_kfold(Config(data=str(root), **{**TINY, "folds": 2}), str(run), log=lambda *a: None)
@@ -297,11 +357,16 @@ def test_metrics_written_before_the_honest_headline_compare_under_todays_names(t
 
     new = tiny_run[1]
     old = {k: new[k] for k in ("data", "n_samples", "macro_f1_at_0.5")}
-    old.update(macro_f1=new["macro_f1_tuned"], macro_f1_crossfit=new["macro_f1"],
-               per_class=new["per_class_tuned"],
-               fold_spread={**new["fold_spread"], "macro_f1_crossfit": new["fold_spread"]["macro_f1"]},
-               per_fold=[{**f, "macro_f1": f["macro_f1_tuned"], "macro_f1_crossfit": f["macro_f1"]}
-                         for f in new["per_fold"]])
+    old.update(
+        macro_f1=new["macro_f1_tuned"],
+        macro_f1_crossfit=new["macro_f1"],
+        per_class=new["per_class_tuned"],
+        fold_spread={**new["fold_spread"], "macro_f1_crossfit": new["fold_spread"]["macro_f1"]},
+        per_fold=[
+            {**f, "macro_f1": f["macro_f1_tuned"], "macro_f1_crossfit": f["macro_f1"]}
+            for f in new["per_fold"]
+        ],
+    )
     row = comparison_rows([{"name": "old", "config": {"model": "gapnet"}, "metrics": old}])[0]
     assert row["macro_f1"] == new["macro_f1"] and row["macro_f1_tuned"] == new["macro_f1_tuned"]
     assert row["selection"] == "epoch chosen on the scored fold (optimistic)"
@@ -322,10 +387,13 @@ def test_tensorboard_logs_hold_each_folds_curves(tiny_run):
             acc.Reload()
             for tag in acc.Tags()["tensors"]:
                 value = acc.Tensors(tag)[-1]
-                logged[(part, tag)] = float(np.asarray(
-                    __import__("tensorflow").make_ndarray(value.tensor_proto)))
+                logged[(part, tag)] = float(
+                    np.asarray(__import__("tensorflow").make_ndarray(value.tensor_proto))
+                )
         assert logged[("validation", "epoch_macro_f1")] == pytest.approx(
-            float(row["val_macro_f1"]), abs=1e-6)
+            float(row["val_macro_f1"]), abs=1e-6
+        )
         assert logged[("train", "epoch_loss")] == pytest.approx(float(row["loss"]), rel=1e-6)
         assert logged[("train", "epoch_learning_rate")] == pytest.approx(
-            float(row["learning_rate"]), rel=1e-6)
+            float(row["learning_rate"]), rel=1e-6
+        )

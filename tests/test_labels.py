@@ -28,16 +28,19 @@ def test_quirks_bom_crlf_spaces_blank_lines(tmp_path):
     assert table.targets[1, 27] == 1
 
 
-@pytest.mark.parametrize("row, message", [
-    ("a,28", "label 28 outside 0..27"),
-    ("a,3 x", "label 'x' is not a number"),
-    ("a,-1", "label '-1' is not a number"),
-    ("a,", "empty Target"),
-    ("a,1,2", "expected 2 fields, found 3"),
-    ("../etc/passwd,1", "not a plain file-name stem"),
-    ("sub/x,1", "not a plain file-name stem"),
-    ("a b,1", "characters outside"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("a,28", "label 28 outside 0..27"),
+        ("a,3 x", "label 'x' is not a number"),
+        ("a,-1", "label '-1' is not a number"),
+        ("a,", "empty Target"),
+        ("a,1,2", "expected 2 fields, found 3"),
+        ("../etc/passwd,1", "not a plain file-name stem"),
+        ("sub/x,1", "not a plain file-name stem"),
+        ("a b,1", "characters outside"),
+    ],
+)
 def test_each_row_error_names_line_and_reason(tmp_path, row, message):
     table, problems = parse(tmp_path, f"Id,Target\nok,1\n{row}\n")
     assert table.ids == ("ok",)
@@ -57,12 +60,15 @@ def test_test_csv_ignores_labels(tmp_path):
     assert problems == [] and table.ids == ("a", "b") and table.targets.sum() == 0
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"", "empty CSV"),
-    (b"Name,Label\na,1\n", "expected 'Id,Target'"),
-    (b"\xff\xfe\x00garbage", "not UTF-8"),
-    (b"Id,Target\na,1\x00\n", "NUL"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"", "empty CSV"),
+        (b"Name,Label\na,1\n", "expected 'Id,Target'"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"Id,Target\na,1\x00\n", "NUL"),
+    ],
+)
 def test_unusable_files_raise_naming_the_file(tmp_path, raw, message):
     with pytest.raises(DataError, match=message) as e:
         parse(tmp_path, None, raw=raw)

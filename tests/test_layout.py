@@ -7,8 +7,20 @@ import gapnet
 
 ROOT = os.path.dirname(gapnet.__file__)
 # Stage of each top-level module or subpackage; a module may import its own stage or earlier.
-STAGES = {"classes": 0, "config": 0, "io": 0, "metrics": 0, "thresholds": 0, "data": 1,
-          "models": 2, "training": 3, "cv": 4, "explain": 5, "report": 6, "export": 7}
+STAGES = {
+    "classes": 0,
+    "config": 0,
+    "io": 0,
+    "metrics": 0,
+    "thresholds": 0,
+    "data": 1,
+    "models": 2,
+    "training": 3,
+    "cv": 4,
+    "explain": 5,
+    "report": 6,
+    "export": 7,
+}
 
 
 def _modules():
@@ -31,9 +43,13 @@ def test_no_module_imports_a_later_stage():
         if own is None:  # gapnet/__init__.py: the public shortcuts
             continue
         for node in ast.walk(ast.parse(open(path).read())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-                     if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else []
+            )
             for n in names:
                 stage = _stage(n)
                 if stage is not None and stage > own:

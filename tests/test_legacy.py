@@ -20,7 +20,8 @@ def test_a_model_saved_by_the_flat_layout_loads_and_predicts_the_same():
     inner = model.get_layer("gapnet")
     # Every custom object came back with its saved settings.
     assert inner.get_layer("augment").aug == AugmentRecipe(
-        hflip=0.3, rot90=0.7, affine=0.0, noise=0.0)
+        hflip=0.3, rot90=0.7, affine=0.0, noise=0.0
+    )
     assert type(inner.get_layer("normalize")).__name__ == "PerImageStandardization"
     opt = model.optimizer
     assert type(opt).__name__ == "ScaledAdam" and set(opt.lr_multipliers.values()) == {0.1, 1.0}
@@ -39,7 +40,10 @@ def test_a_model_taking_floats_in_0_1_predicts_the_same_on_uint8_pixels():
 
     model = load_model(os.path.join(LEGACY, "gapnet_v0.2.keras"))
     assert takes_pixels(model) and [layer.name for layer in model.layers] == [
-        "image", "to_float", "gapnet"]
+        "image",
+        "to_float",
+        "gapnet",
+    ]
     u8 = np.load(os.path.join(LEGACY, "gapnet_v0.2_input_uint8.npy"))
     expected = np.load(os.path.join(LEGACY, "gapnet_v0.2_output.npy"))
     assert u8.dtype == np.uint8

@@ -54,7 +54,8 @@ def test_combination_sums_parts_and_names(arrays):
     y, p = arrays
     combo = losses.get("bce+soft_f1")
     assert value(combo, y, p) == pytest.approx(
-        value(losses.get("bce"), y, p) + value(losses.get("soft_f1"), y, p), rel=1e-4)
+        value(losses.get("bce"), y, p) + value(losses.get("soft_f1"), y, p), rel=1e-4
+    )
     with pytest.raises(ValueError, match="Unknown loss 'dice'"):
         losses.get("bce+dice")
 
@@ -77,7 +78,9 @@ def test_models_with_each_loss_train_and_reload(name, arrays, tmp_path):
     assert model.evaluate(x, y, verbose=0) < first
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
-    assert again.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+    assert again.evaluate(x, y, verbose=0) == pytest.approx(
+        model.evaluate(x, y, verbose=0), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

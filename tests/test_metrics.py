@@ -20,14 +20,17 @@ def test_classification_metrics_equal_sklearn(arrays):
     m = metrics.classification_metrics(y, pred)
     kw = dict(zero_division=0)
     for avg in ("macro", "micro"):
-        assert m[f"{avg}_precision"] == pytest.approx(skm.precision_score(y, pred, average=avg, **kw))
+        assert m[f"{avg}_precision"] == pytest.approx(
+            skm.precision_score(y, pred, average=avg, **kw)
+        )
         assert m[f"{avg}_recall"] == pytest.approx(skm.recall_score(y, pred, average=avg, **kw))
         assert m[f"{avg}_f1"] == pytest.approx(skm.f1_score(y, pred, average=avg, **kw))
     assert m["samples_f1"] == pytest.approx(skm.f1_score(y, pred, average="samples", **kw))
     assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(y, pred))
     np.testing.assert_allclose(m["per_class"]["f1"], skm.f1_score(y, pred, average=None, **kw))
-    np.testing.assert_allclose(m["per_class"]["precision"],
-                               skm.precision_score(y, pred, average=None, **kw))
+    np.testing.assert_allclose(
+        m["per_class"]["precision"], skm.precision_score(y, pred, average=None, **kw)
+    )
     assert m["per_class"]["support"] == y.sum(0).tolist()
 
 
@@ -37,10 +40,14 @@ def test_ranking_metrics_over_classes_with_both_labels(arrays):
     valid = [c for c in range(28) if 0 < y[:, c].sum() < len(y)]
     assert m["auc_classes"] == valid and 26 not in valid and 27 not in valid
     assert m["macro_roc_auc"] == pytest.approx(
-        np.mean([skm.roc_auc_score(y[:, c], prob[:, c]) for c in valid]))
-    assert m["micro_roc_auc"] == pytest.approx(skm.roc_auc_score(y[:, valid].ravel(), prob[:, valid].ravel()))
+        np.mean([skm.roc_auc_score(y[:, c], prob[:, c]) for c in valid])
+    )
+    assert m["micro_roc_auc"] == pytest.approx(
+        skm.roc_auc_score(y[:, valid].ravel(), prob[:, valid].ravel())
+    )
     assert m["macro_pr_auc"] == pytest.approx(
-        np.mean([skm.average_precision_score(y[:, c], prob[:, c]) for c in valid]))
+        np.mean([skm.average_precision_score(y[:, c], prob[:, c]) for c in valid])
+    )
 
 
 def test_streaming_macro_f1_is_epoch_level_not_batch_average(arrays):
@@ -49,11 +56,16 @@ def test_streaming_macro_f1_is_epoch_level_not_batch_average(arrays):
 
     metric = MacroF1(28)
     for start in range(0, 300, 7):  # many small batches: rare classes absent from most
-        metric.update_state(y[start:start + 7].astype("float32"), prob[start:start + 7])
-    assert float(metric.result()) == pytest.approx(skm.f1_score(y, pred, average="macro",
-                                                                 zero_division=0), abs=1e-6)
-    batch_avg = np.mean([skm.f1_score(y[s:s + 7], pred[s:s + 7], average="macro", zero_division=0)
-                         for s in range(0, 300, 7)])
+        metric.update_state(y[start : start + 7].astype("float32"), prob[start : start + 7])
+    assert float(metric.result()) == pytest.approx(
+        skm.f1_score(y, pred, average="macro", zero_division=0), abs=1e-6
+    )
+    batch_avg = np.mean(
+        [
+            skm.f1_score(y[s : s + 7], pred[s : s + 7], average="macro", zero_division=0)
+            for s in range(0, 300, 7)
+        ]
+    )
     assert abs(batch_avg - float(metric.result())) > 0.05  # why the streaming metric matters
     metric.reset_state()
     assert float(metric.result()) == 0.0
@@ -68,7 +80,9 @@ def test_bootstrap_ci_matches_a_plain_resampling_loop_and_covers_the_estimate():
     lo, hi = bootstrap_ci(y, p, n_boot=300, seed=1)
     # The same resamples drawn one by one and scored with scikit-learn.
     w = np.random.default_rng(1).multinomial(200, np.full(200, 1 / 200), size=300)
-    scores = [skm.f1_score(np.repeat(y, r, 0), np.repeat(p, r, 0), average="macro", zero_division=0)
-              for r in w]
+    scores = [
+        skm.f1_score(np.repeat(y, r, 0), np.repeat(p, r, 0), average="macro", zero_division=0)
+        for r in w
+    ]
     np.testing.assert_allclose([lo, hi], np.quantile(scores, [0.025, 0.975]), atol=1e-12)
     assert lo < skm.f1_score(y, p, average="macro", zero_division=0) < hi

@@ -9,12 +9,25 @@ NETWORKS = models.list_models(networks_only=True)
 
 
 def test_registry_lists_and_rejects_unknown_names():
-    assert {"gapnet", "gapnet_pl", "deepyeast", "mcnn", "densenet121", "resnet50", "resnet34",
-            "xception", "logreg", "random_forest"} <= set(models.list_models())
+    assert {
+        "gapnet",
+        "gapnet_pl",
+        "deepyeast",
+        "mcnn",
+        "densenet121",
+        "resnet50",
+        "resnet34",
+        "xception",
+        "logreg",
+        "random_forest",
+    } <= set(models.list_models())
     assert not models.spec("logreg").network and models.spec("gapnet").network
     assert models.spec("logreg").fold_files == ("model.joblib", "val_predictions.csv")
     assert set(NETWORKS) == set(models.list_models()) - {"logreg", "random_forest"}
-    with pytest.raises(ValueError, match=r"Unknown model 'resnet9'. Available: \['deepyeast', 'densenet121', 'gapnet'"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown model 'resnet9'. Available: \['deepyeast', 'densenet121', 'gapnet'",
+    ):
         models.build("resnet9", (64, 64, 4))
     with pytest.raises(ValueError, match="already registered"):
         models.register("gapnet")(lambda **kw: None)
@@ -63,7 +76,14 @@ def test_keras_round_trip_gives_identical_predictions(name, tmp_path):
 def test_gapnet_layers_are_named_and_configurable():
     model = models.build("gapnet", (64, 64, 4), 5, widths=(8, 16, 32), dense=(32, 16))
     names = {layer.name for layer in model.layers}
-    assert {"block1_1_bn", "block2_4_conv", "block3_gap", "gap_concat", "fc2", "predictions"} <= names
+    assert {
+        "block1_1_bn",
+        "block2_4_conv",
+        "block3_gap",
+        "gap_concat",
+        "fc2",
+        "predictions",
+    } <= names
     assert model.get_layer("fc1").units == 32 and model.output_shape == (None, 5)
 
 
@@ -85,8 +105,9 @@ def test_the_head_is_exactly_the_fully_connected_layers(name):
     dense = [layer for layer in flat if isinstance(layer, keras.layers.Dense)]
     head = groups["head"]
     assert {id(layer) for layer in dense} <= {id(layer) for layer in head}
-    assert all(isinstance(layer, (keras.layers.Dense, keras.layers.BatchNormalization))
-               for layer in head), [layer.name for layer in head]
+    assert all(
+        isinstance(layer, (keras.layers.Dense, keras.layers.BatchNormalization)) for layer in head
+    ), [layer.name for layer in head]
     body = groups["early"] + groups["middle"]
     convs = [layer for layer in flat if "Conv" in type(layer).__name__]
     assert {id(layer) for layer in convs} <= {id(layer) for layer in body}
@@ -106,8 +127,11 @@ def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
 
     reader = SimpleNamespace(size=64)
     cfg = Config(model="resnet50", normalization="none", augment=False, bn_momentum=0.5)
-    bns = [layer for layer in build_model(cfg, reader, None, 0)._flatten_layers()
-           if isinstance(layer, keras.layers.BatchNormalization)]
+    bns = [
+        layer
+        for layer in build_model(cfg, reader, None, 0)._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     assert len(bns) > 50 and {bn.momentum for bn in bns} == {0.5}
 
     for momentum, expected in ((0.5, 0.5), (None, 0.01)):  # None: Keras' 0.99

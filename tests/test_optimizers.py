@@ -9,14 +9,18 @@ from gapnet.training.optimizers import ScaledAdam, ScaledSGD, group_multipliers
 def moved(group_lr, opt_class=ScaledSGD):
     keras.utils.set_random_seed(0)
     model = models.build("gapnet", (32, 32, 4), 28, widths=(4, 8, 8), dense=(8, 8))
-    model.compile(opt_class(lr_multipliers=group_multipliers(model, group_lr), learning_rate=0.05),
-                  "binary_crossentropy")
+    model.compile(
+        opt_class(lr_multipliers=group_multipliers(model, group_lr), learning_rate=0.05),
+        "binary_crossentropy",
+    )
     rng = np.random.default_rng(0)
     x = rng.random((8, 32, 32, 4)).astype("float32")
     y = (rng.random((8, 28)) < 0.2).astype("float32")
     before = {n: model.get_layer(n).get_weights()[0].copy() for n in ("block1_1_conv", "fc1")}
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # one step
-    return {n: float(np.abs(model.get_layer(n).get_weights()[0] - w).sum()) for n, w in before.items()}
+    return {
+        n: float(np.abs(model.get_layer(n).get_weights()[0] - w).sum()) for n, w in before.items()
+    }
 
 
 def test_group_multipliers_scale_each_groups_step():
@@ -59,14 +63,16 @@ def test_gradient_accumulation_applies_every_n_batches():
             np.testing.assert_array_equal(model.get_weights()[0], w3)
 
 
-@pytest.mark.parametrize("schedule, after", [("cosine", [0.0075, 0.0025, 0.0]),
-                                             ("constant", [0.01, 0.01, 0.01])])
+@pytest.mark.parametrize(
+    "schedule, after", [("cosine", [0.0075, 0.0025, 0.0]), ("constant", [0.01, 0.01, 0.01])]
+)
 def test_warmup_ramps_linearly_then_follows_the_schedule(schedule, after):
     from gapnet.config import Config
     from gapnet.training.build import learning_rate
 
-    cfg = Config.from_dict({"lr_schedule": schedule, "lr_warmup_epochs": 1, "epochs": 4,
-                            "learning_rate": 0.01})
+    cfg = Config.from_dict(
+        {"lr_schedule": schedule, "lr_warmup_epochs": 1, "epochs": 4, "learning_rate": 0.01}
+    )
     lr = learning_rate(cfg, steps_per_epoch=10)
     got = [float(lr(step)) for step in (0, 5, 10, 20, 30, 40)]
     np.testing.assert_allclose(got, [0.0, 0.005, 0.01] + after, atol=1e-7)
@@ -88,18 +94,35 @@ def test_two_stage_training_continues_one_schedule_across_the_stage_boundary(tmp
 
     from tests.conftest import TINY
 
-    cfg = Config.from_dict({"lr_schedule": "cosine", "lr_warmup_epochs": 1, "epochs": 3,
-                            "head_epochs": 1, "learning_rate": 0.01})
+    cfg = Config.from_dict(
+        {
+            "lr_schedule": "cosine",
+            "lr_warmup_epochs": 1,
+            "epochs": 3,
+            "head_epochs": 1,
+            "learning_rate": 0.01,
+        }
+    )
     whole, full = learning_rate(cfg, 10), learning_rate(cfg, 10, first_epoch=1)
     for step in (0, 1, 7, 19):  # the full stage's step s is the run's step 10 + s
         assert float(full(step)) == pytest.approx(float(whole(10 + step)), abs=1e-9)
     assert float(full(0)) == pytest.approx(0.01)  # not the warmup's 0 again
     # Through training: the last epoch's model ends at the end of the one curve (0).
     data = write_dataset(tmp_path / "d", 16, 48, seed=3, workers=1, progress=False)
-    run = Config(data=data, **{**TINY, "folds": 2, "epochs": 3, "head_epochs": 1,
-                               "lr_schedule": "cosine", "lr_warmup_epochs": 1,
-                               "learning_rate": 0.01, "selection": "last",
-                               "early_stopping_patience": 0})
+    run = Config(
+        data=data,
+        **{
+            **TINY,
+            "folds": 2,
+            "epochs": 3,
+            "head_epochs": 1,
+            "lr_schedule": "cosine",
+            "lr_warmup_epochs": 1,
+            "learning_rate": 0.01,
+            "selection": "last",
+            "early_stopping_patience": 0,
+        },
+    )
     run_kfold(run, str(tmp_path / "run"), fold=0, log=lambda *a: None)
     model = keras.saving.load_model(tmp_path / "run" / "fold_0" / "model.keras")
     assert int(model.optimizer.iterations) == 2  # the full stage's own steps (2 epochs x 1)

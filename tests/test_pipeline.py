@@ -45,12 +45,20 @@ def test_training_shuffles_with_seed_and_keeps_labels_with_images(kaggle_root):
 
 def test_augmented_pipeline_leaves_labels_untouched(kaggle_root):
     src, reader = reader_for(kaggle_root)
-    ds = make_dataset(reader, src.labels.targets, 6, training=True, seed=0,
-                      augmenter=CpuAugmenter(AugmentRecipe()))
+    ds = make_dataset(
+        reader,
+        src.labels.targets,
+        6,
+        training=True,
+        seed=0,
+        augmenter=CpuAugmenter(AugmentRecipe()),
+    )
     for _ in range(2):  # two epochs
         x, y = next(iter(ds))
         assert x.shape == (6, 64, 64, 4) and float(x.numpy().min()) >= 0
-        assert sorted(map(tuple, y.numpy())) == sorted(map(tuple, src.labels.targets.astype("float32")))
+        assert sorted(map(tuple, y.numpy())) == sorted(
+            map(tuple, src.labels.targets.astype("float32"))
+        )
 
 
 def test_prediction_mode_yields_images_in_order(kaggle_root):
@@ -96,9 +104,13 @@ def test_each_worker_reads_only_its_share_of_every_global_batch(n, by_batch):
     whole = CountingReader(n, by_batch)
     single = [x.numpy()[:, 0, 0, 0] for x, _ in make_dataset(whole, targets, 8, **kw)]
     readers = [CountingReader(n, by_batch) for _ in range(2)]
-    halves = [[(x.numpy()[:, 0, 0, 0], y.numpy().argmax(1))
-               for x, y in make_dataset(r, targets, 8, shard=(w, 1, 2), **kw)]
-              for w, r in enumerate(readers)]
+    halves = [
+        [
+            (x.numpy()[:, 0, 0, 0], y.numpy().argmax(1))
+            for x, y in make_dataset(r, targets, 8, shard=(w, 1, 2), **kw)
+        ]
+        for w, r in enumerate(readers)
+    ]
     assert len(halves[0]) == len(halves[1]) == len(single) == 6  # 3 batches x 2 epochs
     for b, full in enumerate(single):
         merged = np.empty(len(full), full.dtype)
@@ -120,8 +132,15 @@ def test_a_last_batch_smaller_than_the_replicas_is_dropped_for_all():
     assert (epoch_size(17, 8, 1), steps_per_epoch(17, 8, 1)) == (17, 3)
     assert (epoch_size(18, 8, 2), steps_per_epoch(18, 8, 2)) == (18, 3)
     targets = np.zeros((17, 28), np.float32)
-    sizes = [[len(x) for x, _ in make_dataset(CountingReader(17), targets, 8, training=True,
-                                               epochs=(0, 1), shard=(w, 1, 2))] for w in range(2)]
+    sizes = [
+        [
+            len(x)
+            for x, _ in make_dataset(
+                CountingReader(17), targets, 8, training=True, epochs=(0, 1), shard=(w, 1, 2)
+            )
+        ]
+        for w in range(2)
+    ]
     assert sizes == [[4, 4], [4, 4]]
     with pytest.raises(ValueError, match="divide"):
         make_dataset(CountingReader(17), targets, 7, training=True, shard=(0, 1, 2))

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 
-
 @pytest.fixture(scope="module")
 def report(tiny_run):
     """The shared run's report (written by the fixture, as run_kfold.py writes it)."""
@@ -26,15 +25,21 @@ def test_report_has_the_tables_and_figures(report):
     for row in ["macro ROC-AUC", "Hamming loss", "micro precision"]:
         assert f"| {row} |" in md
     pngs = [f for f in os.listdir(os.path.join(run, "report")) if f.endswith(".png")]
-    assert {"per_class_f1_per_fold.png", "training_curves.png", "roc_pr.png",
-            "label_frequencies.png", "cooccurrence.png", "labels_per_sample.png",
-            "f1_vs_threshold.png"} <= set(pngs)
+    assert {
+        "per_class_f1_per_fold.png",
+        "training_curves.png",
+        "roc_pr.png",
+        "label_frequencies.png",
+        "cooccurrence.png",
+        "labels_per_sample.png",
+        "f1_vs_threshold.png",
+    } <= set(pngs)
     for f in pngs:
         img = np.asarray(Image.open(os.path.join(run, "report", f)).convert("L"))
         assert img.std() > 5, f  # a drawn figure, not a blank canvas
     text = open(page).read()
     assert text.count('src="data:image/png;base64,') == len(pngs)  # self-contained
-    assert "src=\"http" not in text
+    assert 'src="http' not in text
 
 
 def test_the_interval_brackets_the_score_in_metrics_json(report, tiny_run):
@@ -55,8 +60,18 @@ def test_the_interval_brackets_the_score_in_metrics_json(report, tiny_run):
 def test_headless_chromium_renders_the_page_with_every_image(report):
     _, page = report
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-         "--dump-dom", "file://" + os.path.abspath(page)],
-        capture_output=True, text=True, timeout=120).stdout
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            "file://" + os.path.abspath(page),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     n = open(page).read().count("<img ")
     assert f'data-images="{n}/{n}"' in dom, dom[:300]

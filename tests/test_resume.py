@@ -12,8 +12,16 @@ from gapnet.cv.kfold import merge, run_kfold
 from gapnet.cv.runfolder import RunError, RunLock, read_predictions
 from gapnet.data.synthetic.generate import write_dataset
 
-SMALL = dict(image_size=32, epochs=3, batch_size=8, folds=2, verbose=0, deterministic=True,
-             early_stopping_patience=0, model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]})
+SMALL = dict(
+    image_size=32,
+    epochs=3,
+    batch_size=8,
+    folds=2,
+    verbose=0,
+    deterministic=True,
+    early_stopping_patience=0,
+    model_kwargs={"widths": [8, 8, 8], "dense": [16, 16]},
+)
 quiet = dict(log=lambda *a: None)
 
 
@@ -40,7 +48,8 @@ class Interrupt(BaseException):
 
 @pytest.mark.slow
 def test_a_fold_interrupted_mid_epoch_resumes_to_identical_predictions(
-        data, reference, tmp_path, monkeypatch):
+    data, reference, tmp_path, monkeypatch
+):
     out = str(tmp_path / "run")
     original = resume.StopOnNaN.on_train_batch_end
 
@@ -59,8 +68,10 @@ def test_a_fold_interrupted_mid_epoch_resumes_to_identical_predictions(
     assert "fold 0: already finished, skipped" in logs
     assert any("fold 1: resuming after epoch 1" in m for m in logs)
     # Deterministic mode: same folds, bit-identical predictions and history.
-    assert open(os.path.join(out, "folds.csv")).read() == \
-        open(os.path.join(reference, "folds.csv")).read()
+    assert (
+        open(os.path.join(out, "folds.csv")).read()
+        == open(os.path.join(reference, "folds.csv")).read()
+    )
     np.testing.assert_array_equal(_oof(out), _oof(reference))
     history = open(os.path.join(out, "fold_1", "history.csv")).read()
     assert history == open(os.path.join(reference, "fold_1", "history.csv")).read()
@@ -103,7 +114,9 @@ def test_a_changed_config_is_refused_unless_forced(tiny_run, tmp_path):
 def test_a_locked_run_folder_is_refused(data, tmp_path):
     out = str(tmp_path / "run")
     with RunLock(os.path.join(out, ".lock")):
-        with pytest.raises(RunError, match=f"in use by another gapnet process \\(pid {os.getpid()}"):
+        with pytest.raises(
+            RunError, match=f"in use by another gapnet process \\(pid {os.getpid()}"
+        ):
             run_kfold(Config(data=data, **SMALL), out, **quiet)
         with pytest.raises(RunError, match="in use"):
             merge(out, **quiet)
@@ -120,8 +133,14 @@ def test_a_non_finite_loss_names_fold_epoch_and_batch():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     with pytest.raises(resume.TrainingError, match="fold 2, epoch 1, batch 3: the training loss"):
-        model.fit(x, np.zeros((16, 1)), batch_size=4, shuffle=False, verbose=0,
-                  callbacks=[resume.StopOnNaN(fold=2)])
+        model.fit(
+            x,
+            np.zeros((16, 1)),
+            batch_size=4,
+            shuffle=False,
+            verbose=0,
+            callbacks=[resume.StopOnNaN(fold=2)],
+        )
 
 
 def test_trim_history_drops_rows_of_unfinished_epochs(tmp_path):
@@ -133,7 +152,8 @@ def test_trim_history_drops_rows_of_unfinished_epochs(tmp_path):
 
 @pytest.mark.slow
 def test_the_cache_with_device_augmentation_resumes_to_identical_predictions(
-        data, tmp_path, monkeypatch):
+    data, tmp_path, monkeypatch
+):
     """The accelerator path: uint8 batches from the cache, augmentation inside the model
     (its random state saved and restored with the epoch): an interrupted fold ends with the
     predictions of an uninterrupted one, bit for bit."""
@@ -194,11 +214,15 @@ def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(data,
     assert kills >= 2
     done = subprocess.run(cmd(out), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert open(os.path.join(out, "oof_predictions.csv")).read() == \
-        open(os.path.join(ref, "oof_predictions.csv")).read()
+    assert (
+        open(os.path.join(out, "oof_predictions.csv")).read()
+        == open(os.path.join(ref, "oof_predictions.csv")).read()
+    )
     for k in range(2):
-        assert open(os.path.join(out, f"fold_{k}", "history.csv")).read() == \
-            open(os.path.join(ref, f"fold_{k}", "history.csv")).read()
+        assert (
+            open(os.path.join(out, f"fold_{k}", "history.csv")).read()
+            == open(os.path.join(ref, f"fold_{k}", "history.csv")).read()
+        )
 
 
 def test_a_run_started_before_a_config_key_existed_resumes(tiny_run, tmp_path):

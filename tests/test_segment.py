@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from gapnet.data.labels import DataError
-from gapnet.data.segment import (SegmentParams, mask_path, read_mask, segment_cells,
-                                 write_mask)
+from gapnet.data.segment import SegmentParams, mask_path, read_mask, segment_cells, write_mask
 
 
 def constructed(size=160):
@@ -92,11 +91,12 @@ def test_ground_truth_is_written_and_agrees_with_the_rendered_pixels(tmp_path):
     from gapnet.data.synthetic.generate import write_dataset
 
     plain = write_dataset(tmp_path / "plain", 6, 128, seed=5, workers=1, progress=False)
-    truth = write_dataset(tmp_path / "truth", 6, 128, seed=5, workers=1, progress=False,
-                          truth=True)
+    truth = write_dataset(tmp_path / "truth", 6, 128, seed=5, workers=1, progress=False, truth=True)
     for f in sorted(os.listdir(os.path.join(plain, "train"))):  # same bytes either way
-        assert open(os.path.join(plain, "train", f), "rb").read() == \
-            open(os.path.join(truth, "train", f), "rb").read()
+        assert (
+            open(os.path.join(plain, "train", f), "rb").read()
+            == open(os.path.join(truth, "train", f), "rb").read()
+        )
     with open(os.path.join(truth, "truth", "cells.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     with open(os.path.join(truth, "train.csv"), newline="") as f:

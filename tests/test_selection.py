@@ -21,16 +21,26 @@ def _relabelled(src: str, dst: str, folds_file: str) -> str:
     fold = dict(line.strip().split(",") for line in open(folds_file).readlines()[1:])
     rows = open(os.path.join(src, "train.csv")).read().splitlines()
     every = " ".join(str(k) for k in range(28))
-    out = [rows[0]] + [f"{r.split(',')[0]},{every}" if fold[r.split(',')[0]] == str(FOLD) else r
-                       for r in rows[1:]]
+    out = [rows[0]] + [
+        f"{r.split(',')[0]},{every}" if fold[r.split(",")[0]] == str(FOLD) else r for r in rows[1:]
+    ]
     with open(os.path.join(dst, "train.csv"), "w") as f:
         f.write("\n".join(out) + "\n")
     return dst
 
 
 def _fold_predictions(data, out, folds_file, **kw) -> bytes:
-    cfg = Config(data=data, **{**TINY, "epochs": 3, "deterministic": True,
-                               "folds_file": folds_file, "early_stopping_patience": 2, **kw})
+    cfg = Config(
+        data=data,
+        **{
+            **TINY,
+            "epochs": 3,
+            "deterministic": True,
+            "folds_file": folds_file,
+            "early_stopping_patience": 2,
+            **kw,
+        },
+    )
     run_kfold(cfg, str(out), fold=FOLD, log=lambda *a: None)
     return open(os.path.join(out, f"fold_{FOLD}", "val_predictions.csv"), "rb").read()
 
@@ -42,8 +52,9 @@ def pair(tiny_run, tiny_data, tmp_path_factory):
     return tiny_data, other, folds_file
 
 
-@pytest.mark.parametrize("monitor", [pytest.param("val_macro_f1", marks=pytest.mark.slow),
-                                     "val_loss"])
+@pytest.mark.parametrize(
+    "monitor", [pytest.param("val_macro_f1", marks=pytest.mark.slow), "val_loss"]
+)
 def test_the_scored_folds_labels_cannot_change_its_predictions(pair, tmp_path, monitor):
     data, relabelled, folds_file = pair
     a = _fold_predictions(data, tmp_path / "a", folds_file, monitor=monitor)
@@ -60,8 +71,9 @@ def test_the_same_check_catches_peeking(pair, tmp_path):
     # labels change its predictions.
     data, relabelled, folds_file = pair
     a = _fold_predictions(data, tmp_path / "a", folds_file, selection="peek", monitor="val_loss")
-    b = _fold_predictions(relabelled, tmp_path / "b", folds_file, selection="peek",
-                          monitor="val_loss")
+    b = _fold_predictions(
+        relabelled, tmp_path / "b", folds_file, selection="peek", monitor="val_loss"
+    )
     assert a != b
 
 
@@ -88,8 +100,17 @@ def test_last_keeps_the_last_epoch_and_refuses_early_stopping(tiny_data, tmp_pat
         Config(selection="last", early_stopping_patience=5).check()
     from gapnet.report.run_report import write_report
 
-    cfg = Config(data=tiny_data, **{**TINY, "folds": 2, "epochs": 2, "selection": "last",
-                                    "early_stopping_patience": 0, "deterministic": True})
+    cfg = Config(
+        data=tiny_data,
+        **{
+            **TINY,
+            "folds": 2,
+            "epochs": 2,
+            "selection": "last",
+            "early_stopping_patience": 0,
+            "deterministic": True,
+        },
+    )
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
     assert m["selection_label"] == "last epoch (no selection)"
     write_report(str(tmp_path), log=lambda *a: None)  # history without validation columns
@@ -114,7 +135,9 @@ def test_inner_split_is_stratified_seeded_and_keeps_copies_out():
     assert abs(len(select) - 0.1 * len(train)) <= 2
     again = inner_split(targets, train, 0.1, seed=3)
     assert np.array_equal(again[1], select) and not np.array_equal(
-        inner_split(targets, train, 0.1, seed=4)[1], select)
+        inner_split(targets, train, 0.1, seed=4)[1], select
+    )
+
     # Per class, the selection set holds about a tenth of the positives: closer than random
     # draws of the same size come.
     def spread(pick):

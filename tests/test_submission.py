@@ -24,7 +24,9 @@ def test_root(tiny_data, tmp_path):
     root = tmp_path / "kaggle"
     (root / "test").mkdir(parents=True)
     ids = ["t5", "t0", "t3", "t1", "t4", "t2"]
-    train = sorted(f for f in os.listdir(os.path.join(tiny_data, "train")) if f.endswith("_red.png"))
+    train = sorted(
+        f for f in os.listdir(os.path.join(tiny_data, "train")) if f.endswith("_red.png")
+    )
     for n, i in enumerate(ids):
         for color in ("red", "green", "blue", "yellow"):
             src = os.path.join(tiny_data, "train", train[n].replace("_red", f"_{color}"))
@@ -48,12 +50,23 @@ def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_roo
     assert all(r.split(",")[1].strip() for r in lines[1:])  # never empty (top-class rule)
     got_ids, probs = read_predictions(str(tmp_path / "sub_probabilities.csv"))
     reader = PngReader(str(root / "test"), "png", ids, 48)
-    expected = np.mean([predict(keras.saving.load_model(os.path.join(run, f"fold_{k}", "model.keras")),
-                                reader, np.arange(6), 8) for k in range(3)], axis=0)
+    expected = np.mean(
+        [
+            predict(
+                keras.saving.load_model(os.path.join(run, f"fold_{k}", "model.keras")),
+                reader,
+                np.arange(6),
+                8,
+            )
+            for k in range(3)
+        ],
+        axis=0,
+    )
     assert got_ids == ids
     np.testing.assert_allclose(probs, expected, atol=1e-6)
-    assert [r.split(",")[1] for r in lines[1:]] == \
-        [" ".join(map(str, row)) for row in decide(expected, run_thresholds(run))]
+    assert [r.split(",")[1] for r in lines[1:]] == [
+        " ".join(map(str, row)) for row in decide(expected, run_thresholds(run))
+    ]
 
 
 def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path, capsys):

@@ -7,8 +7,13 @@ import pytest
 from gapnet.classes import N_CLASSES
 from gapnet.data.labels import read_labels
 from gapnet.data.synthetic import generate
-from gapnet.data.synthetic.generate import (default_dataset, draw_label_sets, real_label_sets,
-                                       render_sample, write_dataset)
+from gapnet.data.synthetic.generate import (
+    default_dataset,
+    draw_label_sets,
+    real_label_sets,
+    render_sample,
+    write_dataset,
+)
 from gapnet.data.synthetic.render import render
 from gapnet.data.validate import validate
 
@@ -57,7 +62,9 @@ def _counts(sets):
 @pytest.mark.parametrize("n", [100, 250, 900])
 def test_default_min_per_class_covers_all_28_classes(n):
     for seed in range(3):
-        assert _counts(draw_label_sets(n, seed=seed)).min() >= generate.default_min_per_class(n) >= 2
+        assert (
+            _counts(draw_label_sets(n, seed=seed)).min() >= generate.default_min_per_class(n) >= 2
+        )
 
 
 def test_top_up_meets_a_high_quota_and_keeps_real_label_sets():
@@ -75,12 +82,17 @@ def test_unreachable_min_per_class_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "syn").exists()
     script = os.path.join(os.path.dirname(__file__), "..", "data_prep", "make_synthetic.py")
     with pytest.raises(SystemExit) as e:  # the CLI: a usage error, not a traceback
-        runpy.run_path(script)["main"](["--out", str(tmp_path / "syn"), "--n", "100",
-                                        "--min-per-class", "40"])
+        runpy.run_path(script)["main"](
+            ["--out", str(tmp_path / "syn"), "--n", "100", "--min-per-class", "40"]
+        )
     assert e.value.code == 2 and "cannot be met" in capsys.readouterr().err
     # Without --min-per-class a dataset too small for the default quota is still written.
-    assert runpy.run_path(script)["main"](["--out", str(tmp_path / "tiny"), "--n", "10",
-                                           "--size", "16", "--workers", "1"]) == 0
+    assert (
+        runpy.run_path(script)["main"](
+            ["--out", str(tmp_path / "tiny"), "--n", "10", "--size", "16", "--workers", "1"]
+        )
+        == 0
+    )
     assert len(read_labels(tmp_path / "tiny" / "train.csv")) == 10
 
 
@@ -89,19 +101,24 @@ def _corr(a, b):
     return np.corrcoef(a, b)[0, 1]
 
 
-@pytest.mark.parametrize("label, reference, lo", [
-    (0, 2, 0.6),  # nucleoplasm lies in the nucleus (blue)
-    (14, 0, 0.5),  # microtubules follow red
-    (6, 3, 0.5),  # ER follows yellow
-])
+@pytest.mark.parametrize(
+    "label, reference, lo",
+    [
+        (0, 2, 0.6),  # nucleoplasm lies in the nucleus (blue)
+        (14, 0, 0.5),  # microtubules follow red
+        (6, 3, 0.5),  # ER follows yellow
+    ],
+)
 def test_patterns_sit_where_biology_puts_them(label, reference, lo):
     images = [render([label], 256, np.random.default_rng(s)) for s in range(4)]
     assert np.median([_corr(im[..., 1], im[..., reference]) for im in images]) > lo
 
 
 def test_cytosol_avoids_the_nucleus():
-    rs = [_corr(*np.moveaxis(render([25], 256, np.random.default_rng(s))[..., [1, 2]], -1, 0))
-          for s in range(4)]
+    rs = [
+        _corr(*np.moveaxis(render([25], 256, np.random.default_rng(s))[..., [1, 2]], -1, 0))
+        for s in range(4)
+    ]
     assert np.median(rs) < 0.2
 
 
@@ -110,11 +127,18 @@ def test_dividing_labels_force_dividing_cells_in_their_phase(monkeypatch):
     from gapnet.data.synthetic.morphology import make_layout
 
     layout = make_layout(np.random.default_rng(0), 256, phases=["telophase"] * 2 + ["metaphase"])
-    assert sorted(c.phase for c in layout.cells if c.phase) == ["metaphase", "telophase", "telophase"]
+    assert sorted(c.phase for c in layout.cells if c.phase) == [
+        "metaphase",
+        "telophase",
+        "telophase",
+    ]
     # The bridge (16) needs telophase cells, the spindle (17) metaphase ones, in every sample.
     layouts = []
-    monkeypatch.setattr(render_module, "make_layout",
-                        lambda *a, **k: layouts.append(make_layout(*a, **k)) or layouts[-1])
+    monkeypatch.setattr(
+        render_module,
+        "make_layout",
+        lambda *a, **k: layouts.append(make_layout(*a, **k)) or layouts[-1],
+    )
     for seed in range(5):
         for label, phase in ((16, "telophase"), (17, "metaphase")):
             render([label], 64, np.random.default_rng(seed))
@@ -125,9 +149,13 @@ def test_confluent_layouts_have_long_shared_borders():
     """Cell junctions (22) are drawn where cells touch, so their samples are confluent."""
     from gapnet.data.synthetic.morphology import make_layout, touching_edges
 
-    dense = [touching_edges(make_layout(np.random.default_rng(s), 128, confluent=True).owner).sum()
-             for s in range(8)]
-    any_ = [touching_edges(make_layout(np.random.default_rng(s), 128).owner).sum() for s in range(8)]
+    dense = [
+        touching_edges(make_layout(np.random.default_rng(s), 128, confluent=True).owner).sum()
+        for s in range(8)
+    ]
+    any_ = [
+        touching_edges(make_layout(np.random.default_rng(s), 128).owner).sum() for s in range(8)
+    ]
     assert np.median(dense) > 3 * np.median(any_)
 
 
@@ -162,7 +190,9 @@ def test_default_dataset_generated_once_then_reused(tmp_path, monkeypatch):
 
 
 def test_render_is_deterministic():
-    np.testing.assert_array_equal(render_sample(0, 5, (3, 25), 64), render_sample(0, 5, (3, 25), 64))
+    np.testing.assert_array_equal(
+        render_sample(0, 5, (3, 25), 64), render_sample(0, 5, (3, 25), 64)
+    )
 
 
 def test_figure_cli_shows_a_real_sample_beside_the_synthetic_ones(tmp_path):
@@ -180,4 +210,6 @@ def test_figure_cli_shows_a_real_sample_beside_the_synthetic_ones(tmp_path):
     a, b = (np.asarray(Image.open(tmp_path / f).convert("RGB")) for f in ("a.png", "b.png"))
     assert a.shape == b.shape and (a != b).any()  # the real panel is drawn
     with pytest.raises(ImageError, match="nope_red"):
-        main(["--figure", str(tmp_path / "c.png"), "--size", "64", "--real", str(tmp_path / "nope")])
+        main(
+            ["--figure", str(tmp_path / "c.png"), "--size", "64", "--real", str(tmp_path / "nope")]
+        )

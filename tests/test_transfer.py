@@ -29,8 +29,9 @@ def test_widen_copies_bgr_kernels_in_rgby_order_and_red_to_yellow(tmp_path):
     np.testing.assert_allclose(k4[:, :, 2], 0.75 * k3[:, :, 0])  # blue
     np.testing.assert_allclose(k4[:, :, 3], k4[:, :, 0])  # yellow = red
     deep = "conv5_block3_3_conv"
-    for a, b in zip(src.get_layer(deep).get_weights(),
-                    model.get_layer("backbone").get_layer(deep).get_weights()):
+    for a, b in zip(
+        src.get_layer(deep).get_weights(), model.get_layer("backbone").get_layer(deep).get_weights()
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -51,8 +52,9 @@ def test_adapter_starts_as_the_pretrained_network(tmp_path):
     x = np.random.default_rng(0).random((2,) + SHAPE4).astype("float32")
     rgb = model.get_layer("rgby_to_rgb")(x)
     features = keras.ops.convert_to_numpy(model.get_layer("backbone")(rgb, training=False))
-    np.testing.assert_allclose(features, src.predict(x[..., :3], verbose=0),
-                               rtol=1e-4, atol=1e-5)  # yellow ignored, RGB passed through
+    np.testing.assert_allclose(
+        features, src.predict(x[..., :3], verbose=0), rtol=1e-4, atol=1e-5
+    )  # yellow ignored, RGB passed through
 
 
 def test_bad_weight_arguments_are_clear(tmp_path):

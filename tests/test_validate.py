@@ -36,8 +36,10 @@ def plant_faults(root):
     (train / "garbage_red.png").write_bytes(b"\x89PNG but then rubbish" * 10)
     (train / "empty_yellow.png").write_bytes(b"")
     with open(root / "train.csv", "a") as f:
-        f.write("trunc,1\nmissing,2\ngarbage,3\nempty,4\n"
-                "range,28\nword,nucleus\nblank,\nsample01,5\n../escape,1\n")
+        f.write(
+            "trunc,1\nmissing,2\ngarbage,3\nempty,4\n"
+            "range,28\nword,nucleus\nblank,\nsample01,5\n../escape,1\n"
+        )
 
 
 def test_planted_faults_are_all_named(kaggle_root, capsys):
@@ -68,7 +70,7 @@ def test_clean_folder_exits_0(kaggle_root, capsys):
 
 def test_unusual_but_valid_files_are_notes_not_errors(kaggle_root, capsys):
     train = kaggle_root / "train"
-    a16 = (np.asarray(Image.open(train / "sample01_red.png")).astype(np.uint16) * 257)
+    a16 = np.asarray(Image.open(train / "sample01_red.png")).astype(np.uint16) * 257
     Image.fromarray(a16).save(train / "sample01_red.png")
     g = np.asarray(Image.open(train / "sample02_green.png"))
     Image.fromarray(np.stack([g * 0, g, g * 0], -1)).save(train / "sample02_green.png")

@@ -34,7 +34,7 @@ def selection_label(cfg: Config) -> str:
 
 THRESHOLD_RULES = {
     "macro_f1": "cross-fitted: each fold's thresholds tuned on the other folds' "
-                "predictions (honest; the headline)",
+    "predictions (honest; the headline)",
     "macro_f1_tuned": "tuned on the same out-of-fold predictions they score (optimistic)",
     "macro_f1_at_0.5": "0.5 for every class (no tuning)",
 }
@@ -57,23 +57,34 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
     per_fold = []
     for k in sorted(set(folds.tolist())):
         m = folds == k
-        per_fold.append({
-            "fold": int(k), "n": int(m.sum()),
-            "macro_f1": metrics.macro_f1(targets[m], oof[m] > cross[m]),
-            "macro_f1_tuned": metrics.macro_f1(targets[m], oof[m] > tuned),
-            "macro_f1_at_0.5": metrics.macro_f1(targets[m], oof[m] > 0.5),
-        })
-    spread = {key: {"mean": float(np.mean([f[key] for f in per_fold])),
-                    "std": float(np.std([f[key] for f in per_fold], ddof=1))}
-              for key in THRESHOLD_RULES}
-    ge10 = (lambda pred: metrics.macro_f1(targets, pred, frequent)) if len(frequent) else \
-        (lambda pred: None)
+        per_fold.append(
+            {
+                "fold": int(k),
+                "n": int(m.sum()),
+                "macro_f1": metrics.macro_f1(targets[m], oof[m] > cross[m]),
+                "macro_f1_tuned": metrics.macro_f1(targets[m], oof[m] > tuned),
+                "macro_f1_at_0.5": metrics.macro_f1(targets[m], oof[m] > 0.5),
+            }
+        )
+    spread = {
+        key: {
+            "mean": float(np.mean([f[key] for f in per_fold])),
+            "std": float(np.std([f[key] for f in per_fold], ddof=1)),
+        }
+        for key in THRESHOLD_RULES
+    }
+    ge10 = (
+        (lambda pred: metrics.macro_f1(targets, pred, frequent))
+        if len(frequent)
+        else (lambda pred: None)
+    )
     summary = {
         "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
         "n_samples": len(targets),
         "n_copies_trained": n_copies,
         "copies_scored": 0,
-        "selection": cfg.selection, "selection_label": selection_label(cfg),
+        "selection": cfg.selection,
+        "selection_label": selection_label(cfg),
         "threshold_rules": {**THRESHOLD_RULES, "strategy": cfg.threshold_strategy},
         "macro_f1": at_cross["macro_f1"],
         "macro_f1_ci95": list(metrics.bootstrap_ci(targets, oof > cross, N_BOOT)),
@@ -88,11 +99,16 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
         "per_class_tuned": at_tuned["per_class"],
         "per_fold": per_fold,
         "fold_spread": spread,
-        "at_0.5": _scalars(at_half), "tuned": _scalars(at_tuned), "crossfit": _scalars(at_cross),
+        "at_0.5": _scalars(at_half),
+        "tuned": _scalars(at_tuned),
+        "crossfit": _scalars(at_cross),
     }
-    thr = {"strategy": cfg.threshold_strategy, "tuned_on": "all out-of-fold predictions",
-           "thresholds": tuned.tolist(),
-           "crossfit": {str(k): cross[folds == k][0].tolist() for k in sorted(set(folds.tolist()))}}
+    thr = {
+        "strategy": cfg.threshold_strategy,
+        "tuned_on": "all out-of-fold predictions",
+        "thresholds": tuned.tolist(),
+        "crossfit": {str(k): cross[folds == k][0].tolist() for k in sorted(set(folds.tolist()))},
+    }
     return {"metrics": summary, "thresholds": thr}
 
 

@@ -19,8 +19,15 @@ import numpy as np
 from gapnet import models
 from gapnet.config import Config
 from gapnet.cv.evaluate import evaluate_oof
-from gapnet.cv.runfolder import (fold_done, is_copy, mark_done, read_folds, read_predictions,
-                                 write_predictions, write_scores)
+from gapnet.cv.runfolder import (
+    fold_done,
+    is_copy,
+    mark_done,
+    read_folds,
+    read_predictions,
+    write_predictions,
+    write_scores,
+)
 from gapnet.data.prepare import prepare
 from gapnet.training.build import compile_model, setup
 from gapnet.training.fit import FoldTask, datasets, fit_verbosity
@@ -41,12 +48,19 @@ def finetune_dir(run: str, loss: str) -> str:
     return os.path.join(run, f"finetune_{loss.replace('+', '_plus_')}")
 
 
-def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
-                 log=print) -> dict:
+def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4, log=print) -> dict:
     """Fine-tunes the heads of every fold of `run`; returns the new metrics."""
     cfg = Config.from_file(os.path.join(run, "config.json"))
-    cfg = Config.from_dict({"loss": loss, "epochs": epochs, "learning_rate": lr,
-                            "lr_schedule": "constant", "early_stopping_patience": 0}, cfg)
+    cfg = Config.from_dict(
+        {
+            "loss": loss,
+            "epochs": epochs,
+            "learning_rate": lr,
+            "lr_schedule": "constant",
+            "early_stopping_patience": 0,
+        },
+        cfg,
+    )
     out = finetune_dir(run, loss)
     os.makedirs(out, exist_ok=True)
     data = prepare(cfg, log)
@@ -56,13 +70,23 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
     oof = np.zeros((len(ids), targets.shape[1]), np.float32)
     for k in sorted(set(folds.tolist())):
         fold_dir = os.path.join(out, f"fold_{k}")
-        task = FoldTask(data.reader, targets, np.flatnonzero(folds != k), None,
-                        np.flatnonzero((folds == k) & ~copy), fold_dir, k, cfg.seed + k)
+        task = FoldTask(
+            data.reader,
+            targets,
+            np.flatnonzero(folds != k),
+            None,
+            np.flatnonzero((folds == k) & ~copy),
+            fold_dir,
+            k,
+            cfg.seed + k,
+        )
         if fold_done(fold_dir):
             log(f"fold {k}: already fine-tuned, skipped")
         else:
-            log(f"fold {k}: fine-tuning the head on {len(task.train_idx)} samples ({loss}, "
-                f"{epochs} epochs)")
+            log(
+                f"fold {k}: fine-tuning the head on {len(task.train_idx)} samples ({loss}, "
+                f"{epochs} epochs)"
+            )
             setup(cfg, task.seed)
             model = load_model(os.path.join(run, f"fold_{k}", "model.keras"))
             freeze_all_but_head(model)
@@ -71,16 +95,24 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
             # A fixed number of epochs, the last one kept: nothing is chosen on the scored fold.
             train, _ = datasets(cfg, task)
             os.makedirs(fold_dir, exist_ok=True)
-            model.fit(train, epochs=epochs, verbose=fit_verbosity(cfg.verbose),
-                      callbacks=[keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"))])
+            model.fit(
+                train,
+                epochs=epochs,
+                verbose=fit_verbosity(cfg.verbose),
+                callbacks=[keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"))],
+            )
             model.save(os.path.join(fold_dir, "model.keras"))
             probs = predict(model, data.reader, task.scored_idx, cfg.batch_size, cfg.tta)
-            write_predictions(os.path.join(fold_dir, "val_predictions.csv"),
-                              [ids[i] for i in task.scored_idx], probs)
+            write_predictions(
+                os.path.join(fold_dir, "val_predictions.csv"),
+                [ids[i] for i in task.scored_idx],
+                probs,
+            )
             mark_done(fold_dir, models.spec(cfg.model).fold_files, k)
         oof[task.scored_idx] = read_predictions(os.path.join(fold_dir, "val_predictions.csv"))[1]
     scored = [i for i, c in zip(ids, copy) if not c]
-    result = evaluate_oof(cfg, targets[~copy], folds[~copy], oof[~copy], data.synthetic,
-                          int(copy.sum()))
+    result = evaluate_oof(
+        cfg, targets[~copy], folds[~copy], oof[~copy], data.synthetic, int(copy.sum())
+    )
     write_scores(out, scored, oof[~copy], result)
     return result["metrics"]

@@ -39,9 +39,10 @@ def make_folds(targets: np.ndarray, k: int = 3, seed: int = 0, groups=None) -> n
     return folds
 
 
-def make_split(targets: np.ndarray, val: float = 0.1, test: float = 0.1, seed: int = 0,
-               groups=None) -> np.ndarray:
-    """"train" / "val" / "test" per sample, multilabel-stratified (seed 000: 80/10/10)."""
+def make_split(
+    targets: np.ndarray, val: float = 0.1, test: float = 0.1, seed: int = 0, groups=None
+) -> np.ndarray:
+    """ "train" / "val" / "test" per sample, multilabel-stratified (seed 000: 80/10/10)."""
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
     targets = np.asarray(targets)
@@ -62,8 +63,9 @@ def make_split(targets: np.ndarray, val: float = 0.1, test: float = 0.1, seed: i
     return split.astype(str)
 
 
-def inner_split(targets: np.ndarray, train_idx, fraction: float = 0.1, seed: int = 0,
-                groups=None, is_copy=None) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(
+    targets: np.ndarray, train_idx, fraction: float = 0.1, seed: int = 0, groups=None, is_copy=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Splits a fold's training samples into (fit, select): the selection set drives
     checkpointing, early stopping and the plateau schedule, so that the scored fold does not.
 
@@ -83,8 +85,10 @@ def inner_split(targets: np.ndarray, train_idx, fraction: float = 0.1, seed: int
     originals = train_idx if is_copy is None else train_idx[~np.asarray(is_copy)[train_idx]]
     parts = max(2, int(round(1 / fraction)))
     if len(originals) < parts:
-        raise ValueError(f"{len(originals)} training samples are too few to hold out a "
-                         f"selection set of 1 in {parts}; use selection='last'")
+        raise ValueError(
+            f"{len(originals)} training samples are too few to hold out a "
+            f"selection set of 1 in {parts}; use selection='last'"
+        )
     splitter = MultilabelStratifiedKFold(n_splits=parts, shuffle=True, random_state=seed)
     _, take = next(splitter.split(np.zeros(len(originals)), np.asarray(targets)[originals]))
     select = np.sort(originals[take])

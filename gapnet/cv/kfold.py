@@ -18,10 +18,22 @@ from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.cv.evaluate import evaluate_oof
 from gapnet.cv.folds import inner_split, make_folds
-from gapnet.cv.runfolder import (RunError, RunLock, RunTable, check_config, fold_dir,
-                                 fold_done, is_copy, load_run, mark_done, read_folds,
-                                 read_predictions, write_folds, write_predictions,
-                                 write_scores)
+from gapnet.cv.runfolder import (
+    RunError,
+    RunLock,
+    RunTable,
+    check_config,
+    fold_dir,
+    fold_done,
+    is_copy,
+    load_run,
+    mark_done,
+    read_folds,
+    read_predictions,
+    write_folds,
+    write_predictions,
+    write_scores,
+)
 from gapnet.data.prepare import Prepared, prepare
 from gapnet.io import atomic_write_text, read_json
 from gapnet.training.build import augment_backend
@@ -30,13 +42,17 @@ from gapnet.training.build import augment_backend
 def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray:
     """The run's folds: from --folds-file, or split (augmented copies in their source's
     fold); must equal folds.csv if it exists."""
-    folds = (read_folds(cfg.folds_file, ids) if cfg.folds_file
-             else make_folds(targets, cfg.folds, cfg.seed, groups))
+    folds = (
+        read_folds(cfg.folds_file, ids)
+        if cfg.folds_file
+        else make_folds(targets, cfg.folds, cfg.seed, groups)
+    )
     path = os.path.join(out, "folds.csv")
     if os.path.isfile(path):
         if not np.array_equal(read_folds(path, ids), folds):
-            raise RunError(f"{path} differs from this run's folds (other data or seed?); "
-                           "use a new --out")
+            raise RunError(
+                f"{path} differs from this run's folds (other data or seed?); use a new --out"
+            )
     else:
         write_folds(path, ids, folds)
     return folds
@@ -59,8 +75,9 @@ def fold_indices(cfg: Config, k: int, folds, targets, groups, path: str, ids, se
     if cfg.selection == "peek":
         return train, scored, scored
     train, select = inner_split(targets, train, cfg.inner_fraction, seed, groups, copy)
-    atomic_write_text(os.path.join(path, "inner_val.csv"),
-                      "Id\n" + "".join(f"{ids[i]}\n" for i in select))
+    atomic_write_text(
+        os.path.join(path, "inner_val.csv"), "Id\n" + "".join(f"{ids[i]}\n" for i in select)
+    )
     return train, select, scored
 
 
@@ -73,9 +90,16 @@ def train_fold(cfg: Config, task, log=print) -> np.ndarray:
 
         r = task.reader
         small = PngReader(r.image_dir, r.ext, r.ids, baselines.FEATURE_SIZE)
-        return baselines.fit_predict(cfg.model, small, task.targets, task.train_idx,
-                                     task.scored_idx, task.fold_dir, task.seed,
-                                     **cfg.model_kwargs)
+        return baselines.fit_predict(
+            cfg.model,
+            small,
+            task.targets,
+            task.train_idx,
+            task.scored_idx,
+            task.fold_dir,
+            task.seed,
+            **cfg.model_kwargs,
+        )
     from gapnet.training.fit import fit
     from gapnet.training.predict import predict
 
@@ -95,8 +119,9 @@ def run_fold(cfg: Config, out: str, k: int, data: Prepared, folds, log=print) ->
             log(f"fold {k}: already finished, skipped")
             return
         seed = cfg.seed + k  # the fold's seed: inner split, initialisation, data order
-        train, select, scored = fold_indices(cfg, k, folds, data.targets, data.groups, path,
-                                             data.ids, seed)
+        train, select, scored = fold_indices(
+            cfg, k, folds, data.targets, data.groups, path, data.ids, seed
+        )
         if select is None:
             chosen = "no epoch selection"
         elif cfg.selection == "peek":
@@ -107,15 +132,21 @@ def run_fold(cfg: Config, out: str, k: int, data: Prepared, folds, log=print) ->
         task = FoldTask(data.reader, data.targets, train, select, scored, path, k, seed)
         start = time.perf_counter()
         probs = train_fold(cfg, task, log)
-        write_predictions(os.path.join(path, "val_predictions.csv"),
-                          [data.ids[i] for i in scored], probs)
-        mark_done(path, models.spec(cfg.model).fold_files, k,
-                  seconds=round(time.perf_counter() - start, 1))
+        write_predictions(
+            os.path.join(path, "val_predictions.csv"), [data.ids[i] for i in scored], probs
+        )
+        mark_done(
+            path,
+            models.spec(cfg.model).fold_files,
+            k,
+            seconds=round(time.perf_counter() - start, 1),
+        )
         resume.clear(path)
 
 
-def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
-              force: bool = False) -> dict | None:
+def run_kfold(
+    cfg: Config, out: str, log=print, *, fold: int | None = None, force: bool = False
+) -> dict | None:
     """Runs (or resumes) the K-fold job into `out` and returns its metrics.
 
     With `fold`, trains only that fold (other processes may train the others into the same
@@ -127,9 +158,11 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
     out = run_folder(out, cfg.strategy)
     with RunLock(os.path.join(out, ".lock"), shared=fold is not None):
         data = prepare(cfg, log)
-        log(f"data: {data.root} ({'synthetic atlas' if data.synthetic else 'real data'}), "
+        log(
+            f"data: {data.root} ({'synthetic atlas' if data.synthetic else 'real data'}), "
             f"{len(data.ids)} samples, {cfg.image_size}px; model {cfg.model}; {cfg.folds} "
-            f"folds; run folder {out}")
+            f"folds; run folder {out}"
+        )
         if models.spec(cfg.model).network:
             log(f"augmentation: {augment_backend(cfg) or 'off'} (aug_backend={cfg.aug_backend})")
         check_config(out, cfg, force, log)
@@ -143,8 +176,14 @@ def run_kfold(cfg: Config, out: str, log=print, *, fold: int | None = None,
             log(f"fold {fold} finished; when every fold has, assemble the run with --merge")
             return None
         copy = is_copy(data.ids, data.groups)
-        table = RunTable(cfg, [i for i, c in zip(data.ids, copy) if not c],
-                         data.targets[~copy], folds[~copy], data.synthetic, int(copy.sum()))
+        table = RunTable(
+            cfg,
+            [i for i, c in zip(data.ids, copy) if not c],
+            data.targets[~copy],
+            folds[~copy],
+            data.synthetic,
+            int(copy.sum()),
+        )
         return _merge(out, table)
 
 
@@ -161,16 +200,18 @@ def _merge(out: str, run: RunTable) -> dict:
     k_values = sorted(set(folds.tolist()))
     unfinished = [k for k in k_values if not fold_done(fold_dir(out, k))]
     if unfinished:
-        raise RunError(f"{out}: folds {unfinished} have not finished; run them first "
-                       "(--fold K), then merge")
+        raise RunError(
+            f"{out}: folds {unfinished} have not finished; run them first (--fold K), then merge"
+        )
     seconds = 0.0
     for k in k_values:
         path = fold_dir(out, k)
         val_idx = np.flatnonzero(folds == k)
         fold_ids, probs = read_predictions(os.path.join(path, "val_predictions.csv"))
         if fold_ids != [ids[i] for i in val_idx]:
-            raise RunError(f"{path}: its predictions do not match this run's fold {k}; "
-                           "use a new --out folder")
+            raise RunError(
+                f"{path}: its predictions do not match this run's fold {k}; use a new --out folder"
+            )
         oof[val_idx] = probs
         seconds += read_json(os.path.join(path, "done.json")).get("seconds", float("nan"))
     result = evaluate_oof(run.cfg, run.targets, folds, oof, run.synthetic, run.n_copies)

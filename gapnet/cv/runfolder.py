@@ -90,7 +90,9 @@ def read_folds(path, ids) -> np.ndarray:
     table = dict(zip(*read_fold_table(path)))
     missing = [i for i in ids if i not in table]
     if missing:
-        raise DataError(f"{os.fspath(path)}: no fold for {len(missing)} sample(s), e.g. {missing[:3]}")
+        raise DataError(
+            f"{os.fspath(path)}: no fold for {len(missing)} sample(s), e.g. {missing[:3]}"
+        )
     return np.array([table[i] for i in ids], np.int64)
 
 
@@ -117,15 +119,19 @@ def fold_done(path: str) -> bool:
     if not os.path.isfile(marker):
         return False
     sums = read_json(marker).get("sha256", {})
-    return bool(sums) and all(os.path.isfile(os.path.join(path, f)) and
-                              _sha256(os.path.join(path, f)) == s for f, s in sums.items())
+    return bool(sums) and all(
+        os.path.isfile(os.path.join(path, f)) and _sha256(os.path.join(path, f)) == s
+        for f, s in sums.items()
+    )
 
 
 def mark_done(path: str, files, fold: int, **extra) -> None:
     """Writes the completion marker: the checksums of the fold's finished files (and
     `extra` facts such as the training time)."""
-    atomic_write_json(os.path.join(path, "done.json"), {
-        "fold": fold, "sha256": {f: _sha256(os.path.join(path, f)) for f in files}, **extra})
+    atomic_write_json(
+        os.path.join(path, "done.json"),
+        {"fold": fold, "sha256": {f: _sha256(os.path.join(path, f)) for f in files}, **extra},
+    )
 
 
 # === Lock and config ===
@@ -149,8 +155,10 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(self.fd)
-            raise RunError(f"{os.path.dirname(self.path)} is in use by another gapnet process "
-                           f"(pid {holder}); wait for it or use another --out") from None
+            raise RunError(
+                f"{os.path.dirname(self.path)} is in use by another gapnet process "
+                f"(pid {holder}); wait for it or use another --out"
+            ) from None
         if not self.shared:
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, str(os.getpid()).encode(), 0)
@@ -171,11 +179,16 @@ def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
         old, new = read_json(path), json.loads(cfg.to_json())
         # A key added to Config after the run started holds its default there.
         old = {**json.loads(Config().to_json()), **old}
-        changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-                   if k not in IGNORED_ON_RESUME and old.get(k) != new.get(k)]
+        changed = [
+            f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+            for k in sorted(set(old) | set(new))
+            if k not in IGNORED_ON_RESUME and old.get(k) != new.get(k)
+        ]
         if changed and not force:
-            raise RunError(f"{out} was started with another config ({'; '.join(changed)}); "
-                           "use a new --out, or --force to continue it with the new config")
+            raise RunError(
+                f"{out} was started with another config ({'; '.join(changed)}); "
+                "use a new --out, or --force to continue it with the new config"
+            )
         if changed:
             log(f"warning: continuing {out} with a changed config: {'; '.join(changed)}")
     atomic_write_text(path, cfg.to_json() + "\n")
@@ -184,8 +197,11 @@ def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
 # === Reading a run back ===
 def is_copy(ids, groups) -> np.ndarray:
     """True for an augmented copy (data_prep/oversample.py): its group is another Id."""
-    return np.array([g != i for i, g in zip(ids, groups)], bool) if groups is not None \
+    return (
+        np.array([g != i for i, g in zip(ids, groups)], bool)
+        if groups is not None
         else np.zeros(len(ids), bool)
+    )
 
 
 @dataclass(frozen=True)
@@ -218,5 +234,11 @@ def load_run(out: str, log=print) -> RunTable:
         raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
     copy = is_copy(ids, [table.groups[row[i]] for i in ids])
     keep = [row[i] for i, c in zip(ids, copy) if not c]
-    return RunTable(cfg, [table.ids[n] for n in keep], table.targets[keep], folds[~copy],
-                    synthetic, int(copy.sum()))
+    return RunTable(
+        cfg,
+        [table.ids[n] for n in keep],
+        table.targets[keep],
+        folds[~copy],
+        synthetic,
+        int(copy.sum()),
+    )

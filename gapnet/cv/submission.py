@@ -31,21 +31,26 @@ def decide(probs: np.ndarray, thresholds, fallback: str = "top") -> list[list[in
 
 def fold_models(run: str) -> list[str]:
     """The finished fold models of a run folder, in fold order."""
-    folds = sorted(int(d.split("_")[1]) for d in os.listdir(run)
-                   if d.startswith("fold_") and os.path.isdir(os.path.join(run, d)))
+    folds = sorted(
+        int(d.split("_")[1])
+        for d in os.listdir(run)
+        if d.startswith("fold_") and os.path.isdir(os.path.join(run, d))
+    )
     unfinished = [k for k in folds if not fold_done(os.path.join(run, f"fold_{k}"))]
     if not folds or unfinished:
         raise RunError(f"{run}: folds {unfinished or '(none)'} have not finished training")
     paths = [os.path.join(run, f"fold_{k}", "model.keras") for k in folds]
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise RunError(f"no Keras model at {missing[0]} (scikit-learn baselines do not "
-                       "predict test sets)")
+        raise RunError(
+            f"no Keras model at {missing[0]} (scikit-learn baselines do not predict test sets)"
+        )
     return paths
 
 
-def predict_test(run: str, root: str, tta: str | None = None, batch_size: int | None = None,
-                 log=print) -> tuple[list[str], np.ndarray]:
+def predict_test(
+    run: str, root: str, tta: str | None = None, batch_size: int | None = None, log=print
+) -> tuple[list[str], np.ndarray]:
     """Ids in sample_submission.csv order and fold-averaged probabilities (n, 28).
 
     Raises:

@@ -71,13 +71,17 @@ class AugmentRecipe:
     @classmethod
     def from_dict(cls, values: dict) -> "AugmentRecipe":
         """From `to_dict()`; also reads the `aug_`-prefixed keys models saved before v0.2 hold."""
-        values = {k.removeprefix("aug_"): tuple(v) if isinstance(v, list) else v
-                  for k, v in values.items() if k != "aug_backend"}  # which side, not the recipe
+        values = {
+            k.removeprefix("aug_"): tuple(v) if isinstance(v, list) else v
+            for k, v in values.items()
+            if k != "aug_backend"
+        }  # which side, not the recipe
         return cls(**values)
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
 
 
 # === CPU: albumentations + NumPy ===
@@ -89,14 +93,20 @@ def _geometric(r: AugmentRecipe):
         A.HorizontalFlip(p=r.hflip),
         A.VerticalFlip(p=r.vflip),
         A.RandomRotate90(p=r.rot90),
-        A.Affine(scale=r.scale, translate_percent=(-r.translate, r.translate),
-                 rotate=(-r.rotate, r.rotate), shear=(-r.shear, r.shear),
-                 interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, fill=0,
-                 p=r.affine),
-        A.CropAndPad(percent=(-r.crop_max, 0.0), keep_size=True,
-                     sample_independently=True, p=r.crop),
-        A.GaussianBlur(blur_limit=0, sigma_limit=(1e-3, max(r.blur_sigma, 1e-3)),
-                       p=r.blur),
+        A.Affine(
+            scale=r.scale,
+            translate_percent=(-r.translate, r.translate),
+            rotate=(-r.rotate, r.rotate),
+            shear=(-r.shear, r.shear),
+            interpolation=cv2.INTER_LINEAR,
+            border_mode=cv2.BORDER_CONSTANT,
+            fill=0,
+            p=r.affine,
+        ),
+        A.CropAndPad(
+            percent=(-r.crop_max, 0.0), keep_size=True, sample_independently=True, p=r.crop
+        ),
+        A.GaussianBlur(blur_limit=0, sigma_limit=(1e-3, max(r.blur_sigma, 1e-3)), p=r.blur),
     ]
     return A.Compose([x for x in t if x.p > 0])
 
@@ -136,8 +146,11 @@ def intensity(image: np.ndarray, rng: np.random.Generator, r: AugmentRecipe) -> 
     touched = False
     if rng.random() < r.contrast:
         alpha = rng.uniform(*r.contrast_range)
-        mean = np.asarray(cv2.mean(image)[:c], np.float32) if c <= 4 else (
-            image.reshape(-1, c).mean(0))
+        mean = (
+            np.asarray(cv2.mean(image)[:c], np.float32)
+            if c <= 4
+            else (image.reshape(-1, c).mean(0))
+        )
         a *= alpha
         b += mean * (1 - alpha)  # contrast around each channel's mean
         touched = True
@@ -164,7 +177,7 @@ def intensity(image: np.ndarray, rng: np.random.Generator, r: AugmentRecipe) -> 
             noise = rng.standard_normal(shape, dtype=np.float32)
         else:
             start = int(rng.integers(0, bank.size - size + 1))
-            noise = bank[start:start + size].reshape(shape)
+            noise = bank[start : start + size].reshape(shape)
         out += noise * np.float32(r.noise_std * 255)
     np.clip(out, 0.0, 255.0, out=out)
     return out.astype(np.uint8)

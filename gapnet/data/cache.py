@@ -54,8 +54,14 @@ def fingerprint(image_dir: str, ext: str, ids) -> str:
     return hashlib.sha256(sample_prints(image_dir, ext, ids).tobytes()).hexdigest()
 
 
-def build(root: str, size: int, split: str = "train", workers: int | None = None,
-          progress: bool = True, log=print) -> str:
+def build(
+    root: str,
+    size: int,
+    split: str = "train",
+    workers: int | None = None,
+    progress: bool = True,
+    log=print,
+) -> str:
     """Decodes the samples of `split` into the cache (only those not cached yet or whose
     files changed) and returns the cache folder.
 
@@ -84,8 +90,11 @@ def build(root: str, size: int, split: str = "train", workers: int | None = None
     shape = (len(ids), size, size, len(CHANNELS))
     data_path, rows_path = os.path.join(out, "images.u8"), os.path.join(out, "rows.npy")
     # rows.npy: the print of the files each row was decoded from (0: not written yet).
-    same_ids = os.path.isfile(rows_path) and read_ids(out) == ids and \
-        os.path.getsize(data_path) == int(np.prod(shape))
+    same_ids = (
+        os.path.isfile(rows_path)
+        and read_ids(out) == ids
+        and os.path.getsize(data_path) == int(np.prod(shape))
+    )
     if not same_ids:
         atomic_write_text(os.path.join(out, "ids.txt"), "\n".join(ids) + "\n")
         np.save(rows_path, np.zeros(len(ids), np.uint64))
@@ -94,16 +103,25 @@ def build(root: str, size: int, split: str = "train", workers: int | None = None
     written = np.load(rows_path)
     todo = np.flatnonzero(written != prints)
     if 0 < len(todo) < len(ids):
-        log(f"cache {out}: {len(ids) - len(todo)} of {len(ids)} samples already cached, "
-            f"decoding {len(todo)}")
+        log(
+            f"cache {out}: {len(ids) - len(todo)} of {len(ids)} samples already cached, "
+            f"decoding {len(todo)}"
+        )
     images = np.memmap(data_path, np.uint8, "r+", shape=shape)
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
-            tqdm(total=len(todo), unit="sample", desc=f"caching {split} at {size}px",
-                 disable=None if progress else True) as bar:
+    with (
+        ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool,
+        tqdm(
+            total=len(todo),
+            unit="sample",
+            desc=f"caching {split} at {size}px",
+            disable=None if progress else True,
+        ) as bar,
+    ):
         for start in range(0, len(todo), CHUNK):
-            rows = todo[start:start + CHUNK]
-            for i, img in zip(rows, pool.map(
-                    lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows)):
+            rows = todo[start : start + CHUNK]
+            for i, img in zip(
+                rows, pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows)
+            ):
                 images[i] = img
             images.flush()
             written[rows] = prints[rows]
@@ -111,8 +129,17 @@ def build(root: str, size: int, split: str = "train", workers: int | None = None
             os.replace(rows_path + ".tmp.npy", rows_path)
             bar.update(len(rows))
     del images
-    atomic_write_json(meta_path, {"split": split, "size": size, "n": len(ids), "ext": src.ext,
-                                  "source": src.image_dir, "fingerprint": fp})
+    atomic_write_json(
+        meta_path,
+        {
+            "split": split,
+            "size": size,
+            "n": len(ids),
+            "ext": src.ext,
+            "source": src.image_dir,
+            "fingerprint": fp,
+        },
+    )
     log(f"cache {out}: {len(ids)} samples at {size}px, {os.path.getsize(data_path) / 1e9:.2f} GB")
     return out
 
@@ -125,8 +152,10 @@ class CacheReader:
         row = {sample_id: n for n, sample_id in enumerate(read_ids(folder))}
         missing = [i for i in ids if i not in row]
         if missing:
-            raise DataError(f"{folder}: cache lacks {len(missing)} sample(s), e.g. {missing[:3]}; "
-                            "rebuild it with data_prep/build_cache.py")
+            raise DataError(
+                f"{folder}: cache lacks {len(missing)} sample(s), e.g. {missing[:3]}; "
+                "rebuild it with data_prep/build_cache.py"
+            )
         self.folder, self.ids, self.size = folder, list(ids), int(meta["size"])
         self.rows = np.array([row[i] for i in ids], np.int64)
         shape = (int(meta["n"]), self.size, self.size, len(CHANNELS))
@@ -159,7 +188,7 @@ def aligned_empty(shape, align: int = 64) -> np.ndarray:
     n = int(np.prod(shape))
     buf = np.empty(n + align, np.uint8)
     start = (-buf.ctypes.data) % align
-    return buf[start:start + n].reshape(shape)
+    return buf[start : start + n].reshape(shape)
 
 
 def open_reader(src, ids, size: int, mode: str = "auto", log=print):
@@ -177,15 +206,18 @@ def open_reader(src, ids, size: int, mode: str = "auto", log=print):
         if not os.path.isfile(meta_path):
             problem = f"no cache at {folder}"
         elif read_json(meta_path)["fingerprint"] != fingerprint(
-                src.image_dir, src.ext, read_ids(folder)):
+            src.image_dir, src.ext, read_ids(folder)
+        ):
             problem = f"the cache {folder} is stale (the image files changed since it was built)"
         if problem is None:
             reader = CacheReader(folder, ids)
             log(f"reading images from the {reader.kind}")
             return reader
         if mode == "require":
-            raise DataError(f"{problem}; build it with: python data_prep/build_cache.py "
-                            f"{src.root} --size {size}")
+            raise DataError(
+                f"{problem}; build it with: python data_prep/build_cache.py "
+                f"{src.root} --size {size}"
+            )
         if "stale" in problem:
             log(f"warning: {problem}; reading the image files instead (rebuild the cache)")
     return PngReader(src.image_dir, src.ext, ids, size)
@@ -194,4 +226,3 @@ def open_reader(src, ids, size: int, mode: str = "auto", log=print):
 def read_ids(folder: str) -> list[str]:
     with open(os.path.join(folder, "ids.txt"), encoding="utf-8") as f:
         return [line.rstrip("\n") for line in f]
-

@@ -48,15 +48,26 @@ def _known_hashes(root: str, ids, size: int, pool) -> dict[str, str]:
     return {h: i for i, h in known.items() if i in wanted}
 
 
-def import_external(src: str, root: str, labels_csv: str, size: int = 512,
-                    workers: int | None = None, progress: bool = True, log=print) -> dict:
+def import_external(
+    src: str,
+    root: str,
+    labels_csv: str,
+    size: int = 512,
+    workers: int | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Imports every labelled sample of `src`; returns counts and the skipped Ids by reason."""
     from PIL import Image
     from tqdm import tqdm
 
     table, problems = parse_label_csv(labels_csv)
-    skipped = {"label file problem": [str(p) for p in problems], "already in ROOT": [],
-               "missing or unreadable file": [], "duplicate image": []}
+    skipped = {
+        "label file problem": [str(p) for p in problems],
+        "already in ROOT": [],
+        "missing or unreadable file": [],
+        "duplicate image": [],
+    }
     out_dir = os.path.join(root, "train")
     os.makedirs(out_dir, exist_ok=True)
     train_csv = os.path.join(root, "train.csv")
@@ -64,8 +75,10 @@ def import_external(src: str, root: str, labels_csv: str, size: int = 512,
     if os.path.isfile(train_csv):
         old, old_problems = parse_label_csv(train_csv)
         if old_problems:
-            raise DataError(f"{train_csv} has bad rows; fix them first:\n" +
-                            "\n".join(map(str, old_problems[:10])))
+            raise DataError(
+                f"{train_csv} has bad rows; fix them first:\n"
+                + "\n".join(map(str, old_problems[:10]))
+            )
         existing = set(old.ids)
         rows += [f"{i},{format_target(t)}" for i, t in zip(old.ids, old.targets)]
     todo = []
@@ -81,7 +94,9 @@ def import_external(src: str, root: str, labels_csv: str, size: int = 512,
         planes = {}
         for color in CHANNELS:
             try:
-                planes[color] = read_channel(channel_path(src, sample_id, color, "jpg"), color, size)
+                planes[color] = read_channel(
+                    channel_path(src, sample_id, color, "jpg"), color, size
+                )
             except ImageError as e:
                 return sample_id, None, str(e)
         return sample_id, planes, hashlib.sha256(planes["green"].tobytes()).hexdigest()
@@ -91,8 +106,12 @@ def import_external(src: str, root: str, labels_csv: str, size: int = 512,
         seen = _known_hashes(root, sorted(existing), size, pool)
         results = pool.map(lambda item: convert(item[0]), todo)
         for (sample_id, target), (_, planes, digest) in tqdm(
-                zip(todo, results), total=len(todo), desc="importing", unit="sample",
-                disable=None if progress else True):
+            zip(todo, results),
+            total=len(todo),
+            desc="importing",
+            unit="sample",
+            disable=None if progress else True,
+        ):
             if planes is None:
                 skipped["missing or unreadable file"].append(f"{sample_id}: {digest}")
                 continue
@@ -108,12 +127,17 @@ def import_external(src: str, root: str, labels_csv: str, size: int = 512,
             rows.append(f"{sample_id},{format_target(target)}")
             added.append(sample_id)
     atomic_write_text(train_csv, "\n".join(rows) + "\n")
-    atomic_write_text(os.path.join(root, HASHES),
-                      "Id,sha256\n" + "".join(f"{i},{h}\n" for h, i in sorted(seen.items())))
+    atomic_write_text(
+        os.path.join(root, HASHES),
+        "Id,sha256\n" + "".join(f"{i},{h}\n" for h, i in sorted(seen.items())),
+    )
     report = [f"{len(added)} imported into {root} at {size}px"] + [
-        f"{len(v)} skipped: {k}" + "".join(f"\n  {x}" for x in v) for k, v in skipped.items() if v]
+        f"{len(v)} skipped: {k}" + "".join(f"\n  {x}" for x in v) for k, v in skipped.items() if v
+    ]
     atomic_write_text(os.path.join(root, "import_report.txt"), "\n".join(report) + "\n")
-    log(report[0] + "".join(f"; {len(v)} skipped ({k})" for k, v in skipped.items() if v)
-        + f"; details in {os.path.join(root, 'import_report.txt')}")
+    log(
+        report[0]
+        + "".join(f"; {len(v)} skipped ({k})" for k, v in skipped.items() if v)
+        + f"; details in {os.path.join(root, 'import_report.txt')}"
+    )
     return {"imported": added, "skipped": skipped}
-

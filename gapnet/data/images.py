@@ -64,8 +64,11 @@ def _open(path: str, size: int | None) -> Image.Image:
             warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning etc.
             img = Image.open(path)
             if img.size[0] * img.size[1] > MAX_PIXELS:  # check the header before inflating
-                raise ImageError(path, f"{img.size[0]}x{img.size[1]} pixels: larger than any "
-                                       f"HPA image (limit {MAX_PIXELS} pixels)")
+                raise ImageError(
+                    path,
+                    f"{img.size[0]}x{img.size[1]} pixels: larger than any "
+                    f"HPA image (limit {MAX_PIXELS} pixels)",
+                )
             if size and img.format == "JPEG" and min(img.size) >= 2 * size:
                 img.draft(img.mode, (size, size))
             img.load()
@@ -102,8 +105,7 @@ def to_uint8(arr: np.ndarray, path: str) -> np.ndarray:
         raise ImageError(path, "image holds NaN or infinite values")
     a = np.clip(a, 0, None)
     peak = a.max()
-    return np.zeros(a.shape, np.uint8) if peak == 0 else np.round(a * 255.0 / peak).astype(
-        np.uint8)
+    return np.zeros(a.shape, np.uint8) if peak == 0 else np.round(a * 255.0 / peak).astype(np.uint8)
 
 
 def _plane(arr: np.ndarray, color: str, path: str) -> np.ndarray:
@@ -131,8 +133,9 @@ def _resize(arr: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(arr, (size, size), interpolation=interp)
 
 
-def read_channel(path: str, color: str, size: int | None = None,
-                 notes: list | None = None) -> np.ndarray:
+def read_channel(
+    path: str, color: str, size: int | None = None, notes: list | None = None
+) -> np.ndarray:
     """Reads one channel file as a uint8 (size, size) array (original size if None).
 
     Args:

@@ -183,16 +183,25 @@ def parse_label_csv(
             continue  # blank line
         sample_id = row[0].strip()
         if len(row) != len(header):
-            problems.append(Problem(path, f"expected {len(header)} fields, found {len(row)}",
-                                    line, sample_id or None))
+            problems.append(
+                Problem(
+                    path,
+                    f"expected {len(header)} fields, found {len(row)}",
+                    line,
+                    sample_id or None,
+                )
+            )
             continue
         reason = check_id(sample_id)
         if reason:
             problems.append(Problem(path, reason, line, None))
             continue
         if sample_id in first_row:
-            problems.append(Problem(path, f"duplicate Id (first on line {first_row[sample_id]})",
-                                    line, sample_id))
+            problems.append(
+                Problem(
+                    path, f"duplicate Id (first on line {first_row[sample_id]})", line, sample_id
+                )
+            )
             continue
         first_row[sample_id] = line
         multi_hot = np.zeros(N_CLASSES, np.uint8)
@@ -226,8 +235,10 @@ def read_labels(path: str | os.PathLike, require_targets: bool = True) -> LabelT
     """Reads a label CSV, raising `DataError` listing every bad row if there is any."""
     table, problems = parse_label_csv(path, require_targets)
     if problems:
-        raise DataError(f"{len(problems)} problem(s) in {os.fspath(path)}:\n"
-                        + "\n".join(str(p) for p in problems))
+        raise DataError(
+            f"{len(problems)} problem(s) in {os.fspath(path)}:\n"
+            + "\n".join(str(p) for p in problems)
+        )
     return table
 
 

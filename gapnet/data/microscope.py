@@ -23,8 +23,9 @@ from gapnet.classes import CHANNELS
 from gapnet.data.images import IMAGE_EXTENSIONS, ImageError, _resize, read_channel, to_uint8
 
 TIFF = (".tif", ".tiff")
-_PER_CHANNEL = re.compile(r"^(.+)_(" + "|".join(CHANNELS) + r")\.(" + "|".join(IMAGE_EXTENSIONS)
-                          + r")$", re.IGNORECASE)
+_PER_CHANNEL = re.compile(
+    r"^(.+)_(" + "|".join(CHANNELS) + r")\.(" + "|".join(IMAGE_EXTENSIONS) + r")$", re.IGNORECASE
+)
 
 
 def _ome_names(tif) -> list[str] | None:
@@ -52,23 +53,28 @@ def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     arr = arr.reshape([arr.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
     if arr.ndim != 3:
-        raise ImageError(path, f"expected one field with channels, got axes {axes} "
-                               f"shape {arr.shape}")
+        raise ImageError(
+            path, f"expected one field with channels, got axes {axes} shape {arr.shape}"
+        )
     c_axis = next((i for i, a in enumerate(axes) if a in "CSQ"), None)
     if c_axis is None:
         c_axis = next((i for i, n in enumerate(arr.shape) if n == len(CHANNELS)), 0)
     arr = np.moveaxis(arr, c_axis, -1)
     if not names:
-        raise ImageError(path, "which channel is which is unknown: give the order "
-                               "(--channels red,green,blue,yellow) or OME channel names")
+        raise ImageError(
+            path,
+            "which channel is which is unknown: give the order "
+            "(--channels red,green,blue,yellow) or OME channel names",
+        )
     if len(names) != arr.shape[-1]:
         raise ImageError(path, f"{arr.shape[-1]} channels in the file, {len(names)} names given")
     missing = [c for c in CHANNELS if c not in names]
     if missing:
         raise ImageError(path, f"no {', '.join(missing)} channel among {names}")
     planes = to_uint8(arr, path)
-    return np.stack([_resize(np.ascontiguousarray(planes[..., names.index(c)]), size)
-                     for c in CHANNELS], -1)
+    return np.stack(
+        [_resize(np.ascontiguousarray(planes[..., names.index(c)]), size) for c in CHANNELS], -1
+    )
 
 
 def find_images(path: str) -> list[tuple[str, object]]:

@@ -56,8 +56,9 @@ def transform(img: np.ndarray, j: int) -> np.ndarray:
     return np.ascontiguousarray(out[:, ::-1] if flip else out)
 
 
-def write_oversampled(root: str, out: str, min_count: int, seed: int = 0, progress: bool = True,
-                      log=print) -> tuple[int, int]:
+def write_oversampled(
+    root: str, out: str, min_count: int, seed: int = 0, progress: bool = True, log=print
+) -> tuple[int, int]:
     """Writes the oversampled dataset to `out`; returns (originals, copies)."""
     from PIL import Image
     from tqdm import tqdm
@@ -72,8 +73,10 @@ def write_oversampled(root: str, out: str, min_count: int, seed: int = 0, progre
     if table.sources:
         raise ValueError(f"{src.csv_path} already has a Source column (oversampled data)")
     if src.ext != "png":
-        raise ValueError(f"{src.image_dir}: {src.ext} files; convert them to the Kaggle PNG "
-                         "layout first (data_prep/import_external.py)")
+        raise ValueError(
+            f"{src.image_dir}: {src.ext} files; convert them to the Kaggle PNG "
+            "layout first (data_prep/import_external.py)"
+        )
     copies = plan_copies(table.targets, min_count, seed)
     os.makedirs(os.path.join(out, "train"), exist_ok=True)
     rows = ["Id,Target,Source"]
@@ -81,7 +84,9 @@ def write_oversampled(root: str, out: str, min_count: int, seed: int = 0, progre
         for color in CHANNELS:
             link = channel_path(os.path.join(out, "train"), sample_id, color, src.ext)
             if not os.path.lexists(link):
-                os.symlink(os.path.abspath(channel_path(src.image_dir, sample_id, color, src.ext)), link)
+                os.symlink(
+                    os.path.abspath(channel_path(src.image_dir, sample_id, color, src.ext)), link
+                )
         rows.append(f"{sample_id},{format_target(t)},")
     todo = [(i, j) for i in np.flatnonzero(copies) for j in range(copies[i])]
     bar = tqdm(todo, desc="augmented copies", unit="copy", disable=None if progress else True)
@@ -99,6 +104,9 @@ def write_oversampled(root: str, out: str, min_count: int, seed: int = 0, progre
     atomic_write_text(os.path.join(out, "train.csv"), "\n".join(rows) + "\n")
     before, after = table.targets.sum(0), table.targets.sum(0) + copies @ table.targets
     low = [k for k in range(len(before)) if 0 < after[k] < min_count]
-    log(f"{out}: {len(table)} originals + {len(todo)} copies; rarest label before "
-        f"{before[before > 0].min()}, after {after[after > 0].min()}" + (f"; still short: {low}" if low else ""))
+    log(
+        f"{out}: {len(table)} originals + {len(todo)} copies; rarest label before "
+        f"{before[before > 0].min()}, after {after[after > 0].min()}"
+        + (f"; still short: {low}" if low else "")
+    )
     return len(table), len(todo)

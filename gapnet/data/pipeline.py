@@ -50,10 +50,20 @@ def steps_per_epoch(n: int, batch_size: int, parts: int = 1) -> int:
     return -(-epoch_size(n, batch_size, parts) // batch_size)
 
 
-def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, training: bool,
-                 augmenter=None, seed: int = 0, deterministic: bool = True,
-                 indices=None, weights=None, epochs: tuple[int, int] | None = None,
-                 shard: tuple[int, int, int] | None = None) -> tf.data.Dataset:
+def make_dataset(
+    reader,
+    targets: np.ndarray | None,
+    batch_size: int,
+    *,
+    training: bool,
+    augmenter=None,
+    seed: int = 0,
+    deterministic: bool = True,
+    indices=None,
+    weights=None,
+    epochs: tuple[int, int] | None = None,
+    shard: tuple[int, int, int] | None = None,
+) -> tf.data.Dataset:
     """Builds the input pipeline over the samples a reader knows.
 
     Args:
@@ -85,11 +95,15 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
     n = len(indices)
     parts = 1 if shard is None else shard[2]
     if shard is not None and (not training or batch_size % parts):
-        raise ValueError(f"shard: training only, with a batch size ({batch_size}) that "
-                         f"{parts} parts divide")
+        raise ValueError(
+            f"shard: training only, with a batch size ({batch_size}) that {parts} parts divide"
+        )
     n_epoch = epoch_size(n, batch_size, parts)
-    labels = (np.zeros((len(reader), N_CLASSES), np.float32) if targets is None
-              else np.asarray(targets, np.float32))
+    labels = (
+        np.zeros((len(reader), N_CLASSES), np.float32)
+        if targets is None
+        else np.asarray(targets, np.float32)
+    )
     idx_const = tf.constant(indices)
     logits = None
     if weights is not None and training:
@@ -103,8 +117,13 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
             order = tf.gather(idx_const, tf.random.stateless_categorical(logits, n, key)[0])
         else:
             order = tf.random.experimental.stateless_shuffle(idx_const, key)
-        aug = tf.random.stateless_uniform([n], key + tf.constant([0, 1 << 32], tf.int64),
-                                          minval=0, maxval=2**31 - 1, dtype=tf.int64)
+        aug = tf.random.stateless_uniform(
+            [n],
+            key + tf.constant([0, 1 << 32], tf.int64),
+            minval=0,
+            maxval=2**31 - 1,
+            dtype=tf.int64,
+        )
         return tf.data.Dataset.from_tensor_slices((order[:n_epoch], aug[:n_epoch]))
 
     use_aug = training and augmenter is not None
@@ -133,13 +152,18 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
             elements = elements.batch(batch_size)
             if parts > 1:
                 elements = elements.map(lambda i, s: (i[p::parts], s[p::parts]))
-            return elements.map(tf_load_batch, num_parallel_calls=tf.data.AUTOTUNE,
-                                deterministic=deterministic)
+            return elements.map(
+                tf_load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+            )
         if parts > 1:  # keep the positions t of each batch with t % parts == p
-            elements = elements.enumerate().filter(
-                lambda k, e: (k % batch_size) % parts == p).map(lambda k, e: e)
-        return elements.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE,
-                            deterministic=deterministic).batch(batch_size // parts)
+            elements = (
+                elements.enumerate()
+                .filter(lambda k, e: (k % batch_size) % parts == p)
+                .map(lambda k, e: e)
+            )
+        return elements.map(
+            tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+        ).batch(batch_size // parts)
 
     def batches(elements):
         if shard is None:
@@ -154,7 +178,10 @@ def make_dataset(reader, targets: np.ndarray | None, batch_size: int, *, trainin
         ds = batches(tf.data.Dataset.from_tensor_slices((idx_const, tf.zeros_like(idx_const))))
     else:
         # A fixed range of epochs (resumable), or a fresh random epoch key per iteration.
-        keys = (tf.data.Dataset.range(*epochs) if epochs is not None else
-                tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1))
+        keys = (
+            tf.data.Dataset.range(*epochs)
+            if epochs is not None
+            else tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        )
         ds = keys.flat_map(lambda e: batches(epoch_elements(e)))
     return ds.prefetch(tf.data.AUTOTUNE)

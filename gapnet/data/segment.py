@@ -45,8 +45,9 @@ def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.n
     from skimage.filters import gaussian, threshold_otsu
     from skimage.segmentation import watershed
 
-    img = gaussian(blue.astype(np.float32), sigma=max(p.smooth * p.nucleus_diameter, 0.5),
-                   preserve_range=True)
+    img = gaussian(
+        blue.astype(np.float32), sigma=max(p.smooth * p.nucleus_diameter, 0.5), preserve_range=True
+    )
     if img.max() <= img.min():
         return np.zeros(blue.shape, np.int32)
     mask = ndi.binary_fill_holes(img > p.nucleus_threshold * threshold_otsu(img))
@@ -62,8 +63,9 @@ def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.n
     mask = ~small[comp]
     comp[~mask] = 0
     dist = ndi.distance_transform_edt(mask)
-    peaks = peak_local_max(dist, min_distance=max(int(p.nucleus_diameter / 2), 1),
-                           labels=comp, exclude_border=False)
+    peaks = peak_local_max(
+        dist, min_distance=max(int(p.nucleus_diameter / 2), 1), labels=comp, exclude_border=False
+    )
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     # components without a peak (very flat) still get one marker
@@ -76,8 +78,9 @@ def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.n
     return relabel_sequential(nuclei)[0]  # labels 1..n, in the order of their values
 
 
-def segment_cells(image: np.ndarray, p: SegmentParams = SegmentParams(),
-                  nuclei: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def segment_cells(
+    image: np.ndarray, p: SegmentParams = SegmentParams(), nuclei: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(cells, nuclei) label images of a uint8 (H, W, 4) image in gapnet's channel order.
 
     Cell i is the body grown from nucleus i; a nucleus whose cell is empty is dropped, so
@@ -143,8 +146,10 @@ def read_mask(path: str, shape=None) -> np.ndarray:
         raise DataError(f"{path}: cannot read the mask ({e})") from e
     labels = np.squeeze(np.asarray(labels))
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
-        raise DataError(f"{path}: a mask must be a 2-D image of non-negative integer labels, "
-                        f"got {labels.dtype} {labels.shape}")
+        raise DataError(
+            f"{path}: a mask must be a 2-D image of non-negative integer labels, "
+            f"got {labels.dtype} {labels.shape}"
+        )
     labels = labels.astype(np.int32)
     if shape is not None and labels.shape != tuple(shape):
         labels = resize_labels(labels, shape)
@@ -173,8 +178,15 @@ def _segment_one(job) -> str:
     return sample_id
 
 
-def segment_folder(root: str, out: str, size: int = 512, params: SegmentParams = SegmentParams(),
-                   split: str = "train", workers: int | None = None, progress: bool = True) -> int:
+def segment_folder(
+    root: str,
+    out: str,
+    size: int = 512,
+    params: SegmentParams = SegmentParams(),
+    split: str = "train",
+    workers: int | None = None,
+    progress: bool = True,
+) -> int:
     """Segments every sample of a Kaggle-layout split into `out/<Id>_{cells,nuclei}.png`
     (16-bit labels at `size`); samples already done are skipped (a killed run resumes).
     Returns the number of samples."""
@@ -188,8 +200,9 @@ def segment_folder(root: str, out: str, size: int = 512, params: SegmentParams =
     os.makedirs(out, exist_ok=True)
     jobs = [(src.image_dir, src.ext, i, size, params, out) for i in src.labels.ids]
     workers = max(1, workers or os.cpu_count() or 1)
-    with tqdm(total=len(jobs), desc="segmenting", unit="sample",
-              disable=None if progress else True) as bar:
+    with tqdm(
+        total=len(jobs), desc="segmenting", unit="sample", disable=None if progress else True
+    ) as bar:
         if workers == 1:
             for job in jobs:
                 _segment_one(job)

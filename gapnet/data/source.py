@@ -67,11 +67,20 @@ def open_source(root: str | os.PathLike, split: str = "train") -> HPASource:
     csv_name, sub = SPLITS[split]
     csv_path = os.path.join(root, csv_name)
     if not os.path.isfile(csv_path):
-        raise DataError(f"{csv_path}: missing (expected the Kaggle layout: ROOT/{csv_name} "
-                        f"with images in ROOT/{sub}/ or ROOT/)")
+        raise DataError(
+            f"{csv_path}: missing (expected the Kaggle layout: ROOT/{csv_name} "
+            f"with images in ROOT/{sub}/ or ROOT/)"
+        )
     labels, problems = parse_label_csv(csv_path, require_targets=(split == "train"))
     image_dir = os.path.join(root, sub)
     if not os.path.isdir(image_dir):
         image_dir = root
-    return HPASource(root, split, csv_path, image_dir, _detect_ext(image_dir, labels.ids),
-                     labels, tuple(problems))
+    return HPASource(
+        root,
+        split,
+        csv_path,
+        image_dir,
+        _detect_ext(image_dir, labels.ids),
+        labels,
+        tuple(problems),
+    )

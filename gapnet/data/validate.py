@@ -34,9 +34,11 @@ class ValidationReport:
 
     def summary(self) -> str:
         n = len(self.source.labels) + len({p.row for p in self.source.csv_problems})
-        return (f"{self.source.csv_path}: {n} rows, {len(self.source.labels)} usable samples, "
-                f"{len(self.errors)} error(s), {len(self.notes)} note(s), "
-                f"{len(self.bad_ids)} sample(s) with bad image files")
+        return (
+            f"{self.source.csv_path}: {n} rows, {len(self.source.labels)} usable samples, "
+            f"{len(self.errors)} error(s), {len(self.notes)} note(s), "
+            f"{len(self.bad_ids)} sample(s) with bad image files"
+        )
 
 
 def _check_sample(source: HPASource, sample_id: str, size: int) -> list[Problem]:
@@ -51,8 +53,13 @@ def _check_sample(source: HPASource, sample_id: str, size: int) -> list[Problem]
     return problems
 
 
-def validate(root: str | os.PathLike, split: str = "train", size: int = 512,
-             workers: int | None = None, progress: bool = True) -> ValidationReport:
+def validate(
+    root: str | os.PathLike,
+    split: str = "train",
+    size: int = 512,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ValidationReport:
     """Checks every CSV row and every image file of a dataset split.
 
     Args:
@@ -94,13 +101,19 @@ def check_or_raise(report: ValidationReport, skip_bad: bool, log=print) -> list[
     if errors and not skip_bad:
         listing = "\n".join(str(p) for p in errors[:50])
         more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        raise DataError(f"{report.summary()}\n{listing}{more}\n"
-                        "Fix the files, or rerun with --skip-bad to drop these samples.")
+        raise DataError(
+            f"{report.summary()}\n{listing}{more}\n"
+            "Fix the files, or rerun with --skip-bad to drop these samples."
+        )
     if csv_errors:
-        log(f"skip-bad: left out {len(csv_errors)} bad CSV row(s): "
-            + ", ".join(f"line {p.row}" for p in csv_errors))
+        log(
+            f"skip-bad: left out {len(csv_errors)} bad CSV row(s): "
+            + ", ".join(f"line {p.row}" for p in csv_errors)
+        )
     if image_errors:
-        log(f"skip-bad: dropped {len(report.bad_ids)} sample(s) with bad image files: "
-            + ", ".join(report.bad_ids))
+        log(
+            f"skip-bad: dropped {len(report.bad_ids)} sample(s) with bad image files: "
+            + ", ".join(report.bad_ids)
+        )
     bad = set(report.bad_ids)
     return [i for i in report.source.labels.ids if i not in bad]

@@ -44,8 +44,9 @@ def cell_shares(maps: np.ndarray, cells: np.ndarray) -> np.ndarray:
     return np.where(ref > 0, means / np.where(ref > 0, ref, 1), 0).astype(np.float32)
 
 
-def cell_calls(probs: np.ndarray, thresholds: np.ndarray, maps: np.ndarray, classes,
-               cells: np.ndarray):
+def cell_calls(
+    probs: np.ndarray, thresholds: np.ndarray, maps: np.ndarray, classes, cells: np.ndarray
+):
     """Per-cell scores (n_cells, 28) and labels for one image.
 
     Args:
@@ -90,8 +91,11 @@ def cell_rows(sample_id: str, scores, labels, cells: np.ndarray) -> list[str]:
     for c in range(len(labels)):
         if geo[c, 2] == 0:  # a label number the mask skips
             continue
-        rows.append(f"{sample_id},{c + 1},{geo[c, 0]:.1f},{geo[c, 1]:.1f},{int(geo[c, 2])},"
-                    + ",".join(f"{p:.5g}" for p in scores[c]) + f",{' '.join(map(str, labels[c]))}")
+        rows.append(
+            f"{sample_id},{c + 1},{geo[c, 0]:.1f},{geo[c, 1]:.1f},{int(geo[c, 2])},"
+            + ",".join(f"{p:.5g}" for p in scores[c])
+            + f",{' '.join(map(str, labels[c]))}"
+        )
     return rows
 
 

@@ -35,8 +35,16 @@ def outlines(labels: np.ndarray) -> np.ndarray:
     return find_boundaries(labels, mode="inner")
 
 
-def sample_figure(path: str, image: np.ndarray, maps: np.ndarray, classes, probs,
-                  title: str, cells: np.ndarray | None = None, truth=None) -> str:
+def sample_figure(
+    path: str,
+    image: np.ndarray,
+    maps: np.ndarray,
+    classes,
+    probs,
+    title: str,
+    cells: np.ndarray | None = None,
+    truth=None,
+) -> str:
     """One sample: composite, then the protein channel with each class's map (maps (K, H, W)
     for `classes`), cell outlines when given; `truth`: the true labels, marked in titles."""
     n = 1 + len(classes)
@@ -69,11 +77,13 @@ def sample_figure(path: str, image: np.ndarray, maps: np.ndarray, classes, probs
 def gallery_page(path: str, entries: list[dict], title: str, note: str) -> str:
     """An HTML page: per class, rows of thumbnails. entries: dicts with class, kind ("true
     positive" / "false positive"), id, p and figure (a path relative to the page)."""
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
-             "img{height:190px;margin:2px;border:1px solid #ccc}figure{display:inline-block;"
-             "margin:4px}figcaption{font-size:11px}</style>",
-             f"<h1>{html.escape(title)}</h1><p>{html.escape(note)}</p>"]
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
+        "img{height:190px;margin:2px;border:1px solid #ccc}figure{display:inline-block;"
+        "margin:4px}figcaption{font-size:11px}</style>",
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(note)}</p>",
+    ]
     for k in sorted({e["class"] for e in entries}):
         parts.append(f"<h2>{k} {html.escape(CLASS_NAMES[k])}</h2>")
         for kind in ("true positive", "false positive"):
@@ -83,15 +93,18 @@ def gallery_page(path: str, entries: list[dict], title: str, note: str) -> str:
             parts.append(f"<h3>{kind}s</h3>")
             for e in rows:
                 fig = html.escape(e["figure"])
-                parts.append(f"<figure><a href='{fig}'><img src='{fig}'></a><figcaption>"
-                             f"{html.escape(e['id'])} p={e['p']:.2f}</figcaption></figure>")
+                parts.append(
+                    f"<figure><a href='{fig}'><img src='{fig}'></a><figcaption>"
+                    f"{html.escape(e['id'])} p={e['p']:.2f}</figcaption></figure>"
+                )
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(parts) + "\n")
     return path
 
 
-def embedding_figure(path: str, xy: np.ndarray, targets: np.ndarray, method: str,
-                     top: int = 8) -> str:
+def embedding_figure(
+    path: str, xy: np.ndarray, targets: np.ndarray, method: str, top: int = 8
+) -> str:
     """The 2-D embedding, each point coloured by its most frequent label among the `top`
     commonest labels (others grey)."""
     counts = targets.sum(0)

@@ -34,8 +34,11 @@ import tensorflow as tf
 from gapnet.classes import CHANNELS
 from gapnet.training.tta import TTA_SETS, view
 
-_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
-          keras.layers.Flatten)
+_POOLS = (
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.Flatten,
+)
 _PASS = (keras.layers.Dropout,)
 
 
@@ -48,8 +51,10 @@ def network_of(model: keras.Model):
     for layer in model.layers:
         if isinstance(layer, keras.Model) and "predictions" in [x.name for x in layer.layers]:
             return layer, 1 / 255.0
-    raise ValueError(f"{model.name}: no 'predictions' layer; localization maps need a "
-                     "gapnet network (a fold model, not the fold average)")
+    raise ValueError(
+        f"{model.name}: no 'predictions' layer; localization maps need a "
+        "gapnet network (a fold model, not the fold average)"
+    )
 
 
 class Explainer:
@@ -65,18 +70,20 @@ class Explainer:
             raise ValueError(f"{self.net.name}: no global pooling layer to explain")
         self.dense = self.net.get_layer("predictions")
         order = list(self.net.layers)
-        head = order[max(order.index(p) for p in pools) + 1:order.index(self.dense)]
+        head = order[max(order.index(p) for p in pools) + 1 : order.index(self.dense)]
         linear = len(pools) == 1 and all(isinstance(x, _PASS) for x in head)
         self.kind = "cam" if linear else "gradcam"
         self.tap_names = [p.name for p in pools]
         self.flat = [isinstance(p, keras.layers.Flatten) for p in pools]
         pooled = [p.output for p in pools]
-        self.probe = keras.Model(self.net.inputs, [p.input for p in pools] + pooled,
-                                 name=f"{self.net.name}_probe")
+        self.probe = keras.Model(
+            self.net.inputs, [p.input for p in pools] + pooled, name=f"{self.net.name}_probe"
+        )
         # pooled features -> the classifier's input (the FC layers of a multi-level head);
         # a linear head's classifier reads the pooled features (dropout is the identity)
-        self.head = None if linear else keras.Model(pooled, self.dense.input,
-                                                    name=f"{self.net.name}_head")
+        self.head = (
+            None if linear else keras.Model(pooled, self.dense.input, name=f"{self.net.name}_head")
+        )
 
     def _forward(self, x):
         x = tf.convert_to_tensor(np.asarray(x, np.float32) * np.float32(self.scale))
@@ -90,7 +97,9 @@ class Explainer:
             hidden = pooled[0]
         else:
             hidden = self.head(pooled if len(pooled) > 1 else pooled[0], training=False)
-        return tf.matmul(tf.cast(hidden, tf.float32), tf.cast(w, tf.float32)) + tf.cast(b, tf.float32)
+        return tf.matmul(tf.cast(hidden, tf.float32), tf.cast(w, tf.float32)) + tf.cast(
+            b, tf.float32
+        )
 
     def probabilities(self, x) -> np.ndarray:
         _, _, pooled = self._forward(x)
@@ -110,8 +119,9 @@ class Explainer:
         small = resize_labels(cells, f.shape[:2]).ravel()
         n = int(cells.max())
         area = np.bincount(small, minlength=n + 1)[1:]
-        sums = np.stack([np.bincount(small, f[..., c].ravel(), n + 1)[1:]
-                         for c in range(f.shape[-1])], 1)
+        sums = np.stack(
+            [np.bincount(small, f[..., c].ravel(), n + 1)[1:] for c in range(f.shape[-1])], 1
+        )
         return (sums / np.maximum(area, 1)[:, None]).astype(np.float32)
 
     def maps(self, x, classes) -> np.ndarray:
@@ -134,8 +144,9 @@ class Explainer:
         for f, p, flat in zip(feats, pooled, self.flat):
             jac = tape.batch_jacobian(logits, p)  # (B, K, C), or (B, K, h w C) after Flatten
             if flat:  # the feature map itself is the head's input: average its gradient
-                alpha = tf.reduce_mean(tf.reshape(jac, (-1, jac.shape[1]) + tuple(f.shape[1:])),
-                                       axis=(2, 3))
+                alpha = tf.reduce_mean(
+                    tf.reshape(jac, (-1, jac.shape[1]) + tuple(f.shape[1:])), axis=(2, 3)
+                )
             else:
                 alpha = jac / float(f.shape[1] * f.shape[2])
             level = tf.nn.relu(tf.einsum("bhwc,bkc->bkhw", f, alpha))
@@ -151,7 +162,7 @@ class Explainer:
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             out = self.probe(x * np.float32(self.scale), training=False)
-            logits = self._logits(out[len(self.tap_names):])
+            logits = self._logits(out[len(self.tap_names) :])
             picked = [logits[:, int(k)] for k in classes]
         maps = [tf.nn.relu(tape.gradient(v, x)[..., green] * x[..., green]) for v in picked]
         del tape

@@ -45,8 +45,10 @@ def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, s
     picks = []
     for k in range(N_CLASSES):
         called = probs[:, k] >= thr[:, k]
-        for kind, sel in (("true positive", called & (y[:, k] > 0)),
-                          ("false positive", called & (y[:, k] == 0))):
+        for kind, sel in (
+            ("true positive", called & (y[:, k] > 0)),
+            ("false positive", called & (y[:, k] == 0)),
+        ):
             idx = np.flatnonzero(sel)
             for i in idx[np.argsort(-probs[idx, k])][:per_class]:
                 picks.append((k, kind, ids[i]))
@@ -72,8 +74,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         probs = oof[[row[i] for i in ids]]
         fold_of = dict(zip(ids, table.folds.tolist()))
         cross = thr_all.get("crossfit") or {}
-        thr = np.stack([np.asarray(cross.get(str(fold_of[i]), thr_all["thresholds"]))
-                        for i in ids])
+        thr = np.stack([np.asarray(cross.get(str(fold_of[i]), thr_all["thresholds"])) for i in ids])
         rule = "each sample's fold model; cross-fitted thresholds"
     else:
         src = open_source(req.data)
@@ -100,34 +101,67 @@ def explain(req: ExplainRequest, log=print) -> dict:
         fold = fold_of[sid]
         models_ = explainers if fold is None else [explainers[fold]]
         p = probs[n]
-        classes = sorted(set(np.flatnonzero(p >= thr[n]).tolist()) | set(req.classes)
-                         | set(np.flatnonzero(y[n]).tolist()))
-        maps = np.mean([class_maps(e, image[None], classes, req.tta, req.method)[0]
-                        for e in models_], 0)
+        classes = sorted(
+            set(np.flatnonzero(p >= thr[n]).tolist())
+            | set(req.classes)
+            | set(np.flatnonzero(y[n]).tolist())
+        )
+        maps = np.mean(
+            [class_maps(e, image[None], classes, req.tta, req.method)[0] for e in models_], 0
+        )
         cells = _cells(req.masks, sid, image, params)
         truth = set(np.flatnonzero(y[n]).tolist())
-        figures.sample_figure(os.path.join(out, "figures", f"{sid}.png"), image, maps, classes,
-                              p, f"{sid}\ntrue: {sorted(truth)}", cells, truth)
+        figures.sample_figure(
+            os.path.join(out, "figures", f"{sid}.png"),
+            image,
+            maps,
+            classes,
+            p,
+            f"{sid}\ntrue: {sorted(truth)}",
+            cells,
+            truth,
+        )
         scores, labels = cellcalls.cell_calls(p, thr[n], maps, classes, cells)
         rows += cellcalls.cell_rows(sid, scores, labels, cells)
         if req.embeddings:
             f = np.mean([e.cell_features(image, cells) for e in models_], 0)
             cell_feats += [(sid, c + 1, f[c]) for c in range(len(f)) if (cells == c + 1).any()]
-    method = {"maps": kind, "layers": explainers[0].tap_names if req.method == "auto" else
-              ["the protein channel"], "tta": req.tta,
-              "rule": rule, "cells": "masks from " + req.masks if req.masks else
-              f"gapnet segmentation (nucleus diameter {params.nucleus_diameter:.0f} px)",
-              "cell_share": cellcalls.CELL_SHARE}
-    atomic_write_text(os.path.join(out, "cells.csv"),
-                      "\n".join([cellcalls.CELLS_HEADER] + rows) + "\n")
-    entries = [{"class": k, "kind": kind, "id": sid, "p": float(probs[index[sid], k]),
-                "figure": f"figures/{sid}.png"} for k, kind, sid in picks]
-    figures.gallery_page(os.path.join(out, "gallery.html"), entries,
-                         f"Localization maps of {os.path.basename(os.path.abspath(req.run))}",
-                         f"{method['maps']} on {', '.join(method['layers'])}; {rule}; "
-                         f"cells: {method['cells']}." + (" Synthetic data." if table.synthetic else ""))
-    summary = {"samples": chosen, "method": method, "synthetic": table.synthetic,
-               "figures": [f"figures/{sid}.png" for sid in chosen[:4]]}
+    method = {
+        "maps": kind,
+        "layers": explainers[0].tap_names if req.method == "auto" else ["the protein channel"],
+        "tta": req.tta,
+        "rule": rule,
+        "cells": "masks from " + req.masks
+        if req.masks
+        else f"gapnet segmentation (nucleus diameter {params.nucleus_diameter:.0f} px)",
+        "cell_share": cellcalls.CELL_SHARE,
+    }
+    atomic_write_text(
+        os.path.join(out, "cells.csv"), "\n".join([cellcalls.CELLS_HEADER] + rows) + "\n"
+    )
+    entries = [
+        {
+            "class": k,
+            "kind": kind,
+            "id": sid,
+            "p": float(probs[index[sid], k]),
+            "figure": f"figures/{sid}.png",
+        }
+        for k, kind, sid in picks
+    ]
+    figures.gallery_page(
+        os.path.join(out, "gallery.html"),
+        entries,
+        f"Localization maps of {os.path.basename(os.path.abspath(req.run))}",
+        f"{method['maps']} on {', '.join(method['layers'])}; {rule}; "
+        f"cells: {method['cells']}." + (" Synthetic data." if table.synthetic else ""),
+    )
+    summary = {
+        "samples": chosen,
+        "method": method,
+        "synthetic": table.synthetic,
+        "figures": [f"figures/{sid}.png" for sid in chosen[:4]],
+    }
     if req.embeddings:
         summary["embeddings"] = _embeddings(out, explainers, reader, ids, y, fold_of, cell_feats)
     atomic_write_json(os.path.join(out, "summary.json"), summary)
@@ -176,11 +210,24 @@ def _embeddings(out, explainers, reader, ids, y, fold_of, cell_feats) -> dict:
     feats = np.stack(feats).astype(np.float32)
     xy = PCA(2, random_state=0).fit_transform(feats)
     cell_ids = np.asarray([f"{sid}:{c}" for sid, c, _ in cell_feats])
-    cell_features = (np.stack([f for _, _, f in cell_feats]) if cell_feats
-                     else np.zeros((0, 0), np.float32))
-    np.savez_compressed(os.path.join(out, "embeddings.npz"), ids=np.asarray(ids), features=feats,
-                        xy=xy.astype(np.float32), targets=y.astype(np.uint8),
-                        cell_ids=cell_ids, cell_features=cell_features)
+    cell_features = (
+        np.stack([f for _, _, f in cell_feats]) if cell_feats else np.zeros((0, 0), np.float32)
+    )
+    np.savez_compressed(
+        os.path.join(out, "embeddings.npz"),
+        ids=np.asarray(ids),
+        features=feats,
+        xy=xy.astype(np.float32),
+        targets=y.astype(np.uint8),
+        cell_ids=cell_ids,
+        cell_features=cell_features,
+    )
     figures.embedding_figure(os.path.join(out, "embedding.png"), xy, y, "PCA")
-    return {"file": "embeddings.npz", "figure": "embedding.png", "method": "PCA",
-            "n": len(ids), "dim": int(feats.shape[1]), "cells": len(cell_feats)}
+    return {
+        "file": "embeddings.npz",
+        "figure": "embedding.png",
+        "method": "PCA",
+        "n": len(ids),
+        "dim": int(feats.shape[1]),
+        "cells": len(cell_feats),
+    }

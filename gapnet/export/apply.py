@@ -23,8 +23,9 @@ def model_of_run(run: str):
     return model, run_thresholds(run)
 
 
-def predict_images(model, thresholds, path: str, channels=None, batch_size: int = 16,
-                   empty: str = "top"):
+def predict_images(
+    model, thresholds, path: str, channels=None, batch_size: int = 16, empty: str = "top"
+):
     """(names, probabilities (n, 28), label lists) of every image at `path`, read at the
     model's input size.
 
@@ -49,6 +50,9 @@ def predict_images(model, thresholds, path: str, channels=None, batch_size: int 
 def write_image_predictions(path: str, names, probs, labels) -> None:
     """CSV: image, predicted labels (numbers and names), then the 28 probabilities."""
     head = "image,labels,label_names," + ",".join(str(k) for k in range(probs.shape[1]))
-    rows = [f"{n},{' '.join(map(str, ls))},{'; '.join(CLASS_NAMES[k] for k in ls)},"
-            + ",".join(f"{p:.7g}" for p in row) for n, row, ls in zip(names, probs, labels)]
+    rows = [
+        f"{n},{' '.join(map(str, ls))},{'; '.join(CLASS_NAMES[k] for k in ls)},"
+        + ",".join(f"{p:.7g}" for p in row)
+        for n, row, ls in zip(names, probs, labels)
+    ]
     atomic_write_text(path, "\n".join([head] + rows) + "\n")

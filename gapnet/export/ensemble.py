@@ -18,11 +18,14 @@ def fold_average(fold_models: list) -> keras.Model:
         raise ValueError("no fold models to average")
     shape = tuple(fold_models[0].input_shape[1:])
     if any(tuple(m.input_shape[1:]) != shape for m in fold_models):
-        raise ValueError(f"the fold models take different inputs: "
-                         f"{[m.input_shape for m in fold_models]}")
+        raise ValueError(
+            f"the fold models take different inputs: {[m.input_shape for m in fold_models]}"
+        )
     image = keras.Input(shape, name="image")
-    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"fold_{k}")(image)
-               for k, m in enumerate(fold_models)]
+    outputs = [
+        keras.Model(m.inputs, m.outputs[0], name=f"fold_{k}")(image)
+        for k, m in enumerate(fold_models)
+    ]
     mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="fold_average")(outputs)
     return keras.Model(image, mean, name=ENSEMBLE)
 
@@ -42,8 +45,11 @@ def with_weight_normalization(model: keras.Model) -> keras.Model:
         return layer.__class__.from_config(layer.get_config())
 
     if model.name == ENSEMBLE:  # convert each fold model (they may nest a backbone)
-        inner = {layer.name: with_weight_normalization(layer) for layer in model.layers
-                 if isinstance(layer, keras.Model)}
+        inner = {
+            layer.name: with_weight_normalization(layer)
+            for layer in model.layers
+            if isinstance(layer, keras.Model)
+        }
         image = keras.Input(model.input_shape[1:], name=model.inputs[0].name.split(":")[0])
         outs = [inner[name](image) for name in sorted(inner, key=lambda n: int(n.split("_")[1]))]
         out = outs[0] if len(outs) == 1 else keras.layers.Average(name="fold_average")(outs)

@@ -54,10 +54,14 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
     if unknown:
         raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {FORMATS}")
     if "onnx" in formats and not onnx_available():
-        raise RuntimeError("ONNX export needs tf2onnx and onnxruntime "
-                           "(pip install -e '.[onnx]'); or --format savedmodel")
-    cfg, metrics = read_json(os.path.join(run, "config.json")), read_json(
-        os.path.join(run, "metrics.json"))
+        raise RuntimeError(
+            "ONNX export needs tf2onnx and onnxruntime "
+            "(pip install -e '.[onnx]'); or --format savedmodel"
+        )
+    cfg, metrics = (
+        read_json(os.path.join(run, "config.json")),
+        read_json(os.path.join(run, "metrics.json")),
+    )
     thresholds = read_json(os.path.join(run, "thresholds.json"))["thresholds"]
     model, _ = model_of_run(run)
     n_folds = len(fold_models(run))
@@ -65,16 +69,22 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
     model.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)  # built
     os.makedirs(out, exist_ok=True)
     model.save(os.path.join(out, "model.keras"))
-    atomic_write_json(os.path.join(out, "preset.json"), {
-        "class_names": list(CLASS_NAMES), "channels": list(CHANNELS), "image_size": size,
-        "input": "float32 (batch, size, size, 4), values 0..1, channels in this order",
-        "thresholds": thresholds,
-        "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
-                          "predictions of the run",
-        "n_folds": n_folds, "run": os.path.abspath(run)})
+    atomic_write_json(
+        os.path.join(out, "preset.json"),
+        {
+            "class_names": list(CLASS_NAMES),
+            "channels": list(CHANNELS),
+            "image_size": size,
+            "input": "float32 (batch, size, size, 4), values 0..1, channels in this order",
+            "thresholds": thresholds,
+            "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
+            "predictions of the run",
+            "n_folds": n_folds,
+            "run": os.path.abspath(run),
+        },
+    )
     shutil.copyfile(os.path.join(run, "config.json"), os.path.join(out, "config.json"))
-    atomic_write_text(os.path.join(out, "README.md"),
-                      model_card(cfg, metrics, thresholds, n_folds))
+    atomic_write_text(os.path.join(out, "README.md"), model_card(cfg, metrics, thresholds, n_folds))
     if "savedmodel" in formats:
         model.export(os.path.join(out, "saved_model"), format="tf_saved_model", verbose=False)
     if "onnx" in formats:
@@ -92,5 +102,10 @@ def load_preset(path: str) -> Preset:
     and image size."""
     meta = read_json(os.path.join(path, "preset.json"))
     model = load_model(os.path.join(path, "model.keras"), compile=False)
-    return Preset(model, np.asarray(meta["thresholds"], np.float32), tuple(meta["class_names"]),
-                  tuple(meta["channels"]), int(meta["image_size"]))
+    return Preset(
+        model,
+        np.asarray(meta["thresholds"], np.float32),
+        tuple(meta["class_names"]),
+        tuple(meta["channels"]),
+        int(meta["image_size"]),
+    )

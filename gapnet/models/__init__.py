@@ -27,8 +27,11 @@ class ModelSpec:
     @property
     def fold_files(self) -> tuple[str, ...]:
         """The files a finished fold of this model holds (checksummed in done.json)."""
-        return (("model.keras", "history.csv", "val_predictions.csv") if self.network
-                else ("model.joblib", "val_predictions.csv"))
+        return (
+            ("model.keras", "history.csv", "val_predictions.csv")
+            if self.network
+            else ("model.joblib", "val_predictions.csv")
+        )
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -102,5 +105,14 @@ def layer_groups(model) -> dict:
 
 
 # Import every architecture so that it registers (a never-imported model never registers).
-from gapnet.models import (baselines, deepyeast, densenet121, gapnet, gapnet_pl,  # noqa: E402,F401
-                           mcnn, resnet34, resnet50, xception)
+from gapnet.models import (
+    baselines,
+    deepyeast,
+    densenet121,
+    gapnet,
+    gapnet_pl,  # noqa: E402,F401
+    mcnn,
+    resnet34,
+    resnet50,
+    xception,
+)

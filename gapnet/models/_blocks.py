@@ -28,4 +28,6 @@ def stem(input_shape, preprocess=None):
 
 def sigmoid_head(x, n_classes: int):
     """28 independent sigmoid outputs, kept float32 under mixed precision."""
-    return keras.layers.Dense(n_classes, activation="sigmoid", dtype="float32", name="predictions")(x)
+    return keras.layers.Dense(n_classes, activation="sigmoid", dtype="float32", name="predictions")(
+        x
+    )

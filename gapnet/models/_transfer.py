@@ -36,8 +36,10 @@ def _load_3ch(factory, input_shape, weights):
         return factory(include_top=False, weights=weights, input_shape=shape3)
     path = os.fspath(weights)
     if not os.path.isfile(path):
-        raise ValueError(f"weights file not found: {path} (expected None, 'imagenet', or a "
-                         "local .weights.h5 / .keras file)")
+        raise ValueError(
+            f"weights file not found: {path} (expected None, 'imagenet', or a "
+            "local .weights.h5 / .keras file)"
+        )
     net = factory(include_top=False, weights=None, input_shape=shape3)
     if path.endswith(".keras"):
         net.set_weights(keras.saving.load_model(path, compile=False, safe_mode=True).get_weights())
@@ -89,9 +91,19 @@ def _adapter(input_shape, rgb_order):
     return conv
 
 
-def transfer_model(factory, name, input_shape, n_classes, weights=None, four_channel="widen",
-                   yellow_init="copy_red", rgb_order="RGB", input_scale=1.0, dropout=0.0,
-                   preprocess=None):
+def transfer_model(
+    factory,
+    name,
+    input_shape,
+    n_classes,
+    weights=None,
+    four_channel="widen",
+    yellow_init="copy_red",
+    rgb_order="RGB",
+    input_scale=1.0,
+    dropout=0.0,
+    preprocess=None,
+):
     """A backbone from `keras.applications` (or alike) with GAP and a sigmoid head.
 
     Args:

@@ -44,18 +44,32 @@ def build_logreg(input_shape=None, n_classes: int = 28, C: float = 1.0, seed: in
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), OneVsRestClassifier(
-        LogisticRegression(C=C, max_iter=300, random_state=seed), n_jobs=os.cpu_count()))
+    return make_pipeline(
+        StandardScaler(),
+        OneVsRestClassifier(
+            LogisticRegression(C=C, max_iter=300, random_state=seed), n_jobs=os.cpu_count()
+        ),
+    )
 
 
 @register("random_forest", network=False)
-def build_random_forest(input_shape=None, n_classes: int = 28, n_estimators: int = 300,
-                        min_samples_leaf: int = 2, seed: int = 0):
+def build_random_forest(
+    input_shape=None,
+    n_classes: int = 28,
+    n_estimators: int = 300,
+    min_samples_leaf: int = 2,
+    seed: int = 0,
+):
     """A multi-output random forest on pixels (the shape is not used)."""
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=min_samples_leaf,
-                                  max_features="sqrt", n_jobs=-1, random_state=seed)
+    return RandomForestClassifier(
+        n_estimators=n_estimators,
+        min_samples_leaf=min_samples_leaf,
+        max_features="sqrt",
+        n_jobs=-1,
+        random_state=seed,
+    )
 
 
 def _pick_c(x, y, seed: int, grid=C_GRID) -> float:
@@ -63,8 +77,11 @@ def _pick_c(x, y, seed: int, grid=C_GRID) -> float:
 
     rng = np.random.default_rng(seed)
     inner = rng.random(len(x)) < 0.8
-    valid = [c for c in range(y.shape[1]) if 0 < y[~inner, c].sum() < (~inner).sum()
-             and 0 < y[inner, c].sum() < inner.sum()]
+    valid = [
+        c
+        for c in range(y.shape[1])
+        if 0 < y[~inner, c].sum() < (~inner).sum() and 0 < y[inner, c].sum() < inner.sum()
+    ]
     best, best_c = -1.0, grid[0]
     for C in grid:
         model = build_logreg(C=C, seed=seed).fit(x[inner], y[inner])
@@ -75,8 +92,9 @@ def _pick_c(x, y, seed: int, grid=C_GRID) -> float:
     return best_c
 
 
-def fit_predict(name: str, reader, targets, train_idx, val_idx, fold_dir: str, seed: int,
-                **kwargs) -> np.ndarray:
+def fit_predict(
+    name: str, reader, targets, train_idx, val_idx, fold_dir: str, seed: int, **kwargs
+) -> np.ndarray:
     """Fits baseline `name` on the training fold, saves it, returns validation probabilities."""
     import warnings
 

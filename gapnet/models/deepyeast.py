@@ -18,7 +18,9 @@ def build_deepyeast(input_shape, n_classes=28, pooling="avg", dropout=0.5, prepr
     inputs, x = stem(input_shape, preprocess)
     for b, (width, depth) in enumerate(((64, 2), (128, 2), (256, 4)), start=1):
         for i in range(depth):
-            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{b}_conv{i + 1}")(x)
+            x = layers.Conv2D(
+                width, 3, padding="same", use_bias=False, name=f"block{b}_conv{i + 1}"
+            )(x)
             x = layers.BatchNormalization(name=f"block{b}_bn{i + 1}")(x)
             x = layers.ReLU(name=f"block{b}_relu{i + 1}")(x)
         x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)

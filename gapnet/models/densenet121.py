@@ -19,8 +19,26 @@ from gapnet.models._transfer import transfer_model
 
 
 @register("densenet121")
-def build_densenet121(input_shape, n_classes=28, weights=None, four_channel="widen",
-                      yellow_init="copy_red", dropout=0.0, preprocess=None):
+def build_densenet121(
+    input_shape,
+    n_classes=28,
+    weights=None,
+    four_channel="widen",
+    yellow_init="copy_red",
+    dropout=0.0,
+    preprocess=None,
+):
     # torch-style preprocessing (ImageNet mean/std): our standardized input matches it.
-    return transfer_model(keras.applications.DenseNet121, "densenet121", input_shape, n_classes,
-                          weights, four_channel, yellow_init, "RGB", 1.0, dropout, preprocess)
+    return transfer_model(
+        keras.applications.DenseNet121,
+        "densenet121",
+        input_shape,
+        n_classes,
+        weights,
+        four_channel,
+        yellow_init,
+        "RGB",
+        1.0,
+        dropout,
+        preprocess,
+    )

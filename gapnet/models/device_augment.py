@@ -15,6 +15,7 @@ from keras import ops
 
 from gapnet.data.augment import AugmentRecipe
 
+
 @keras.saving.register_keras_serializable(package="gapnet")
 class DeviceAugment(keras.layers.Layer):
     """The augmentation recipe as a Keras layer on a float (B, H, W, C) batch in 0..1.
@@ -58,25 +59,42 @@ class DeviceAugment(keras.layers.Layer):
         cl, cr, ct, cb = [crop * self._u((b,), 0, r.crop_max) for _ in range(4)]
         # Forward map (input->output) A = Crop * Affine * Rot90 * Flip; we need A^-1.
         c, s = ops.cos(ang), ops.sin(ang)
-        m = ops.stack([ops.stack([c * fx, -s * fy, zero], -1),
-                       ops.stack([s * fx, c * fy, zero], -1),
-                       ops.stack([zero, zero, one], -1)], -2)
+        m = ops.stack(
+            [
+                ops.stack([c * fx, -s * fy, zero], -1),
+                ops.stack([s * fx, c * fy, zero], -1),
+                ops.stack([zero, zero, one], -1),
+            ],
+            -2,
+        )
         cr_, sr_ = ops.cos(rot), ops.sin(rot)
-        affm = ops.stack([ops.stack([scale * cr_, scale * (-sr_ + ops.tan(shear) * cr_), tx], -1),
-                          ops.stack([scale * sr_, scale * (cr_ + ops.tan(shear) * sr_), ty], -1),
-                          ops.stack([zero, zero, one], -1)], -2)
+        affm = ops.stack(
+            [
+                ops.stack([scale * cr_, scale * (-sr_ + ops.tan(shear) * cr_), tx], -1),
+                ops.stack([scale * sr_, scale * (cr_ + ops.tan(shear) * sr_), ty], -1),
+                ops.stack([zero, zero, one], -1),
+            ],
+            -2,
+        )
         sx, sy = 1 / (1 - cl - cr), 1 / (1 - ct - cb)
-        cropm = ops.stack([ops.stack([sx, zero, sx * (cr - cl) * w / 2], -1),
-                           ops.stack([zero, sy, sy * (cb - ct) * h / 2], -1),
-                           ops.stack([zero, zero, one], -1)], -2)
+        cropm = ops.stack(
+            [
+                ops.stack([sx, zero, sx * (cr - cl) * w / 2], -1),
+                ops.stack([zero, sy, sy * (cb - ct) * h / 2], -1),
+                ops.stack([zero, zero, one], -1),
+            ],
+            -2,
+        )
         fwd = ops.matmul(cropm, ops.matmul(affm, m))
         inv = ops.inv(fwd)
         # Back to pixel coordinates: x_in = C inv C^-1 x_out, C = translate by centre.
         cx, cy = (w - 1) / 2, (h - 1) / 2
         a0, a1, a2 = inv[:, 0, 0], inv[:, 0, 1], inv[:, 0, 2]
         b0, b1, b2 = inv[:, 1, 0], inv[:, 1, 1], inv[:, 1, 2]
-        return ops.stack([a0, a1, a2 + cx - a0 * cx - a1 * cy,
-                          b0, b1, b2 + cy - b0 * cx - b1 * cy, zero, zero], -1)
+        return ops.stack(
+            [a0, a1, a2 + cx - a0 * cx - a1 * cy, b0, b1, b2 + cy - b0 * cx - b1 * cy, zero, zero],
+            -1,
+        )
 
     def _blur(self, x, b):
         r = self.aug
@@ -97,8 +115,9 @@ class DeviceAugment(keras.layers.Layer):
         r = self.aug
         b, h, w = ops.shape(x)[0], x.shape[1], x.shape[2]
         x = ops.cast(x, "float32")
-        x = ops.image.affine_transform(x, self._matrix(b, h, w), interpolation="bilinear",
-                                       fill_mode="constant", fill_value=0.0)
+        x = ops.image.affine_transform(
+            x, self._matrix(b, h, w), interpolation="bilinear", fill_mode="constant", fill_value=0.0
+        )
         x = self._blur(x, b)
         v = lambda p: self._event(b, p)[:, None, None, None]  # noqa: E731
         alpha = 1 + v(r.contrast) * (self._u((b, 1, 1, 1), *r.contrast_range) - 1)
@@ -106,11 +125,13 @@ class DeviceAugment(keras.layers.Layer):
         x = (x - mean) * alpha + mean
         per_ch = v(r.brightness_per_channel)
         gain = per_ch * self._u((b, 1, 1, x.shape[-1]), *r.brightness_range) + (
-            1 - per_ch) * self._u((b, 1, 1, 1), *r.brightness_range)
+            1 - per_ch
+        ) * self._u((b, 1, 1, 1), *r.brightness_range)
         x = x * (1 + v(r.brightness) * (gain - 1))
         per_ch = v(r.noise_per_channel)
         noise = per_ch * keras.random.normal(ops.shape(x), seed=self.seed_generator) + (
-            1 - per_ch) * keras.random.normal(ops.shape(x[..., :1]), seed=self.seed_generator)
+            1 - per_ch
+        ) * keras.random.normal(ops.shape(x[..., :1]), seed=self.seed_generator)
         x = x + v(r.noise) * r.noise_std * noise
         return ops.clip(x, 0.0, 1.0)
 
@@ -118,7 +139,8 @@ class DeviceAugment(keras.layers.Layer):
         return input_shape
 
 
-def device_augment(recipe: AugmentRecipe, seed: int | None = None,
-                   name: str = "augment") -> DeviceAugment:
+def device_augment(
+    recipe: AugmentRecipe, seed: int | None = None, name: str = "augment"
+) -> DeviceAugment:
     """`recipe` as a `DeviceAugment` Keras layer (identity at inference)."""
     return DeviceAugment(recipe=recipe.to_dict(), seed=seed, name=name)

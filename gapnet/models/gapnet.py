@@ -25,9 +25,17 @@ def _bn_conv_relu(x, filters, stride, name):
 
 
 @register("gapnet")
-def build_gapnet(input_shape, n_classes=28, widths=(32, 64, 128), depths=(1, 4, 3),
-                 strides=(1, 2, 1), dense=(256, 256), dropout=0.4, preprocess=None,
-                 name="gapnet"):
+def build_gapnet(
+    input_shape,
+    n_classes=28,
+    widths=(32, 64, 128),
+    depths=(1, 4, 3),
+    strides=(1, 2, 1),
+    dense=(256, 256),
+    dropout=0.4,
+    preprocess=None,
+    name="gapnet",
+):
     """Builds GapNet.
 
     Args:

@@ -17,8 +17,15 @@ from gapnet.models._blocks import sigmoid_head, stem
 
 
 def _conv(x, filters, stride, name):
-    return layers.Conv2D(filters, 3, strides=stride, padding="same", activation="selu",
-                         kernel_initializer="lecun_normal", name=name)(x)
+    return layers.Conv2D(
+        filters,
+        3,
+        strides=stride,
+        padding="same",
+        activation="selu",
+        kernel_initializer="lecun_normal",
+        name=name,
+    )(x)
 
 
 @register("gapnet_pl")
@@ -41,6 +48,8 @@ def build_gapnet_pl(input_shape, n_classes=28, dropout=0.3, preprocess=None, nam
     # === Head ===
     x = layers.Concatenate(name="gap_concat")(taps)
     for i in (1, 2):
-        x = layers.Dense(256, activation="selu", kernel_initializer="lecun_normal", name=f"fc{i}")(x)
+        x = layers.Dense(256, activation="selu", kernel_initializer="lecun_normal", name=f"fc{i}")(
+            x
+        )
         x = layers.AlphaDropout(dropout, name=f"fc{i}_dropout")(x)
     return keras.Model(inputs, sigmoid_head(x, n_classes), name=name)

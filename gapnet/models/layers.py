@@ -37,11 +37,18 @@ class ChannelStandardization(keras.layers.Layer):
 
     def build(self, input_shape):
         c = input_shape[-1]
-        self.mean = self.add_weight(name="mean", shape=(c,), trainable=False,
-                                    initializer=keras.initializers.Constant(self.init_mean or 0.0))
+        self.mean = self.add_weight(
+            name="mean",
+            shape=(c,),
+            trainable=False,
+            initializer=keras.initializers.Constant(self.init_mean or 0.0),
+        )
         self.variance = self.add_weight(
-            name="variance", shape=(c,), trainable=False,
-            initializer=keras.initializers.Constant(self.init_variance or 1.0))
+            name="variance",
+            shape=(c,),
+            trainable=False,
+            initializer=keras.initializers.Constant(self.init_variance or 1.0),
+        )
 
     def call(self, x):
         return (x - self.mean) / ops.maximum(ops.sqrt(self.variance), keras.config.epsilon())

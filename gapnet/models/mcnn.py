@@ -24,7 +24,9 @@ def build_mcnn(input_shape, n_classes=28, widths=WIDTHS, fc=512, dropout=0.0, pr
     for s, width in enumerate(widths):
         x = x0 if s == 0 else layers.MaxPooling2D(2**s, padding="same", name=f"scale{s}_in")(x0)
         for i in range(3):
-            x = layers.Conv2D(width, 5, padding="same", activation="relu", name=f"scale{s}_conv{i + 1}")(x)
+            x = layers.Conv2D(
+                width, 5, padding="same", activation="relu", name=f"scale{s}_conv{i + 1}"
+            )(x)
         if s < n - 1:
             x = layers.MaxPooling2D(2 ** (n - 1 - s), padding="same", name=f"scale{s}_out")(x)
         branches.append(x)

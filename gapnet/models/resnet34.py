@@ -16,9 +16,13 @@ from gapnet.models._transfer import transfer_model
 def _block(x, filters, stride, name):
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_0_conv")(x)
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_0_conv")(
+            x
+        )
         shortcut = layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_0_bn")(shortcut)
-    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_1_conv")(x)
+    x = layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_1_conv"
+    )(x)
     x = layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_1_bn")(x)
     x = layers.ReLU(name=f"{name}_1_relu")(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(x)
@@ -30,8 +34,10 @@ def _block(x, filters, stride, name):
 def ResNet34(include_top=False, weights=None, input_shape=(224, 224, 3), name="resnet34"):
     """The ResNet-34 backbone (no top), `keras.applications`-style signature."""
     if weights == "imagenet":
-        raise ValueError("No ImageNet weights for ResNet34 in keras.applications: pass a "
-                         "local .weights.h5 file of a 3-channel ResNet34 backbone, or None.")
+        raise ValueError(
+            "No ImageNet weights for ResNet34 in keras.applications: pass a "
+            "local .weights.h5 file of a 3-channel ResNet34 backbone, or None."
+        )
     if include_top:
         raise ValueError("ResNet34 here is a backbone: include_top must be False")
     inputs = keras.Input(input_shape)
@@ -52,7 +58,25 @@ def ResNet34(include_top=False, weights=None, input_shape=(224, 224, 3), name="r
 
 
 @register("resnet34")
-def build_resnet34(input_shape, n_classes=28, weights=None, four_channel="widen",
-                   yellow_init="copy_red", dropout=0.0, preprocess=None):
-    return transfer_model(ResNet34, "resnet34", input_shape, n_classes, weights, four_channel,
-                          yellow_init, "RGB", 1.0, dropout, preprocess)
+def build_resnet34(
+    input_shape,
+    n_classes=28,
+    weights=None,
+    four_channel="widen",
+    yellow_init="copy_red",
+    dropout=0.0,
+    preprocess=None,
+):
+    return transfer_model(
+        ResNet34,
+        "resnet34",
+        input_shape,
+        n_classes,
+        weights,
+        four_channel,
+        yellow_init,
+        "RGB",
+        1.0,
+        dropout,
+        preprocess,
+    )

@@ -11,7 +11,25 @@ from gapnet.models._transfer import transfer_model
 
 
 @register("resnet50")
-def build_resnet50(input_shape, n_classes=28, weights=None, four_channel="widen",
-                   yellow_init="copy_red", dropout=0.0, preprocess=None):
-    return transfer_model(keras.applications.ResNet50, "resnet50", input_shape, n_classes,
-                          weights, four_channel, yellow_init, "BGR", 58.0, dropout, preprocess)
+def build_resnet50(
+    input_shape,
+    n_classes=28,
+    weights=None,
+    four_channel="widen",
+    yellow_init="copy_red",
+    dropout=0.0,
+    preprocess=None,
+):
+    return transfer_model(
+        keras.applications.ResNet50,
+        "resnet50",
+        input_shape,
+        n_classes,
+        weights,
+        four_channel,
+        yellow_init,
+        "BGR",
+        58.0,
+        dropout,
+        preprocess,
+    )

@@ -10,7 +10,25 @@ from gapnet.models._transfer import transfer_model
 
 
 @register("xception")
-def build_xception(input_shape, n_classes=28, weights=None, four_channel="widen",
-                   yellow_init="copy_red", dropout=0.0, preprocess=None):
-    return transfer_model(keras.applications.Xception, "xception", input_shape, n_classes,
-                          weights, four_channel, yellow_init, "RGB", 0.5, dropout, preprocess)
+def build_xception(
+    input_shape,
+    n_classes=28,
+    weights=None,
+    four_channel="widen",
+    yellow_init="copy_red",
+    dropout=0.0,
+    preprocess=None,
+):
+    return transfer_model(
+        keras.applications.Xception,
+        "xception",
+        input_shape,
+        n_classes,
+        weights,
+        four_channel,
+        yellow_init,
+        "RGB",
+        0.5,
+        dropout,
+        preprocess,
+    )

@@ -102,7 +102,9 @@ def cooccurrence(targets: np.ndarray, path: str) -> str:
     """Share of a row class's samples that also carry the column class."""
     t = np.asarray(targets, np.float64)
     co = t.T @ t
-    share = np.divide(co, np.diag(co)[:, None], out=np.zeros_like(co), where=np.diag(co)[:, None] > 0)
+    share = np.divide(
+        co, np.diag(co)[:, None], out=np.zeros_like(co), where=np.diag(co)[:, None] > 0
+    )
     np.fill_diagonal(share, np.nan)
     fig, ax = plt.subplots(figsize=(8, 7))
     im = ax.imshow(share, cmap="viridis", vmin=0)
@@ -150,12 +152,18 @@ def comparison(rows: list[dict], path: str) -> str:
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 8))
     x = np.arange(len(rows))
     f1 = np.array([r["macro_f1"] for r in rows], float)
-    err = np.array([[r["macro_f1"] - r["ci95_low"], r["ci95_high"] - r["macro_f1"]]
-                    if r["ci95_low"] is not None else [0, 0] for r in rows], float).T
+    err = np.array(
+        [
+            [r["macro_f1"] - r["ci95_low"], r["ci95_high"] - r["macro_f1"]]
+            if r["ci95_low"] is not None
+            else [0, 0]
+            for r in rows
+        ],
+        float,
+    ).T
     ax1.bar(x, f1, 0.6, yerr=err, capsize=4, color="C0", label="cross-fitted, 95% CI")
     ax1.plot(x, [r["macro_f1_at_0.5"] for r in rows], "k_", ms=20, mew=2, label="@0.5")
-    ax1.plot(x, [r["macro_f1_tuned"] for r in rows], "r_", ms=20, mew=2,
-             label="tuned (optimistic)")
+    ax1.plot(x, [r["macro_f1_tuned"] for r in rows], "r_", ms=20, mew=2, label="tuned (optimistic)")
     ax1.set_xticks(x, [r["run"] for r in rows], fontsize=8)
     ax1.set_ylabel("out-of-fold macro-F1")
     ax1.legend(fontsize=8)

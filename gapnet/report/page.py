@@ -17,8 +17,9 @@ def md_table(header, rows) -> str:
 
 def html_table(header, rows) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -28,7 +29,9 @@ def render(md_title: str, html_title: str, sections, figs) -> tuple[str, str]:
     page = []
     for title, note, header, rows in sections:
         md += [f"## {title}", ""] + ([note, ""] if note else [])
-        page.append(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else ""))
+        page.append(
+            f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(note)}</p>" if note else "")
+        )
         if header:
             md += [md_table(header, rows), ""]
             page.append(html_table(header, rows))
@@ -42,8 +45,10 @@ def render(md_title: str, html_title: str, sections, figs) -> tuple[str, str]:
         md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
         with open(path, "rb") as f:
             uri = "data:image/png;base64," + base64.b64encode(f.read()).decode()
-        page.append(f'<figure><img src="{uri}" alt="{html.escape(caption)}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        page.append(
+            f'<figure><img src="{uri}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     return "\n".join(md), HTML.format(title=html.escape(html_title), body="\n".join(page))
 
 

@@ -43,18 +43,39 @@ def ci_rows(targets, oof, folds, tuned, cross) -> list[list]:
     for k in sorted(set(folds.tolist())):
         m = folds == k
         y, p = targets[m], oof[m]
-        rows.append([f"fold {k}", int(m.sum()), _with_ci(y, p > cross[m]), _with_ci(y, p > 0.5),
-                     _with_ci(y, p > tuned)])
-    rows.append(["out of fold", len(targets), _with_ci(targets, oof > cross),
-                 _with_ci(targets, oof > 0.5), _with_ci(targets, oof > tuned)])
+        rows.append(
+            [
+                f"fold {k}",
+                int(m.sum()),
+                _with_ci(y, p > cross[m]),
+                _with_ci(y, p > 0.5),
+                _with_ci(y, p > tuned),
+            ]
+        )
+    rows.append(
+        [
+            "out of fold",
+            len(targets),
+            _with_ci(targets, oof > cross),
+            _with_ci(targets, oof > 0.5),
+            _with_ci(targets, oof > tuned),
+        ]
+    )
     return rows
 
 
-SUMMARY_KEYS = [("macro_precision", "macro precision"), ("macro_recall", "macro recall"),
-                ("macro_f1", "macro F1"), ("micro_precision", "micro precision"),
-                ("micro_recall", "micro recall"), ("micro_f1", "micro F1"),
-                ("macro_roc_auc", "macro ROC-AUC"), ("micro_roc_auc", "micro ROC-AUC"),
-                ("macro_pr_auc", "macro PR-AUC"), ("hamming_loss", "Hamming loss")]
+SUMMARY_KEYS = [
+    ("macro_precision", "macro precision"),
+    ("macro_recall", "macro recall"),
+    ("macro_f1", "macro F1"),
+    ("micro_precision", "micro precision"),
+    ("micro_recall", "micro recall"),
+    ("micro_f1", "micro F1"),
+    ("macro_roc_auc", "macro ROC-AUC"),
+    ("micro_roc_auc", "micro ROC-AUC"),
+    ("macro_pr_auc", "macro PR-AUC"),
+    ("hamming_loss", "Hamming loss"),
+]
 
 
 def summary_rows(evals: dict) -> list[list]:
@@ -68,8 +89,18 @@ def per_class_rows(targets, pred, folds) -> list[list]:
     k_values = sorted(set(folds.tolist()))
     n_train = np.mean([targets[folds != k].sum(0) for k in k_values], 0)
     n_val = np.mean([targets[folds == k].sum(0) for k in k_values], 0)
-    return [[k, CLASS_NAMES[k], _f(m["precision"][k]), _f(m["recall"][k]), _f(m["f1"][k]),
-             f"{n_train[k]:.0f}", f"{n_val[k]:.0f}"] for k in range(len(CLASS_NAMES))]
+    return [
+        [
+            k,
+            CLASS_NAMES[k],
+            _f(m["precision"][k]),
+            _f(m["recall"][k]),
+            _f(m["f1"][k]),
+            f"{n_train[k]:.0f}",
+            f"{n_val[k]:.0f}",
+        ]
+        for k in range(len(CLASS_NAMES))
+    ]
 
 
 def _history(path: str) -> dict:
@@ -77,42 +108,84 @@ def _history(path: str) -> dict:
     `val_*` ones of a run with no selection set) are left out."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})
-            if any(r[k] != "NA" for r in rows)}
+    return {
+        k: [float(r[k]) for r in rows]
+        for k in (rows[0] if rows else {})
+        if any(r[k] != "NA" for r in rows)
+    }
 
 
 def make_figures(out_dir, targets, oof, folds, tuned, cross, run) -> list[tuple[str, str]]:
     """(caption, path) of every figure of the run."""
     k_values = sorted(set(folds.tolist()))
     p = lambda name: os.path.join(out_dir, name)  # noqa: E731
-    figs = [("Per-class F1 per fold (cross-fitted thresholds; seed 002 Fig. 4.2)",
-             figures.per_class_f1_per_fold(np.array([
-                 metrics.per_class_f1(targets[folds == k], oof[folds == k] > cross[folds == k])
-                 for k in k_values]), p("per_class_f1_per_fold.png")))]
+    figs = [
+        (
+            "Per-class F1 per fold (cross-fitted thresholds; seed 002 Fig. 4.2)",
+            figures.per_class_f1_per_fold(
+                np.array(
+                    [
+                        metrics.per_class_f1(
+                            targets[folds == k], oof[folds == k] > cross[folds == k]
+                        )
+                        for k in k_values
+                    ]
+                ),
+                p("per_class_f1_per_fold.png"),
+            ),
+        )
+    ]
     hist = [os.path.join(run, f"fold_{k}", "history.csv") for k in k_values]
     if all(os.path.isfile(h) for h in hist):
-        figs.append(("Training curves per fold, and the selection set's when the run has one "
-                     "(Fig. A.7)",
-                     figures.training_curves([_history(h) for h in hist], p("training_curves.png"))))
-    figs.append(("ROC and precision-recall curves, out of fold (seed 000 Fig. 5)",
-                 figures.roc_pr_curves(targets, oof, p("roc_pr.png"))))
-    figs.append(("Label frequencies (Fig. A.1)",
-                 figures.label_frequencies(targets, p("label_frequencies.png"))))
-    figs.append(("Label co-occurrence (Fig. A.2)", figures.cooccurrence(targets, p("cooccurrence.png"))))
-    figs.append(("Labels per sample (Fig. A.3)",
-                 figures.labels_per_sample(targets, p("labels_per_sample.png"))))
+        figs.append(
+            (
+                "Training curves per fold, and the selection set's when the run has one (Fig. A.7)",
+                figures.training_curves([_history(h) for h in hist], p("training_curves.png")),
+            )
+        )
+    figs.append(
+        (
+            "ROC and precision-recall curves, out of fold (seed 000 Fig. 5)",
+            figures.roc_pr_curves(targets, oof, p("roc_pr.png")),
+        )
+    )
+    figs.append(
+        (
+            "Label frequencies (Fig. A.1)",
+            figures.label_frequencies(targets, p("label_frequencies.png")),
+        )
+    )
+    figs.append(
+        ("Label co-occurrence (Fig. A.2)", figures.cooccurrence(targets, p("cooccurrence.png")))
+    )
+    figs.append(
+        (
+            "Labels per sample (Fig. A.3)",
+            figures.labels_per_sample(targets, p("labels_per_sample.png")),
+        )
+    )
     grid = thresholds.grid(0.01)
-    curves = np.stack([thresholds.f1_curve(targets[:, k], oof[:, k], grid)
-                       for k in range(targets.shape[1])], 1)
-    figs.append(("Out-of-fold F1 against threshold per class, with the tuned thresholds",
-                 figures.f1_vs_threshold(grid, curves, tuned, p("f1_vs_threshold.png"))))
+    curves = np.stack(
+        [thresholds.f1_curve(targets[:, k], oof[:, k], grid) for k in range(targets.shape[1])], 1
+    )
+    figs.append(
+        (
+            "Out-of-fold F1 against threshold per class, with the tuned thresholds",
+            figures.f1_vs_threshold(grid, curves, tuned, p("f1_vs_threshold.png")),
+        )
+    )
     for k in k_values:
         lr = os.path.join(run, f"fold_{k}", "lr_finder.json")
         if os.path.isfile(lr):
             d = read_json(lr)
-            figs.append((f"LR range test, fold {k} (seed 000 Fig. 3)",
-                         figures.lr_finder(d["lr"], d["loss"], d.get("suggestion"),
-                                           p(f"lr_finder_fold{k}.png"))))
+            figs.append(
+                (
+                    f"LR range test, fold {k} (seed 000 Fig. 3)",
+                    figures.lr_finder(
+                        d["lr"], d["loss"], d.get("suggestion"), p(f"lr_finder_fold{k}.png")
+                    ),
+                )
+            )
     return figs
 
 
@@ -126,11 +199,13 @@ def explain_section(run: str, out_dir: str):
         return None
     s = read_json(path)
     m = s["method"]
-    text = (f"{len(s['samples'])} samples explained ({m['rule']}). Maps: {m['maps']} on "
-            f"{', '.join(m['layers'])}, TTA {m['tta']}; cells: {m['cells']}; a cell gets a "
-            f"class the image gets when its share of the class map is at least "
-            f"{m['cell_share']}. Gallery: explain/gallery.html; per-cell calls: "
-            "explain/cells.csv." + (" Synthetic data." if s.get("synthetic") else ""))
+    text = (
+        f"{len(s['samples'])} samples explained ({m['rule']}). Maps: {m['maps']} on "
+        f"{', '.join(m['layers'])}, TTA {m['tta']}; cells: {m['cells']}; a cell gets a "
+        f"class the image gets when its share of the class map is at least "
+        f"{m['cell_share']}. Gallery: explain/gallery.html; per-cell calls: "
+        "explain/cells.csv." + (" Synthetic data." if s.get("synthetic") else "")
+    )
     figs = []
     for rel in s["figures"]:
         src = os.path.join(run, "explain", rel)
@@ -161,39 +236,67 @@ def write_report(run: str, log=print) -> str:
     out_dir = os.path.join(run, "report")
     os.makedirs(out_dir, exist_ok=True)
 
-    evals = {"cross-fitted": metrics.evaluate(targets, oof, cross),
-             "@0.5": metrics.evaluate(targets, oof, 0.5),
-             "tuned (optimistic)": metrics.evaluate(targets, oof, tuned)}
+    evals = {
+        "cross-fitted": metrics.evaluate(targets, oof, cross),
+        "@0.5": metrics.evaluate(targets, oof, 0.5),
+        "tuned (optimistic)": metrics.evaluate(targets, oof, tuned),
+    }
     selection = selection_label(cfg)
-    data = ("synthetic atlas: scores on synthetic data are not HPA scores" if table.synthetic
-            else f"real data ({cfg.data})")
-    copies = (f" {table.n_copies} augmented copies were trained on and none was scored."
-              if table.n_copies else "")
+    data = (
+        "synthetic atlas: scores on synthetic data are not HPA scores"
+        if table.synthetic
+        else f"real data ({cfg.data})"
+    )
+    copies = (
+        f" {table.n_copies} augmented copies were trained on and none was scored."
+        if table.n_copies
+        else ""
+    )
     config = json.loads(cfg.to_json())
     m = headline(read_json(os.path.join(run, "metrics.json")))
     spread = m["fold_spread"]["macro_f1"]
-    minutes = (f" Training took {m['train_seconds'] / 60:.1f} min."
-               if m.get("train_seconds") is not None else "")
+    minutes = (
+        f" Training took {m['train_seconds'] / 60:.1f} min."
+        if m.get("train_seconds") is not None
+        else ""
+    )
     sections = [
-        ("Run", None, [], [[f"{cfg.model}, {len(set(folds.tolist()))}-fold cross-validation, "
-                           f"{len(ids)} scored samples at {cfg.image_size}px; data: {data}. "
-                           f"Model per fold: {selection}.{copies} Thresholds: "
-                           f"{cfg.threshold_strategy}. Headline: out-of-fold macro-F1 "
-                           f"{m['macro_f1']:.3f} at cross-fitted thresholds; folds "
-                           f"{spread['mean']:.3f} +- {spread['std']:.3f} (mean +- std).{minutes}"]]),
-        (f"Macro-F1 with bootstrap 95% intervals ({selection})",
-         f"Intervals resample the samples ({N_BOOT} resamples) with the predictions fixed. "
-         "`cross-fitted` thresholds are chosen on the other folds' predictions (honest: the "
-         "headline); `tuned` ones on the same out-of-fold predictions they are scored on "
-         "(optimistic).",
-         ["", "n", "cross-fitted", "@0.5", "tuned (optimistic)"],
-         ci_rows(targets, oof, folds, tuned, cross)),
-        (f"Summary metrics, out of fold (seed 000 Tables I-IV; {selection})", None,
-         ["metric"] + list(evals), summary_rows(evals)),
-        ("Per class, cross-fitted thresholds (seed 000 Table V)",
-         "Examples: mean per fold in the training and the validation part.",
-         ["class", "name", "precision", "recall", "F1", "train", "val"],
-         per_class_rows(targets, oof > cross, folds)),
+        (
+            "Run",
+            None,
+            [],
+            [
+                [
+                    f"{cfg.model}, {len(set(folds.tolist()))}-fold cross-validation, "
+                    f"{len(ids)} scored samples at {cfg.image_size}px; data: {data}. "
+                    f"Model per fold: {selection}.{copies} Thresholds: "
+                    f"{cfg.threshold_strategy}. Headline: out-of-fold macro-F1 "
+                    f"{m['macro_f1']:.3f} at cross-fitted thresholds; folds "
+                    f"{spread['mean']:.3f} +- {spread['std']:.3f} (mean +- std).{minutes}"
+                ]
+            ],
+        ),
+        (
+            f"Macro-F1 with bootstrap 95% intervals ({selection})",
+            f"Intervals resample the samples ({N_BOOT} resamples) with the predictions fixed. "
+            "`cross-fitted` thresholds are chosen on the other folds' predictions (honest: the "
+            "headline); `tuned` ones on the same out-of-fold predictions they are scored on "
+            "(optimistic).",
+            ["", "n", "cross-fitted", "@0.5", "tuned (optimistic)"],
+            ci_rows(targets, oof, folds, tuned, cross),
+        ),
+        (
+            f"Summary metrics, out of fold (seed 000 Tables I-IV; {selection})",
+            None,
+            ["metric"] + list(evals),
+            summary_rows(evals),
+        ),
+        (
+            "Per class, cross-fitted thresholds (seed 000 Table V)",
+            "Examples: mean per fold in the training and the validation part.",
+            ["class", "name", "precision", "recall", "F1", "train", "val"],
+            per_class_rows(targets, oof > cross, folds),
+        ),
         ("Config", None, ["key", "value"], [[k, json.dumps(v)] for k, v in config.items()]),
     ]
     figs = make_figures(out_dir, targets, oof, folds, tuned, cross, run)
@@ -202,8 +305,12 @@ def write_report(run: str, log=print) -> str:
         sections.insert(-1, explained[0])
         figs += explained[1]
 
-    md, page = render(f"Report: {os.path.basename(os.path.abspath(run))}",
-                      f"gapnet report: {cfg.model}", sections, figs)
+    md, page = render(
+        f"Report: {os.path.basename(os.path.abspath(run))}",
+        f"gapnet report: {cfg.model}",
+        sections,
+        figs,
+    )
     atomic_write_text(os.path.join(out_dir, "report.md"), md)
     html_path = os.path.join(out_dir, "report.html")
     atomic_write_text(html_path, page)

@@ -71,8 +71,9 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
         preprocess.append(device_augment(AugmentRecipe.from_config(cfg), seed=seed))
     if cfg.normalization == "dataset":
         mean, var = channel_stats(reader, train_idx, seed)
-        preprocess.append(keras.layers.Normalization(axis=-1, mean=mean, variance=var,
-                                                     name="normalize"))
+        preprocess.append(
+            keras.layers.Normalization(axis=-1, mean=mean, variance=var, name="normalize")
+        )
     elif cfg.normalization == "per_image":
         preprocess.append(PerImageStandardization(name="normalize"))
     shape = (reader.size, reader.size, 4)
@@ -102,26 +103,41 @@ def learning_rate(cfg: Config, steps_per_epoch: int, first_epoch: int = 0):
         alpha = 0.0 if cfg.lr_schedule == "cosine" else 1.0
         decay = max(cfg.epochs * steps_per_epoch - warmup, 1)
         cosine = keras.optimizers.schedules.CosineDecay
-        schedule = (cosine(cfg.learning_rate, decay, alpha) if not warmup else
-                    cosine(0.0, decay, alpha, warmup_target=cfg.learning_rate,
-                           warmup_steps=warmup))
+        schedule = (
+            cosine(cfg.learning_rate, decay, alpha)
+            if not warmup
+            else cosine(0.0, decay, alpha, warmup_target=cfg.learning_rate, warmup_steps=warmup)
+        )
         return ShiftedSchedule(schedule, first_epoch * steps_per_epoch) if first_epoch else schedule
     return cfg.learning_rate
 
 
-def compile_model(model: keras.Model, cfg: Config, steps_per_epoch: int = 1,
-                  train_targets=None, first_epoch: int = 0) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    cfg: Config,
+    steps_per_epoch: int = 1,
+    train_targets=None,
+    first_epoch: int = 0,
+) -> keras.Model:
     lr = learning_rate(cfg, steps_per_epoch, first_epoch)
     # Differential learning rates per layer group (seed 000) when layer_lr is set.
     extra = {"lr_multipliers": group_multipliers(model, cfg.layer_lr)} if cfg.layer_lr else {}
     # Gradient accumulation: a large effective batch in the memory of a small one.
-    accum = {"gradient_accumulation_steps": cfg.grad_accum_steps} if cfg.grad_accum_steps > 1 else {}
+    accum = (
+        {"gradient_accumulation_steps": cfg.grad_accum_steps} if cfg.grad_accum_steps > 1 else {}
+    )
     if cfg.optimizer == "adam":
         opt = (ScaledAdam if extra else keras.optimizers.Adam)(learning_rate=lr, **extra, **accum)
     else:
-        opt = (ScaledSGD if extra else keras.optimizers.SGD)(learning_rate=lr, momentum=0.9,
-                                                              **extra, **accum)
+        opt = (ScaledSGD if extra else keras.optimizers.SGD)(
+            learning_rate=lr, momentum=0.9, **extra, **accum
+        )
     loss = losses.get(cfg.loss, train_targets, cfg.focal_gamma, cfg.focal_alpha)
-    model.compile(optimizer=opt, loss=loss, metrics=[MacroF1(N_CLASSES)],
-                  jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
+    model.compile(
+        optimizer=opt,
+        loss=loss,
+        metrics=[MacroF1(N_CLASSES)],
+        jit_compile=cfg.jit_compile,
+        steps_per_execution=cfg.steps_per_execution,
+    )
     return model

@@ -43,7 +43,11 @@ def _predict(model, validation_data):
 class MacroF1Callback(keras.callbacks.Callback):
     def __init__(self, validation_data, threshold_search: bool = True, step: float = 0.001):
         super().__init__()
-        self.validation_data, self.threshold_search, self.step = validation_data, threshold_search, step
+        self.validation_data, self.threshold_search, self.step = (
+            validation_data,
+            threshold_search,
+            step,
+        )
         self.last = None  # (y_true, y_prob) of the last epoch, for other callbacks
 
     def on_epoch_end(self, epoch, logs=None):
@@ -108,8 +112,9 @@ class LearningRateLog(keras.callbacks.Callback):
 
 
 class SGDR(keras.callbacks.Callback):
-    def __init__(self, base_lr: float, min_lr: float = 0.0, first_cycle: int = 100,
-                 mult: float = 2.0):
+    def __init__(
+        self, base_lr: float, min_lr: float = 0.0, first_cycle: int = 100, mult: float = 2.0
+    ):
         super().__init__()
         self.base_lr, self.min_lr, self.first_cycle, self.mult = base_lr, min_lr, first_cycle, mult
         self.step, self.lrs = 0, []
@@ -127,8 +132,9 @@ class LRFinder(keras.callbacks.Callback):
     size (`gapnet.training.fit.range_test` drops the remainder), else the last, smaller batch
     of an epoch is slightly off."""
 
-    def __init__(self, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100,
-                 diverge: float = 4.0):
+    def __init__(
+        self, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100, diverge: float = 4.0
+    ):
         super().__init__()
         self.min_lr, self.max_lr, self.steps, self.diverge = min_lr, max_lr, steps, diverge
         self.lrs, self.losses = [], []
@@ -151,8 +157,7 @@ class LRFinder(keras.callbacks.Callback):
         self.lrs.append(self._lr(i))
         self.losses.append(loss)
         best = min(self.losses)
-        if i + 1 >= self.steps or not math.isfinite(loss) or (
-                loss > self.diverge * best and i > 5):
+        if i + 1 >= self.steps or not math.isfinite(loss) or (loss > self.diverge * best and i > 5):
             self.model.stop_training = True
             self.steps = len(self.losses)
         else:

@@ -57,9 +57,11 @@ def check_selection_size(n_select: int | None, strategy: str, fold=None) -> None
 
     replicas = distribution(strategy).num_replicas_in_sync
     if n_select is not None and n_select < replicas:
-        raise TrainingError(f"fold {fold}: the selection set has {n_select} samples, fewer "
-                            f"than the {replicas} replicas; raise inner_fraction or use "
-                            "selection='last'")
+        raise TrainingError(
+            f"fold {fold}: the selection set has {n_select} samples, fewer "
+            f"than the {replicas} replicas; raise inner_fraction or use "
+            "selection='last'"
+        )
 
 
 def shard_of(ctx: tf.distribute.InputContext) -> tuple[int, int, int]:

@@ -41,8 +41,9 @@ class FoldTask:
     seed: int = 0
 
 
-def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None,
-              select: bool = True) -> list:
+def callbacks(
+    cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None, select: bool = True
+) -> list:
     """The fold's callbacks; the resume bookkeeping (`gapnet.training.resume.EpochState`) goes last.
 
     With `select`, checkpointing (and early stopping, the plateau schedule) watch
@@ -54,20 +55,30 @@ def callbacks(cfg: Config, fold_dir: str, steps_per_epoch: int = 1, fold=None,
     if cfg.lr_schedule == "sgdr":
         cbs.append(SGDR(cfg.learning_rate, 0.0, cfg.sgdr_first_epochs * steps_per_epoch, 2.0))
     elif cfg.lr_schedule == "plateau" and select:  # GapNet-PL: halve on a macro-F1 plateau
-        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=cfg.monitor, mode=mode, factor=0.5,
-                                                     patience=cfg.plateau_patience))
+        cbs.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=cfg.monitor, mode=mode, factor=0.5, patience=cfg.plateau_patience
+            )
+        )
     cbs += [
-        resume.BestModel(os.path.join(fold_dir, "model.keras"),
-                         monitor=cfg.monitor if select else None, mode=mode),
+        resume.BestModel(
+            os.path.join(fold_dir, "model.keras"),
+            monitor=cfg.monitor if select else None,
+            mode=mode,
+        ),
         LearningRateLog(),
         keras.callbacks.CSVLogger(os.path.join(fold_dir, "history.csv"), append=True),
     ]
     if cfg.tensorboard:  # after LearningRateLog, so the rate is logged too
-        cbs.append(keras.callbacks.TensorBoard(os.path.join(fold_dir, "tensorboard"),
-                                               write_graph=False))
+        cbs.append(
+            keras.callbacks.TensorBoard(os.path.join(fold_dir, "tensorboard"), write_graph=False)
+        )
     if cfg.early_stopping_patience > 0 and select:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=mode,
-                                                 patience=cfg.early_stopping_patience))
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor=cfg.monitor, mode=mode, patience=cfg.early_stopping_patience
+            )
+        )
     return cbs
 
 
@@ -87,10 +98,14 @@ def range_test(model, cfg: Config, train, steps: int, y_train, fold_dir: str, n:
     # Batches of one size, so each batch's loss is recovered exactly from Keras' running mean.
     batches = train.unbatch().repeat().batch(cfg.batch_size, drop_remainder=True)
     model.fit(batches, steps_per_epoch=n, epochs=1, verbose=0, callbacks=[finder])
-    atomic_write_json(os.path.join(fold_dir, "lr_finder.json"),
-                      {"lr": finder.lrs, "loss": finder.losses, "suggestion": finder.suggestion()})
-    print(f"LR range test: suggested learning rate {finder.suggestion():.2g} "
-          f"(configured {cfg.learning_rate:g}); the report plots {fold_dir}/lr_finder.json")
+    atomic_write_json(
+        os.path.join(fold_dir, "lr_finder.json"),
+        {"lr": finder.lrs, "loss": finder.losses, "suggestion": finder.suggestion()},
+    )
+    print(
+        f"LR range test: suggested learning rate {finder.suggestion():.2g} "
+        f"(configured {cfg.learning_rate:g}); the report plots {fold_dir}/lr_finder.json"
+    )
 
 
 def datasets(cfg: Config, task: FoldTask, epochs=None, strategy=None):
@@ -101,30 +116,48 @@ def datasets(cfg: Config, task: FoldTask, epochs=None, strategy=None):
     each worker reads only its replicas' shares of every global batch
     (`make_dataset(shard=...)`); the selection set is left to TensorFlow's sharding.
     """
-    augmenter = (CpuAugmenter(AugmentRecipe.from_config(cfg))
-                 if augment_backend(cfg) == "cpu" else None)
+    augmenter = (
+        CpuAugmenter(AugmentRecipe.from_config(cfg)) if augment_backend(cfg) == "cpu" else None
+    )
     weights = None
     if cfg.oversample_min_count > 0:  # virtual oversampling: copies as sampling weights
         from gapnet.data.oversample import sampling_weights
 
         weights = np.ones(len(task.reader))
-        weights[task.train_idx] = sampling_weights(np.asarray(task.targets)[task.train_idx],
-                                                   cfg.oversample_min_count, task.seed)
+        weights[task.train_idx] = sampling_weights(
+            np.asarray(task.targets)[task.train_idx], cfg.oversample_min_count, task.seed
+        )
     reader = task.reader if strategy is None else distribute.ReadCounter(task.reader)
 
     def train_data(shard=None):
-        return make_dataset(reader, task.targets, cfg.batch_size, training=True,
-                            augmenter=augmenter, seed=task.seed, deterministic=True,
-                            indices=task.train_idx, weights=weights, epochs=epochs, shard=shard)
+        return make_dataset(
+            reader,
+            task.targets,
+            cfg.batch_size,
+            training=True,
+            augmenter=augmenter,
+            seed=task.seed,
+            deterministic=True,
+            indices=task.train_idx,
+            weights=weights,
+            epochs=epochs,
+            shard=shard,
+        )
 
     if strategy is None:
         train = train_data()
     else:
         train = strategy.distribute_datasets_from_function(
-            lambda ctx: train_data(distribute.shard_of(ctx)))
+            lambda ctx: train_data(distribute.shard_of(ctx))
+        )
         train.reads = reader  # the counter, for the log
-    val = None if task.select_idx is None else make_dataset(
-        task.reader, task.targets, cfg.batch_size, training=False, indices=task.select_idx)
+    val = (
+        None
+        if task.select_idx is None
+        else make_dataset(
+            task.reader, task.targets, cfg.batch_size, training=False, indices=task.select_idx
+        )
+    )
     return train, val
 
 
@@ -142,7 +175,9 @@ def _stage_start(cfg: Config, stage: str) -> int:
 def _current_rate(model):
     """The optimizer's current float learning rate (None before compile or for a schedule)."""
     opt = getattr(model, "optimizer", None)
-    if opt is None or isinstance(opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    if opt is None or isinstance(
+        opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    ):
         return None
     return float(opt.learning_rate)
 
@@ -209,16 +244,33 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
         pending = state if state and stage == state["stage"] else None
         train, val = datasets(cfg, task, (first, stop), multi)
         if multi is not None:
-            distribute.build_before_fit(model, val if val is not None else make_dataset(
-                task.reader, task.targets, cfg.batch_size, training=False,
-                indices=task.train_idx[:cfg.batch_size]))
-        model.fit(train, validation_data=val, steps_per_epoch=steps, initial_epoch=first,
-                  epochs=stop, verbose=fit_verbosity(cfg.verbose),
-                  callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)])
+            distribute.build_before_fit(
+                model,
+                val
+                if val is not None
+                else make_dataset(
+                    task.reader,
+                    task.targets,
+                    cfg.batch_size,
+                    training=False,
+                    indices=task.train_idx[: cfg.batch_size],
+                ),
+            )
+        model.fit(
+            train,
+            validation_data=val,
+            steps_per_epoch=steps,
+            initial_epoch=first,
+            epochs=stop,
+            verbose=fit_verbosity(cfg.verbose),
+            callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)],
+        )
         if multi is not None:
-            log(f"fold {fold}: worker {distribute.worker_index()} read {train.reads.count} "
+            log(
+                f"fold {fold}: worker {distribute.worker_index()} read {train.reads.count} "
                 f"training samples in epochs {first + 1}-{stop} ({parts} replicas share "
-                "every global batch)")
+                "every global batch)"
+            )
 
 
 def fit_verbosity(verbose: int) -> int:

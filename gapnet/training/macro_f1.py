@@ -38,5 +38,4 @@ class MacroF1(keras.metrics.Metric):
             v.assign(ops.zeros_like(v))
 
     def get_config(self):
-        return {**super().get_config(), "n_classes": self.n_classes,
-                "threshold": self.threshold}
+        return {**super().get_config(), "n_classes": self.n_classes, "threshold": self.threshold}

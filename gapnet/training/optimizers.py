@@ -43,9 +43,12 @@ def group_multipliers(model, group_lr: dict) -> dict:
     unknown = set(group_lr) - {"early", "middle", "head"}
     if unknown:
         raise ValueError(f"layer_lr keys must be early, middle, head; got {sorted(unknown)}")
-    return {v.path: float(group_lr.get(g, 1.0))
-            for g, layers in layer_groups(model).items() for layer in layers
-            for v in layer.trainable_weights}
+    return {
+        v.path: float(group_lr.get(g, 1.0))
+        for g, layers in layer_groups(model).items()
+        for layer in layers
+        for v in layer.trainable_weights
+    }
 
 
 @keras.saving.register_keras_serializable(package="gapnet")
@@ -55,13 +58,18 @@ class ShiftedSchedule(keras.optimizers.schedules.LearningRateSchedule):
     its warmup and decay."""
 
     def __init__(self, schedule, offset: int):
-        self.schedule = (keras.optimizers.schedules.deserialize(schedule)
-                         if isinstance(schedule, dict) else schedule)
+        self.schedule = (
+            keras.optimizers.schedules.deserialize(schedule)
+            if isinstance(schedule, dict)
+            else schedule
+        )
         self.offset = int(offset)
 
     def __call__(self, step):
         return self.schedule(step + self.offset)
 
     def get_config(self):
-        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
-                "offset": self.offset}
+        return {
+            "schedule": keras.optimizers.schedules.serialize(self.schedule),
+            "offset": self.offset,
+        }

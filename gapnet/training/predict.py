@@ -44,8 +44,11 @@ def with_pixel_input(model: keras.Model) -> keras.Model:
     wrapped = keras.Model(image, model(x), name=model.name)
     if model.compiled:  # same optimizer (its state too), loss and metrics
         saved = (model.get_compile_config() or {}).get("metrics") or []
-        wrapped.compile(optimizer=model.optimizer, loss=model.loss,
-                        metrics=[keras.saving.deserialize_keras_object(m) for m in saved] or None)
+        wrapped.compile(
+            optimizer=model.optimizer,
+            loss=model.loss,
+            metrics=[keras.saving.deserialize_keras_object(m) for m in saved] or None,
+        )
     return wrapped
 
 

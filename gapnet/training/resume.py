@@ -51,8 +51,9 @@ class BestModel(keras.callbacks.Callback):
             return self._save()
         value = (logs or {}).get(self.monitor)
         if value is None:
-            raise TrainingError(f"cannot monitor {self.monitor!r}: the epoch logged "
-                                f"{sorted(logs or {})}")
+            raise TrainingError(
+                f"cannot monitor {self.monitor!r}: the epoch logged {sorted(logs or {})}"
+            )
         value = float(value)
         if (value > self.best) if self.mode == "max" else (value < self.best):
             self.best = value
@@ -81,7 +82,8 @@ class StopOnNaN(keras.callbacks.Callback):
             raise TrainingError(
                 f"{where}epoch {self.epoch + 1}, batch {batch + 1}: the training loss became "
                 f"{float(loss)}; training stopped. The last finished epoch is kept; lower the "
-                "learning rate (or use float32) and rerun with --force to resume from it.")
+                "learning rate (or use float32) and rerun with --force to resume from it."
+            )
 
 
 def _rng_variables(model) -> list:
@@ -91,8 +93,10 @@ def _rng_variables(model) -> list:
 
 
 def callback_states(callbacks) -> list:
-    return [{a: _plain(getattr(cb, a, None)) for a in _STATE_ATTRS.get(type(cb).__name__, ())}
-            for cb in callbacks]
+    return [
+        {a: _plain(getattr(cb, a, None)) for a in _STATE_ATTRS.get(type(cb).__name__, ())}
+        for cb in callbacks
+    ]
 
 
 def _plain(v):
@@ -133,9 +137,15 @@ class EpochState(keras.callbacks.Callback):
         buf = io.BytesIO()
         np.savez(buf, *[np.asarray(v) for v in _rng_variables(self.model)])
         atomic_write_bytes(stem + ".npz", buf.getvalue())
-        atomic_write_json(os.path.join(self.dir, "state.json"), {
-            "epoch": epoch + 1, "stage": self.stage, "stopped": bool(self.model.stop_training),
-            "callbacks": callback_states(self.tracked)})
+        atomic_write_json(
+            os.path.join(self.dir, "state.json"),
+            {
+                "epoch": epoch + 1,
+                "stage": self.stage,
+                "stopped": bool(self.model.stop_training),
+                "callbacks": callback_states(self.tracked),
+            },
+        )
         for f in os.listdir(self.dir):  # only the epoch state.json names is kept
             if f.startswith("epoch_") and not f.startswith(f"epoch_{epoch + 1}."):
                 os.remove(os.path.join(self.dir, f))

@@ -30,13 +30,18 @@ def save_figure(path: str, real_rgby: np.ndarray | None = None, size: int = 512,
     sample = render([0, 25], size, np.random.default_rng([seed, 99]))
     panels = [(sample[..., c], f"synthetic {n}") for c, n in enumerate(("red", "green", "blue"))]
     panels += [(composite(real_rgby), "real HPAv18 (composite)")] if real_rgby is not None else []
-    for ax, (img, title) in zip(axes.flat[28:], panels + [(composite(sample), "synthetic composite")]):
+    for ax, (img, title) in zip(
+        axes.flat[28:], panels + [(composite(sample), "synthetic composite")]
+    ):
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
         ax.set_title(title, fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle("gapnet synthetic atlas: one sample per label (composite: red+yellow, "
-                 "green = protein, blue = nucleus). Synthetic, not HPA data.", fontsize=10)
+    fig.suptitle(
+        "gapnet synthetic atlas: one sample per label (composite: red+yellow, "
+        "green = protein, blue = nucleus). Synthetic, not HPA data.",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

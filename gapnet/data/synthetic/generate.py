@@ -69,8 +69,10 @@ def draw_label_sets(n: int, seed: int, min_per_class: int | None = None) -> list
             else:
                 if min_per_class is None:  # the default, in a dataset too small for it
                     break
-                raise ValueError(f"min_per_class={quota} cannot be met with {n} samples "
-                                 f"(class {k} has {counts[k]})")
+                raise ValueError(
+                    f"min_per_class={quota} cannot be met with {n} samples "
+                    f"(class {k} has {counts[k]})"
+                )
             i = int(rng.choice(free))
             member[i] = False
             member[i, list(new)] = True
@@ -117,11 +119,13 @@ def _write_one(job) -> int:
         atomic_write_bytes(p, _png(img[..., c]))
     if with_truth:
         for kind in ("cells", "nuclei"):
-            atomic_write_bytes(os.path.join(truth_dir, f"{sid}_{kind}.png"),
-                               _png(truth[kind].astype(np.uint16)))
+            atomic_write_bytes(
+                os.path.join(truth_dir, f"{sid}_{kind}.png"), _png(truth[kind].astype(np.uint16))
+            )
         for k, mask in truth["masks"].items():
-            atomic_write_bytes(os.path.join(truth_dir, f"{sid}_{k}.png"),
-                               _png(mask.astype(np.uint8) * 255))
+            atomic_write_bytes(
+                os.path.join(truth_dir, f"{sid}_{k}.png"), _png(mask.astype(np.uint8) * 255)
+            )
         rows = [f"{sid},{cell},{' '.join(map(str, ks))}" for cell, ks in truth["shows"].items()]
         atomic_write_bytes(table, ("\n".join(rows) + "\n" if rows else "").encode())
     return i
@@ -139,9 +143,16 @@ def _write_truth_table(out: str, ids) -> None:
     atomic_write_text(os.path.join(folder, "cells.csv"), "\n".join(lines) + "\n")
 
 
-def write_dataset(out: str | os.PathLike, n: int, size: int = 512, seed: int = 0,
-                  min_per_class: int | None = None, workers: int | None = None,
-                  progress: bool = True, truth: bool = False) -> str:
+def write_dataset(
+    out: str | os.PathLike,
+    n: int,
+    size: int = 512,
+    seed: int = 0,
+    min_per_class: int | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    truth: bool = False,
+) -> str:
     """Writes a synthetic dataset in the Kaggle layout; returns the folder.
 
     Args:

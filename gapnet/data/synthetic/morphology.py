@@ -60,9 +60,21 @@ class Cell:
         """(x, y, a, b, angle, harmonics) of each nucleus: two daughters in telophase."""
         if self.phase != "telophase":
             return [(self.ncx, self.ncy, self.na, self.nb, self.nangle, self.nharmonics)]
-        dx, dy = math.cos(self.division_axis) * self.a * 0.5, math.sin(self.division_axis) * self.a * 0.5
-        return [(self.cx + sgn * dx, self.cy + sgn * dy, self.na * 0.8, self.nb * 0.8,
-                 self.nangle, self.nharmonics) for sgn in (-1, 1)]
+        dx, dy = (
+            math.cos(self.division_axis) * self.a * 0.5,
+            math.sin(self.division_axis) * self.a * 0.5,
+        )
+        return [
+            (
+                self.cx + sgn * dx,
+                self.cy + sgn * dy,
+                self.na * 0.8,
+                self.nb * 0.8,
+                self.nangle,
+                self.nharmonics,
+            )
+            for sgn in (-1, 1)
+        ]
 
     def nucleus_point(self, psi: float, frac: float) -> tuple[float, float]:
         s = frac * _modulation(self.nharmonics, psi)
@@ -134,16 +146,19 @@ def _filaments(cell: Cell, rng, scale: float, n_range=(14, 30)):
 def touching_edges(owner: np.ndarray) -> np.ndarray:
     """Boolean mask of the pixels on either side of a border between two different cells."""
     edge = np.zeros(owner.shape, bool)
-    for a, b in (((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
-                 ((slice(None), slice(1, None)), (slice(None), slice(None, -1)))):
+    for a, b in (
+        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+    ):
         diff = (owner[a] != owner[b]) & (owner[a] >= 0) & (owner[b] >= 0)
         edge[a] |= diff
         edge[b] |= diff
     return edge
 
 
-def make_layout(rng: np.random.Generator, size: int, phases: list[str] | None = None,
-                confluent: bool = False) -> Layout:
+def make_layout(
+    rng: np.random.Generator, size: int, phases: list[str] | None = None, confluent: bool = False
+) -> Layout:
     """Draws a field of view: cell line, cell positions and shapes, nuclei and organelles.
 
     Args:
@@ -191,10 +206,20 @@ def make_layout(rng: np.random.Generator, size: int, phases: list[str] | None = 
         off = rng.normal(0, 0.08, 2) * r
         nscale = rng.uniform(0.38, 0.52)
         cell = Cell(
-            cx=cx, cy=cy, a=a, b=b, angle=angle, harmonics=_harmonics(rng, 0.22),
-            ncx=cx + off[0], ncy=cy + off[1], na=a * nscale * rng.uniform(0.95, 1.15),
-            nb=b * nscale * rng.uniform(0.95, 1.15), nangle=angle + rng.normal(0, 0.2),
-            nharmonics=_harmonics(rng, 0.08), phase=phase, division_axis=angle,
+            cx=cx,
+            cy=cy,
+            a=a,
+            b=b,
+            angle=angle,
+            harmonics=_harmonics(rng, 0.22),
+            ncx=cx + off[0],
+            ncy=cy + off[1],
+            na=a * nscale * rng.uniform(0.95, 1.15),
+            nb=b * nscale * rng.uniform(0.95, 1.15),
+            nangle=angle + rng.normal(0, 0.2),
+            nharmonics=_harmonics(rng, 0.08),
+            phase=phase,
+            division_axis=angle,
         )
         if phase is not None:  # condensed chromatin: smaller, at the centre
             cell.ncx, cell.ncy = cx, cy
@@ -208,8 +233,12 @@ def make_layout(rng: np.random.Generator, size: int, phases: list[str] | None = 
         cell.centrosome = cell.nucleus_point(psi, rng.uniform(1.12, 1.3))
         cell.filaments = _filaments(cell, rng, s)
         ext = max(a, b) * 1.45
-        cell.bbox = (max(int(cy - ext), 0), min(int(cy + ext) + 1, size),
-                     max(int(cx - ext), 0), min(int(cx + ext) + 1, size))
+        cell.bbox = (
+            max(int(cy - ext), 0),
+            min(int(cy + ext) + 1, size),
+            max(int(cx - ext), 0),
+            min(int(cx + ext) + 1, size),
+        )
         cells.append(cell)
 
     owner = np.full((size, size), -1, np.int16)

@@ -41,8 +41,12 @@ class Painter:
         layer = self._layers.setdefault(sig, np.zeros((self.size, self.size), np.float32))
         x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
         fx, fy = x - x0, y - y0
-        for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                          (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        for dx, dy, w in (
+            (0, 0, (1 - fx) * (1 - fy)),
+            (1, 0, fx * (1 - fy)),
+            (0, 1, (1 - fx) * fy),
+            (1, 1, fx * fy),
+        ):
             xi, yi = x0 + dx, y0 + dy
             ok = (xi >= 0) & (xi < self.size) & (yi >= 0) & (yi < self.size)
             np.add.at(layer, (yi[ok], xi[ok]), (mass * w)[ok])
@@ -62,8 +66,15 @@ class Painter:
             self.dots([x], [y], amp * 0.5, radius * 0.7)  # boosted inside dots()
             return
         value = float(amp * self.boost * min(1.0, math.sqrt(self.s)))
-        cv2.circle(self.img, (int(round(x * 16)), int(round(y * 16))), int(round(r * 16)),
-                   value, 1, cv2.LINE_AA, shift=4)
+        cv2.circle(
+            self.img,
+            (int(round(x * 16)), int(round(y * 16))),
+            int(round(r * 16)),
+            value,
+            1,
+            cv2.LINE_AA,
+            shift=4,
+        )
 
     def finish(self) -> np.ndarray:
         out = self.img

@@ -212,7 +212,6 @@ def _cytosol(p, L, m, rng):
     p.img += 0.45 * m.cyto * (0.85 + 0.3 * m.tex)
 
 
-
 def _rods_and_rings(p, L, m, rng):
     for c in L.cells:
         x, y = cell_points(c, rng.integers(1, 4), 0.2, 0.9, rng)
@@ -226,9 +225,32 @@ def _rods_and_rings(p, L, m, rng):
 
 
 PATTERNS = (
-    _nucleoplasm, _nuclear_membrane, _nucleoli, _fibrillar_center, _speckles, _nuclear_bodies,
-    _er, _golgi, _peroxisomes, _endosomes, _lysosomes, _intermediate_filaments, _actin,
-    _focal_adhesions, _microtubules, _microtubule_ends, _cytokinetic_bridge, _mitotic_spindle,
-    _mtoc, _centrosome, _lipid_droplets, _plasma_membrane, _cell_junctions, _mitochondria,
-    _aggresome, _cytosol, _cytoplasmic_bodies, _rods_and_rings,
+    _nucleoplasm,
+    _nuclear_membrane,
+    _nucleoli,
+    _fibrillar_center,
+    _speckles,
+    _nuclear_bodies,
+    _er,
+    _golgi,
+    _peroxisomes,
+    _endosomes,
+    _lysosomes,
+    _intermediate_filaments,
+    _actin,
+    _focal_adhesions,
+    _microtubules,
+    _microtubule_ends,
+    _cytokinetic_bridge,
+    _mitotic_spindle,
+    _mtoc,
+    _centrosome,
+    _lipid_droplets,
+    _plasma_membrane,
+    _cell_junctions,
+    _mitochondria,
+    _aggresome,
+    _cytosol,
+    _cytoplasmic_bodies,
+    _rods_and_rings,
 )

@@ -63,8 +63,9 @@ def make_maps(L: Layout, rng, s: float) -> Maps:
     nucleoli = Painter(size, s)
     for c in L.cells:
         for x, y, r in c.nucleoli:
-            cv2.circle(nucleoli.img, (int(x * 16), int(y * 16)), int(r * 16), 1.0, -1,
-                       cv2.LINE_AA, shift=4)
+            cv2.circle(
+                nucleoli.img, (int(x * 16), int(y * 16)), int(r * 16), 1.0, -1, cv2.LINE_AA, shift=4
+            )
     nucleoli_map = cv2.GaussianBlur(nucleoli.img, (0, 0), max(1.2 * s, 0.5)) * nuc
     fade = np.exp(-np.clip(L.dn - 1, 0, None) * 1.3) * cyto
     ridge = np.exp(-((band_noise(rng, size, 7 * s + 1) / 0.35) ** 2))
@@ -72,8 +73,16 @@ def make_maps(L: Layout, rng, s: float) -> Maps:
     edge = touching_edges(L.owner)
     junctions = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), max(0.8 * s, 0.5))
     junctions /= max(junctions.max(), 1e-6)
-    return Maps(cell, nuc, cyto, nucleoli_map, er.astype(np.float32), junctions,
-                band_noise(rng, size, 40 * s + 1), band_noise(rng, size, 5 * s + 1))
+    return Maps(
+        cell,
+        nuc,
+        cyto,
+        nucleoli_map,
+        er.astype(np.float32),
+        junctions,
+        band_noise(rng, size, 40 * s + 1),
+        band_noise(rng, size, 5 * s + 1),
+    )
 
 
 def _blue(L: Layout, m: Maps, rng, s) -> np.ndarray:
@@ -161,15 +170,20 @@ def render(labels, size: int, rng: np.random.Generator, truth: dict | None = Non
     # The bridge (16) and the spindle (17) need cells in telophase and metaphase.
     phases = None
     if 16 in labels or 17 in labels:
-        phases = (["telophase"] * int(rng.integers(3, 6)) if 16 in labels else []) + \
-                 (["metaphase"] * int(rng.integers(3, 6)) if 17 in labels else [])
+        phases = (["telophase"] * int(rng.integers(3, 6)) if 16 in labels else []) + (
+            ["metaphase"] * int(rng.integers(3, 6)) if 17 in labels else []
+        )
     # Junctions (22) show where cells touch: always a confluent sheet, which a fifth of the
     # other samples are too, so density alone does not give the label away.
     confluent = 22 in labels or rng.random() < 0.2
     L = make_layout(rng, size, phases=phases, confluent=confluent)
     m = make_maps(L, rng, s)
-    channels = [_red(L, m, rng, s), _green(L, m, labels, rng, s, truth), _blue(L, m, rng, s),
-                0.9 * m.er + 0.12 * m.cyto]
+    channels = [
+        _red(L, m, rng, s),
+        _green(L, m, labels, rng, s, truth),
+        _blue(L, m, rng, s),
+        0.9 * m.er + 0.12 * m.cyto,
+    ]
 
     # === Optics and noise ===
     illum = np.clip(1 + 0.2 * band_noise(rng, size, size / 1.5), 0.6, 1.4)
