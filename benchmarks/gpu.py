@@ -13,8 +13,9 @@ its 2/3 of 31,072 samples, predicts the other 10 % after every epoch and its hel
 third at the end) at the fastest cache-fed setting of each model.
 
 Cells run in that order while the next one (expected to take as long as the last) fits in
---budget seconds; the rest are reported as skipped. Without a GPU (or with --tiny) it runs a tiny form on the CPU (64 px, batch 4,
-float32, XLA off, short windows) that exercises every part; tests run that form.
+--budget seconds; the rest are reported as skipped. Without a GPU (or with --tiny) it runs a
+tiny form on the CPU (64 px, batch 4, float32, XLA off, short windows) that exercises every
+part; tests run that form.
 """
 
 import argparse

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
-from gapnet.data.segment import read_mask, resize_labels, segment_cells, SegmentParams  # noqa: E402
+from gapnet.data.segment import SegmentParams, read_mask, resize_labels, segment_cells  # noqa: E402
 
 
 def match(pred: np.ndarray, truth: np.ndarray, iou_min: float = 0.5):
@@ -93,7 +93,7 @@ def real_figure(path: str) -> None:
             (f"Kaggle {f[:8]} (blue only): nuclei", rgb, [(segment_nuclei(blue), (1, 1, 0))])
         )
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.2))
-    for ax, (title, rgb, layers) in zip(axes, panels):
+    for ax, (title, rgb, layers) in zip(axes, panels, strict=True):
         rgb = np.clip(rgb * 1.6, 0, 1)
         for labels, colour in layers:
             rgb[outlines(labels)] = colour
@@ -165,7 +165,7 @@ def main(argv=None):
             shows[(sid, int(cell))] = [int(k) for k in labels.split()]
         params = SegmentParams(nucleus_diameter=50 * args.size / 512)
         small = (cfg.image_size, cfg.image_size)
-        for sid, target in zip(src.labels.ids, src.labels.targets):
+        for sid, target in zip(src.labels.ids, src.labels.targets, strict=True):
             full = read_sample(src.image_dir, sid, args.size)
             t_cells = read_mask(os.path.join(truth_dir, f"{sid}_cells.png"))
             t_nuc = read_mask(os.path.join(truth_dir, f"{sid}_nuclei.png"))
@@ -188,7 +188,7 @@ def main(argv=None):
                 if os.path.isfile(os.path.join(truth_dir, f"{sid}_{k}.png"))
             }
             green = image[..., CHANNELS.index("green")].astype(np.float64)
-            for k, mask in masks.items():
+            for mask in masks.values():
                 if mask.any() and not mask.all():
                     share_uni.append(mask.mean())
                     share_green.append(green[mask].sum() / max(green.sum(), 1))

@@ -80,7 +80,7 @@ def main(argv=None):
             cached = cache.CacheReader(cache.cache_dir(roots[size], "train", size), ids)
             keras.mixed_precision.set_global_policy(precision)
 
-            def stream(reader, cpu_aug=False):
+            def stream(reader, cpu_aug=False, targets=targets):
                 aug = CpuAugmenter(AugmentRecipe()) if cpu_aug else None
                 return make_dataset(
                     reader,

@@ -12,11 +12,10 @@ import argparse
 import os
 import sys
 
-
 from gapnet.cv.folds import make_folds, make_split
 from gapnet.cv.runfolder import write_folds
-from gapnet.io import atomic_write_text
 from gapnet.data.labels import DataError, read_labels
+from gapnet.io import atomic_write_text
 
 
 def main(argv=None) -> int:
@@ -39,7 +38,7 @@ def main(argv=None) -> int:
     split = make_split(table.targets, args.val, args.test, args.seed, table.groups)
     atomic_write_text(
         os.path.join(out, "split.csv"),
-        "Id,split\n" + "".join(f"{i},{s}\n" for i, s in zip(table.ids, split)),
+        "Id,split\n" + "".join(f"{i},{s}\n" for i, s in zip(table.ids, split, strict=True)),
     )
     counts = {s: int((split == s).sum()) for s in ("train", "val", "test")}
     print(f"{os.path.join(out, 'split.csv')}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -1,6 +1,7 @@
 """Fine-tunes only the fully connected head of each fold of a finished run (seed 002, 4.1).
 
-    python experiments/finetune_head.py --run RUN [--loss bce|soft_f1|focal|...] [--epochs N] [--lr X]
+    python experiments/finetune_head.py --run RUN [--loss bce|soft_f1|focal|...] [--epochs N]
+        [--lr X]
 
 Writes RUN/finetune_<loss>/ with the files of a run and before_after.md.
 """

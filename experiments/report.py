@@ -3,9 +3,10 @@
     python experiments/report.py RUN
 
 Config, per-fold and out-of-fold macro-F1 with bootstrap 95% intervals (at cross-fitted
-thresholds, the honest headline; at 0.5; at tuned thresholds, optimistic), seed 000's summary and per-class tables, and the figures (per-
-class F1 per fold, training curves, ROC/PR curves, label statistics, F1 against threshold,
-LR range test). run_kfold.py writes it at the end of every run.
+thresholds, the honest headline; at 0.5; at tuned thresholds, optimistic), seed 000's summary
+and per-class tables, and the figures (per-class F1 per fold, training curves, ROC/PR curves,
+label statistics, F1 against threshold, LR range test). run_kfold.py writes it at the end of
+every run.
 """
 
 import argparse

@@ -5,14 +5,14 @@ import os
 import numpy as np
 import pytest
 
-from gapnet.data import cache
 from gapnet.config import Config
-from gapnet.data.source import open_source
-from gapnet.data.images import ImageError
 from gapnet.cv.kfold import run_kfold
 from gapnet.cv.runfolder import read_predictions
+from gapnet.data import cache
+from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.data.pipeline import PngReader, make_dataset
+from gapnet.data.source import open_source
 from gapnet.data.synthetic.generate import write_dataset
 
 quiet = dict(log=lambda *a: None)

@@ -4,8 +4,8 @@ import pytest
 from sklearn.metrics import f1_score
 
 from gapnet import models
-from gapnet.training import callbacks, tta
 from gapnet.thresholds import search_f1
+from gapnet.training import callbacks, tta
 
 
 def tiny_problem(n=96, seed=0):
@@ -57,7 +57,9 @@ def test_sgdr_curve_restarts_with_doubling_cycles():
     lr = [callbacks.sgdr_lr(s, 1.0, 0.0, 10, 2.0) for s in range(40)]
     assert lr[0] == 1.0 and lr[10] == 1.0 and lr[30] == 1.0  # restarts at 10 and 10 + 20
     assert lr[5] == pytest.approx(0.5) and lr[20] == pytest.approx(0.5)
-    assert all(a > b for a, b in zip(lr[10:29], lr[11:30]))  # decreasing within a cycle
+    assert all(
+        a > b for a, b in zip(lr[10:29], lr[11:30], strict=True)
+    )  # decreasing within a cycle
     x, y = tiny_problem()
     model = dense_model()
     model.compile(keras.optimizers.SGD(), "binary_crossentropy")
@@ -75,7 +77,7 @@ def test_lr_finder_records_suggests_and_restores(tmp_path):
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[finder])
     assert 5 < len(finder.losses) <= 40 and finder.lrs == sorted(finder.lrs)
     assert 1e-4 <= finder.suggestion() <= 10.0
-    for a, b in zip(before, model.get_weights()):
+    for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     from gapnet.report.figures import lr_finder
 

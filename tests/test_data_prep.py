@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from gapnet.cv.folds import make_folds, make_split
-from gapnet.data.source import open_source
 from gapnet.data.images import read_channel
 from gapnet.data.oversample import (
     TRANSFORMS,
@@ -17,8 +16,8 @@ from gapnet.data.oversample import (
     transform,
     write_oversampled,
 )
+from gapnet.data.source import open_source
 from gapnet.data.synthetic.generate import real_label_sets
-
 from tests.conftest import REAL_JPG
 
 
@@ -76,8 +75,8 @@ def test_oversampled_dataset_keeps_copies_in_their_source_fold(tiny_data, tmp_pa
         copy = np.asarray(Image.open(out / "train" / f"{copy_id}_{color}.png"))
         np.testing.assert_array_equal(copy, transform(original, j))
     folds = make_folds(table.targets, 3, 0, table.groups)
-    fold_of = dict(zip(table.ids, folds))
-    for i, s in zip(table.ids, table.sources):
+    fold_of = dict(zip(table.ids, folds, strict=True))
+    for i, s in zip(table.ids, table.sources, strict=True):
         if s:
             assert fold_of[i] == fold_of[s], (i, s)
 

@@ -108,7 +108,7 @@ def test_a_pre_0_3_model_is_explained_on_pixels():
 
 
 def test_cell_calls_follow_the_map_mass():
-    from gapnet.explain.cells import cell_calls, cell_rows, CELLS_HEADER
+    from gapnet.explain.cells import CELLS_HEADER, cell_calls, cell_rows
 
     cells = np.zeros((10, 10), np.int32)
     cells[:, :5], cells[:, 5:] = 1, 2

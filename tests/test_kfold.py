@@ -8,7 +8,6 @@ from gapnet import models
 from gapnet.config import Config
 from gapnet.cv.kfold import run_kfold
 from gapnet.cv.runfolder import read_predictions
-
 from tests.conftest import TINY
 
 
@@ -71,8 +70,8 @@ def test_run_folder_has_every_file(tiny_run):
 def test_oof_predictions_are_those_of_the_fold_models(tiny_run, tiny_data):
     import keras
 
-    from gapnet.data.source import open_source
     from gapnet.data.pipeline import PngReader
+    from gapnet.data.source import open_source
     from gapnet.training.predict import predict
 
     out, _ = tiny_run
@@ -186,7 +185,9 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     before = keras.saving.load_model(run / "fold_0" / "model.keras")
     after = keras.saving.load_model(run / "finetune_soft_f1" / "fold_0" / "model.keras")
     for name in ("block1_1_conv", "block2_4_bn", "block3_3_conv"):
-        for a, b in zip(before.get_layer(name).get_weights(), after.get_layer(name).get_weights()):
+        for a, b in zip(
+            before.get_layer(name).get_weights(), after.get_layer(name).get_weights(), strict=True
+        ):
             np.testing.assert_array_equal(a, b)  # convolution chain (and BN statistics) frozen
     assert not np.allclose(
         before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0]
@@ -380,7 +381,7 @@ def test_tensorboard_logs_hold_each_folds_curves(tiny_run):
     out, _ = tiny_run
     for k in range(3):
         history = open(os.path.join(out, f"fold_{k}", "history.csv")).read().splitlines()
-        row = dict(zip(history[0].split(","), history[1].split(",")))
+        row = dict(zip(history[0].split(","), history[1].split(","), strict=True))
         logged = {}
         for part in ("train", "validation"):
             acc = EventAccumulator(os.path.join(out, f"fold_{k}", "tensorboard", part))

@@ -91,7 +91,6 @@ def test_two_stage_training_continues_one_schedule_across_the_stage_boundary(tmp
     from gapnet.cv.kfold import run_kfold
     from gapnet.data.synthetic.generate import write_dataset
     from gapnet.training.build import learning_rate
-
     from tests.conftest import TINY
 
     cfg = Config.from_dict(

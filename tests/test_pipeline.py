@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter
-from gapnet.data.source import open_source
 from gapnet.data.images import read_sample
 from gapnet.data.pipeline import PngReader, make_dataset
+from gapnet.data.source import open_source
 
 
 def reader_for(root, size=64):
@@ -37,7 +37,7 @@ def test_training_shuffles_with_seed_and_keeps_labels_with_images(kaggle_root):
     x2, _ = order(1)
     np.testing.assert_array_equal(x1, x2)  # same seed, same first epoch
     means = x1.mean((1, 2, 3), dtype=np.float64)
-    for m, label in zip(means, y1):
+    for m, label in zip(means, y1, strict=True):
         i = min(fingerprint, key=lambda k: abs(fingerprint[k] - m))
         np.testing.assert_array_equal(label, src.labels.targets[i])
     np.testing.assert_allclose(sorted(means), sorted(fingerprint.values()), atol=1e-5)

@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from gapnet.training import resume
 from gapnet.config import Config
 from gapnet.cv.kfold import merge, run_kfold
 from gapnet.cv.runfolder import RunError, RunLock, read_predictions
 from gapnet.data.synthetic.generate import write_dataset
+from gapnet.training import resume
 
 SMALL = dict(
     image_size=32,

@@ -71,8 +71,8 @@ def test_masks_round_trip_in_every_format_and_bad_ones_are_named(tmp_path):
 
 
 def test_segment_script_writes_masks_and_resumes(tmp_path):
-    from gapnet.data.synthetic.generate import write_dataset
     from data_prep.segment import main
+    from gapnet.data.synthetic.generate import write_dataset
 
     root = write_dataset(tmp_path / "syn", 3, 96, seed=2, workers=1, progress=False)
     out = tmp_path / "masks"

@@ -7,7 +7,6 @@ import pytest
 
 from gapnet.config import Config
 from gapnet.cv.kfold import run_kfold
-
 from tests.conftest import TINY
 
 FOLD = 1
@@ -79,8 +78,8 @@ def test_the_same_check_catches_peeking(pair, tmp_path):
 
 @pytest.mark.slow
 def test_peek_is_labelled_optimistic_everywhere(tiny_data, tmp_path):
-    from gapnet.report.tables import caption, summary_table
     from gapnet.report.run_report import write_report
+    from gapnet.report.tables import caption, summary_table
 
     cfg = Config(data=tiny_data, **{**TINY, "folds": 2, "selection": "peek"})
     m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)

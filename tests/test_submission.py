@@ -37,8 +37,8 @@ def test_root(tiny_data, tmp_path):
 
 def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_root, tmp_path):
     from experiments.predict import main
-    from gapnet.data.pipeline import PngReader
     from gapnet.cv.submission import run_thresholds
+    from gapnet.data.pipeline import PngReader
     from gapnet.training.predict import predict
 
     run, _ = tiny_run

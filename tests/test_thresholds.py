@@ -11,7 +11,7 @@ def test_f1_curve_matches_sklearn():
     p = np.clip(y * 0.3 + rng.random(200) * 0.7, 0, 1)
     g = thresholds.grid(0.01)
     curve = thresholds.f1_curve(y, p, g)
-    for t, f in zip(g[::7], curve[::7]):
+    for t, f in zip(g[::7], curve[::7], strict=True):
         assert f == pytest.approx(f1_score(y, p > t, zero_division=0))
 
 

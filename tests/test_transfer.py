@@ -30,7 +30,9 @@ def test_widen_copies_bgr_kernels_in_rgby_order_and_red_to_yellow(tmp_path):
     np.testing.assert_allclose(k4[:, :, 3], k4[:, :, 0])  # yellow = red
     deep = "conv5_block3_3_conv"
     for a, b in zip(
-        src.get_layer(deep).get_weights(), model.get_layer("backbone").get_layer(deep).get_weights()
+        src.get_layer(deep).get_weights(),
+        model.get_layer("backbone").get_layer(deep).get_weights(),
+        strict=True,
     ):
         np.testing.assert_array_equal(a, b)
 

@@ -110,7 +110,7 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
             )
             mark_done(fold_dir, models.spec(cfg.model).fold_files, k)
         oof[task.scored_idx] = read_predictions(os.path.join(fold_dir, "val_predictions.csv"))[1]
-    scored = [i for i, c in zip(ids, copy) if not c]
+    scored = [i for i, c in zip(ids, copy, strict=True) if not c]
     result = evaluate_oof(
         cfg, targets[~copy], folds[~copy], oof[~copy], data.synthetic, int(copy.sum())
     )

@@ -178,7 +178,7 @@ def run_kfold(
         copy = is_copy(data.ids, data.groups)
         table = RunTable(
             cfg,
-            [i for i, c in zip(data.ids, copy) if not c],
+            [i for i, c in zip(data.ids, copy, strict=True) if not c],
             data.targets[~copy],
             folds[~copy],
             data.synthetic,

@@ -53,7 +53,9 @@ def fold_dir(out: str, k: int) -> str:
 # === Predictions and folds CSVs ===
 def write_predictions(path: str, ids, probs: np.ndarray) -> None:
     header = "Id," + ",".join(str(k) for k in range(probs.shape[1]))
-    lines = [header] + [i + "," + ",".join(f"{p:.7g}" for p in row) for i, row in zip(ids, probs)]
+    lines = [header] + [
+        i + "," + ",".join(f"{p:.7g}" for p in row) for i, row in zip(ids, probs, strict=True)
+    ]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -64,7 +66,9 @@ def read_predictions(path: str) -> tuple[list[str], np.ndarray]:
 
 
 def write_folds(path, ids, folds) -> None:
-    atomic_write_text(path, "Id,fold\n" + "".join(f"{i},{f}\n" for i, f in zip(ids, folds)))
+    atomic_write_text(
+        path, "Id,fold\n" + "".join(f"{i},{f}\n" for i, f in zip(ids, folds, strict=True))
+    )
 
 
 def read_fold_table(path) -> tuple[list[str], np.ndarray]:
@@ -87,7 +91,7 @@ def read_fold_table(path) -> tuple[list[str], np.ndarray]:
 
 def read_folds(path, ids) -> np.ndarray:
     """The fold of each of `ids` (all must be present) from an `Id,fold` file."""
-    table = dict(zip(*read_fold_table(path)))
+    table = dict(zip(*read_fold_table(path), strict=True))
     missing = [i for i in ids if i not in table]
     if missing:
         raise DataError(
@@ -198,7 +202,7 @@ def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
 def is_copy(ids, groups) -> np.ndarray:
     """True for an augmented copy (data_prep/oversample.py): its group is another Id."""
     return (
-        np.array([g != i for i, g in zip(ids, groups)], bool)
+        np.array([g != i for i, g in zip(ids, groups, strict=True)], bool)
         if groups is not None
         else np.zeros(len(ids), bool)
     )
@@ -233,7 +237,7 @@ def load_run(out: str, log=print) -> RunTable:
     if missing:
         raise RunError(f"{out}/folds.csv names Ids not in {root}: {missing[:5]}")
     copy = is_copy(ids, [table.groups[row[i]] for i in ids])
-    keep = [row[i] for i, c in zip(ids, copy) if not c]
+    keep = [row[i] for i, c in zip(ids, copy, strict=True) if not c]
     return RunTable(
         cfg,
         [table.ids[n] for n in keep],

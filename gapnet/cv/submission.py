@@ -80,5 +80,5 @@ def run_thresholds(run: str) -> np.ndarray:
 
 
 def write_submission(path: str, ids, labels) -> None:
-    rows = [f"{i},{' '.join(str(k) for k in row)}" for i, row in zip(ids, labels)]
+    rows = [f"{i},{' '.join(str(k) for k in row)}" for i, row in zip(ids, labels, strict=True)]
     atomic_write_text(path, "Id,Predicted\n" + "\n".join(rows) + "\n")

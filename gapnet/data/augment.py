@@ -3,11 +3,13 @@
 An `AugmentRecipe` (built from `Config.aug_*` by `AugmentRecipe.from_config`) drives two
 interchangeable back ends that sample the same distributions:
 
-- `CpuAugmenter` (default, `aug_backend="cpu"`): albumentations (OpenCV) for the geometric
-  transforms and NumPy for the intensity ones, per sample inside tf.data. Measured on a
-  2-core CPU, this runs about 4x faster than Keras' geometric layers.
-- `gapnet.models.device_augment.DeviceAugment` (`aug_backend="device"`): a Keras layer applied to whole batches on the
-  accelerator, all geometry fused into one `keras.ops.image.affine_transform`.
+- `CpuAugmenter` (`aug_backend="cpu"`, what the default `auto` picks without a GPU):
+  albumentations (OpenCV) for the geometric transforms and NumPy for the intensity ones, per
+  sample inside tf.data. Measured on a 2-core CPU, this runs about 4x faster than Keras'
+  geometric layers.
+- `gapnet.models.device_augment.DeviceAugment` (`aug_backend="device"`, what `auto` picks when
+  TensorFlow sees a GPU): a Keras layer applied to whole batches on the accelerator, all
+  geometry fused into one `keras.ops.image.affine_transform`.
 
 Transforms, in order, each with its own probability (`Config` key in brackets; the
 recipe field is the key without `aug_`):

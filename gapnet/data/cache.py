@@ -23,8 +23,8 @@ import numpy as np
 
 from gapnet.classes import CHANNELS
 from gapnet.data.images import channel_path, read_sample
-from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.data.labels import DataError
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
 
 CACHE_FOLDER = ".gapnet-cache"
 CHUNK = 256  # rows decoded between two progress saves
@@ -120,7 +120,9 @@ def build(
         for start in range(0, len(todo), CHUNK):
             rows = todo[start : start + CHUNK]
             for i, img in zip(
-                rows, pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows)
+                rows,
+                pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows),
+                strict=True,
             ):
                 images[i] = img
             images.flush()

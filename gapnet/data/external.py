@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError, channel_path, read_channel
-from gapnet.io import atomic_write_text
 from gapnet.data.labels import DataError, format_target, parse_label_csv
-
+from gapnet.io import atomic_write_text
 
 HASHES = "image_hashes.csv"  # Id -> sha256 of its green channel at the dataset's size
 
@@ -80,9 +79,9 @@ def import_external(
                 + "\n".join(map(str, old_problems[:10]))
             )
         existing = set(old.ids)
-        rows += [f"{i},{format_target(t)}" for i, t in zip(old.ids, old.targets)]
+        rows += [f"{i},{format_target(t)}" for i, t in zip(old.ids, old.targets, strict=True)]
     todo = []
-    for sample_id, target in zip(table.ids, table.targets):
+    for sample_id, target in zip(table.ids, table.targets, strict=True):
         if sample_id in existing:
             skipped["already in ROOT"].append(sample_id)
         elif all(os.path.isfile(channel_path(src, sample_id, c, "jpg")) for c in CHANNELS):
@@ -106,7 +105,7 @@ def import_external(
         seen = _known_hashes(root, sorted(existing), size, pool)
         results = pool.map(lambda item: convert(item[0]), todo)
         for (sample_id, target), (_, planes, digest) in tqdm(
-            zip(todo, results),
+            zip(todo, results, strict=True),
             total=len(todo),
             desc="importing",
             unit="sample",

@@ -74,7 +74,7 @@ class LabelTable:
         sample must stay in its fold."""
         if not self.sources:
             return self.ids
-        return tuple(src or i for i, src in zip(self.ids, self.sources))
+        return tuple(src or i for i, src in zip(self.ids, self.sources, strict=True))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -246,5 +246,5 @@ def write_labels(path: str | os.PathLike, ids, targets) -> None:
     """Writes an `Id,Target` CSV (LF line ends, labels ascending)."""
     from gapnet.io import atomic_write_text
 
-    lines = ["Id,Target"] + [f"{i},{format_target(t)}" for i, t in zip(ids, targets)]
+    lines = ["Id,Target"] + [f"{i},{format_target(t)}" for i, t in zip(ids, targets, strict=True)]
     atomic_write_text(path, "\n".join(lines) + "\n")

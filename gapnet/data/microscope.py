@@ -49,7 +49,7 @@ def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
         raise ImageError(path, "missing file") from None
     except Exception as e:  # tifffile raises many types for corrupt files
         raise ImageError(path, f"not a readable TIFF ({e})") from None
-    keep = [i for i, (a, n) in enumerate(zip(axes, arr.shape)) if n > 1 or a in "YX"]
+    keep = [i for i, (a, n) in enumerate(zip(axes, arr.shape, strict=True)) if n > 1 or a in "YX"]
     arr = arr.reshape([arr.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
     if arr.ndim != 3:

@@ -63,10 +63,10 @@ def write_oversampled(
     from PIL import Image
     from tqdm import tqdm
 
-    from gapnet.data.source import open_source
     from gapnet.data.images import channel_path, read_channel
-    from gapnet.io import atomic_write_text
     from gapnet.data.labels import format_target, read_labels
+    from gapnet.data.source import open_source
+    from gapnet.io import atomic_write_text
 
     src = open_source(root)
     table = read_labels(src.csv_path)
@@ -80,7 +80,7 @@ def write_oversampled(
     copies = plan_copies(table.targets, min_count, seed)
     os.makedirs(os.path.join(out, "train"), exist_ok=True)
     rows = ["Id,Target,Source"]
-    for sample_id, t in zip(table.ids, table.targets):
+    for sample_id, t in zip(table.ids, table.targets, strict=True):
         for color in CHANNELS:
             link = channel_path(os.path.join(out, "train"), sample_id, color, src.ext)
             if not os.path.lexists(link):

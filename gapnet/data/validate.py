@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gapnet.classes import CHANNELS
-from gapnet.data.source import HPASource, open_source
 from gapnet.data.images import ImageError, read_channel
 from gapnet.data.labels import DataError, Problem
+from gapnet.data.source import HPASource, open_source
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ValidationReport:
 
 def _check_sample(source: HPASource, sample_id: str, size: int) -> list[Problem]:
     problems = []
-    for color, path in zip(CHANNELS, source.paths(sample_id)):
+    for color, path in zip(CHANNELS, source.paths(sample_id), strict=True):
         notes: list[str] = []
         try:
             read_channel(path, color, size, notes)
@@ -82,7 +82,7 @@ def validate(
             from tqdm import tqdm
 
             results = tqdm(results, total=len(ids), desc="validating", unit="sample", disable=None)
-        for sample_id, problems in zip(ids, results):
+        for sample_id, problems in zip(ids, results, strict=True):
             report.problems += problems
             if any(p.severity == "error" for p in problems):
                 report.bad_ids.append(sample_id)

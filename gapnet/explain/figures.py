@@ -57,7 +57,7 @@ def sample_figure(
     axes[0, 0].imshow(rgb)
     axes[0, 0].set_title(title, fontsize=8)
     green = image[..., CHANNELS.index("green")]
-    for ax, k, m in zip(axes[0, 1:], classes, maps):
+    for ax, k, m in zip(axes[0, 1:], classes, maps, strict=True):
         ax.imshow(green, cmap="gray")
         positive = m[m > 0]  # scaled to its 99th percentile: a few hot pixels do not hide the rest
         top = float(np.percentile(positive, 99)) if positive.size else 1.0

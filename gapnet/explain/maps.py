@@ -19,8 +19,9 @@ A third kind, `method="input_gradient"`, works for any network: gradient x input
 protein channel, at the input's own resolution (no upsampling), the share of the class
 logit each protein pixel's intensity carries to first order (docs/localization.md compares
 the two against the synthetic ground truth). Gradients are taken on the logits (the
-pre-sigmoid outputs), not on the saturated probabilities. Taps are found as the inputs of the outer model's pooling layers, so a
-backbone nested as one layer (keras#16123, tensorflow#44462) needs no special case.
+pre-sigmoid outputs), not on the saturated probabilities. Taps are found as the inputs of
+the outer model's pooling layers, so a backbone nested as one layer (keras#16123,
+tensorflow#44462) needs no special case.
 Maps can be averaged over test-time views (`tta`): each view's map is turned back before
 averaging.
 """
@@ -141,7 +142,7 @@ class Explainer:
                 tape.watch(p)
             logits = tf.gather(self._logits(pooled), classes, axis=1)
         total = 0.0
-        for f, p, flat in zip(feats, pooled, self.flat):
+        for f, p, flat in zip(feats, pooled, self.flat, strict=True):
             jac = tape.batch_jacobian(logits, p)  # (B, K, C), or (B, K, h w C) after Flatten
             if flat:  # the feature map itself is the head's input: average its gradient
                 alpha = tf.reduce_mean(

@@ -72,7 +72,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         row = {i: n for n, i in enumerate(oof_ids)}
         ids, y = list(table.ids), table.targets
         probs = oof[[row[i] for i in ids]]
-        fold_of = dict(zip(ids, table.folds.tolist()))
+        fold_of = dict(zip(ids, table.folds.tolist(), strict=True))
         cross = thr_all.get("crossfit") or {}
         thr = np.stack([np.asarray(cross.get(str(fold_of[i]), thr_all["thresholds"])) for i in ids])
         rule = "each sample's fold model; cross-fitted thresholds"

@@ -53,6 +53,6 @@ def write_image_predictions(path: str, names, probs, labels) -> None:
     rows = [
         f"{n},{' '.join(map(str, ls))},{'; '.join(CLASS_NAMES[k] for k in ls)},"
         + ",".join(f"{p:.7g}" for p in row)
-        for n, row, ls in zip(names, probs, labels)
+        for n, row, ls in zip(names, probs, labels, strict=True)
     ]
     atomic_write_text(path, "\n".join([head] + rows) + "\n")

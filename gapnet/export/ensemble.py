@@ -55,7 +55,7 @@ def with_weight_normalization(model: keras.Model) -> keras.Model:
         out = outs[0] if len(outs) == 1 else keras.layers.Average(name="fold_average")(outs)
         return keras.Model(image, out, name=model.name)
     clone = keras.models.clone_model(model, clone_function=swap)
-    for old, new in zip(model.layers, clone.layers):
+    for old, new in zip(model.layers, clone.layers, strict=True):
         if not isinstance(old, keras.layers.Normalization):
             new.set_weights(old.get_weights())
     return clone

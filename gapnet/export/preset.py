@@ -20,8 +20,8 @@ import numpy as np
 
 from gapnet.classes import CHANNELS, CLASS_NAMES
 from gapnet.cv.submission import fold_models
-from gapnet.export.card import model_card
 from gapnet.export.apply import model_of_run
+from gapnet.export.card import model_card
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.training.predict import load_model
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 
-
 # The first layer of every gapnet network: 8-bit pixel values (uint8, or float 0..255) to
 # float32 in 0..1, on the device. Kept float32 under mixed precision, so the scaling is
 # exactly that of the float32 pipeline gapnet 0.2 had.

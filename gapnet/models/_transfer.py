@@ -70,7 +70,7 @@ def _widened(factory, input_shape, weights, rgb_order, yellow_init):
         return net
     src = _load_3ch(factory, input_shape, weights)
     first = True
-    for dst_layer, src_layer in zip(net.layers, src.layers):
+    for dst_layer, src_layer in zip(net.layers, src.layers, strict=True):
         w = src_layer.get_weights()
         if not w:
             continue

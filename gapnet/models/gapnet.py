@@ -50,7 +50,7 @@ def build_gapnet(
     """
     inputs, x = stem(input_shape, preprocess)
     taps = []
-    for b, (width, depth, stride) in enumerate(zip(widths, depths, strides), start=1):
+    for b, (width, depth, stride) in enumerate(zip(widths, depths, strides, strict=True), start=1):
         for i in range(depth):
             x = _bn_conv_relu(x, width, stride if i == 0 else 1, f"block{b}_{i + 1}")
         if b < len(widths):

@@ -3,8 +3,8 @@
 Seven scales: the input max-pooled by 2^n, n = 0..6; at each scale three 5x5 ReLU
 convolutions of widths 16, 16, 16, 32, 32, 32, 64 (scale 0..6), then max-pooled by
 2^(6-n) to the smallest resolution; concatenated (208 channels) -> 1x1 convolution 1024 ->
-2x2 max-pool -> FC 512 (optional dropout) -> 28 sigmoid outputs. Pools use "same" padding, so any input size
-works (inputs divisible by 128 keep every scale exact).
+2x2 max-pool -> FC 512 (optional dropout) -> 28 sigmoid outputs. Pools use "same"
+padding, so any input size works (inputs divisible by 128 keep every scale exact).
 """
 
 import keras

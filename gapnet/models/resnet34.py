@@ -47,7 +47,9 @@ def ResNet34(include_top=False, weights=None, input_shape=(224, 224, 3), name="r
     x = layers.ReLU(name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    for stage, (filters, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3)), start=2):
+    for stage, (filters, blocks) in enumerate(
+        zip((64, 128, 256, 512), (3, 4, 6, 3), strict=True), start=2
+    ):
         for b in range(blocks):
             stride = 2 if b == 0 and stage > 2 else 1
             x = _block(x, filters, stride, f"conv{stage}_block{b + 1}")

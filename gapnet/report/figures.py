@@ -46,12 +46,12 @@ def training_curves(histories: list[dict], path: str) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     for k, h in enumerate(histories):
         epochs = np.asarray(h.get("epoch", []), float) + 1
-        for ax, key in zip(axes, ("loss", "macro_f1")):
+        for ax, key in zip(axes, ("loss", "macro_f1"), strict=True):
             if key in h:
                 ax.plot(epochs, h[key], "--", color=f"C{k}", label=f"fold {k} train")
             if f"val_{key}" in h:
                 ax.plot(epochs, h[f"val_{key}"], color=f"C{k}", label=f"fold {k} selection set")
-    for ax, title in zip(axes, ("loss", "macro-F1 @0.5")):
+    for ax, title in zip(axes, ("loss", "macro-F1 @0.5"), strict=True):
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.legend(fontsize=7)

@@ -107,7 +107,7 @@ def apply_states(callbacks, state: dict) -> None:
     """Restores the saved states onto the callbacks that keep state, in order (callbacks
     without state, such as the learning-rate log, may be added between versions)."""
     stateful = [cb for cb in callbacks if _STATE_ATTRS.get(type(cb).__name__)]
-    for cb, saved in zip(stateful, [s for s in state["callbacks"] if s]):
+    for cb, saved in zip(stateful, [s for s in state["callbacks"] if s], strict=True):
         for a, v in saved.items():
             setattr(cb, a, v)
 
@@ -163,7 +163,7 @@ def restore(model, state: dict, fold_dir: str) -> None:
     model.optimizer.build(model.trainable_variables)
     model.load_weights(stem + ".weights.h5")
     with np.load(stem + ".npz") as rng:
-        for v, k in zip(_rng_variables(model), rng.files):
+        for v, k in zip(_rng_variables(model), rng.files, strict=True):
             v.assign(rng[k])
 
 

@@ -31,7 +31,7 @@ def save_figure(path: str, real_rgby: np.ndarray | None = None, size: int = 512,
     panels = [(sample[..., c], f"synthetic {n}") for c, n in enumerate(("red", "green", "blue"))]
     panels += [(composite(real_rgby), "real HPAv18 (composite)")] if real_rgby is not None else []
     for ax, (img, title) in zip(
-        axes.flat[28:], panels + [(composite(sample), "synthetic composite")]
+        axes.flat[28:], panels + [(composite(sample), "synthetic composite")], strict=False
     ):
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
         ax.set_title(title, fontsize=7)

@@ -20,8 +20,8 @@ from multiprocessing import get_context
 import numpy as np
 
 from gapnet.classes import CHANNELS, N_CLASSES
-from gapnet.io import atomic_write_bytes
 from gapnet.data.labels import write_labels
+from gapnet.io import atomic_write_bytes
 
 CACHE_ENV = "GAPNET_CACHE"
 

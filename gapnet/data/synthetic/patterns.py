@@ -68,7 +68,7 @@ def _golgi(p, L, m, rng):
         k = rng.integers(10, 21)
         ang = psi + rng.uniform(-0.7, 0.7, k)  # a ribbon hugging one side of the nucleus
         frac = rng.uniform(1.1, 1.3, k)
-        pts = np.array([c.nucleus_point(a, f) for a, f in zip(ang, frac)])
+        pts = np.array([c.nucleus_point(a, f) for a, f in zip(ang, frac, strict=True)])
         p.dots(pts[:, 0], pts[:, 1], 0.9, 1.6)
 
 
@@ -97,7 +97,12 @@ def _intermediate_filaments(p, L, m, rng):
             start, span = rng.uniform(0, 2 * np.pi), rng.uniform(1.5, 4.0)
             psi = start + np.linspace(0, span, 16)
             frac = rng.uniform(0.5, 0.88) + np.cumsum(rng.normal(0, 0.025, 16))
-            pts = np.array([c.boundary_point(a, f) for a, f in zip(psi, np.clip(frac, 0.45, 0.97))])
+            pts = np.array(
+                [
+                    c.boundary_point(a, f)
+                    for a, f in zip(psi, np.clip(frac, 0.45, 0.97), strict=True)
+                ]
+            )
             p.line(pts, 0.7)
 
 
@@ -176,7 +181,7 @@ def _centrosome(p, L, m, rng):
 def _lipid_droplets(p, L, m, rng):
     for c in L.cells:
         x, y = cell_points(c, rng.integers(3, 11), 0.5, 0.9, rng)
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=True):
             p.ring(xi, yi, rng.uniform(6, 12), 0.9)
 
 
@@ -194,7 +199,7 @@ def _mitochondria(p, L, m, rng):
         x, y = cell_points(c, k, 0.45, 0.9, rng)
         ang = rng.uniform(0, 2 * np.pi, k)
         length = rng.uniform(7, 14, k) * p.s
-        for xi, yi, a, ln in zip(x, y, ang, length):
+        for xi, yi, a, ln in zip(x, y, ang, length, strict=True):
             bend = rng.normal(0, 0.6)
             t = np.linspace(-0.5, 0.5, 4)
             px = xi + np.cos(a + bend * t) * t * ln
@@ -215,7 +220,7 @@ def _cytosol(p, L, m, rng):
 def _rods_and_rings(p, L, m, rng):
     for c in L.cells:
         x, y = cell_points(c, rng.integers(1, 4), 0.2, 0.9, rng)
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=True):
             if rng.random() < 0.5:
                 a, ln = rng.uniform(0, np.pi), rng.uniform(12, 24) * p.s / 2
                 d = np.array([math.cos(a), math.sin(a)]) * ln
