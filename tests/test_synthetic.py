@@ -213,3 +213,12 @@ def test_figure_cli_shows_a_real_sample_beside_the_synthetic_ones(tmp_path):
         main(
             ["--figure", str(tmp_path / "c.png"), "--size", "64", "--real", str(tmp_path / "nope")]
         )
+
+
+def test_more_forced_phases_than_cells_drops_the_extra_phases():
+    # A crowded or tiny field can hold fewer cells than the phases asked for: the extra phases
+    # are dropped (the default 900-sample atlas meets this case), not an error.
+    from gapnet.data.synthetic.morphology import make_layout
+
+    layout = make_layout(np.random.default_rng(0), 64, phases=["metaphase"] * 40)
+    assert 5 <= len(layout.cells) < 40
