@@ -304,3 +304,80 @@ def test_gradcam_equals_a_hand_computation_on_a_two_level_network():
             hand[:, j] += tf.image.resize(cam, (16, 16), method="bilinear").numpy()[..., 0]
     np.testing.assert_allclose(maps, hand, rtol=1e-4, atol=1e-6)
     assert hand.max() > 0
+
+
+def test_a_class_at_its_threshold_exactly_is_not_called():
+    """One rule with tuning and scoring: a class is called when p > t, not at p == t."""
+    from gapnet.explain.cells import cell_calls
+    from gapnet.explain.run_explain import called
+
+    cells = np.ones((4, 4), np.int32)
+    probs = np.full(28, 0.1, np.float32)
+    probs[[3, 4]] = 0.5
+    thr = np.full(28, 0.5, np.float32)
+    thr[4] = 0.4
+    maps = np.ones((28, 4, 4), np.float32)
+    _, labels = cell_calls(probs, thr, maps, range(28), cells)
+    assert labels == [[4]]
+    assert np.flatnonzero(called(probs[None], thr[None])[0]).tolist() == [4]
+
+
+def _explain_other(run, root, masks, out):
+    import csv
+
+    from gapnet.explain.run_explain import ExplainRequest, explain
+
+    ids = ["sample00", "sample03"]
+    explain(
+        ExplainRequest(run, out=str(out), data=str(root), ids=ids, masks=str(masks)),
+        log=lambda *a: None,
+    )
+    with open(out / "cells.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k.startswith("p_")} for r in csv.DictReader(f)]
+
+
+def test_cell_scores_do_not_depend_on_the_true_labels_nor_generate_the_runs_data(
+    tiny_run, kaggle_root, tmp_path, monkeypatch
+):
+    """Explaining --data OTHER never resolves the run's own data (here the default
+    synthetic atlas: nothing is generated in an empty GAPNET_CACHE), and cells.csv's
+    scores are the same whatever the true labels say."""
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data"] = None  # made on the default atlas
+    (run / "config.json").write_text(json.dumps(cfg))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("GAPNET_CACHE", str(cache))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    cells = np.zeros((48, 48), np.int32)
+    cells[:, :24], cells[:, 24:] = 1, 2
+    for sid in ("sample00", "sample03"):
+        np.save(masks / f"{sid}_cells.npy", cells)
+    before = _explain_other(str(run), kaggle_root, masks, tmp_path / "a")
+    csv_path = kaggle_root / "train.csv"
+    csv_path.write_text(csv_path.read_text().replace("sample00,0", "sample00,9 14 27"))
+    after = _explain_other(str(run), kaggle_root, masks, tmp_path / "b")
+    assert before == after and len(before) == 4
+    assert os.listdir(cache) == []
+
+
+def test_explain_segments_at_the_images_own_resolution(kaggle_root):
+    """Without masks, cells come from the 512-px files, shrunk to the maps' size."""
+    from gapnet.data.images import read_sample
+    from gapnet.data.segment import SegmentParams, resize_labels, segment_cells
+    from gapnet.data.source import open_source
+    from gapnet.explain.run_explain import _cells
+
+    src = open_source(str(kaggle_root))
+    sid = src.labels.ids[0]
+    small = read_sample(src.image_dir, sid, 64)
+    cells, seg = _cells(None, sid, small, src, 50.0)
+    full = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(50.0))[0]
+    assert seg == 512 and cells.shape == (64, 64)
+    np.testing.assert_array_equal(cells, resize_labels(full, (64, 64)))
+    assert cells.max() > 0
