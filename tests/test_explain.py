@@ -151,6 +151,18 @@ def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path)
     assert emb["features"].shape[0] == len(emb["ids"]) == 30 and emb["xy"].shape == (30, 2)
     assert len(emb["cell_ids"]) == len(emb["cell_features"]) > 0
     assert {c.split(":")[0] for c in emb["cell_ids"]} <= set(summary["samples"])
+    assert str(emb["method"]) == summary["embeddings"]["method"] == "UMAP"
+    import anndata
+
+    ad = anndata.read_h5ad(os.path.join(out, "embeddings.h5ad"))
+    np.testing.assert_array_equal(ad.X, emb["features"])
+    np.testing.assert_array_equal(ad.obsm["X_2d"], emb["xy"])
+    assert list(ad.obs["Id"]) == list(emb["ids"]) and ad.uns["embedding_method"] == "UMAP"
+    cells_ad = anndata.read_h5ad(os.path.join(out, "cells.h5ad"))
+    np.testing.assert_array_equal(cells_ad.X, emb["cell_features"])
+    assert [f"{i}:{c}" for i, c in zip(cells_ad.obs["Id"], cells_ad.obs["cell"], strict=True)] == [
+        str(c) for c in emb["cell_ids"]
+    ]
     write_report(run, log=lambda *a: None)
     md = open(os.path.join(run, "report", "report.md")).read()
     assert "## Where the protein is" in md and "explain_" in md
@@ -381,3 +393,21 @@ def test_explain_segments_at_the_images_own_resolution(kaggle_root):
     assert seg == 512 and cells.shape == (64, 64)
     np.testing.assert_array_equal(cells, resize_labels(full, (64, 64)))
     assert cells.max() > 0
+
+
+def test_embeddings_fall_back_to_pca_and_round_trip_through_anndata(tmp_path):
+    import anndata
+
+    from gapnet.explain.embed import two_d, write_h5ad
+
+    feats = np.random.default_rng(8).normal(size=(5, 6)).astype(np.float32)
+    xy, method = two_d(feats)  # too few points for UMAP's neighbour graph
+    assert method == "PCA" and xy.shape == (5, 2)
+    path = str(tmp_path / "e.h5ad")
+    obs = {"Id": [f"s{i}" for i in range(5)], "labels": ["0", "1 2", "", "3", "0"]}
+    write_h5ad(path, feats, obs, xy, method)
+    ad = anndata.read_h5ad(path)
+    np.testing.assert_array_equal(ad.X, feats)
+    np.testing.assert_array_equal(ad.obsm["X_2d"], xy)
+    assert list(ad.obs["Id"]) == obs["Id"] and list(ad.obs["labels"]) == obs["labels"]
+    assert ad.uns["embedding_method"] == "PCA"
