@@ -2,7 +2,7 @@
 
     python experiments/explain.py --run RUN [--data ROOT] [--ids ID ... | --n N]
                                   [--classes K ...] [--cells MASKS] [--tta flips]
-                                  [--maps auto|input_gradient]
+                                  [--maps auto|input_gradient|integrated_gradients]
                                   [--embeddings] [--out DIR]
 
 Without --data, the run's own samples, each explained by the fold model that never trained
@@ -14,8 +14,9 @@ pooled level otherwise (docs/localization.md). Cells: label masks from MASKS
 HPA-Cell-Segmentation), else gapnet's own segmentation.
 
 Writes DIR (default RUN/explain): figures/<Id>.png, gallery.html, cells.csv (Id, cell, x,
-y, area, p_0..p_27, labels), summary.json, and with --embeddings embeddings.npz and
-embedding.png; then refreshes the run report, which shows a few of the figures.
+y, area, p_0..p_27, labels), summary.json, and with --embeddings embeddings.npz,
+embeddings.h5ad, cells.h5ad (AnnData) and embedding.png (UMAP, else PCA); then refreshes
+the run report, which shows a few of the figures.
 """
 
 import argparse
@@ -55,10 +56,12 @@ def parse(argv=None):
     )
     p.add_argument(
         "--maps",
-        choices=["auto", "input_gradient"],
+        choices=["auto", "input_gradient", "integrated_gradients"],
         default="auto",
         help="auto: exact CAM or Grad-CAM (by the network's head); input_gradient: "
-        "gradient x input on the protein channel (docs/localization.md)",
+        "gradient x input on the protein channel, positive part (sums to 0 under per-image "
+        "normalization); integrated_gradients: from a blurred-protein baseline, whose sum is "
+        "the logit's change (docs/localization.md)",
     )
     p.add_argument(
         "--tta",

@@ -151,6 +151,18 @@ def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path)
     assert emb["features"].shape[0] == len(emb["ids"]) == 30 and emb["xy"].shape == (30, 2)
     assert len(emb["cell_ids"]) == len(emb["cell_features"]) > 0
     assert {c.split(":")[0] for c in emb["cell_ids"]} <= set(summary["samples"])
+    assert str(emb["method"]) == summary["embeddings"]["method"] == "UMAP"
+    import anndata
+
+    ad = anndata.read_h5ad(os.path.join(out, "embeddings.h5ad"))
+    np.testing.assert_array_equal(ad.X, emb["features"])
+    np.testing.assert_array_equal(ad.obsm["X_2d"], emb["xy"])
+    assert list(ad.obs["Id"]) == list(emb["ids"]) and ad.uns["embedding_method"] == "UMAP"
+    cells_ad = anndata.read_h5ad(os.path.join(out, "cells.h5ad"))
+    np.testing.assert_array_equal(cells_ad.X, emb["cell_features"])
+    assert [f"{i}:{c}" for i, c in zip(cells_ad.obs["Id"], cells_ad.obs["cell"], strict=True)] == [
+        str(c) for c in emb["cell_ids"]
+    ]
     write_report(run, log=lambda *a: None)
     md = open(os.path.join(run, "report", "report.md")).read()
     assert "## Where the protein is" in md and "explain_" in md
@@ -200,3 +212,202 @@ def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggl
             ),
             log=lambda *a: None,
         )
+
+
+def per_image_model(size=16):
+    """Per-image standardization (the default job's), a 3x3 convolution, GAP, Dense."""
+    from gapnet.models._blocks import sigmoid_head, stem
+    from gapnet.models.layers import PerImageStandardization
+
+    keras.utils.set_random_seed(5)
+    inputs, x = stem((size, size, 4), [PerImageStandardization(name="normalize")])
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="tanh", name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, sigmoid_head(x, 28), name="toy_pi")
+
+
+def _direct_grad_x_input(model, x, k):
+    import tensorflow as tf
+
+    xt = tf.convert_to_tensor(x.astype(np.float32))
+    logit_model = keras.Model(model.inputs, model.get_layer("predictions").input)
+    w, b = model.get_layer("predictions").get_weights()
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logit = tf.matmul(logit_model(xt), w[:, k : k + 1]) + b[k]
+    return (tape.gradient(logit, xt).numpy() * x)[..., 1]  # the protein (green) channel
+
+
+def test_input_gradient_equals_a_direct_gradient_tape_computation():
+    model = per_image_model()
+    x = np.random.default_rng(2).integers(0, 256, (2, 16, 16, 4)).astype(np.float32)
+    ex = Explainer(model)
+    signed = ex.input_gradient(x, [3, 7], positive=False)
+    for j, k in enumerate([3, 7]):
+        hand = _direct_grad_x_input(model, x, k)
+        np.testing.assert_allclose(signed[:, j], hand, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ex.input_gradient(x, [3, 7]), np.maximum(signed, 0), atol=1e-7)
+
+
+def test_gradient_x_input_sums_to_zero_under_per_image_normalization():
+    """Scaling the protein channel leaves a per-image-standardized logit unchanged, so its
+    gradient x input is a zero-sum attribution, not a share of the logit."""
+    ex = Explainer(per_image_model())
+    x = np.random.default_rng(3).integers(1, 256, (2, 16, 16, 4)).astype(np.float32)
+    m = ex.input_gradient(x, [0, 9], positive=False)
+    ratio = np.abs(m.sum((2, 3))) / np.abs(m).sum((2, 3))
+    assert ratio.max() < 1e-3 and np.abs(m).max() > 0
+
+
+def test_integrated_gradients_are_complete_under_per_image_normalization():
+    from gapnet.explain.maps import blurred_baseline
+
+    model = per_image_model()
+    dense = model.get_layer("predictions")
+    dense.set_weights([dense.get_weights()[0] * 30, dense.get_weights()[1]])  # logits of ~1
+    ex = Explainer(model)
+    x = np.random.default_rng(4).integers(0, 256, (2, 16, 16, 4)).astype(np.float32)
+    base = blurred_baseline(x)
+    np.testing.assert_array_equal(base[..., [0, 2, 3]], x[..., [0, 2, 3]])
+    ig = ex.integrated_gradients(x, [2, 11], steps=64)
+    gap = ex.logits(x)[:, [2, 11]] - ex.logits(base)[:, [2, 11]]
+    assert np.abs(gap).min() > 5e-3
+    np.testing.assert_allclose(ig.sum((2, 3)), gap, rtol=1e-2, atol=1e-5)
+    # selectable through class_maps, the function explain and the benchmark call
+    np.testing.assert_allclose(
+        class_maps(ex, x, [2, 11], method="integrated_gradients", steps=64), ig, atol=1e-6
+    )
+
+
+def test_gradcam_equals_a_hand_computation_on_a_two_level_network():
+    import tensorflow as tf
+
+    from gapnet.models._blocks import sigmoid_head, stem
+
+    keras.utils.set_random_seed(6)
+    inputs, x = stem((16, 16, 4))
+    f1 = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="f1")(x)
+    f2 = keras.layers.Conv2D(5, 3, strides=2, padding="same", activation="relu", name="f2")(f1)
+    g = keras.layers.Concatenate(name="cat")(
+        [
+            keras.layers.GlobalAveragePooling2D(name="g1")(f1),
+            keras.layers.GlobalAveragePooling2D(name="g2")(f2),
+        ]
+    )
+    h = keras.layers.Dense(8, activation="relu", name="fc")(g)
+    model = keras.Model(inputs, sigmoid_head(h, 28), name="two_level")
+    ex = Explainer(model)
+    assert ex.kind == "gradcam" and ex.tap_names == ["g1", "g2"]
+    x = np.random.default_rng(7).integers(0, 256, (2, 16, 16, 4)).astype(np.uint8)
+    maps = ex.maps(x, [1, 6])
+    feats = keras.Model(model.inputs, [model.get_layer("f1").output, model.get_layer("f2").output])
+    F1, F2 = (tf.convert_to_tensor(a) for a in feats(x.astype(np.float32)))
+    w, b = model.get_layer("predictions").get_weights()
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([F1, F2])
+        pooled = tf.concat([tf.reduce_mean(F1, (1, 2)), tf.reduce_mean(F2, (1, 2))], 1)
+        logits = tf.matmul(model.get_layer("fc")(pooled), w) + b
+        picked = [logits[:, 1], logits[:, 6]]
+    hand = np.zeros_like(maps)
+    for j, v in enumerate(picked):
+        for F in (F1, F2):
+            alpha = tf.reduce_mean(tape.gradient(v, F), (1, 2))  # (B, C)
+            cam = tf.nn.relu(tf.einsum("bhwc,bc->bhw", F, alpha))[..., None]
+            hand[:, j] += tf.image.resize(cam, (16, 16), method="bilinear").numpy()[..., 0]
+    np.testing.assert_allclose(maps, hand, rtol=1e-4, atol=1e-6)
+    assert hand.max() > 0
+
+
+def test_a_class_at_its_threshold_exactly_is_not_called():
+    """One rule with tuning and scoring: a class is called when p > t, not at p == t."""
+    from gapnet.explain.cells import cell_calls
+    from gapnet.explain.run_explain import called
+
+    cells = np.ones((4, 4), np.int32)
+    probs = np.full(28, 0.1, np.float32)
+    probs[[3, 4]] = 0.5
+    thr = np.full(28, 0.5, np.float32)
+    thr[4] = 0.4
+    maps = np.ones((28, 4, 4), np.float32)
+    _, labels = cell_calls(probs, thr, maps, range(28), cells)
+    assert labels == [[4]]
+    assert np.flatnonzero(called(probs[None], thr[None])[0]).tolist() == [4]
+
+
+def _explain_other(run, root, masks, out):
+    import csv
+
+    from gapnet.explain.run_explain import ExplainRequest, explain
+
+    ids = ["sample00", "sample03"]
+    explain(
+        ExplainRequest(run, out=str(out), data=str(root), ids=ids, masks=str(masks)),
+        log=lambda *a: None,
+    )
+    with open(out / "cells.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k.startswith("p_")} for r in csv.DictReader(f)]
+
+
+def test_cell_scores_do_not_depend_on_the_true_labels_nor_generate_the_runs_data(
+    tiny_run, kaggle_root, tmp_path, monkeypatch
+):
+    """Explaining --data OTHER never resolves the run's own data (here the default
+    synthetic atlas: nothing is generated in an empty GAPNET_CACHE), and cells.csv's
+    scores are the same whatever the true labels say."""
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data"] = None  # made on the default atlas
+    (run / "config.json").write_text(json.dumps(cfg))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("GAPNET_CACHE", str(cache))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    cells = np.zeros((48, 48), np.int32)
+    cells[:, :24], cells[:, 24:] = 1, 2
+    for sid in ("sample00", "sample03"):
+        np.save(masks / f"{sid}_cells.npy", cells)
+    before = _explain_other(str(run), kaggle_root, masks, tmp_path / "a")
+    csv_path = kaggle_root / "train.csv"
+    csv_path.write_text(csv_path.read_text().replace("sample00,0", "sample00,9 14 27"))
+    after = _explain_other(str(run), kaggle_root, masks, tmp_path / "b")
+    assert before == after and len(before) == 4
+    assert os.listdir(cache) == []
+
+
+def test_explain_segments_at_the_images_own_resolution(kaggle_root):
+    """Without masks, cells come from the 512-px files, shrunk to the maps' size."""
+    from gapnet.data.images import read_sample
+    from gapnet.data.segment import SegmentParams, resize_labels, segment_cells
+    from gapnet.data.source import open_source
+    from gapnet.explain.run_explain import _cells
+
+    src = open_source(str(kaggle_root))
+    sid = src.labels.ids[0]
+    small = read_sample(src.image_dir, sid, 64)
+    cells, seg = _cells(None, sid, small, src, 50.0)
+    full = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(50.0))[0]
+    assert seg == 512 and cells.shape == (64, 64)
+    np.testing.assert_array_equal(cells, resize_labels(full, (64, 64)))
+    assert cells.max() > 0
+
+
+def test_embeddings_fall_back_to_pca_and_round_trip_through_anndata(tmp_path):
+    import anndata
+
+    from gapnet.explain.embed import two_d, write_h5ad
+
+    feats = np.random.default_rng(8).normal(size=(5, 6)).astype(np.float32)
+    xy, method = two_d(feats)  # too few points for UMAP's neighbour graph
+    assert method == "PCA" and xy.shape == (5, 2)
+    path = str(tmp_path / "e.h5ad")
+    obs = {"Id": [f"s{i}" for i in range(5)], "labels": ["0", "1 2", "", "3", "0"]}
+    write_h5ad(path, feats, obs, xy, method)
+    ad = anndata.read_h5ad(path)
+    np.testing.assert_array_equal(ad.X, feats)
+    np.testing.assert_array_equal(ad.obsm["X_2d"], xy)
+    assert list(ad.obs["Id"]) == obs["Id"] and list(ad.obs["labels"]) == obs["labels"]
+    assert ad.uns["embedding_method"] == "PCA"

@@ -1,7 +1,8 @@
 """Cell segmentation that needs no download: nuclei from the blue channel, cell bodies by
 a watershed seeded by the nuclei on the microtubule and ER channels (scikit-image).
 
-Nuclei: Gaussian smoothing, Otsu threshold, holes filled, objects smaller than a quarter
+Nuclei: Gaussian smoothing, a threshold at `nucleus_threshold` (default half) x the Otsu
+level, holes filled, objects smaller than a quarter
 of the expected nucleus area dropped, touching nuclei split by a watershed on the distance
 transform from peaks at least half a diameter apart. Cells: the red + yellow (+ blue)
 signal, smoothed, thresholded at `body_threshold` x its Otsu level; a watershed on the

@@ -7,7 +7,8 @@ cell c:
     r_ck = m_ck / median_c' m_c'k     (the cell's class signal against the typical cell's)
     p_ck = p_k * min(r_ck, 1)         (the cell's score; p_k the image's probability)
 
-Cell c gets label k when the image gets k (p_k at or above the class threshold) and
+Cell c gets label k when the image gets k (p_k above the class threshold, strictly: the
+rule of `gapnet.cv.submission.decide`) and
 r_ck >= `CELL_SHARE`: cells the map leaves far darker than the typical cell
 (non-expressing cells) drop the label. The median, not the brightest cell, is the
 reference because expression varies several-fold between expressing cells. `CELL_SHARE`
@@ -25,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from gapnet.classes import N_CLASSES
+from gapnet.cv.submission import decide
 
 CELL_SHARE = 0.25
 
@@ -51,7 +53,9 @@ def cell_calls(
 
     Args:
         probs: the image's 28 probabilities; thresholds: the 28 class thresholds.
-        maps: (K, H, W) maps of `classes` (those the image calls, or more).
+        maps: (K, H, W) maps of `classes`. Pass all 28 classes (as explain does) so that
+            every class is scored the same way; which classes are mapped must never depend
+            on the true labels.
         cells: the cell label image at the maps' size.
 
     Returns:
@@ -63,7 +67,7 @@ def cell_calls(
     n = int(cells.max())
     scores = np.repeat(np.asarray(probs, np.float32)[None], n, 0).reshape(n, N_CLASSES)
     shares = cell_shares(maps, cells)
-    image_calls = set(np.flatnonzero(np.asarray(probs) >= np.asarray(thresholds)).tolist())
+    image_calls = set(decide(np.asarray(probs)[None], np.asarray(thresholds)[None], "none")[0])
     labels = [[] for _ in range(n)]
     for j, k in enumerate(classes):
         scores[:, k] = probs[k] * np.minimum(shares[:, j], 1.0)

@@ -1,4 +1,5 @@
-"""Per-class localization maps at the input resolution: exact CAM or Grad-CAM.
+"""Per-class localization maps at the input resolution: exact CAM, Grad-CAM, gradient x
+input, integrated gradients.
 
 Every gapnet network ends in global average pooling of one or more feature maps (its
 "taps") followed by a head. Which map a network gets:
@@ -15,11 +16,23 @@ Every gapnet network ends in global average pooling of one or more feature maps 
   in proportion to what they contribute, with no weighting to choose; block 1 brings the
   fine detail (full or half resolution), block 3 the context (1/8).
 
-A third kind, `method="input_gradient"`, works for any network: gradient x input on the
-protein channel, at the input's own resolution (no upsampling), the share of the class
-logit each protein pixel's intensity carries to first order (docs/localization.md compares
-the two against the synthetic ground truth). Gradients are taken on the logits (the
-pre-sigmoid outputs), not on the saturated probabilities. Taps are found as the inputs of
+Two kinds work for any network, at the input's own resolution (no upsampling), on the
+protein channel:
+
+- `method="input_gradient"`: gradient x input, positive part. Under `normalization:
+  per_image` (the default job) the logit does not change when the protein channel is
+  scaled, so the signed map sums to exactly 0 over the pixels (tested): it says which
+  pixels raise the logit and which lower it, not a share of the logit. The map is the
+  positive half of a zero-sum attribution.
+- `method="integrated_gradients"` (Sundararajan et al. 2017): the path integral of the
+  gradient from a baseline whose protein channel is blurred (Gaussian, sigma = side / 32;
+  the other channels kept) to the image, `steps` midpoints, times (x - baseline). Its
+  sum is logit(x) - logit(baseline) (completeness, tested), a share of the logit that
+  means something under per-image normalization too; a dark (zero) baseline would not:
+  per-image standardization makes every point of that path but its start look alike.
+
+Gradients are taken on the logits (the pre-sigmoid outputs), not on the saturated
+probabilities. Taps are found as the inputs of
 the outer model's pooling layers, so a backbone nested as one layer (keras#16123,
 tensorflow#44462) needs no special case.
 Maps can be averaged over test-time views (`tta`): each view's map is turned back before
@@ -155,9 +168,13 @@ class Explainer:
         del tape
         return np.asarray(total, np.float32)
 
-    def input_gradient(self, x, classes) -> np.ndarray:
-        """Gradient x input on the protein channel, positive part: (B, K, H, W) at the input's
-        own resolution. How much each protein pixel's intensity raises the class logit."""
+    def logits(self, x) -> np.ndarray:
+        """(B, 28) logits for a batch of pixel values 0..255."""
+        _, _, pooled = self._forward(x)
+        return np.asarray(self._logits(pooled), np.float32)
+
+    def _green_grads(self, x, classes):
+        """(B, K, H, W) d logit_k / d x_green for a float batch x of pixel values."""
         green = CHANNELS.index("green")
         x = tf.convert_to_tensor(np.asarray(x, np.float32))
         with tf.GradientTape(persistent=True) as tape:
@@ -165,9 +182,32 @@ class Explainer:
             out = self.probe(x * np.float32(self.scale), training=False)
             logits = self._logits(out[len(self.tap_names) :])
             picked = [logits[:, int(k)] for k in classes]
-        maps = [tf.nn.relu(tape.gradient(v, x)[..., green] * x[..., green]) for v in picked]
+        grads = [tape.gradient(v, x)[..., green] for v in picked]
         del tape
-        return np.asarray(tf.stack(maps, 1), np.float32)
+        return np.asarray(tf.stack(grads, 1), np.float32)
+
+    def input_gradient(self, x, classes, positive: bool = True) -> np.ndarray:
+        """Gradient x input on the protein channel: (B, K, H, W) at the input's own
+        resolution, its positive part (or signed, `positive=False`). Under per-image
+        normalization the signed map sums to 0: not a share of the logit."""
+        x = np.asarray(x, np.float32)
+        m = self._green_grads(x, classes) * x[:, None, ..., CHANNELS.index("green")]
+        return np.maximum(m, 0) if positive else m
+
+    def integrated_gradients(self, x, classes, steps: int = 32, baseline=None) -> np.ndarray:
+        """Integrated gradients on the protein channel, signed: (B, K, H, W) whose sum over
+        the pixels is logit_k(x) - logit_k(baseline) up to the `steps`-point midpoint rule.
+        baseline: a batch like x, default `blurred_baseline(x)`."""
+        x = np.asarray(x, np.float32)
+        base = blurred_baseline(x) if baseline is None else np.asarray(baseline, np.float32)
+        green = CHANNELS.index("green")
+        alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
+        out = []
+        for xb, bb in zip(x, base, strict=True):
+            path = bb[None] + alphas[:, None, None, None] * (xb - bb)[None]
+            grads = self._green_grads(path, classes).mean(0)  # (K, H, W)
+            out.append(grads * (xb[..., green] - bb[..., green])[None])
+        return np.stack(out).astype(np.float32)
 
     @staticmethod
     def _resize(m, h, w) -> np.ndarray:
@@ -176,25 +216,46 @@ class Explainer:
         return np.asarray(tf.transpose(up, (0, 3, 1, 2)), np.float32)
 
 
+def blurred_baseline(x, sigma: float | None = None) -> np.ndarray:
+    """x (B, H, W, 4) with its protein channel Gaussian-blurred (sigma = side / 32 unless
+    given): the integrated-gradients baseline, same brightness, no protein pattern."""
+    from scipy.ndimage import gaussian_filter
+
+    x = np.array(x, np.float32)
+    green = CHANNELS.index("green")
+    s = max(x.shape[1], x.shape[2]) / 32 if sigma is None else sigma
+    for b in range(len(x)):
+        x[b, ..., green] = gaussian_filter(x[b, ..., green], s, mode="reflect")
+    return x
+
+
 def unview(m: np.ndarray, k: int, flip: bool) -> np.ndarray:
     """Inverse of `gapnet.training.tta.view` on (B, K, H, W) maps."""
     m = np.rot90(m, -k, axes=(2, 3))  # view turns counter-clockwise k times
     return np.ascontiguousarray(m[..., ::-1] if flip else m)
 
 
-METHODS = ("auto", "input_gradient")
+METHODS = ("auto", "input_gradient", "integrated_gradients")
 
 
-def class_maps(model, x, classes, tta: str = "none", method: str = "auto") -> np.ndarray:
+def class_maps(
+    model, x, classes, tta: str = "none", method: str = "auto", steps: int = 32
+) -> np.ndarray:
     """Maps (B, K, H, W) of `classes` for pixel batch x, averaged over the TTA views.
 
     method: "auto", the network's CAM or Grad-CAM (`Explainer.kind`); "input_gradient",
-    gradient x input on the protein channel (`Explainer.input_gradient`).
+    gradient x input on the protein channel, positive part (`Explainer.input_gradient`);
+    "integrated_gradients", from a blurred-protein baseline, signed
+    (`Explainer.integrated_gradients`, `steps` path points).
     """
     if method not in METHODS:
         raise ValueError(f"unknown map method {method!r}; choose from {METHODS}")
     ex = model if isinstance(model, Explainer) else Explainer(model)
-    fn = ex.maps if method == "auto" else ex.input_gradient
+    fn = {
+        "auto": ex.maps,
+        "input_gradient": ex.input_gradient,
+        "integrated_gradients": lambda xv, ks: ex.integrated_gradients(xv, ks, steps),
+    }[method]
     classes = [int(k) for k in classes]
     total = None
     for k, flip in TTA_SETS[tta]:

@@ -4,8 +4,17 @@ Which model explains an image: a sample the run scored out of fold is explained 
 fold model that never trained on it, at that fold's cross-fitted thresholds (the honest
 ones); an image from another folder by every fold model, maps and probabilities averaged,
 at the run's thresholds. Everything goes to `out/` (default `RUN/explain/`):
-`figures/<Id>.png`, `gallery.html`, `cells.csv`, `embeddings.npz`, `embedding.png`,
-`summary.json` (which the run report reads for its "Where the protein is" section).
+`figures/<Id>.png`, `gallery.html`, `cells.csv`, `embeddings.npz`, `embeddings.h5ad`,
+`cells.h5ad`, `embedding.png`, `summary.json` (which the run report reads for its "Where
+the protein is" section).
+
+A class is called when p > t (strictly, `gapnet.cv.submission.decide`). Every image is
+mapped for all 28 classes, so its per-cell scores depend on its predictions alone (the
+figure shows the called, true and requested classes). Without masks, cells are segmented
+on the image read at its own resolution (512 px for HPA) and the label image is then
+shrunk by nearest neighbour to the maps' size, the model's input. The run's own data is
+resolved (and, for the synthetic atlas, generated) only when explaining the run's
+samples, never with `data`.
 """
 
 from __future__ import annotations
@@ -16,11 +25,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gapnet.classes import N_CLASSES
-from gapnet.cv.runfolder import load_run, read_predictions
-from gapnet.cv.submission import fold_models, run_thresholds
-from gapnet.data.segment import SegmentParams, mask_path, read_mask, segment_cells
+from gapnet.config import Config
+from gapnet.cv.runfolder import RunError, load_run, read_predictions
+from gapnet.cv.submission import decide, fold_models, run_thresholds
+from gapnet.data.segment import (
+    SegmentParams,
+    mask_path,
+    read_mask,
+    resize_labels,
+    segment_cells,
+)
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
+from gapnet.explain.embed import write_embeddings
 from gapnet.explain.maps import Explainer, class_maps
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 
@@ -34,20 +51,29 @@ class ExplainRequest:
     n: int = 3  # per class: highest-scoring true and false positives in the gallery
     classes: list = field(default_factory=list)  # always map these too
     masks: str | None = None  # a folder of <Id>_cells.{png,npy,tif}; else gapnet segments
-    nucleus_diameter: float = 50.0  # at 512 px; scaled to the model's input size
+    nucleus_diameter: float = 50.0  # at 512 px; scaled to the image's own size
     tta: str = "none"
     embeddings: bool = False
-    method: str = "auto"  # "auto" (CAM / Grad-CAM) or "input_gradient" (`maps.class_maps`)
+    method: str = "auto"  # "auto", "input_gradient" or "integrated_gradients" (`class_maps`)
+
+
+def called(probs, thr) -> np.ndarray:
+    """(n, 28) bool: the classes each row calls, p > t (`decide`, no fallback)."""
+    out = np.zeros(np.shape(probs), bool)
+    for n, row in enumerate(decide(probs, thr, "none")):
+        out[n, row] = True
+    return out
 
 
 def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, str]]:
     """(class, kind, Id): the `per_class` highest-probability true and false positives."""
     picks = []
+    calls = called(probs, thr)
     for k in range(N_CLASSES):
-        called = probs[:, k] >= thr[:, k]
+        called_k = calls[:, k]
         for kind, sel in (
-            ("true positive", called & (y[:, k] > 0)),
-            ("false positive", called & (y[:, k] == 0)),
+            ("true positive", called_k & (y[:, k] > 0)),
+            ("false positive", called_k & (y[:, k] == 0)),
         ):
             idx = np.flatnonzero(sel)
             for i in idx[np.argsort(-probs[idx, k])][:per_class]:
@@ -60,13 +86,17 @@ def explain(req: ExplainRequest, log=print) -> dict:
     from gapnet.data.source import open_source
     from gapnet.training.predict import load_model
 
-    table = load_run(req.run, log)
-    size = table.cfg.image_size
+    if not os.path.isfile(os.path.join(req.run, "config.json")):
+        raise RunError(f"{req.run} is not a run folder (no config.json)")
+    size = Config.from_file(os.path.join(req.run, "config.json")).image_size
+    synthetic = False
     out = req.out or os.path.join(req.run, "explain")
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(req.run)]
     thr_all = read_json(os.path.join(req.run, "thresholds.json"))
     if req.data is None:  # out of fold: each sample by the model that never saw it
+        table = load_run(req.run, log)  # resolves (or generates) the run's data
+        synthetic = table.synthetic
         src = open_source(_run_root(req.run, log))
         oof_ids, oof = read_predictions(os.path.join(req.run, "oof_predictions.csv"))
         row = {i: n for n, i in enumerate(oof_ids)}
@@ -91,8 +121,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         raise ValueError(f"--ids not among the samples: {unknown[:5]}")
     picks = _gallery_picks(ids, y, probs, thr, req.n) if not req.ids else []
     chosen = list(dict.fromkeys(list(req.ids) + [p[2] for p in picks]))
-    params = SegmentParams(nucleus_diameter=req.nucleus_diameter * size / 512)
-    rows, cell_feats = [], []
+    rows, cell_feats, seg_sizes = [], [], set()
     kind = explainers[0].kind if req.method == "auto" else req.method
     log(f"explaining {len(chosen)} samples ({rule}; maps: {kind}, TTA {req.tta})")
     for sid in chosen:
@@ -101,15 +130,18 @@ def explain(req: ExplainRequest, log=print) -> dict:
         fold = fold_of[sid]
         models_ = explainers if fold is None else [explainers[fold]]
         p = probs[n]
-        classes = sorted(
-            set(np.flatnonzero(p >= thr[n]).tolist())
+        shown = sorted(
+            set(np.flatnonzero(called(p[None], thr[n][None])[0]).tolist())
             | set(req.classes)
             | set(np.flatnonzero(y[n]).tolist())
         )
-        maps = np.mean(
-            [class_maps(e, image[None], classes, req.tta, req.method)[0] for e in models_], 0
+        every = list(range(N_CLASSES))  # all classes: cell scores never depend on the truth
+        all_maps = np.mean(
+            [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
-        cells = _cells(req.masks, sid, image, params)
+        classes, maps = shown, all_maps[shown]
+        cells, seg = _cells(req.masks, sid, image, src, req.nucleus_diameter)
+        seg_sizes.add(seg)
         truth = set(np.flatnonzero(y[n]).tolist())
         figures.sample_figure(
             os.path.join(out, "figures", f"{sid}.png"),
@@ -121,19 +153,24 @@ def explain(req: ExplainRequest, log=print) -> dict:
             cells,
             truth,
         )
-        scores, labels = cellcalls.cell_calls(p, thr[n], maps, classes, cells)
+        scores, labels = cellcalls.cell_calls(p, thr[n], all_maps, every, cells)
         rows += cellcalls.cell_rows(sid, scores, labels, cells)
         if req.embeddings:
             f = np.mean([e.cell_features(image, cells) for e in models_], 0)
-            cell_feats += [(sid, c + 1, f[c]) for c in range(len(f)) if (cells == c + 1).any()]
+            cell_feats += [
+                (sid, c + 1, f[c], labels[c]) for c in range(len(f)) if (cells == c + 1).any()
+            ]
     method = {
         "maps": kind,
         "layers": explainers[0].tap_names if req.method == "auto" else ["the protein channel"],
+        "rule_calls": "p > t",
         "tta": req.tta,
         "rule": rule,
         "cells": "masks from " + req.masks
         if req.masks
-        else f"gapnet segmentation (nucleus diameter {params.nucleus_diameter:.0f} px)",
+        else "gapnet segmentation at the images' own size "
+        f"({', '.join(f'{s} px' for s in sorted(seg_sizes)) or 'none'}; nucleus diameter "
+        f"{req.nucleus_diameter:g} px at 512), label images shrunk to {size} px",
         "cell_share": cellcalls.CELL_SHARE,
     }
     atomic_write_text(
@@ -154,16 +191,18 @@ def explain(req: ExplainRequest, log=print) -> dict:
         entries,
         f"Localization maps of {os.path.basename(os.path.abspath(req.run))}",
         f"{method['maps']} on {', '.join(method['layers'])}; {rule}; "
-        f"cells: {method['cells']}." + (" Synthetic data." if table.synthetic else ""),
+        f"cells: {method['cells']}." + (" Synthetic data." if synthetic else ""),
     )
     summary = {
         "samples": chosen,
         "method": method,
-        "synthetic": table.synthetic,
+        "synthetic": synthetic,
         "figures": [f"figures/{sid}.png" for sid in chosen[:4]],
     }
     if req.embeddings:
-        summary["embeddings"] = _embeddings(out, explainers, reader, ids, y, fold_of, cell_feats)
+        summary["embeddings"] = write_embeddings(
+            out, explainers, reader, ids, y, probs, thr, fold_of, cell_feats
+        )
     atomic_write_json(os.path.join(out, "summary.json"), summary)
     return summary
 
@@ -184,50 +223,19 @@ def _run_root(run: str, log) -> str:
     return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
 
 
-def _cells(masks, sid, image, params):
-    """The cell label image of a sample at the image's size: from the masks folder, or
-    segmented here."""
+def _cells(masks, sid, image, src, nucleus_diameter: float):
+    """(cell label image at the image's size, the size it was segmented at): from the
+    masks folder (resized by nearest neighbour), or segmented here on the sample read at
+    its own resolution (nucleus diameter scaled from 512 px), then shrunk to the image."""
     if masks:
         path = mask_path(masks, sid, "cells")
         if path is None:
             raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
-        return read_mask(path, image.shape[:2])
-    return segment_cells(image, params)[0]
+        return read_mask(path, image.shape[:2]), "masks"
+    from gapnet.data.images import channel_path, read_channel, read_sample
 
-
-def _embeddings(out, explainers, reader, ids, y, fold_of, cell_feats) -> dict:
-    """Penultimate features (the pooled taps the head reads) of every sample by its fold
-    model, written to embeddings.npz with the Ids, and a 2-D map (PCA: umap-learn is not
-    installed here) coloured by label; per cell of the explained samples, the last tap's
-    feature map averaged inside the cell (`cell_ids` "Id:cell", `cell_features`)."""
-    from sklearn.decomposition import PCA
-
-    feats = []
-    for n, sid in enumerate(ids):
-        fold = fold_of[sid]
-        e = explainers[0 if fold is None else fold]
-        feats.append(e.features(reader(n)[None])[0])
-    feats = np.stack(feats).astype(np.float32)
-    xy = PCA(2, random_state=0).fit_transform(feats)
-    cell_ids = np.asarray([f"{sid}:{c}" for sid, c, _ in cell_feats])
-    cell_features = (
-        np.stack([f for _, _, f in cell_feats]) if cell_feats else np.zeros((0, 0), np.float32)
-    )
-    np.savez_compressed(
-        os.path.join(out, "embeddings.npz"),
-        ids=np.asarray(ids),
-        features=feats,
-        xy=xy.astype(np.float32),
-        targets=y.astype(np.uint8),
-        cell_ids=cell_ids,
-        cell_features=cell_features,
-    )
-    figures.embedding_figure(os.path.join(out, "embedding.png"), xy, y, "PCA")
-    return {
-        "file": "embeddings.npz",
-        "figure": "embedding.png",
-        "method": "PCA",
-        "n": len(ids),
-        "dim": int(feats.shape[1]),
-        "cells": len(cell_feats),
-    }
+    native = read_channel(channel_path(src.image_dir, sid, "green", src.ext), "green").shape[0]
+    full = read_sample(src.image_dir, sid, native, src.ext)
+    params = SegmentParams(nucleus_diameter=nucleus_diameter * native / 512)
+    cells = segment_cells(full, params)[0]
+    return resize_labels(cells, image.shape[:2]), native
