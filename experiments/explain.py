@@ -16,7 +16,8 @@ HPA-Cell-Segmentation), else gapnet's own segmentation.
 Writes DIR (default RUN/explain): figures/<Id>.png, gallery.html, cells.csv (Id, cell, x,
 y, area, p_0..p_27, labels), summary.json, and with --embeddings embeddings.npz,
 embeddings.h5ad, cells.h5ad (AnnData) and embedding.png (UMAP, else PCA); then refreshes
-the run report, which shows a few of the figures.
+the run report, which shows a few of the figures (not with --data: the report is scored on
+the run's own data, which --data does not read).
 """
 
 import argparse
@@ -103,9 +104,15 @@ def main(argv=None) -> int:
         return 2
     out = args.out or os.path.join(args.run, "explain")
     print(f"wrote {len(summary['samples'])} figures, gallery.html and cells.csv to {out}")
-    if not args.no_report and os.path.abspath(out) == os.path.abspath(
-        os.path.join(args.run, "explain")
-    ):
+    own = os.path.abspath(out) == os.path.abspath(os.path.join(args.run, "explain"))
+    if args.data and own and not args.no_report:
+        # The report is scored on the run's own data, which --data never reads (and which the
+        # default atlas would regenerate): refresh it yourself when that data is at hand.
+        print(
+            "run report not refreshed (images from --data): "
+            f"python experiments/report.py {args.run}"
+        )
+    elif own and not args.no_report:
         from gapnet.report.run_report import write_report
 
         write_report(args.run)  # logs its path

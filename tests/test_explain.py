@@ -378,6 +378,32 @@ def test_cell_scores_do_not_depend_on_the_true_labels_nor_generate_the_runs_data
     assert os.listdir(cache) == []
 
 
+def test_explain_command_with_other_data_leaves_the_runs_data_alone(
+    tiny_run, kaggle_root, tmp_path, monkeypatch, capsys
+):
+    """`experiments/explain.py --data OTHER` into RUN/explain does not refresh the run report
+    (it would resolve, and here regenerate, the run's own default atlas) and says so."""
+    import importlib.util
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run[0], run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["data"] = None
+    (run / "config.json").write_text(json.dumps(cfg))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("GAPNET_CACHE", str(cache))
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "explain.py")
+    spec = importlib.util.spec_from_file_location("explain_cli", script)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    rc = cli.main(["--run", str(run), "--data", str(kaggle_root), "--ids", "sample00"])
+    assert rc == 0
+    assert "run report not refreshed" in capsys.readouterr().out
+    assert os.listdir(cache) == [] and (run / "explain" / "cells.csv").is_file()
+
+
 def test_explain_segments_at_the_images_own_resolution(kaggle_root):
     """Without masks, cells come from the 512-px files, shrunk to the maps' size."""
     from gapnet.data.images import read_sample
