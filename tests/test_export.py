@@ -50,9 +50,31 @@ def images():
                 )
                 for s in range(6)
             ]
-        ).astype(np.float32)
-        / 255
+        ).astype(np.float32)  # 0..255, as the models take them (not divided by 255)
     )
+
+
+ATOL = 1e-5
+
+
+def _max_diff(model, x, reference):
+    return float(np.abs(model.predict(x, verbose=0) - reference).max())
+
+
+def test_preset_json_states_the_input_the_model_takes(tiny_run, exported, images):
+    """Inputs built from preset.json alone (dtype, value range, channel order) give the
+    model's predictions on the real 8-bit images."""
+    from gapnet.classes import CHANNELS
+
+    meta = json.load(open(os.path.join(exported, "preset.json")))
+    spec = meta["input"]
+    assert spec["value_range"] == [0, 255] and spec["shape"][1:] == [48, 48, 4]
+    assert meta["channels"] == list(CHANNELS)
+    raw = images.astype(np.uint8)  # the files' bytes, in CHANNELS order
+    lo, hi = spec["value_range"]
+    x = (lo + raw.astype(np.float64) * (hi - lo) / 255).astype(spec["dtype"])
+    expected = _fold_average(tiny_run[0], raw)
+    np.testing.assert_allclose(_fold_average(tiny_run[0], x), expected, atol=ATOL)
 
 
 def _fold_average(run, x):
@@ -68,7 +90,12 @@ def test_the_preset_equals_the_average_of_the_fold_models(tiny_run, exported, im
 
     preset = load_preset(exported)
     expected = _fold_average(tiny_run[0], images)
-    np.testing.assert_allclose(preset.model.predict(images, verbose=0), expected, atol=1e-5)
+    got = preset.model.predict(images, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=ATOL)
+    # The tolerance is one a wrong input breaks: swapped channels or pixels divided by 255
+    # move the probabilities by far more than ATOL.
+    assert _max_diff(preset.model, images[..., ::-1], got) > 20 * ATOL
+    assert _max_diff(preset.model, images / 255, got) > 20 * ATOL
     thr = json.load(open(os.path.join(tiny_run[0], "thresholds.json")))["thresholds"]
     np.testing.assert_allclose(preset.thresholds, thr)
     assert preset.channels == CHANNELS and preset.image_size == 48
@@ -80,7 +107,8 @@ def test_savedmodel_serves_the_same_probabilities_without_gapnet(tiny_run, serve
 
     loaded = tf.saved_model.load(os.path.join(served, "saved_model"))
     served = loaded.serve(images).numpy()
-    np.testing.assert_allclose(served, _fold_average(tiny_run[0], images), atol=1e-5)
+    np.testing.assert_allclose(served, _fold_average(tiny_run[0], images), atol=ATOL)
+    assert float(np.abs(loaded.serve(images[..., ::-1]).numpy() - served).max()) > 20 * ATOL
 
 
 @pytest.mark.slow
@@ -88,7 +116,9 @@ def test_onnx_gives_the_same_probabilities(tiny_run, served, images):
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(os.path.join(served, "model.onnx"))
     out = session.run(None, {session.get_inputs()[0].name: images})[0]
-    np.testing.assert_allclose(out, _fold_average(tiny_run[0], images), atol=1e-5)
+    np.testing.assert_allclose(out, _fold_average(tiny_run[0], images), atol=ATOL)
+    swapped = session.run(None, {session.get_inputs()[0].name: images[..., ::-1].copy()})[0]
+    assert float(np.abs(swapped - out).max()) > 20 * ATOL
 
 
 def test_the_model_card_says_what_the_model_is_and_how_good(tiny_run, exported):

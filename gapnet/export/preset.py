@@ -75,7 +75,14 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
             "class_names": list(CLASS_NAMES),
             "channels": list(CHANNELS),
             "image_size": size,
-            "input": "float32 (batch, size, size, 4), values 0..1, channels in this order",
+            "input": {
+                "shape": [None, size, size, len(CHANNELS)],
+                "dtype": model.inputs[0].dtype,
+                "value_range": [0, 255],
+                "description": "8-bit pixel values as the PNGs hold them (uint8, or float "
+                "0..255: the model scales them itself; do not divide by 255), channels in "
+                "the order of `channels`",
+            },
             "thresholds": thresholds,
             "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
             "predictions of the run",
