@@ -260,21 +260,38 @@ def test_the_ablations_cover_every_field_of_the_recipe():
     assert set(OFF) == {f.name for f in dataclasses.fields(AugmentRecipe)}
 
 
+# The ablations start from every transform at p = 1 except the flips and k*90 rotations
+# (0.5: with rot90 at p = 1 either flip alone already gives every element of the dihedral
+# group equally often, so no test could see it off), shear widened to 15 degrees so that
+# 2000 draws see it: at the default probabilities the KS test cannot see translate,
+# shear, blur or per-channel brightness switched off (1000 draws, min p 0.22, 0.24, 0.048,
+# 0.11; measured at 8d3ce1a).
+ABLATION_BASE = dict(
+    EVERYTHING,
+    hflip=0.5,
+    vflip=0.5,
+    rot90=0.5,
+    brightness_per_channel=0.5,
+    noise_per_channel=0.5,
+    shear=15.0,
+)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="open: with every transform at p=1 and 2000 draws the back ends still differ "
+    "slightly (min KS p 3.5e-5 observed; 8.1e-4 with default shear); cause not found yet",
+    strict=False,
+)
+def test_the_ablation_base_recipe_has_the_same_distribution_on_both_back_ends():
+    r = R(**ABLATION_BASE)
+    pvalues = _pvalues(r, r, n=2000)
+    assert min(pvalues.values()) > 1e-4, pvalues
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("field", list(OFF))
 def test_parity_test_sees_each_field_switched_off_on_one_back_end(field):
-    pvalues = _pvalues(R(), R(**{field: OFF[field]}))
+    r = R(**ABLATION_BASE)
+    pvalues = _pvalues(r, R(**{**ABLATION_BASE, field: OFF[field]}), n=2000)
     assert min(pvalues.values()) < 1e-5, pvalues
-
-
-def test_cpu_geometric_transforms_fire_independently():
-    """Each transform draws its own event: flips at p=0.5 send a corner marker to each of
-    the four corners about equally often (not only to two, as when every transform drew
-    the same number from the same seed)."""
-    from collections import Counter
-
-    img = np.zeros((8, 8, 4), np.uint8)
-    img[0, 0] = 255
-    aug = CpuAugmenter(R(**{**NOTHING, "hflip": 0.5, "vflip": 0.5}))
-    corners = Counter(tuple(np.argwhere(aug(img, s)[..., 0] == 255)[0]) for s in range(400))
-    assert len(corners) == 4 and min(corners.values()) > 70, corners
