@@ -86,7 +86,7 @@ class Config:
     threshold_fixed: float = 0.5  # used by "fixed", and for classes with no positives
     # === Augmentation (training only; each transform switchable, probabilities per sample) ===
     augment: bool = True
-    aug_backend: str = "auto"  # "cpu": albumentations in tf.data; "device": Keras layer on
+    aug_backend: str = "auto"  # "cpu": OpenCV+NumPy in tf.data; "device": Keras layer on
     # the batch, inside the model; "auto": "device" when TensorFlow sees a GPU, else "cpu"
     aug_hflip: float = 0.5
     aug_vflip: float = 0.5

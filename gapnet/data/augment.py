@@ -4,9 +4,8 @@ An `AugmentRecipe` (built from `Config.aug_*` by `AugmentRecipe.from_config`) dr
 interchangeable back ends that sample the same distributions:
 
 - `CpuAugmenter` (`aug_backend="cpu"`, what the default `auto` picks without a GPU):
-  albumentations (OpenCV) for the geometric transforms and NumPy for the intensity ones, per
-  sample inside tf.data. Measured on a 2-core CPU, this runs about 4x faster than Keras'
-  geometric layers.
+  OpenCV (one `warpAffine` for all the geometry, a 3x3 `sepFilter2D` blur) and NumPy for the
+  intensity ones, per sample inside tf.data.
 - `gapnet.models.device_augment.DeviceAugment` (`aug_backend="device"`, what `auto` picks when
   TensorFlow sees a GPU): a Keras layer applied to whole batches on the accelerator, all
   geometry fused into one `keras.ops.image.affine_transform`.
@@ -24,12 +23,22 @@ noise of std aug_noise_std, shared by the channels or, with probability
 aug_noise_per_channel, drawn per pixel and channel [aug_noise].
 Every geometric transform is applied identically to all four channels; labels are never
 touched. Empty space uncovered by a transform is black (background).
+
+One recipe, the reference being seed 002's imgaug one: imgaug's `Affine` with a tuple
+scale draws ONE isotropic scale, a tuple shear shears the x axis only, and
+`translate_percent` is sub-pixel. Both back ends draw exactly these parameters
+(`geometry_matrix` here, `DeviceAugment._matrix` on the device: the same composition of
+flip, k*90 rotation, affine and sub-pixel side crops into one output->input map), apply it
+with bilinear interpolation and a constant black border, blur with the same 3x3 Gaussian
+(sigma uniform in 0..blur_sigma, edges reflected without repeating the edge pixel), and use
+the same contrast formula. albumentations 2.0.8 (used before gapnet 0.4) differed: its
+`Affine` drew independent x and y scales and sheared both axes, and it rounded translations
+and crops to whole pixels.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 import threading
 from dataclasses import dataclass
 
@@ -86,31 +95,76 @@ class AugmentRecipe:
         }
 
 
-# === CPU: albumentations + NumPy ===
-def _geometric(r: AugmentRecipe):
-    import albumentations as A
+# === CPU: OpenCV + NumPy ===
+def geometry_matrix(rng: np.random.Generator, r: AugmentRecipe, h: int, w: int) -> np.ndarray:
+    """One sample's geometry as the 2x3 output->input pixel map (cv2's WARP_INVERSE_MAP).
+
+    The same draws and the same composition as `DeviceAugment._matrix`: flips, k*90
+    rotation, then imgaug's affine (one isotropic scale, rotation, x-only shear, sub-pixel
+    translation), then side crops of sub-pixel width resized back.
+    """
+
+    def u(lo=0.0, hi=1.0):
+        return rng.uniform(lo, hi)
+
+    def event(p):
+        return float(u() < p)
+
+    fx, fy = 1 - 2 * event(r.hflip), 1 - 2 * event(r.vflip)
+    ang = np.floor(u(0, 4)) * event(r.rot90) * (np.pi / 2)
+    aff = event(r.affine)
+    rot = aff * u(-r.rotate, r.rotate) * (np.pi / 180)
+    shear = aff * u(-r.shear, r.shear) * (np.pi / 180)
+    scale = 1 + aff * (u(*r.scale) - 1)
+    tx = aff * u(-r.translate, r.translate) * w
+    ty = aff * u(-r.translate, r.translate) * h
+    crop = event(r.crop)
+    cl, cr, ct, cb = [crop * u(0, r.crop_max) for _ in range(4)]
+    c, s = np.cos(ang), np.sin(ang)
+    m = np.array([[c * fx, -s * fy, 0], [s * fx, c * fy, 0], [0, 0, 1]])
+    c, s, t = np.cos(rot), np.sin(rot), np.tan(shear)
+    affm = np.array(
+        [[scale * c, scale * (-s + t * c), tx], [scale * s, scale * (c + t * s), ty], [0, 0, 1]]
+    )
+    sx, sy = 1 / (1 - cl - cr), 1 / (1 - ct - cb)
+    cropm = np.array([[sx, 0, sx * (cr - cl) * w / 2], [0, sy, sy * (cb - ct) * h / 2], [0, 0, 1]])
+    inv = np.linalg.inv(cropm @ affm @ m)
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    centre = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]])
+    return (centre @ inv @ np.linalg.inv(centre))[:2]
+
+
+def blur_weight(sigma):
+    """The neighbour weight of the 3x3 Gaussian (centre weight 1) both back ends use."""
+    return np.exp(-1 / (2 * np.maximum(sigma, 1e-3) ** 2))
+
+
+def geometric(image: np.ndarray, rng: np.random.Generator, r: AugmentRecipe) -> np.ndarray:
+    """The geometric part and the blur on a uint8 (H, W, C) image; uint8 out.
+
+    Computed in float32 (OpenCV's uint8 warp quantizes the sampling positions to 1/32 px and
+    its weights), rounded once to the nearest level at the end.
+    """
     import cv2
 
-    t = [
-        A.HorizontalFlip(p=r.hflip),
-        A.VerticalFlip(p=r.vflip),
-        A.RandomRotate90(p=r.rot90),
-        A.Affine(
-            scale=r.scale,
-            translate_percent=(-r.translate, r.translate),
-            rotate=(-r.rotate, r.rotate),
-            shear=(-r.shear, r.shear),
-            interpolation=cv2.INTER_LINEAR,
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=0,
-            p=r.affine,
-        ),
-        A.CropAndPad(
-            percent=(-r.crop_max, 0.0), keep_size=True, sample_independently=True, p=r.crop
-        ),
-        A.GaussianBlur(blur_limit=0, sigma_limit=(1e-3, max(r.blur_sigma, 1e-3)), p=r.blur),
-    ]
-    return A.Compose([x for x in t if x.p > 0])
+    h, w = image.shape[:2]
+    mat = geometry_matrix(rng, r, h, w)
+    on, sigma = rng.random() < r.blur, rng.uniform(0, r.blur_sigma)
+    moved = not np.allclose(mat, [[1, 0, 0], [0, 1, 0]])
+    if not (moved or on):
+        return image
+    out = image.astype(np.float32)
+    if moved:
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        out = cv2.warpAffine(
+            out, mat, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        ).reshape(image.shape)
+    if on:
+        w1 = blur_weight(sigma)
+        k = np.array([w1, 1, w1], np.float32) / (1 + 2 * w1)
+        out = cv2.sepFilter2D(out, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
+        out = out.reshape(image.shape)
+    return np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 _NOISE_BANK = None
@@ -194,17 +248,10 @@ class CpuAugmenter:
 
     def __init__(self, recipe: AugmentRecipe):
         self.recipe = recipe
-        self._local = threading.local()
 
     def __call__(self, image: np.ndarray, seed: int) -> np.ndarray:
-        local = self._local
-        if not hasattr(local, "compose"):
-            local.compose = _geometric(self.recipe)
         seed = int(seed) % (2**32)
-        # One generator shared by the transforms, consumed in turn. (Compose.set_random_seed
-        # would give every transform its own generator from the same seed: identical draws,
-        # so all the flips, rotations and the affine would fire together or not at all.)
-        # The intensity part draws from an independent stream of the same seed.
-        local.compose.set_random_state(np.random.default_rng([seed, 0]), random.Random(seed))
-        image = local.compose(image=image)["image"]
+        # One generator shared by the geometric transforms, consumed in turn; the intensity
+        # part draws from an independent stream of the same seed.
+        image = geometric(image, np.random.default_rng([seed, 0]), self.recipe)
         return intensity(image, np.random.default_rng([seed, 1]), self.recipe)

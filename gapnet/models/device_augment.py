@@ -1,9 +1,9 @@
 """The augmentation recipe as a Keras layer on the batch (`aug_backend="device"`).
 
 The same transforms and distributions as `gapnet.data.augment.CpuAugmenter` (see that
-module for the recipe), applied to whole batches on the accelerator with `keras.ops`: all
-geometry fused into one `keras.ops.image.affine_transform`. A model built with it carries
-it; it is the identity at inference.
+module for the recipe and why it is imgaug's), applied to whole batches on the accelerator
+with `keras.ops`: all geometry fused into one `keras.ops.image.affine_transform`.
+A model built with it carries it; it is the identity at inference.
 """
 
 from __future__ import annotations
