@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
 from gapnet.data.match import match  # noqa: E402
 from gapnet.data.segment import SegmentParams, read_mask, resize_labels, segment_cells  # noqa: E402
+from gapnet.thresholds import decide  # noqa: E402
 
 
 def auc(scores: np.ndarray, mask: np.ndarray) -> float:
@@ -161,7 +162,7 @@ def main(argv=None):
             image = read_sample(src.image_dir, sid, cfg.image_size)
             labels = np.flatnonzero(target).tolist()
             probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
-            called = np.flatnonzero(probs >= thr).tolist()
+            called = np.flatnonzero(decide(probs, thr)).tolist()
             classes = sorted(set(labels) | set(called))
             masks = {
                 k: resize_labels(read_mask(os.path.join(truth_dir, f"{sid}_{k}.png")), small) > 0
