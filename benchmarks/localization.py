@@ -33,27 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
+from gapnet.data.match import match  # noqa: E402
 from gapnet.data.segment import SegmentParams, read_mask, resize_labels, segment_cells  # noqa: E402
-
-
-def match(pred: np.ndarray, truth: np.ndarray, iou_min: float = 0.5):
-    """(TP, FP, FN, IoUs of the matches): objects matched one to one at IoU >= iou_min
-    (above 0.5 a match is unique)."""
-    n_p, n_t = int(pred.max()), int(truth.max())
-    if n_p == 0 or n_t == 0:
-        return 0, n_p, n_t, []
-    both = np.bincount(
-        pred.ravel() * (n_t + 1) + truth.ravel(), minlength=(n_p + 1) * (n_t + 1)
-    ).reshape(n_p + 1, n_t + 1)
-    area_p, area_t = both.sum(1), both.sum(0)
-    inter = both[1:, 1:]
-    union = area_p[1:, None] + area_t[None, 1:] - inter
-    iou = inter / np.maximum(union, 1)
-    t_present = area_t[1:] > 0
-    hits = iou >= iou_min
-    tp = int(hits.any(0)[t_present].sum())
-    ious = iou[hits].tolist()
-    return tp, int((area_p[1:] > 0).sum()) - tp, int(t_present.sum()) - tp, ious
+from gapnet.thresholds import decide  # noqa: E402
 
 
 def auc(scores: np.ndarray, mask: np.ndarray) -> float:
@@ -171,7 +153,7 @@ def main(argv=None):
             t_nuc = read_mask(os.path.join(truth_dir, f"{sid}_nuclei.png"))
             cells, nuclei = segment_cells(full, params)
             for kind, pred, true in (("nuclei", nuclei, t_nuc), ("cells", cells, t_cells)):
-                tp, fp, fn, ious = match(pred, true)
+                tp, fp, fn, _, ious = match(pred, true, 0.5)
                 seg[kind][0] += tp
                 seg[kind][1] += fp
                 seg[kind][2] += fn
@@ -180,7 +162,7 @@ def main(argv=None):
             image = read_sample(src.image_dir, sid, cfg.image_size)
             labels = np.flatnonzero(target).tolist()
             probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
-            called = np.flatnonzero(probs >= thr).tolist()
+            called = np.flatnonzero(decide(probs, thr)).tolist()
             classes = sorted(set(labels) | set(called))
             masks = {
                 k: resize_labels(read_mask(os.path.join(truth_dir, f"{sid}_{k}.png")), small) > 0

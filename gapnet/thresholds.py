@@ -22,6 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def decide(y_prob, thresholds) -> np.ndarray:
+    """The decision rule: class c is called when its probability is strictly above its
+    threshold (compared in float64, as the tuner compares; p == t is not called)."""
+    return np.asarray(y_prob, np.float64) > np.asarray(thresholds, np.float64)
+
+
 def grid(step: float = 0.001) -> np.ndarray:
     n = int(round(1 / step))
     return np.arange(n) * step

@@ -55,3 +55,25 @@ def test_crossfit_never_uses_the_scored_fold():
 def test_unknown_strategy():
     with pytest.raises(ValueError, match="f1_search, frequency or fixed"):
         thresholds.fit("magic", np.zeros((2, 1)), np.zeros((2, 1)))
+
+
+def test_decide_on_ties_and_agrees_with_the_tuner():
+    assert not thresholds.decide([[0.3]], [0.3]).any()  # p == t is not called
+    assert thresholds.decide([[0.30001]], [0.3]).all()
+    rng = np.random.default_rng(3)
+    y = rng.random((300, 2)) < 0.4
+    # float32 probabilities on the tuning grid, many tied
+    p = (np.round(np.clip(y * 0.2 + rng.random((300, 2)) * 0.8, 0, 1), 2)).astype(np.float32)
+    t = thresholds.search_f1(y, p)
+    g = thresholds.grid()
+    for c in range(2):
+        reported = thresholds.f1_curve(y[:, c], p[:, c], g).max()
+        assert f1_score(y[:, c], thresholds.decide(p, t)[:, c]) == pytest.approx(reported, abs=0)
+        called = np.array([k == [c] or c in k for k in decide_sub(p, t)])
+        assert f1_score(y[:, c], called) == pytest.approx(reported, abs=0)
+
+
+def decide_sub(p, t):
+    from gapnet.cv.submission import decide
+
+    return decide(p, t, "none")

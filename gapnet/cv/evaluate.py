@@ -61,9 +61,9 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
             {
                 "fold": int(k),
                 "n": int(m.sum()),
-                "macro_f1": metrics.macro_f1(targets[m], oof[m] > cross[m]),
-                "macro_f1_tuned": metrics.macro_f1(targets[m], oof[m] > tuned),
-                "macro_f1_at_0.5": metrics.macro_f1(targets[m], oof[m] > 0.5),
+                "macro_f1": metrics.macro_f1(targets[m], thresholds.decide(oof[m], cross[m])),
+                "macro_f1_tuned": metrics.macro_f1(targets[m], thresholds.decide(oof[m], tuned)),
+                "macro_f1_at_0.5": metrics.macro_f1(targets[m], thresholds.decide(oof[m], 0.5)),
             }
         )
     spread = {
@@ -87,13 +87,13 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
         "selection_label": selection_label(cfg),
         "threshold_rules": {**THRESHOLD_RULES, "strategy": cfg.threshold_strategy},
         "macro_f1": at_cross["macro_f1"],
-        "macro_f1_ci95": list(metrics.bootstrap_ci(targets, oof > cross, N_BOOT)),
+        "macro_f1_ci95": list(metrics.bootstrap_ci(targets, thresholds.decide(oof, cross), N_BOOT)),
         "macro_f1_tuned": at_tuned["macro_f1"],
         "macro_f1_at_0.5": at_half["macro_f1"],
         "micro_f1": at_cross["micro_f1"],
         "micro_f1_tuned": at_tuned["micro_f1"],
-        "macro_f1_support_ge10": ge10(oof > cross),
-        "macro_f1_support_ge10_tuned": ge10(oof > tuned),
+        "macro_f1_support_ge10": ge10(thresholds.decide(oof, cross)),
+        "macro_f1_support_ge10_tuned": ge10(thresholds.decide(oof, tuned)),
         "classes_support_ge10": frequent.tolist(),
         "per_class": at_cross["per_class"],
         "per_class_tuned": at_tuned["per_class"],

@@ -15,12 +15,13 @@ from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, fold_done
 from gapnet.io import atomic_write_text, read_json
+from gapnet.thresholds import decide as rule
 
 
 def decide(probs: np.ndarray, thresholds, fallback: str = "top") -> list[list[int]]:
     """Labels per sample: every class strictly above its threshold; a row with none gets
     its most probable class (fallback "top") or stays empty (fallback "none")."""
-    above = np.asarray(probs) > np.asarray(thresholds, np.float32)
+    above = rule(probs, thresholds)
     labels = [np.flatnonzero(row).tolist() for row in above]
     if fallback == "top":
         for n, row in enumerate(labels):
