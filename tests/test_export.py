@@ -33,26 +33,24 @@ def served(tiny_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def images():
     """Six samples whose channels are real HPA PNGs (as the kaggle_root fixture builds
-    them), read at the run's size as the training pipeline reads them."""
+    them), read at the run's size as the training pipeline reads them: 8-bit values 0..255
+    as float32, the input the models take (not 0..1)."""
     from gapnet.classes import CHANNELS
     from gapnet.data.images import read_channel
 
     pngs = real_pngs()
-    return (
-        np.stack(
-            [
-                np.stack(
-                    [
-                        read_channel(pngs[(s + c) % len(pngs)], color, 48)
-                        for c, color in enumerate(CHANNELS)
-                    ],
-                    -1,
-                )
-                for s in range(6)
-            ]
-        ).astype(np.float32)
-        / 255
-    )
+    return np.stack(
+        [
+            np.stack(
+                [
+                    read_channel(pngs[(s + c) % len(pngs)], color, 48)
+                    for c, color in enumerate(CHANNELS)
+                ],
+                -1,
+            )
+            for s in range(6)
+        ]
+    ).astype(np.float32)
 
 
 def _fold_average(run, x):
@@ -62,13 +60,30 @@ def _fold_average(run, x):
     return np.mean([load_model(p).predict(x, verbose=0) for p in fold_models(run)], 0)
 
 
+ATOL = 1e-5
+
+
+def _assert_wrong_inputs_break(model_fn, images, expected):
+    """The equality tolerance means something: a channel swap or a missing 0..255 scale
+    moves the outputs by far more than ATOL (on the tiny run by 3.4e-3 and 7.0e-3 at most,
+    340x and 700x ATOL; on 0..1 inputs the swap moved them by only 1.9e-4), so an export
+    that swapped channels or lost the 0..255 scaling fails."""
+    swapped = model_fn(images[..., [1, 0, 2, 3]].copy())
+    scaled = model_fn(images / 255)
+    assert np.abs(swapped - expected).max() > 100 * ATOL
+    assert np.abs(scaled - expected).max() > 100 * ATOL
+
+
 def test_the_preset_equals_the_average_of_the_fold_models(tiny_run, exported, images):
     from gapnet.classes import CHANNELS
     from gapnet.export.preset import load_preset
 
     preset = load_preset(exported)
     expected = _fold_average(tiny_run[0], images)
-    np.testing.assert_allclose(preset.model.predict(images, verbose=0), expected, atol=1e-5)
+    assert np.ptp(expected, 0).max() > 100 * ATOL  # the outputs differ between images
+    got = preset.model.predict(images, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=ATOL)
+    _assert_wrong_inputs_break(lambda x: preset.model.predict(x, verbose=0), images, expected)
     thr = json.load(open(os.path.join(tiny_run[0], "thresholds.json")))["thresholds"]
     np.testing.assert_allclose(preset.thresholds, thr)
     assert preset.channels == CHANNELS and preset.image_size == 48
@@ -79,16 +94,37 @@ def test_savedmodel_serves_the_same_probabilities_without_gapnet(tiny_run, serve
     import tensorflow as tf
 
     loaded = tf.saved_model.load(os.path.join(served, "saved_model"))
-    served = loaded.serve(images).numpy()
-    np.testing.assert_allclose(served, _fold_average(tiny_run[0], images), atol=1e-5)
+    expected = _fold_average(tiny_run[0], images)
+    np.testing.assert_allclose(loaded.serve(images).numpy(), expected, atol=ATOL)
+    serve = lambda x: loaded.serve(x.astype(np.float32)).numpy()  # noqa: E731
+    _assert_wrong_inputs_break(serve, images, expected)
 
 
 @pytest.mark.slow
 def test_onnx_gives_the_same_probabilities(tiny_run, served, images):
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(os.path.join(served, "model.onnx"))
-    out = session.run(None, {session.get_inputs()[0].name: images})[0]
-    np.testing.assert_allclose(out, _fold_average(tiny_run[0], images), atol=1e-5)
+    name = session.get_inputs()[0].name
+    expected = _fold_average(tiny_run[0], images)
+    out = session.run(None, {name: images})[0]
+    np.testing.assert_allclose(out, expected, atol=ATOL)
+    _assert_wrong_inputs_break(
+        lambda x: session.run(None, {name: x.astype(np.float32)})[0], images, expected
+    )
+
+
+def test_preset_json_states_the_input_the_model_takes(exported, images):
+    """Inputs built from preset.json alone (its dtype and value range) give the model's
+    predictions on the real 8-bit images; the old '0..1' text gave near-black inputs."""
+    from gapnet.export.preset import load_preset
+
+    meta = json.load(open(os.path.join(exported, "preset.json")))
+    lo, hi = meta["input_range"]
+    assert "0..255" in meta["input"] and "0..1," not in meta["input"]
+    x = (images.astype(np.uint8) / 255.0 * (hi - lo) + lo).astype(meta["input_dtype"])
+    model = load_preset(exported).model
+    expected = model.predict(images.astype(np.uint8), verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=ATOL)
 
 
 def test_the_model_card_says_what_the_model_is_and_how_good(tiny_run, exported):

@@ -1,7 +1,9 @@
 """A preset folder: a finished run's fold models as one model, ready to use without the run.
 
     DIR/model.keras       the fold-average Keras model (`gapnet.export.ensemble`)
-    DIR/preset.json       class names, channel order, image size, thresholds and their rule
+    DIR/preset.json       class names, channel order, image size, the input (`input_dtype`
+                          float32, `input_range` [0, 255]: 8-bit values, not 0..1),
+                          thresholds and their rule
     DIR/config.json       the run's Config (to rebuild or retrain it)
     DIR/README.md         the model card (`gapnet.export.card`)
     DIR/saved_model/      TensorFlow SavedModel (Keras export; endpoint `serve`)
@@ -26,6 +28,10 @@ from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.training.predict import load_model
 
 FORMATS = ("savedmodel", "onnx")
+INPUT_TEXT = (
+    "float32 (batch, size, size, 4), 8-bit pixel values 0..255 as the image files hold them "
+    "(the Keras model also takes uint8; its first layer scales to 0..1), channels in this order"
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,9 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
             "class_names": list(CLASS_NAMES),
             "channels": list(CHANNELS),
             "image_size": size,
-            "input": "float32 (batch, size, size, 4), values 0..1, channels in this order",
+            "input": INPUT_TEXT,
+            "input_dtype": "float32",
+            "input_range": [0, 255],
             "thresholds": thresholds,
             "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
             "predictions of the run",
