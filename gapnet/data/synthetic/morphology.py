@@ -191,7 +191,7 @@ def make_layout(
         k = int(rng.binomial(n, rng.uniform(0.0, 0.08)))
         phases = ["metaphase" if rng.random() < 0.5 else "telophase" for _ in range(k)]
     chosen = rng.choice(n, size=min(len(phases), n), replace=False).tolist()
-    dividing = dict(zip(chosen, phases, strict=True))
+    dividing = dict(zip(chosen, phases, strict=False))  # phases beyond the cells are dropped
 
     cells = []
     for i, (cx, cy) in enumerate(centres):
