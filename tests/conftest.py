@@ -50,9 +50,18 @@ TINY = dict(
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
-    from gapnet.data.synthetic.generate import write_dataset
+    """A synthetic folder written by data_prep/make_synthetic.py (so tiny_run trains on
+    synthetic data passed with --data, and must say so)."""
+    import contextlib
+    import io
+    import runpy
 
-    return write_dataset(tmp_path_factory.mktemp("syn"), 30, 48, seed=1, workers=1, progress=False)
+    out = str(tmp_path_factory.mktemp("syn") / "atlas")
+    main = runpy.run_path("data_prep/make_synthetic.py", run_name="make_synthetic")["main"]
+    args = ["--out", out, "--n", "30", "--size", "48", "--seed", "1", "--workers", "1"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(args) == 0
+    return out
 
 
 @pytest.fixture(scope="session")

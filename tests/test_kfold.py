@@ -91,6 +91,8 @@ def test_restart_skips_finished_folds(tiny_run, tiny_data):
     logs = []
     again = run_kfold(Config(data=tiny_data, **TINY), out, log=logs.append)
     assert sum("already finished, skipped" in line for line in logs) == 3
+    # tiny_data is a make_synthetic folder passed with --data: the log calls it synthetic.
+    assert any(f"data: {tiny_data} (synthetic atlas)" in line for line in logs)
     assert again["macro_f1_at_0.5"] == m["macro_f1_at_0.5"]
 
 

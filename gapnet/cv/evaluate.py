@@ -80,6 +80,7 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
     )
     summary = {
         "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
+        "synthetic": bool(synthetic),  # read by the report, compare.py and the model card
         "n_samples": len(targets),
         "n_copies_trained": n_copies,
         "copies_scored": 0,

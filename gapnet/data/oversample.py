@@ -66,6 +66,7 @@ def write_oversampled(
     from gapnet.data.images import channel_path, read_channel
     from gapnet.data.labels import format_target, read_labels
     from gapnet.data.source import open_source
+    from gapnet.data.synthetic.marker import read_marker, write_marker
     from gapnet.io import atomic_write_text
 
     src = open_source(root)
@@ -79,6 +80,11 @@ def write_oversampled(
         )
     copies = plan_copies(table.targets, min_count, seed)
     os.makedirs(os.path.join(out, "train"), exist_ok=True)
+    marker = read_marker(root)
+    if marker is not None:  # copies of synthetic images are synthetic too
+        write_marker(
+            out, {k: v for k, v in marker.items() if k not in ("synthetic", "gapnet_version")}
+        )
     rows = ["Id,Target,Source"]
     for sample_id, t in zip(table.ids, table.targets, strict=True):
         for color in CHANNELS:

@@ -16,7 +16,8 @@ class Prepared:
 
     Attributes:
         root: the dataset folder.
-        synthetic: True for the embedded synthetic atlas.
+        synthetic: True for synthetic data: the embedded atlas, or a `--data` folder
+            with the generator's marker (`gapnet.data.synthetic.marker`).
         ids, targets: the good samples' Ids and (n, 28) 0/1 labels.
         groups: each sample's group (its own Id, or the original of an augmented copy).
         reader: reads sample i as uint8 (H, W, 4) at the run's image size.
@@ -31,9 +32,12 @@ class Prepared:
 
 
 def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
-    """The dataset root and whether it is the synthetic atlas (generated once, cached)."""
+    """The dataset root and whether it is synthetic: the embedded atlas (generated once,
+    cached), or a `--data` folder carrying the generator's marker (`SYNTHETIC.json`)."""
     if cfg.data:
-        return cfg.data, False
+        from gapnet.data.synthetic.marker import is_synthetic
+
+        return cfg.data, is_synthetic(cfg.data)
     from gapnet.data.synthetic.generate import default_dataset
 
     return default_dataset(cfg.synthetic_n, cfg.synthetic_size, cfg.synthetic_seed, log), True

@@ -16,10 +16,16 @@ def _f(v) -> str:
 
 def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
     """Markdown: what the model is, its data, input, scores, thresholds and limits."""
-    synthetic = not cfg.get("data")
+    # metrics.json's "synthetic" (the data folder's marker, at training time); runs
+    # written before it: synthetic only without --data.
+    synthetic = metrics.get("synthetic", not cfg.get("data"))
     data = (
-        "the synthetic HPA-like atlas embedded in gapnet (**synthetic, not HPA**: its scores "
-        "say nothing about HPA images)"
+        (
+            f"`{cfg['data']}`, a synthetic HPA-like dataset written by gapnet's generator"
+            if cfg.get("data")
+            else "the synthetic HPA-like atlas embedded in gapnet"
+        )
+        + " (**synthetic, not HPA**: its scores say nothing about HPA images)"
         if synthetic
         else f"`{cfg['data']}` (HPA format)"
     )

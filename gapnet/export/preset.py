@@ -1,7 +1,9 @@
 """A preset folder: a finished run's fold models as one model, ready to use without the run.
 
     DIR/model.keras       the fold-average Keras model (`gapnet.export.ensemble`)
-    DIR/preset.json       class names, channel order, image size, thresholds and their rule
+    DIR/preset.json       class names, channel order, image size, `input` (shape, dtype,
+                          `value_range` [0, 255]: 8-bit values, not 0..1),
+                          thresholds and their rule
     DIR/config.json       the run's Config (to rebuild or retrain it)
     DIR/README.md         the model card (`gapnet.export.card`)
     DIR/saved_model/      TensorFlow SavedModel (Keras export; endpoint `serve`)

@@ -242,9 +242,11 @@ def write_report(run: str, log=print) -> str:
         "tuned (optimistic)": metrics.evaluate(targets, oof, tuned),
     }
     selection = selection_label(cfg)
+    run_metrics = read_json(os.path.join(run, "metrics.json"))
     data = (
         "synthetic atlas: scores on synthetic data are not HPA scores"
-        if table.synthetic
+        + (f" ({cfg.data})" if cfg.data else "")
+        if run_metrics.get("synthetic", table.synthetic)
         else f"real data ({cfg.data})"
     )
     copies = (
@@ -253,7 +255,7 @@ def write_report(run: str, log=print) -> str:
         else ""
     )
     config = json.loads(cfg.to_json())
-    m = headline(read_json(os.path.join(run, "metrics.json")))
+    m = headline(run_metrics)
     spread = m["fold_spread"]["macro_f1"]
     minutes = (
         f" Training took {m['train_seconds'] / 60:.1f} min."

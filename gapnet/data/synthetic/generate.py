@@ -1,7 +1,8 @@
 """Writing a synthetic HPA dataset in the exact Kaggle layout, and the default dataset cache.
 
-`write_dataset(out, n, size, seed)` writes `out/train.csv` (`Id,Target`) and four 8-bit
-grayscale PNGs per sample in `out/train/`, so the real reader, validator and pipeline run
+`write_dataset(out, n, size, seed)` writes `out/train.csv` (`Id,Target`), four 8-bit
+grayscale PNGs per sample in `out/train/` and the marker `out/SYNTHETIC.json` (its
+parameters; `gapnet.data.synthetic.marker`), so the real reader, validator and pipeline run
 on it unchanged. Label sets are drawn from the real HPA `train.csv` label column (packaged
 in `gapnet/resources/`), so class frequencies and co-occurrence match the real data;
 `min_per_class` tops up rare classes. Sample i is rendered from its own seed (derived from
@@ -21,6 +22,7 @@ import numpy as np
 
 from gapnet.classes import CHANNELS, N_CLASSES
 from gapnet.data.labels import write_labels
+from gapnet.data.synthetic.marker import write_marker
 from gapnet.io import atomic_write_bytes
 
 CACHE_ENV = "GAPNET_CACHE"
@@ -153,7 +155,8 @@ def write_dataset(
     progress: bool = True,
     truth: bool = False,
 ) -> str:
-    """Writes a synthetic dataset in the Kaggle layout; returns the folder.
+    """Writes a synthetic dataset in the Kaggle layout, with its marker
+    `out/SYNTHETIC.json` (`gapnet.data.synthetic.marker`); returns the folder.
 
     Args:
         out: the dataset folder (created).
@@ -174,6 +177,19 @@ def write_dataset(
     sets = draw_label_sets(n, seed, min_per_class)  # first: a bad quota leaves no folder
     image_dir = os.path.join(out, "train")
     os.makedirs(image_dir, exist_ok=True)
+    from gapnet.data.synthetic.render import GENERATOR_VERSION
+
+    write_marker(  # first: even a partly written folder says it is synthetic
+        out,
+        {
+            "generator_version": GENERATOR_VERSION,
+            "n": n,
+            "size": size,
+            "seed": seed,
+            "min_per_class": min_per_class,
+            "truth": truth,
+        },
+    )
     targets = np.zeros((n, N_CLASSES), np.uint8)
     for i, s in enumerate(sets):
         targets[i, list(s)] = 1
