@@ -1,4 +1,5 @@
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -65,3 +66,44 @@ def test_agrees_with_brute_force_on_random_label_images():
         pred, truth = rng.integers(0, 4, (2, 5, 5))
         for iou_min in (0.3, 0.5):
             assert match(pred, truth, iou_min)[:3] == brute(pred, truth, iou_min)
+
+
+def _localization():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "localization.py")
+    spec = importlib.util.spec_from_file_location("localization_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_localization_benchmark_refuses_or_labels_a_development_draw(capsys):
+    bench = _localization()
+    assert 7 in bench.DEVELOPMENT_SEEDS
+    assert bench.draw_label(8) == "held-out draw (nothing tuned on it)"
+    with pytest.raises(SystemExit, match="development draw"):
+        bench.draw_label(7)
+    assert bench.draw_label(7, allow_development=True) == "development draw (tuned on)"
+    with pytest.raises(SystemExit):
+        bench.main(["--seed", "7"])  # refused before any work
+
+
+def test_bootstrap_difference_resamples_whole_images():
+    bench = _localization()
+
+    def score(rows, pred):
+        return float(np.mean(pred[rows]))
+
+    groups = np.repeat(np.arange(20), 3)
+    a = np.ones(60)
+    same = bench.bootstrap_difference(score, a, a, groups, n_boot=200)
+    assert same == (0.0, (0.0, 0.0))
+    rng = np.random.default_rng(1)
+    b = rng.random(60)
+    diff, (lo, hi) = bench.bootstrap_difference(score, a, b, groups, n_boot=400, seed=3)
+    assert diff == pytest.approx(1 - b.mean()) and lo < diff < hi and lo > 0
+    # Seeded: the same call gives the same interval; groups of one row give another one.
+    assert bench.bootstrap_difference(score, a, b, groups, n_boot=400, seed=3) == (diff, (lo, hi))
+    other = bench.bootstrap_difference(score, a, b, np.arange(60), n_boot=400, seed=3)[1]
+    assert other != (lo, hi)
