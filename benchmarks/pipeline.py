@@ -23,7 +23,9 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gapnet.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.timing import batches, dump, measure  # noqa: E402

@@ -24,7 +24,9 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gapnet.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402

@@ -8,10 +8,11 @@ build continues where it stopped; a build over an unchanged dataset does nothing
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gapnet.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 from gapnet.data.cache import build  # noqa: E402
 from gapnet.data.images import ImageError  # noqa: E402

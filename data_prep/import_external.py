@@ -10,10 +10,11 @@ skipped and listed in ROOT/import_report.txt. A rerun continues where it stopped
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gapnet.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 from gapnet.data.external import import_external  # noqa: E402
 from gapnet.data.labels import DataError  # noqa: E402

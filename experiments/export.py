@@ -8,10 +8,11 @@ config.json, README.md (the model card), and saved_model/ and/or model.onnx. Loa
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gapnet.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 FORMATS = {
     "savedmodel": ("savedmodel",),

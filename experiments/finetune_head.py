@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from gapnet.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 from gapnet.data.labels import DataError  # noqa: E402
 

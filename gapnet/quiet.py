@@ -1,0 +1,34 @@
+"""A quiet TensorFlow start for gapnet's commands: the first line a user reads is gapnet's.
+
+TensorFlow 2.21 writes its oneDNN notice and "Could not find cuda drivers" to stderr before its
+C++ logging is set up (no log level hides those), and "failed call to cuInit" at ERROR level on
+a machine without a GPU. `quiet_tensorflow()`, called by every command before anything else,
+sets `TF_CPP_MIN_LOG_LEVEL=3` and imports TensorFlow and Keras with stderr (file descriptor 2)
+sent to /dev/null for the import alone; Python exceptions are still raised and shown.
+
+A user's own `TF_CPP_MIN_LOG_LEVEL` wins: when it is set, nothing is changed or hidden (set it
+to 0 to see every TensorFlow line). Library use (`import gapnet` in a notebook) is untouched.
+"""
+
+import os
+import sys
+
+
+def quiet_tensorflow() -> bool:
+    """Imports TensorFlow quietly unless the user chose a log level; True when it did."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return False
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # the CUDA probe, inside the quiet window
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return True
