@@ -10,9 +10,9 @@ its batches:
 
 - memory: one uint8 batch held as a tensor, augmentation on the device (the ceiling);
 - cache: from the uint8 cache (`data_prep/build_cache.py`), augmentation on the device;
-- cache + CPU aug: from the cache, the albumentations recipe in tf.data instead;
+- cache + CPU aug: from the cache, the CPU (OpenCV + NumPy) recipe in tf.data instead;
 - PNG: decoding the PNG files, augmentation on the device;
-- PNG + CPU aug: decoding the PNGs with the albumentations recipe (gapnet 0.2's path).
+- PNG + CPU aug: decoding the PNGs with the CPU recipe (gapnet 0.2's path).
 
 Each cell is the median of --repeats windows of at least --seconds (benchmarks/timing.py).
 The data are 80 synthetic samples written at the row's size. The ratio cache/memory says

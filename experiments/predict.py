@@ -82,7 +82,7 @@ def test_set(args) -> int:
     write_submission(out, ids, labels)
     prob_path = args.probabilities or os.path.splitext(out)[0] + "_probabilities.csv"
     write_predictions(prob_path, ids, probs)
-    empty = int((~(probs > thresholds).any(1)).sum())
+    empty = sum(not row for row in decide(probs, thresholds, "none"))
     print(
         f"{out}: {len(ids)} samples ({empty} with no class above threshold: "
         f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}"

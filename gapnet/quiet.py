@@ -6,7 +6,9 @@ a machine without a GPU. `quiet_tensorflow()`, called by every command before an
 sets `TF_CPP_MIN_LOG_LEVEL=3` and imports TensorFlow and Keras with stderr (file descriptor 2)
 sent to /dev/null for the import alone; Python exceptions are still raised and shown.
 
-A user's own `TF_CPP_MIN_LOG_LEVEL` wins: when it is set, nothing is changed or hidden (set it
+The level stays 3 for the rest of the command, so TensorFlow's C++ ERROR lines are hidden too
+(Python exceptions are not); child processes inherit it as if the user had chosen it. A
+user's own `TF_CPP_MIN_LOG_LEVEL` wins: when it is set, nothing is changed or hidden (set it
 to 0 to see every TensorFlow line). Library use (`import gapnet` in a notebook) is untouched.
 """
 

@@ -70,6 +70,7 @@ def test_preset_json_states_the_input_the_model_takes(tiny_run, exported, images
     spec = meta["input"]
     assert spec["value_range"] == [0, 255] and spec["shape"][1:] == [48, 48, 4]
     assert meta["channels"] == list(CHANNELS)
+    assert "p_k > thresholds[k]" in meta["decision"]  # the rule the thresholds were tuned for
     raw = images.astype(np.uint8)  # the files' bytes, in CHANNELS order
     lo, hi = spec["value_range"]
     x = (lo + raw.astype(np.float64) * (hi - lo) / 255).astype(spec["dtype"])

@@ -84,6 +84,7 @@ def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, s
 def explain(req: ExplainRequest, log=print) -> dict:
     from gapnet.data.cache import open_reader
     from gapnet.data.source import open_source
+    from gapnet.data.synthetic.marker import is_synthetic
     from gapnet.training.predict import load_model
 
     if not os.path.isfile(os.path.join(req.run, "config.json")):
@@ -108,6 +109,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         rule = "each sample's fold model; cross-fitted thresholds"
     else:
         src = open_source(req.data)
+        synthetic = is_synthetic(req.data)
         ids, y = list(src.labels.ids), src.labels.targets
         reader = open_reader(src, ids, size, "auto", log)
         probs = _probabilities(explainers, reader, len(ids))

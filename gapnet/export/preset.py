@@ -86,6 +86,7 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
                 "the order of `channels`",
             },
             "thresholds": thresholds,
+            "decision": "class k is called when p_k > thresholds[k] (strictly; p == t is not)",
             "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
             "predictions of the run",
             "n_folds": n_folds,

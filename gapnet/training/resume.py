@@ -163,7 +163,15 @@ def restore(model, state: dict, fold_dir: str) -> None:
     model.optimizer.build(model.trainable_variables)
     model.load_weights(stem + ".weights.h5")
     with np.load(stem + ".npz") as rng:
-        for v, k in zip(_rng_variables(model), rng.files, strict=True):
+        variables = _rng_variables(model)
+        if len(variables) != len(rng.files):
+            raise ValueError(
+                f"{stem}.npz holds {len(rng.files)} random-generator states, the model has "
+                f"{len(variables)}: the fold was started with another model or augmentation "
+                "back end (aug_backend=auto on a machine with another device?); rerun with "
+                "--force to start the fold anew, or set aug_backend as when it started"
+            )
+        for v, k in zip(variables, rng.files, strict=True):
             v.assign(rng[k])
 
 
