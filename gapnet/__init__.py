@@ -8,7 +8,7 @@ subpackages that need it (each is imported on first use, e.g. `gapnet.models.bui
 
 import importlib
 
-__version__ = "0.3.0"
+__version__ = "0.4.0.dev0"
 
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402,F401
 from gapnet.config import Config  # noqa: E402,F401
