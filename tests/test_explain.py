@@ -378,6 +378,7 @@ def test_cell_scores_do_not_depend_on_the_true_labels_nor_generate_the_runs_data
     assert os.listdir(cache) == []
 
 
+@pytest.mark.slow  # the whole command on a copied run
 def test_explain_command_with_other_data_leaves_the_runs_data_alone(
     tiny_run, kaggle_root, tmp_path, monkeypatch, capsys
 ):

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = (
     "import os; from gapnet.quiet import quiet_tensorflow; quiet_tensorflow(); "
@@ -24,6 +26,7 @@ def _run(env_level):
     return out.stdout + out.stderr
 
 
+@pytest.mark.slow  # three TensorFlow start-ups in subprocesses (~30 s)
 def test_the_first_line_is_gapnets_and_a_users_level_wins():
     quiet = _run(None)
     assert quiet.splitlines()[0] == "gapnet first 3", quiet
