@@ -11,8 +11,10 @@ the edge rule and the 0.25 cell share were chosen on draw 7 (`DEVELOPMENT_SEEDS`
 default draw 8 was not used for any choice. A development draw is refused unless
 --allow-development, and then labelled "development draw (tuned on)" in the output.
 
-- Segmentation (gapnet's, at --size): nuclei and cells matched to the truth at IoU >= 0.5;
-  detection F1 and the mean IoU of the matches.
+- Segmentation (gapnet's): nuclei and cells matched one to one to the truth at IoU >= 0.5;
+  detection F1 and the mean IoU of the matches, at --size and again at the run's image
+  size (the draw read at that size, the truth resized by nearest neighbour): explain
+  segments a default-atlas file at its own size, which is the run's (128 px).
 - Maps (the run's fold models averaged, at the run's image size; truth masks resized to
   it): for each true label of each sample, the share of the map's positive mass inside
   that label's pattern mask and the pixel ROC-AUC against it; references: a uniform map,
@@ -24,6 +26,8 @@ default draw 8 was not used for any choice. A development draw is refused unless
   against the baseline "every cell gets the image's labels" (same model, same thresholds),
   with a bootstrap 95 % interval over images of the difference. Cell calls score every
   class from its map, as `experiments/explain.py` does (predictions only, never the truth).
+- Every figure has a 95 % percentile-bootstrap interval over images (1,000 resamples,
+  `gapnet.metrics.grouped_bootstrap`): an image's cells and labels are resampled together.
 """
 
 import argparse
@@ -43,6 +47,7 @@ import numpy as np  # noqa: E402
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
 from gapnet.data.match import match  # noqa: E402
 from gapnet.data.segment import SegmentParams, read_mask, resize_labels, segment_cells  # noqa: E402
+from gapnet.metrics import grouped_bootstrap  # noqa: E402
 from gapnet.thresholds import decide  # noqa: E402
 
 DEVELOPMENT_SEEDS = (7,)  # draws that rules of the segmentation or the cell calls were chosen on
@@ -66,67 +71,34 @@ def bootstrap_difference(score, a, b, groups, n_boot=1000, seed=0):
     a, b: per-row predictions (the rows of one group resampled together); score(rows, pred)
     gives the metric on the chosen rows. Pure and seeded.
     """
-    groups = np.asarray(groups)
-    ids = np.unique(groups)
-    rows_of = {g: np.flatnonzero(groups == g) for g in ids}
-    rng = np.random.default_rng(seed)
-    every = np.arange(len(groups))
-    diff = score(every, a) - score(every, b)
-    boots = []
-    for _ in range(n_boot):
-        rows = np.concatenate([rows_of[g] for g in rng.choice(ids, len(ids))])
-        boots.append(score(rows, a) - score(rows, b))
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return float(diff), (float(lo), float(hi))
+    return grouped_bootstrap(lambda rows: score(rows, a) - score(rows, b), groups, n_boot, seed)
+
+
+def mean_ci(values, groups):
+    """The mean of per-row values and its bootstrap 95 % interval over groups (images)."""
+    v = np.asarray(values, np.float64)
+    return grouped_bootstrap(lambda rows: np.nanmean(v[rows]), groups)
+
+
+def detection_ci(counts, groups):
+    """Detection F1 of per-image (tp, fp, fn) rows and its bootstrap interval over images."""
+    c = np.asarray(counts, np.float64).reshape(-1, 3)
+
+    def f1(rows):
+        tp, fp, fn = c[rows].sum(0)
+        return 2 * tp / max(2 * tp + fp + fn, 1)
+
+    return grouped_bootstrap(f1, groups)
+
+
+def fmt(point, ci, digits=3):
+    return f"{point:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 def auc(scores: np.ndarray, mask: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(mask.ravel(), scores.ravel())) if 0 < mask.mean() < 1 else np.nan
-
-
-def real_figure(path: str) -> None:
-    """gapnet's segmentation of the real files in tests/data at 512 px: the complete HPAv18
-    sample (nuclei and cells) and the two Kaggle nucleus channels (nuclei only)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gapnet.data.images import read_channel, read_sample
-    from gapnet.data.segment import segment_nuclei
-    from gapnet.explain.figures import composite, outlines
-
-    data = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
-    sample = read_sample(os.path.join(data, "hpav18_jpg"), "10814_50_A1_1", 512, "jpg")
-    cells, nuclei = segment_cells(sample)
-    panels = [
-        (
-            "HPAv18 10814_50_A1_1: cells (white), nuclei (cyan)",
-            composite(sample),
-            [(cells, (1, 1, 1)), (nuclei, (0, 1, 1))],
-        )
-    ]
-    pngs = os.path.join(data, "kaggle_png")
-    for f in sorted(x for x in os.listdir(pngs) if x.endswith("_blue.png")):
-        blue = read_channel(os.path.join(pngs, f), "blue", 512)
-        rgb = np.zeros((512, 512, 3), np.float32)
-        rgb[..., 2] = blue / 255
-        panels.append(
-            (f"Kaggle {f[:8]} (blue only): nuclei", rgb, [(segment_nuclei(blue), (1, 1, 0))])
-        )
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.2))
-    for ax, (title, rgb, layers) in zip(axes, panels, strict=True):
-        rgb = np.clip(rgb * 1.6, 0, 1)
-        for labels, colour in layers:
-            rgb[outlines(labels)] = colour
-        ax.imshow(rgb)
-        ax.set_title(title + f" ({int(layers[0][0].max())} found)", fontsize=9)
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    print(f"wrote {path}")
 
 
 def main(argv=None):
@@ -143,15 +115,7 @@ def main(argv=None):
         help=f"score a development draw {DEVELOPMENT_SEEDS} anyway, labelled as such",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
-    p.add_argument(
-        "--real-figure",
-        metavar="PNG",
-        help="only draw gapnet's segmentation of the real HPA files in tests/data "
-        "(outlines) to PNG, and stop",
-    )
     args = p.parse_args(argv)
-    if args.real_figure:
-        return real_figure(args.real_figure)
     label = draw_label(args.seed, args.allow_development)
     print(f"draw {args.seed}: {label}; development draws: {DEVELOPMENT_SEEDS}")
     from gapnet.config import Config
@@ -179,7 +143,8 @@ def main(argv=None):
     cfg = Config.from_file(os.path.join(run, "config.json"))
     explainers = [Explainer(load_model(m, compile=False)) for m in fold_models(run)]
     thr = run_thresholds(run)
-    seg = {"nuclei": [0, 0, 0, []], "cells": [0, 0, 0, []]}
+    # per image (tp, fp, fn) and the IoUs of matches: at --size, and at the run's size
+    seg = {k: ([], [], []) for k in ("nuclei", "cells", "nuclei_run_size", "cells_run_size")}
     methods = {
         "auto": explainers[0].kind,
         "input_gradient": "input_gradient",
@@ -190,6 +155,7 @@ def main(argv=None):
     own_vs_other = {m: {k: [] for k in range(N_CLASSES)} for m in methods}
     calls = {m: [] for m in methods}
     share_uni, share_green, roc_green, y_cell, base_cell, cell_img = [], [], [], [], [], []
+    label_img = []  # the image of each (image, true label) row of share_uni/_green/roc_green
     with tempfile.TemporaryDirectory() as tmp:
         root = write_dataset(
             os.path.join(tmp, "syn"), args.n, args.size, args.seed, progress=False, truth=True
@@ -201,20 +167,27 @@ def main(argv=None):
             sid, cell, labels = line.split(",")
             shows[(sid, int(cell))] = [int(k) for k in labels.split()]
         params = SegmentParams(nucleus_diameter=50 * args.size / 512)
-        small = (cfg.image_size, cfg.image_size)
         for sid, target in zip(src.labels.ids, src.labels.targets, strict=True):
             full = read_sample(src.image_dir, sid, args.size)
             t_cells = read_mask(os.path.join(truth_dir, f"{sid}_cells.png"))
             t_nuc = read_mask(os.path.join(truth_dir, f"{sid}_nuclei.png"))
             cells, nuclei = segment_cells(full, params)
-            for kind, pred, true in (("nuclei", nuclei, t_nuc), ("cells", cells, t_cells)):
-                tp, fp, fn, _, ious = match(pred, true, 0.5)
-                seg[kind][0] += tp
-                seg[kind][1] += fp
-                seg[kind][2] += fn
-                seg[kind][3] += ious
-            # maps at the run's size
+            # maps at the run's size; explain segments a default-atlas file (written at the
+            # run's size) there, so the segmentation is also scored at that size
             image = read_sample(src.image_dir, sid, cfg.image_size)
+            small_params = SegmentParams(nucleus_diameter=50 * cfg.image_size / 512)
+            cells_s, nuclei_s = segment_cells(image, small_params)
+            small = (cfg.image_size, cfg.image_size)
+            for kind, pred, true in (
+                ("nuclei", nuclei, t_nuc),
+                ("cells", cells, t_cells),
+                ("nuclei_run_size", nuclei_s, resize_labels(t_nuc, small)),
+                ("cells_run_size", cells_s, resize_labels(t_cells, small)),
+            ):
+                tp, fp, fn, _, ious = match(pred, true, 0.5)
+                seg[kind][0].append((tp, fp, fn))
+                seg[kind][1].append(sid)
+                seg[kind][2].extend(ious)
             labels = np.flatnonzero(target).tolist()
             probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
             called = np.flatnonzero(decide(probs, thr)).tolist()
@@ -228,6 +201,7 @@ def main(argv=None):
             for mask in masks.values():
                 if mask.any() and not mask.all():
                     share_uni.append(mask.mean())
+                    label_img.append(sid)
                     share_green.append(green[mask].sum() / max(green.sum(), 1))
                     roc_green.append(auc(green, mask))
             tc = resize_labels(t_cells, small)
@@ -240,8 +214,8 @@ def main(argv=None):
                 for k, mask in masks.items():
                     m = pos[classes.index(k)]
                     if m.sum() > 0 and mask.any() and not mask.all():
-                        share[method].append(m[mask].sum() / m.sum())
-                        roc[method].append(auc(m, mask))
+                        share[method].append((sid, m[mask].sum() / m.sum()))
+                        roc[method].append((sid, auc(m, mask)))
                 if len(masks) >= 2:
                     for k, mask in masks.items():
                         others = np.any([mk for j, mk in masks.items() if j != k], 0)
@@ -271,11 +245,13 @@ def main(argv=None):
     present = y_cell.any(0)
 
     def cell_f1(pred, rows=None):
+        """Macro-F1 over the classes present in the scored rows."""
         rows = np.arange(len(y_cell)) if rows is None else rows
+        here = y_cell[rows].any(0)
         return float(
             f1_score(
-                y_cell[rows][:, present],
-                np.asarray(pred)[rows][:, present],
+                y_cell[rows][:, here],
+                np.asarray(pred)[rows][:, here],
                 average="macro",
                 zero_division=0,
             )
@@ -298,27 +274,38 @@ def main(argv=None):
         "| segmentation | detection F1 (IoU >= 0.5) | mean IoU of matches | truth objects |"
         "\n|---|---:|---:|---:|"
     )
-    for kind, (tp, fp, fn, ious) in seg.items():
-        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-        result[f"{kind}_f1"], result[f"{kind}_iou"] = f1, float(np.mean(ious)) if ious else 0.0
-        print(f"| {kind} | {f1:.3f} | {result[f'{kind}_iou']:.3f} | {tp + fn} |")
-    result.update(
-        uniform_share=float(np.mean(share_uni)),
-        green_share=float(np.mean(share_green)),
-        green_auc=float(np.nanmean(roc_green)),
-    )
+    names = {
+        "nuclei": f"nuclei, at {args.size} px",
+        "cells": f"cells, at {args.size} px",
+        "nuclei_run_size": f"nuclei, at {cfg.image_size} px (explain on the default atlas)",
+        "cells_run_size": f"cells, at {cfg.image_size} px (explain on the default atlas)",
+    }
+    for kind, (counts, groups, ious) in seg.items():
+        f1, ci = detection_ci(counts, groups)
+        result[f"{kind}_f1"], result[f"{kind}_f1_ci95"] = f1, list(ci)
+        result[f"{kind}_iou"] = float(np.mean(ious)) if ious else 0.0
+        n_true = int(sum(tp + fn for tp, _, fn in counts))
+        print(f"| {names[kind]} | {fmt(f1, ci)} | {result[f'{kind}_iou']:.3f} | {n_true} |")
     print(
         f"\n| map of each true label ({len(share_uni)}) | mass inside its pattern | pixel "
         "ROC-AUC |\n|---|---:|---:|"
     )
     for method, name in methods.items():
-        result[f"{method}_share"] = float(np.mean(share[method]))
-        result[f"{method}_auc"] = float(np.nanmean(roc[method]))
-        print(f"| {name} | {result[f'{method}_share']:.3f} | {result[f'{method}_auc']:.3f} |")
+        for key, rows in (("share", share[method]), ("auc", roc[method])):
+            v, ci = mean_ci([r[1] for r in rows], [r[0] for r in rows])
+            result[f"{method}_{key}"], result[f"{method}_{key}_ci95"] = v, list(ci)
+        print(
+            f"| {name} | {fmt(result[f'{method}_share'], result[f'{method}_share_ci95'])} | "
+            f"{fmt(result[f'{method}_auc'], result[f'{method}_auc_ci95'])} |"
+        )
+    uni, uni_ci = mean_ci(share_uni, label_img)
+    green, green_ci = mean_ci(share_green, label_img)
+    green_auc, green_auc_ci = mean_ci(roc_green, label_img)
+    result.update(uniform_share=uni, green_share=green, green_auc=green_auc)
     print(
-        f"| uniform map | {result['uniform_share']:.3f} | 0.500 |"
-        f"\n| protein channel intensity | {result['green_share']:.3f} | "
-        f"{result['green_auc']:.3f} |"
+        f"| uniform map | {fmt(uni, uni_ci)} | 0.500 |"
+        f"\n| protein channel intensity | {fmt(green, green_ci)} | "
+        f"{fmt(green_auc, green_auc_ci)} |"
     )
     print(
         "\nMulti-label samples: share of each class map's mass on its own pattern against "
@@ -343,14 +330,18 @@ def main(argv=None):
         print(
             f"{name}: {wins} of {len(per_class[method])} classes put more mass on their own pattern"
         )
-    result.update(cell_f1_image_labels=cell_f1(base_cell), n_cells=int(len(y_cell)))
+    base, base_ci = grouped_bootstrap(lambda rows: cell_f1(base_cell, rows), cell_img)
+    result.update(
+        cell_f1_image_labels=base, cell_f1_image_labels_ci95=list(base_ci), n_cells=len(y_cell)
+    )
     print(
         f"\nPer-cell macro-F1 over {len(y_cell)} true cells (classes present: "
-        f"{int(present.sum())}): every cell gets the image's labels "
-        f"{result['cell_f1_image_labels']:.3f}"
+        f"{int(present.sum())}; 95 % intervals by bootstrap over images): every cell gets "
+        f"the image's labels {fmt(base, base_ci)}"
     )
     for method, name in methods.items():
-        result[f"{method}_cell_f1"] = cell_f1(calls[method])
+        f1, ci = grouped_bootstrap(lambda rows, m=method: cell_f1(calls[m], rows), cell_img)
+        result[f"{method}_cell_f1"], result[f"{method}_cell_f1_ci95"] = f1, list(ci)
         diff, (lo, hi) = bootstrap_difference(
             lambda rows, pred: cell_f1(pred, rows), calls[method], base_cell, cell_img
         )
@@ -358,8 +349,8 @@ def main(argv=None):
         result[f"{method}_cell_f1_minus_baseline_ci95"] = [lo, hi]
         verdict = "includes 0: no difference shown" if lo <= 0 <= hi else "excludes 0"
         print(
-            f"cell calls from {name} maps: {result[f'{method}_cell_f1']:.3f}; minus the "
-            f"baseline {diff:+.3f} [{lo:+.3f}, {hi:+.3f}] (bootstrap over images; {verdict})"
+            f"cell calls from {name} maps: {fmt(f1, ci)}; minus the baseline "
+            f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}] ({verdict})"
         )
     if args.json:
         print(json.dumps(result, indent=1))

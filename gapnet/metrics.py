@@ -58,6 +58,28 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def grouped_bootstrap(score, groups, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+    """score(every row) and its percentile bootstrap interval, resampling whole groups.
+
+    score(rows) -> float takes an index array of rows (with repeats); groups gives each
+    row's group (an image, whose rows - cells, labels - are resampled together, so that
+    rows that are not independent do not narrow the interval). Pure and seeded.
+    Returns (point, (lo, hi)).
+    """
+    groups = np.asarray(groups)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    rows_of = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
+    rng = np.random.default_rng(seed)
+    point = float(score(np.arange(len(groups))))
+    boots = [
+        score(np.concatenate([rows_of[g] for g in rng.integers(0, len(ids), len(ids))]))
+        for _ in range(n_boot)
+    ]
+    lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return point, (float(lo), float(hi))
+
+
 def classification_metrics(y_true, y_pred) -> dict:
     """Macro/micro precision, recall and F1, sample-averaged F1, Hamming loss, per class."""
     y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)

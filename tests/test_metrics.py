@@ -86,3 +86,21 @@ def test_bootstrap_ci_matches_a_plain_resampling_loop_and_covers_the_estimate():
     ]
     np.testing.assert_allclose([lo, hi], np.quantile(scores, [0.025, 0.975]), atol=1e-12)
     assert lo < skm.f1_score(y, p, average="macro", zero_division=0) < hi
+
+
+def test_grouped_bootstrap_resamples_groups_so_copies_do_not_narrow_the_interval():
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=40)
+    one_row = metrics.grouped_bootstrap(lambda rows: values[rows].mean(), np.arange(40), 300)
+    # every group's row repeated four times: the same groups, the same interval
+    copies = np.repeat(values, 4)
+    groups = np.repeat(np.arange(40), 4)
+    grouped = metrics.grouped_bootstrap(lambda rows: copies[rows].mean(), groups, 300)
+    assert grouped[0] == pytest.approx(one_row[0])
+    assert grouped[1] == pytest.approx(one_row[1])
+    # scored row by row, the copies would look like 160 independent samples: half as wide
+    rowwise = metrics.grouped_bootstrap(lambda rows: copies[rows].mean(), np.arange(160), 300)
+    width = grouped[1][1] - grouped[1][0]
+    assert rowwise[1][1] - rowwise[1][0] < 0.7 * width
+    lo, hi = grouped[1]
+    assert lo < values.mean() < hi
