@@ -38,7 +38,13 @@ def parse(argv=None):
     )
     p.add_argument("--run", required=True, help="finished run folder (run_kfold.py --out)")
     p.add_argument("--data", help="another Kaggle-layout folder (default: the run's samples)")
-    p.add_argument("--ids", nargs="+", default=[], help="explain these samples only")
+    p.add_argument(
+        "--ids",
+        nargs="+",
+        default=[],
+        help="explain these samples only; 'all': every sample (the gallery's picks use "
+        "the true labels, so score cells.csv on --ids all or Ids chosen without them)",
+    )
     p.add_argument(
         "--n", type=int, default=3, help="gallery: true and false positives per class (default 3)"
     )
@@ -47,7 +53,8 @@ def parse(argv=None):
         nargs="+",
         type=int,
         default=[],
-        help="also map these classes (always: predicted and true ones)",
+        help="also draw these classes in the figures (every class is mapped; the "
+        "called and true ones are always drawn)",
     )
     p.add_argument("--cells", metavar="MASKS", help="folder of <Id>_cells label masks")
     p.add_argument(

@@ -201,13 +201,14 @@ def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggl
     with open(out / "cells.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["Id"] for r in rows} <= set(src.labels.ids[:2])
+    # --ids all: every sample in order, so the first without a mask (sample02) is named
     with pytest.raises(FileNotFoundError, match="sample02_cells"):
         explain(
             ExplainRequest(
                 tiny_run[0],
                 out=str(out),
                 data=str(kaggle_root),
-                ids=[src.labels.ids[2]],
+                ids=["all"],
                 masks=str(masks),
             ),
             log=lambda *a: None,

@@ -236,3 +236,24 @@ def test_a_run_started_before_a_config_key_existed_resumes(tiny_run, tmp_path):
     run_kfold(Config.from_file(out / "config.json"), str(out), log=logs.append)
     assert sum("already finished" in m for m in logs) == 3
     assert not any("changed config" in m for m in logs)
+
+
+def test_saved_callback_states_that_do_not_fit_the_callbacks_stop_with_the_files_name():
+    """--force may continue a fold with another config: a saved set of callback states
+    that does not fit (another count, or another callback in the same place) is named,
+    never applied in part or onto the wrong callback."""
+    import keras
+
+    from gapnet.training.resume import apply_states, callback_states
+
+    stop = keras.callbacks.EarlyStopping(patience=3)
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=2)
+    stop.wait, stop.best, stop.best_epoch, stop.stopped_epoch = 2, 0.4, 5, 0
+    saved = {"callbacks": callback_states([stop])}
+    fresh = keras.callbacks.EarlyStopping(patience=3)
+    apply_states([fresh], saved, "F/state.json")
+    assert (fresh.wait, fresh.best, fresh.best_epoch) == (2, 0.4, 5)
+    with pytest.raises(ValueError, match="F/state.json"):
+        apply_states([fresh, plateau], saved, "F/state.json")
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        apply_states([plateau], saved, "F/state.json")

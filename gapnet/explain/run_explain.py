@@ -47,9 +47,9 @@ class ExplainRequest:
     run: str
     out: str | None = None
     data: str | None = None  # another Kaggle-layout folder (default: the run's samples)
-    ids: list = field(default_factory=list)
+    ids: list = field(default_factory=list)  # ["all"]: every sample
     n: int = 3  # per class: highest-scoring true and false positives in the gallery
-    classes: list = field(default_factory=list)  # always map these too
+    classes: list = field(default_factory=list)  # also draw these (every class is mapped)
     masks: str | None = None  # a folder of <Id>_cells.{png,npy,tif}; else gapnet segments
     nucleus_diameter: float = 50.0  # at 512 px; scaled to the image's own size
     tta: str = "none"
@@ -118,11 +118,14 @@ def explain(req: ExplainRequest, log=print) -> dict:
         rule = "all fold models averaged; the run's thresholds"
     reader = open_reader(src, ids, size, "auto", log=lambda *a: None)
     index = {i: n for n, i in enumerate(ids)}
-    unknown = [i for i in req.ids if i not in index]
+    wanted = list(ids) if list(req.ids) == ["all"] else list(req.ids)
+    unknown = [i for i in wanted if i not in index]
     if unknown:
         raise ValueError(f"--ids not among the samples: {unknown[:5]}")
-    picks = _gallery_picks(ids, y, probs, thr, req.n) if not req.ids else []
-    chosen = list(dict.fromkeys(list(req.ids) + [p[2] for p in picks]))
+    # the gallery picks by score and truth: cells.csv then holds a chosen, not a random,
+    # set of samples; `ids=["all"]` (or a list chosen without truth) for cell-level scores
+    picks = _gallery_picks(ids, y, probs, thr, req.n) if not wanted else []
+    chosen = list(dict.fromkeys(wanted + [p[2] for p in picks]))
     rows, cell_feats, seg_sizes = [], [], set()
     kind = explainers[0].kind if req.method == "auto" else req.method
     log(f"explaining {len(chosen)} samples ({rule}; maps: {kind}, TTA {req.tta})")

@@ -103,11 +103,24 @@ def _plain(v):
     return float(v) if isinstance(v, (np.floating, np.integer)) else v
 
 
-def apply_states(callbacks, state: dict) -> None:
+def apply_states(callbacks, state: dict, where: str = "the resume state") -> None:
     """Restores the saved states onto the callbacks that keep state, in order (callbacks
-    without state, such as the learning-rate log, may be added between versions)."""
+    without state, such as the learning-rate log, may be added between versions).
+    A saved set that does not fit the callbacks (the config changed under --force) stops
+    with an error naming `where`."""
     stateful = [cb for cb in callbacks if _STATE_ATTRS.get(type(cb).__name__)]
-    for cb, saved in zip(stateful, [s for s in state["callbacks"] if s], strict=True):
+    saved_states = [s for s in state["callbacks"] if s]
+    names = [type(cb).__name__ for cb in stateful]
+    if len(saved_states) != len(stateful) or any(
+        set(s) != set(_STATE_ATTRS[n]) for s, n in zip(saved_states, names, strict=False)
+    ):
+        raise ValueError(
+            f"{where} holds the states of {len(saved_states)} callbacks "
+            f"({[sorted(s) for s in saved_states]}), this fold now has {len(stateful)} "
+            f"({names}): the training config changed (early stopping or the schedule) since "
+            f"the fold was interrupted; delete {where}'s folder to start the fold anew"
+        )
+    for cb, saved in zip(stateful, saved_states, strict=True):
         for a, v in saved.items():
             setattr(cb, a, v)
 
@@ -126,7 +139,7 @@ class EpochState(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self.pending:
-            apply_states(self.tracked, self.pending)
+            apply_states(self.tracked, self.pending, os.path.join(self.dir, "state.json"))
             self.pending = None
 
     def on_epoch_end(self, epoch, logs=None):
