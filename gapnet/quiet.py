@@ -7,20 +7,26 @@ sets `TF_CPP_MIN_LOG_LEVEL=3` and imports TensorFlow and Keras with stderr (file
 sent to /dev/null for the import alone; Python exceptions are still raised and shown.
 
 The level stays 3 for the rest of the command, so TensorFlow's C++ ERROR lines are hidden too
-(Python exceptions are not); child processes inherit it as if the user had chosen it. A
-user's own `TF_CPP_MIN_LOG_LEVEL` wins: when it is set, nothing is changed or hidden (set it
-to 0 to see every TensorFlow line). Library use (`import gapnet` in a notebook) is untouched.
+(Python exceptions are not). It also sets `GAPNET_QUIET_TF=1`, which child processes inherit
+(the data writers' and segmentation's workers): `import gapnet` in such a child imports
+TensorFlow the same quiet way, so a worker's start-up does not print either. A user's own
+`TF_CPP_MIN_LOG_LEVEL` wins: when it is set, nothing is changed or hidden (set it to 0 to
+see every TensorFlow line). Library use (`import gapnet` in a notebook) is untouched.
 """
 
 import os
 import sys
 
+MARK = "GAPNET_QUIET_TF"
+
 
 def quiet_tensorflow() -> bool:
     """Imports TensorFlow quietly unless the user chose a log level; True when it did."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    ours = os.environ.get(MARK) == "1"  # set by a gapnet command above this process
+    if ("TF_CPP_MIN_LOG_LEVEL" in os.environ and not ours) or "tensorflow" in sys.modules:
         return False
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ[MARK] = "1"
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:

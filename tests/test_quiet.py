@@ -36,6 +36,34 @@ def test_the_first_line_is_gapnets_and_a_users_level_wins():
     assert "cuInit" in loud or "oneDNN" in loud or "cuda" in loud  # what the quiet start hides
 
 
+CHILD = (
+    "import multiprocessing as mp, os, sys\n"
+    "def work(_):\n"
+    "    import gapnet.models  # TensorFlow, in a fresh (spawned) worker\n"
+    "    return os.environ['TF_CPP_MIN_LOG_LEVEL']\n"
+    "if __name__ == '__main__':\n"
+    "    from gapnet.quiet import quiet_tensorflow\n"
+    "    quiet_tensorflow()\n"
+    "    with mp.get_context('spawn').Pool(1) as pool:\n"
+    "        print('worker level', pool.map(work, [0])[0])\n"
+)
+
+
+@pytest.mark.slow  # two TensorFlow start-ups in subprocesses
+def test_a_commands_spawned_workers_start_quietly_too(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GAPNET_QUIET_TF")
+    }
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "worker level 3"
+    assert not any(n in out.stderr for n in NOISE), out.stderr
+
+
 TF_COMMANDS = (
     "experiments/run_kfold.py experiments/report.py experiments/export.py experiments/explain.py "
     "experiments/predict.py experiments/finetune_head.py data_prep/build_cache.py "

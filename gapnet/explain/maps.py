@@ -154,9 +154,14 @@ class Explainer:
             for p in pooled:
                 tape.watch(p)
             logits = tf.gather(self._logits(pooled), classes, axis=1)
+            picked = [logits[:, j] for j in range(int(classes.shape[0]))]
+        # per class one backward pass through the small head (the samples are independent,
+        # so the batch's gradient holds each sample's own): far cheaper than batch_jacobian,
+        # which traces a vectorized graph on every call
+        per_class = [tape.gradient(v, pooled) for v in picked]
         total = 0.0
-        for f, p, flat in zip(feats, pooled, self.flat, strict=True):
-            jac = tape.batch_jacobian(logits, p)  # (B, K, C), or (B, K, h w C) after Flatten
+        for i, (f, flat) in enumerate(zip(feats, self.flat, strict=True)):
+            jac = tf.stack([g[i] for g in per_class], 1)  # (B, K, C), or (B, K, h w C) flat
             if flat:  # the feature map itself is the head's input: average its gradient
                 alpha = tf.reduce_mean(
                     tf.reshape(jac, (-1, jac.shape[1]) + tuple(f.shape[1:])), axis=(2, 3)
