@@ -184,7 +184,7 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     out, _ = tiny_run
     run = tmp_path / "run"
     shutil.copytree(out, run)
-    m = finetune_run(str(run), loss="soft_f1", epochs=2, lr=1e-2, log=lambda *a: None)
+    m = finetune_run(str(run), loss="soft_f1", epochs=1, lr=1e-2, log=lambda *a: None)
     before = keras.saving.load_model(run / "fold_0" / "model.keras")
     after = keras.saving.load_model(run / "finetune_soft_f1" / "fold_0" / "model.keras")
     for name in ("block1_1_conv", "block2_4_bn", "block3_3_conv"):
@@ -202,7 +202,7 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     import runpy
 
     main = runpy.run_path("experiments/finetune_head.py", run_name="finetune")["main"]
-    assert main(["--run", str(run), "--loss", "soft_f1", "--epochs", "2", "--lr", "1e-2"]) == 0
+    assert main(["--run", str(run), "--loss", "soft_f1", "--epochs", "1", "--lr", "1e-2"]) == 0
     table = (run / "finetune_soft_f1" / "before_after.md").read_text()
     assert f"| after | {m['macro_f1']:.3f} |" in table
 

@@ -195,6 +195,7 @@ def test_render_is_deterministic():
     )
 
 
+@pytest.mark.slow  # two figures drawn by the CLI (6 s)
 def test_figure_cli_shows_a_real_sample_beside_the_synthetic_ones(tmp_path):
     import runpy
 
