@@ -41,7 +41,7 @@ class SegmentParams:
     smooth: float = 0.04  # Gaussian sigma as a fraction of the nucleus diameter
     local_fraction: float = 0.25  # a nucleus pixel is above this x the brightest one near it
     peak_distance: float = 0.5  # nucleus centres at least this x the diameter apart
-    compactness: float = 1.0  # cell growth: weight of the distance to its nucleus (x diameter^-2)
+    compactness: float = 3.0  # cell growth: weight of the distance to its nucleus (x diameter^-2)
 
 
 def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.ndarray:
@@ -85,7 +85,7 @@ def grow_cells(
         diameter = p.nucleus_diameter or median_diameter(nuclei)
     if not body or not nuclei.max():
         return np.zeros_like(nuclei), nuclei.astype(np.int32), diameter
-    sigma = max(p.smooth * diameter, 1.0)
+    sigma = max(p.smooth * diameter, 0.5)
     signal = np.zeros(nuclei.shape, np.float32)
     for plane in body:
         x = ndi.gaussian_filter(plane.astype(np.float32), sigma)
