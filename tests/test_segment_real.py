@@ -103,3 +103,17 @@ def test_segment_images_names_the_bad_file(own_files, tmp_path, capsys):
     with pytest.raises(ImageError, match="two.tif"):  # two planes, names not given
         read_planes(str(own_files / "two.tif"))
     assert os.path.isfile(own_files / "two.tif")
+
+
+def test_hpa_cells_match_hpa_cell_segmentation_at_iou_0_6():
+    # HPA 2021 a34d8680 at 512 px (a tuned field) against HPA-Cell-Segmentation's mask;
+    # gapnet before issue #25: F1 0.83 at IoU 0.5, 0.61 at IoU 0.6 (diameter 50 or default)
+    from benchmarks.segmentation_real import HPA_512_DIR, hpa_references
+    from gapnet.data.segment import edge_labels, segment_cells
+
+    ((_, image, truth),) = hpa_references(HPA_512_DIR, report=False)
+    for params in (SegmentParams(nucleus_diameter=50), SegmentParams()):
+        cells, nuclei = segment_cells(image, params)
+        assert score(cells, truth)["f1@0.6"] >= 0.8
+    edge = edge_labels(cells)
+    assert 0 < len(edge) < cells.max() and set(edge) <= set(np.unique(cells))
