@@ -40,7 +40,7 @@ class SegmentParams:
     nucleus_threshold: float = 1.0  # x the global nucleus level (segment_nuclei's step 2)
     smooth: float = 0.04  # Gaussian sigma as a fraction of the nucleus diameter
     local_fraction: float = 0.25  # a nucleus pixel is above this x the brightest one near it
-    peak_distance: float = 0.5  # nucleus centres at least this x the diameter apart
+    peak_distance: float = 0.6  # nucleus centres at least this x the diameter apart
     compactness: float = 3.0  # cell growth: weight of the distance to its nucleus (x diameter^-2)
 
 
