@@ -1,15 +1,16 @@
 """Nuclei of a nucleus image (the blue channel, a DNA stain) from any microscope.
 
 1. Background removed (`nucleus_size.background`: an opening two diameters wide) and the
-   image smoothed (sigma `smooth` x the diameter, at least 1 px).
+   image smoothed (sigma `smooth` x the diameter, at least 0.5 px).
 2. Foreground: above the global level (`nucleus_size.foreground_level`: Otsu on the log of
    the image, at least three noise deviations) and above `local_fraction` of the brightest
    pixel within one diameter, so that a dim nucleus beside a bright one keeps its own edge
-   and the blur halo of a bright nucleus is not taken. Holes filled; objects smaller than a
-   quarter of a nucleus' area dropped (a sixteenth at the image's edge, where nuclei are cut).
-3. Touching nuclei split by a watershed on the distance transform weighted by the smoothed
-   intensity (relative to its local maximum), from peaks at least `peak_distance` x the
-   diameter apart: a dark seam splits nuclei as well as a waist does.
+   and the blur halo of a bright nucleus is not taken. A 1-px opening (for nuclei of 20 px
+   or more); holes filled; objects under a ninth of a nucleus' area dropped (a 36th at the
+   image's edge, where nuclei are cut).
+3. Touching nuclei split by a watershed on the distance transform (capped at half a
+   diameter) times the smoothed intensity relative to its local maximum, from peaks at
+   least `peak_distance` x the diameter apart: a dark seam splits nuclei as a waist does.
 
 The diameter is estimated from the image (`nucleus_size.estimate_diameter`, then refined to
 the area-weighted median diameter of the nuclei found with it) when not given.
