@@ -117,3 +117,26 @@ def test_hpa_cells_match_hpa_cell_segmentation_at_iou_0_6():
         assert score(cells, truth)["f1@0.6"] >= 0.8
     edge = edge_labels(cells)
     assert 0 < len(edge) < cells.max() and set(edge) <= set(np.unique(cells))
+    # the same field as 16-bit (x 257, as a 16-bit camera would store it): the same cells
+    wide, _ = segment_cells(image.astype(np.uint16) * 257, SegmentParams())
+    assert wide.max() == cells.max() and score(wide, cells)["f1@0.5"] >= 0.95
+
+
+@pytest.mark.slow
+def test_benchmark_reports_tuned_and_held_out_rows(tmp_path, capsys):
+    import json
+
+    from benchmarks.segmentation_real import HELD_OUT, TUNED, main
+
+    assert main(["--json", str(tmp_path / "rows.json")]) == 0
+    assert "full-size HPA 2021 fields are skipped" in capsys.readouterr().err
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert {r["image"] for r in rows} == {
+        "coelho2009",
+        "bbbc039",
+        "stardist_dsb2018",
+        "hpa512:a34d8680",
+    }
+    for r in rows:
+        assert r["set"] == ("tuned" if r["image"] in TUNED else "held out")
+        assert r["image"] in TUNED + HELD_OUT and 0 <= r["f1@0.6"] <= r["f1@0.5"] <= 1
