@@ -71,7 +71,8 @@ def nucleus_references(folder: str = NUCLEI_DIR) -> dict[str, tuple[np.ndarray, 
 
 
 def median_diameter(labels: np.ndarray) -> float:
-    """Median equivalent-circle diameter of the labelled objects, in pixels."""
+    """Median equivalent-circle diameter of the labelled objects, in pixels (as
+    gapnet.data.segment_nuclei's, here so that the script also runs on older gapnet)."""
     areas = np.bincount(labels.ravel())[1:]
     return float(np.median(2 * np.sqrt(areas[areas > 0] / np.pi)))
 

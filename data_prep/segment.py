@@ -38,7 +38,12 @@ def main(argv=None) -> int:
     p.add_argument("--images", help="a TIFF file, or a folder of image files (not Kaggle)")
     p.add_argument("--channels", help="channel names in file order, e.g. blue,red (TIFF)")
     p.add_argument("--out", required=True, help="mask folder (created)")
-    p.add_argument("--size", type=int, default=512, help="segment at this size (default 512)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=512,
+        help="ROOT: segment at this size (default 512); --images: each image's own size",
+    )
     p.add_argument(
         "--nucleus-diameter",
         type=float,

@@ -70,10 +70,10 @@ def grow_cells(
     planes (any of microtubules, ER, ...; none: cells are empty).
 
     Body signal: the planes, each smoothed, less its 0.5th percentile, scaled by its 99.9th,
-    summed and smoothed; cell pixels are above `body_threshold` x its Otsu level. A compact
+    then summed; cell pixels are above `body_threshold` x its Otsu level. A compact
     watershed on the inverted signal (`compactness`: flat bodies split halfway between their
-    nuclei) grows nucleus i into cell i; a nucleus whose cell is empty is
-    dropped, so both images share their labels.
+    nuclei) grows nucleus i into cell i. Every nucleus is inside the mask, so cell i exists
+    for every nucleus i and holds it: both images share their labels.
     """
     from scipy import ndimage as ndi
     from skimage.filters import threshold_otsu
