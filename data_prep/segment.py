@@ -1,10 +1,24 @@
-"""Segments nuclei and cells in every sample of a dataset (no download, scikit-image).
+"""Segments nuclei and cells in every sample of a dataset, or in your own images (no
+download, scikit-image).
 
-    python data_prep/segment.py ROOT --out MASKS [--size 512] [--nucleus-diameter 50]
-                                [--body-threshold 0.5] [--split train|test] [--workers N]
+    python data_prep/segment.py ROOT --out MASKS [--size 512] [--nucleus-diameter D]
+                                [--body-threshold 0.25] [--split train|test] [--workers N]
+    python data_prep/segment.py --images PATH --out MASKS [--channels blue,red,...]
+                                [--nucleus-diameter D]
 
-Writes MASKS/<Id>_cells.png and MASKS/<Id>_nuclei.png: 16-bit label images at --size, 0 =
-background, cell i grown from nucleus i. A killed run continues where it stopped.
+ROOT (Kaggle layout): writes MASKS/<Id>_cells.png and MASKS/<Id>_nuclei.png, 16-bit label
+images at --size, 0 = background, cell i grown from nucleus i. A killed run continues where
+it stopped.
+
+--images: a TIFF / OME-TIFF file, or a folder of them, of per-channel files
+`<stem>_<color>.<png|jpg|tif>` and of single-channel nucleus images (the reading rules of
+experiments/predict.py --images; any subset of the channels that has blue, the nuclei).
+Writes MASKS/<stem>_nuclei.png and, where a cytoplasm channel exists, MASKS/<stem>_cells.png
+at the image's own size, and MASKS/segmentation.csv (the nucleus diameter used, the counts,
+the labels cut by the image's edge). --channels names a TIFF's channels in file order (else
+OME names; a single-plane file is a nucleus image).
+
+--nucleus-diameter (pixels at the size segmented) is estimated from each image when absent.
 `experiments/explain.py --cells MASKS` reads them (and masks from Cellpose or
 HPA-Cell-Segmentation saved in the same naming as PNG, NPY or TIFF). Method and its known
 failures: docs/localization.md.
@@ -20,15 +34,22 @@ from gapnet.data.segment import SegmentParams, segment_folder
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", help="dataset folder in the Kaggle layout")
+    p.add_argument("root", nargs="?", help="dataset folder in the Kaggle layout")
+    p.add_argument("--images", help="a TIFF file, or a folder of image files (not Kaggle)")
+    p.add_argument("--channels", help="channel names in file order, e.g. blue,red (TIFF)")
     p.add_argument("--out", required=True, help="mask folder (created)")
-    p.add_argument("--size", type=int, default=512, help="segment at this size (default 512)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=512,
+        help="ROOT: segment at this size (default 512); --images: each image's own size",
+    )
     p.add_argument(
         "--nucleus-diameter",
         type=float,
-        default=SegmentParams.nucleus_diameter,
-        help="expected nucleus diameter in pixels at --size (default 50: HPA's "
-        "63x fields at 512 px); scale it with magnification and size",
+        default=None,
+        help="expected nucleus diameter in pixels at the size segmented (HPA's 63x fields: "
+        "50 at 512 px, 200 at 2048); default: estimated from each image",
     )
     p.add_argument(
         "--body-threshold",
@@ -39,7 +60,11 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     args = p.parse_args(argv)
+    if bool(args.root) == bool(args.images):
+        p.error("give a dataset ROOT or --images PATH (one of them)")
     params = SegmentParams(args.nucleus_diameter, args.body_threshold)
+    if args.images:
+        return own_images(args, params)
     try:
         n = segment_folder(
             args.root,
@@ -57,6 +82,25 @@ def main(argv=None) -> int:
         )
         return 1
     print(f"segmented {n} samples into {args.out}")
+    return 0
+
+
+def own_images(args, params) -> int:
+    from gapnet.data.segment_files import segment_images
+
+    channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
+    try:
+        rows = segment_images(args.images, args.out, channels, params)
+    except (DataError, ImageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for r in rows:
+        cells = f", {r['cells']} cells" if r["cells"] != "" else ""
+        print(
+            f"{r['image']}: {r['nuclei']} nuclei{cells} (nucleus diameter "
+            f"{r['nucleus_diameter']} px, {r['diameter']})"
+        )
+    print(f"masks and segmentation.csv in {args.out}")
     return 0
 
 

@@ -9,6 +9,9 @@ channel, read as gapnet samples (uint8 (size, size, 4) in `CHANNELS` order).
 - One file per channel: `<stem>_<color>.<png|jpg|tif|tiff>` in a folder (as in Kaggle).
 - 8- or 16-bit (scaled by the dtype range, never clipped: `gapnet.data.images`), any size
   (resized as training resized).
+- For segmentation (`read_planes`): any subset of the channels (nuclei only, nuclei + a
+  cytoplasm marker, all four), at the image's own size and dtype; a lone single-channel file
+  is a nucleus image.
 Errors name the file (`ImageError`).
 """
 
@@ -36,8 +39,9 @@ def _ome_names(tif) -> list[str] | None:
     return [n.strip().lower() for n in names] or None
 
 
-def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
-    """A multi-channel TIFF / OME-TIFF as uint8 (size, size, 4) in `CHANNELS` order."""
+def _tiff_planes(path: str, channels=None) -> tuple[np.ndarray, list[str] | None]:
+    """(pixels as (Y, X, C) in the file's dtype, channel names or None) of a TIFF file; a
+    single-plane file has one channel."""
     import tifffile
 
     try:
@@ -52,6 +56,8 @@ def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     keep = [i for i, (a, n) in enumerate(zip(axes, arr.shape, strict=True)) if n > 1 or a in "YX"]
     arr = arr.reshape([arr.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
+    if arr.ndim == 2:
+        return arr[..., None], names
     if arr.ndim != 3:
         raise ImageError(
             path, f"expected one field with channels, got axes {axes} shape {arr.shape}"
@@ -60,14 +66,20 @@ def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     if c_axis is None:
         c_axis = next((i for i, n in enumerate(arr.shape) if n == len(CHANNELS)), 0)
     arr = np.moveaxis(arr, c_axis, -1)
+    if names and len(names) != arr.shape[-1]:
+        raise ImageError(path, f"{arr.shape[-1]} channels in the file, {len(names)} names given")
+    return arr, names
+
+
+def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
+    """A multi-channel TIFF / OME-TIFF as uint8 (size, size, 4) in `CHANNELS` order."""
+    arr, names = _tiff_planes(path, channels)
     if not names:
         raise ImageError(
             path,
             "which channel is which is unknown: give the order "
             "(--channels red,green,blue,yellow) or OME channel names",
         )
-    if len(names) != arr.shape[-1]:
-        raise ImageError(path, f"{arr.shape[-1]} channels in the file, {len(names)} names given")
     missing = [c for c in CHANNELS if c not in names]
     if missing:
         raise ImageError(path, f"no {', '.join(missing)} channel among {names}")
@@ -77,9 +89,67 @@ def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     )
 
 
-def find_images(path: str) -> list[tuple[str, object]]:
+def read_plane(path: str, color: str | None = None) -> np.ndarray:
+    """One image file (PNG, JPEG, TIFF) at its own size in its own dtype (8- or 16-bit kept,
+    for segmentation): 2-D, or (H, W, 3|4) for a colour file when `color` is None, else the
+    plane of `color` (the rules of `gapnet.data.images`)."""
+    if path.lower().endswith(TIFF):
+        arr = _tiff_planes(path)[0]
+        arr = arr[..., 0] if arr.shape[-1] == 1 else arr
+    else:
+        from gapnet.data.images import _open
+
+        img = _open(path, None)
+        try:
+            if img.mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+                img = img.convert("RGBA" if img.mode in ("P", "PA") else "RGB")
+            arr = np.asarray(img)
+        finally:
+            img.close()
+    if arr.dtype.kind not in "iuf" or arr.ndim not in (2, 3):
+        raise ImageError(path, f"unsupported pixels ({arr.dtype}, shape {arr.shape})")
+    if arr.ndim == 3 and color is not None:
+        arr = arr[..., 0] if arr.shape[-1] in (1, 2) else arr[..., :3]
+        if arr.ndim == 3:
+            plane = {"red": [0], "green": [1], "blue": [2], "yellow": [0, 1]}[color]
+            arr = arr[..., plane].astype(np.float32).mean(-1).astype(arr.dtype)
+    return arr
+
+
+def read_planes(source, channels=None) -> dict[str, np.ndarray]:
+    """{colour: plane at its own size and dtype} of one entry of `find_images`: the colours a
+    per-channel group has, a TIFF's channels (named by `channels` or OME metadata; a
+    single-plane TIFF without names is a nucleus image), or a lone image file (a nucleus
+    image, or the one colour `channels` names; a colour file gives its brightest plane)."""
+    if isinstance(source, dict):
+        return {c: read_plane(f, c) for c, f in source.items()}
+    if source.lower().endswith(TIFF):
+        arr, names = _tiff_planes(source, channels)
+        if names is None and arr.shape[-1] == 1:
+            names = ["blue"]
+        if not names:
+            raise ImageError(
+                source,
+                f"{arr.shape[-1]} channels and which is which is unknown: give the order "
+                "(--channels blue,red,...) or OME channel names",
+            )
+        unknown = [n for n in names if n not in CHANNELS]
+        if unknown:
+            raise ImageError(source, f"unknown channel names {unknown} (use {CHANNELS})")
+        return {n: np.ascontiguousarray(arr[..., i]) for i, n in enumerate(names)}
+    names = list(channels) if channels else ["blue"]
+    if len(names) != 1 or names[0] not in CHANNELS:
+        raise ImageError(source, f"a single image file holds one channel, got names {names}")
+    arr = read_plane(source)
+    if arr.ndim == 3:
+        arr = arr[..., 0] if arr.shape[-1] in (1, 2) else arr[..., :3].max(-1)
+    return {names[0]: arr}
+
+
+def find_images(path: str, lone: bool = False) -> list[tuple[str, object]]:
     """(name, what to read) of every sample at `path`: a TIFF file, or a folder of TIFF files
-    and/or per-channel files. What to read is a file path (TIFF) or a {colour: path} dict."""
+    and/or per-channel files (with `lone`, also other PNG / JPEG files, each one sample).
+    What to read is a file path (TIFF or lone file) or a {colour: path} dict."""
     if os.path.isfile(path):
         return [(os.path.splitext(os.path.basename(path))[0], path)]
     if not os.path.isdir(path):
@@ -90,7 +160,9 @@ def find_images(path: str) -> list[tuple[str, object]]:
         m = _PER_CHANNEL.match(f)
         if m:
             groups.setdefault(m.group(1), {})[m.group(2).lower()] = full
-        elif f.lower().endswith(TIFF):
+        elif f.lower().endswith(TIFF) or (
+            lone and f.lower().endswith(tuple("." + e for e in IMAGE_EXTENSIONS))
+        ):
             found.append((os.path.splitext(f)[0], full))
     for stem, files in sorted(groups.items()):
         found.append((stem, files))
