@@ -1,15 +1,16 @@
 """How right are the maps, the cells and the per-cell calls? Scored against the synthetic
 atlas's ground truth, in one run.
 
-    python benchmarks/localization.py [--run RUN] [--n 60] [--size 512] [--seed 8] [--json]
-        [--allow-development]
+    python benchmarks/localization.py [--run RUN] [--n 60] [--size 512] [--seed 9] [--json]
+        [--allow-development] [--segmentation-only]
 
 RUN: a finished run on the synthetic atlas (default: the default job's run folder, trained
 first if it is not there). A fresh draw of --n samples (seed --seed, never seen by the run)
 is written with its truth (`make_synthetic.py --truth`) at --size. The segmentation rules,
-the edge rule and the 0.25 cell share were chosen on draw 7 (`DEVELOPMENT_SEEDS`); the
-default draw 8 was not used for any choice. A development draw is refused unless
---allow-development, and then labelled "development draw (tuned on)" in the output.
+the edge rule and the 0.25 cell share were chosen on draw 7, and explain's default map on
+draw 8 (`DEVELOPMENT_SEEDS`); the default draw 9 was not used for any choice. A development
+draw is refused unless --allow-development, and then labelled "development draw (tuned on)"
+in the output. --segmentation-only scores the segmentation alone (minutes, not an hour).
 
 - Segmentation (gapnet's): nuclei and cells matched one to one to the truth at IoU >= 0.5;
   detection F1 and the mean IoU of the matches, at --size and again at the run's image
@@ -44,13 +45,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.localization_scores import (  # noqa: E402,F401 (bootstrap_difference: tests)
+    bootstrap_difference,
+    fmt,
+    mean_ci,
+    score_segmentation,
+    segmentation_table,
+)
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
-from gapnet.data.match import match  # noqa: E402
-from gapnet.data.segment import SegmentParams, read_mask, resize_labels, segment_cells  # noqa: E402
+from gapnet.data.segment import read_mask, resize_labels  # noqa: E402
 from gapnet.metrics import grouped_bootstrap  # noqa: E402
 from gapnet.thresholds import decide  # noqa: E402
 
-DEVELOPMENT_SEEDS = (7,)  # draws that rules of the segmentation or the cell calls were chosen on
+# Draws a choice was made on: 7, the segmentation rules and the 0.25 cell share; 8, explain's
+# default map (gradient x input, chosen on the 2026-12-02 figures of draw 8). 9 is held out.
+DEVELOPMENT_SEEDS = (7, 8)
 
 
 def draw_label(seed: int, allow_development: bool = False) -> str:
@@ -65,40 +74,37 @@ def draw_label(seed: int, allow_development: bool = False) -> str:
     return "development draw (tuned on)"
 
 
-def bootstrap_difference(score, a, b, groups, n_boot=1000, seed=0):
-    """score(a) - score(b) and its bootstrap 95 % interval, resampling whole groups (images).
-
-    a, b: per-row predictions (the rows of one group resampled together); score(rows, pred)
-    gives the metric on the chosen rows. Pure and seeded.
-    """
-    return grouped_bootstrap(lambda rows: score(rows, a) - score(rows, b), groups, n_boot, seed)
-
-
-def mean_ci(values, groups):
-    """The mean of per-row values and its bootstrap 95 % interval over groups (images)."""
-    v = np.asarray(values, np.float64)
-    return grouped_bootstrap(lambda rows: np.nanmean(v[rows]), groups)
-
-
-def detection_ci(counts, groups):
-    """Detection F1 of per-image (tp, fp, fn) rows and its bootstrap interval over images."""
-    c = np.asarray(counts, np.float64).reshape(-1, 3)
-
-    def f1(rows):
-        tp, fp, fn = c[rows].sum(0)
-        return 2 * tp / max(2 * tp + fp + fn, 1)
-
-    return grouped_bootstrap(f1, groups)
-
-
-def fmt(point, ci, digits=3):
-    return f"{point:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
 def auc(scores: np.ndarray, mask: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(mask.ravel(), scores.ravel())) if 0 < mask.mean() < 1 else np.nan
+
+
+def segmentation_only(args, cfg, label) -> None:
+    from gapnet.data.images import read_sample
+    from gapnet.data.source import open_source
+    from gapnet.data.synthetic.generate import write_dataset
+
+    seg = {k: ([], [], []) for k in ("nuclei", "cells", "nuclei_run_size", "cells_run_size")}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_dataset(
+            os.path.join(tmp, "syn"), args.n, args.size, args.seed, progress=False, truth=True
+        )
+        src = open_source(root)
+        for sid in src.labels.ids:
+            full = read_sample(src.image_dir, sid, args.size)
+            image = read_sample(src.image_dir, sid, cfg.image_size)
+            truth = os.path.join(root, "truth")
+            score_segmentation(seg, sid, full, image, truth, args.size, cfg.image_size)
+    result = {"n": args.n, "size": args.size, "seed": args.seed, "draw": label}
+    print(
+        f"\n{args.n} fresh synthetic samples (seed {args.seed}, {label}) at {args.size} px\n\n"
+        "| segmentation | detection F1 (IoU >= 0.5) | mean IoU of matches | truth objects |"
+        "\n|---|---:|---:|---:|"
+    )
+    segmentation_table(seg, args.size, cfg.image_size, result)
+    if args.json:
+        print(json.dumps(result, indent=1))
 
 
 def main(argv=None):
@@ -107,7 +113,7 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=60, help="fresh samples with truth (default 60)")
     p.add_argument("--size", type=int, default=512, help="their size (default 512)")
     p.add_argument(
-        "--seed", type=int, default=8, help="their seed (not the run's; default 8, held out)"
+        "--seed", type=int, default=9, help="their seed (not the run's; default 9, held out)"
     )
     p.add_argument(
         "--allow-development",
@@ -115,6 +121,11 @@ def main(argv=None):
         help=f"score a development draw {DEVELOPMENT_SEEDS} anyway, labelled as such",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument(
+        "--segmentation-only",
+        action="store_true",
+        help="score the segmentation alone (no maps, no cell calls: minutes, not an hour)",
+    )
     args = p.parse_args(argv)
     label = draw_label(args.seed, args.allow_development)
     print(f"draw {args.seed}: {label}; development draws: {DEVELOPMENT_SEEDS}")
@@ -129,6 +140,10 @@ def main(argv=None):
     from gapnet.training.predict import load_model
 
     run = args.run or default_out(Config())
+    if args.segmentation_only:
+        has_run = os.path.isfile(os.path.join(run, "config.json"))
+        cfg = Config.from_file(os.path.join(run, "config.json")) if has_run else Config()
+        return segmentation_only(args, cfg, label)
     if not os.path.isfile(os.path.join(run, "thresholds.json")):
         print(f"no finished run at {run}: training the default job first")
         subprocess.run(
@@ -166,28 +181,12 @@ def main(argv=None):
         for line in open(os.path.join(truth_dir, "cells.csv")).read().splitlines()[1:]:
             sid, cell, labels = line.split(",")
             shows[(sid, int(cell))] = [int(k) for k in labels.split()]
-        params = SegmentParams(nucleus_diameter=50 * args.size / 512)
         for sid, target in zip(src.labels.ids, src.labels.targets, strict=True):
             full = read_sample(src.image_dir, sid, args.size)
-            t_cells = read_mask(os.path.join(truth_dir, f"{sid}_cells.png"))
-            t_nuc = read_mask(os.path.join(truth_dir, f"{sid}_nuclei.png"))
-            cells, nuclei = segment_cells(full, params)
-            # maps at the run's size; explain segments a default-atlas file (written at the
-            # run's size) there, so the segmentation is also scored at that size
-            image = read_sample(src.image_dir, sid, cfg.image_size)
-            small_params = SegmentParams(nucleus_diameter=50 * cfg.image_size / 512)
-            cells_s, nuclei_s = segment_cells(image, small_params)
+            image = read_sample(src.image_dir, sid, cfg.image_size)  # maps at the run's size
+            score_segmentation(seg, sid, full, image, truth_dir, args.size, cfg.image_size)
             small = (cfg.image_size, cfg.image_size)
-            for kind, pred, true in (
-                ("nuclei", nuclei, t_nuc),
-                ("cells", cells, t_cells),
-                ("nuclei_run_size", nuclei_s, resize_labels(t_nuc, small)),
-                ("cells_run_size", cells_s, resize_labels(t_cells, small)),
-            ):
-                tp, fp, fn, _, ious = match(pred, true, 0.5)
-                seg[kind][0].append((tp, fp, fn))
-                seg[kind][1].append(sid)
-                seg[kind][2].extend(ious)
+            t_cells = read_mask(os.path.join(truth_dir, f"{sid}_cells.png"))
             labels = np.flatnonzero(target).tolist()
             probs = np.mean([e.probabilities(image[None])[0] for e in explainers], 0)
             called = np.flatnonzero(decide(probs, thr)).tolist()
@@ -274,18 +273,7 @@ def main(argv=None):
         "| segmentation | detection F1 (IoU >= 0.5) | mean IoU of matches | truth objects |"
         "\n|---|---:|---:|---:|"
     )
-    names = {
-        "nuclei": f"nuclei, at {args.size} px",
-        "cells": f"cells, at {args.size} px",
-        "nuclei_run_size": f"nuclei, at {cfg.image_size} px (explain on the default atlas)",
-        "cells_run_size": f"cells, at {cfg.image_size} px (explain on the default atlas)",
-    }
-    for kind, (counts, groups, ious) in seg.items():
-        f1, ci = detection_ci(counts, groups)
-        result[f"{kind}_f1"], result[f"{kind}_f1_ci95"] = f1, list(ci)
-        result[f"{kind}_iou"] = float(np.mean(ious)) if ious else 0.0
-        n_true = int(sum(tp + fn for tp, _, fn in counts))
-        print(f"| {names[kind]} | {fmt(f1, ci)} | {result[f'{kind}_iou']:.3f} | {n_true} |")
+    segmentation_table(seg, args.size, cfg.image_size, result)
     print(
         f"\n| map of each true label ({len(share_uni)}) | mass inside its pattern | pixel "
         "ROC-AUC |\n|---|---:|---:|"

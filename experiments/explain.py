@@ -2,14 +2,15 @@
 
     python experiments/explain.py --run RUN [--data ROOT] [--ids ID ... | --n N]
                                   [--classes K ...] [--cells MASKS] [--tta flips]
-                                  [--maps auto|input_gradient|integrated_gradients]
+                                  [--maps input_gradient|auto|integrated_gradients]
                                   [--embeddings] [--out DIR]
 
 Without --data, the run's own samples, each explained by the fold model that never trained
 on it (cross-fitted thresholds); with --data ROOT (Kaggle layout), those images by all
 fold models averaged. Without --ids, the gallery takes the N highest-scoring true and
-false positives of every class. Maps: exact CAM for a GAP -> Dense head, Grad-CAM on every
-pooled level otherwise (docs/localization.md). Cells: label masks from MASKS
+false positives of every class. Maps: gradient x input on the protein channel by default
+(the best on the localization benchmark); --maps auto: exact CAM for a GAP -> Dense head,
+Grad-CAM on every pooled level otherwise (docs/localization.md). Cells: label masks from MASKS
 (`<Id>_cells.png|npy|tif`, e.g. from data_prep/segment.py, Cellpose or
 HPA-Cell-Segmentation), else gapnet's own segmentation.
 
@@ -67,11 +68,12 @@ def parse(argv=None):
     p.add_argument(
         "--maps",
         choices=["auto", "input_gradient", "integrated_gradients"],
-        default="auto",
-        help="auto: exact CAM or Grad-CAM (by the network's head); input_gradient: "
-        "gradient x input on the protein channel, positive part (sums to 0 under per-image "
-        "normalization); integrated_gradients: from a blurred-protein baseline, whose sum is "
-        "the logit's change (docs/localization.md)",
+        default="input_gradient",
+        help="input_gradient (default): gradient x input on the protein channel, positive "
+        "part (sums to 0 under per-image normalization), the map that scored best on the "
+        "localization benchmark; auto: exact CAM or Grad-CAM (by the network's head); "
+        "integrated_gradients: from a blurred-protein baseline, whose sum is the logit's "
+        "change (docs/localization.md)",
     )
     p.add_argument(
         "--tta",

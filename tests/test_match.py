@@ -80,8 +80,8 @@ def _localization():
 
 def test_localization_benchmark_refuses_or_labels_a_development_draw(capsys):
     bench = _localization()
-    assert 7 in bench.DEVELOPMENT_SEEDS
-    assert bench.draw_label(8) == "held-out draw (nothing tuned on it)"
+    assert {7, 8} <= set(bench.DEVELOPMENT_SEEDS)  # 8: explain's default map chosen on it
+    assert bench.draw_label(9) == "held-out draw (nothing tuned on it)"
     with pytest.raises(SystemExit, match="development draw"):
         bench.draw_label(7)
     assert bench.draw_label(7, allow_development=True) == "development draw (tuned on)"
