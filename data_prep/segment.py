@@ -15,8 +15,10 @@ it stopped.
 experiments/predict.py --images; any subset of the channels that has blue, the nuclei).
 Writes MASKS/<stem>_nuclei.png and, where a cytoplasm channel exists, MASKS/<stem>_cells.png
 at the image's own size, and MASKS/segmentation.csv (the nucleus diameter used, the counts,
-the labels cut by the image's edge). --channels names a TIFF's channels in file order (else
-OME names; a single-plane file is a nucleus image).
+the labels cut by the image's edge, a warning where no nucleus was found, the error of an
+image that failed: the others are still segmented, and the exit status is 1). Files named
+`*_nuclei.*` / `*_cells.*` are masks, not read as images. --channels names a TIFF's
+channels in file order (else OME names; a single-plane file is a nucleus image).
 
 --nucleus-diameter (pixels at the size segmented) is estimated from each image when absent.
 `experiments/explain.py --cells MASKS` reads them (and masks from Cellpose or
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--nucleus-diameter",
-        type=float,
+        type=positive,
         default=None,
         help="expected nucleus diameter in pixels at the size segmented (HPA's 63x fields: "
         "50 at 512 px, 200 at 2048); default: estimated from each image",
@@ -94,14 +96,33 @@ def own_images(args, params) -> int:
     except (DataError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    failed = [r for r in rows if r["error"]]
     for r in rows:
+        if r["error"]:
+            print(f"error: {r['error']}", file=sys.stderr)
+            continue
         cells = f", {r['cells']} cells" if r["cells"] != "" else ""
         print(
             f"{r['image']}: {r['nuclei']} nuclei{cells} (nucleus diameter "
             f"{r['nucleus_diameter']} px, {r['diameter']})"
         )
     print(f"masks and segmentation.csv in {args.out}")
+    if failed:
+        names = ", ".join(r["file"] for r in failed)
+        print(f"error: {len(failed)} of {len(rows)} images failed: {names}", file=sys.stderr)
+        return 1
     return 0
+
+
+def positive(text: str) -> float:
+    """An argparse type: a float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0 (pixels), got {text}")
+    return value
 
 
 if __name__ == "__main__":

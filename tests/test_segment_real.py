@@ -140,3 +140,114 @@ def test_benchmark_reports_tuned_and_held_out_rows(tmp_path, capsys):
     for r in rows:
         assert r["set"] == ("tuned" if r["image"] in TUNED else "held out")
         assert r["image"] in TUNED + HELD_OUT and 0 <= r["f1@0.6"] <= r["f1@0.5"] <= 1
+
+
+def test_bad_pixels_are_refused_and_an_empty_field_is_reported(tmp_path, capsys):
+    # before: a NaN TIFF, a blank field and a noise field all gave 0 nuclei, rc 0, no word
+    import tifffile
+
+    from data_prep.segment import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nan = np.full((64, 64), 100.0, np.float32)
+    nan[3, 4] = np.nan
+    tifffile.imwrite(folder / "nan.tif", nan)
+    tifffile.imwrite(folder / "blank.tif", np.zeros((64, 64), np.uint16))
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(folder / "noise.tif", rng.normal(1000, 20, (96, 96)).astype(np.uint16))
+    out = tmp_path / "out"
+    assert main(["--images", str(folder), "--out", str(out), "--nucleus-diameter", "12"]) == 1
+    err = capsys.readouterr().err
+    assert "nan.tif: image holds NaN" in err and "blank.tif: blank nucleus" in err
+    with open(out / "segmentation.csv", newline="") as f:
+        rows = {r["image"]: r for r in csv.DictReader(f)}
+    assert "NaN" in rows["nan"]["error"] and "blank" in rows["blank"]["error"]
+    assert not (out / "nan_nuclei.png").exists()
+    assert rows["noise"]["nuclei"] == "0"  # noise: nothing found is said, not silent
+    assert rows["noise"]["warning"] == "no nuclei found" and "noise.tif: no nuclei" in err
+    assert rows["noise"]["error"] == ""
+
+
+def test_a_field_with_no_nuclei_warns_naming_the_file(tmp_path, capsys, monkeypatch):
+    import gapnet.data.segment_files as sf
+
+    empty = np.zeros((32, 32), np.int32)
+    monkeypatch.setattr(sf, "grow_cells", lambda blue, body, p: (empty, empty, 12.0))
+    blue = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)
+    row = sf.segment_one("x", {"blue": blue}, SegmentParams(), str(tmp_path), "/data/x.tif")
+    assert row["nuclei"] == 0 and row["warning"] == "no nuclei found"
+    assert "/data/x.tif: no nuclei found" in capsys.readouterr().err
+
+
+def test_too_many_objects_name_the_input_file(tmp_path, monkeypatch):
+    # before: a bare ValueError naming the output PNG
+    import gapnet.data.segment_files as sf
+
+    many = np.arange(1, 300 * 300 + 1, dtype=np.int32).reshape(300, 300)
+    monkeypatch.setattr(sf, "grow_cells", lambda blue, body, p: (many, many, 2.0))
+    blue = np.arange(300 * 300, dtype=np.uint16).reshape(300, 300)
+    with pytest.raises(ImageError, match="in/big.tif: 90000 objects"):
+        sf.segment_one("big", {"blue": blue}, SegmentParams(), str(tmp_path), "in/big.tif")
+    assert not list(tmp_path.iterdir())
+
+
+def test_one_bad_file_does_not_stop_the_folder_and_masks_are_not_reread(own_files, tmp_path):
+    # before: the broken file aborted the run with no segmentation.csv; a rerun with
+    # --out == --images read its own <stem>_nuclei.png masks as nucleus images
+    from data_prep.segment import main
+
+    images = own_files / "images"
+    (images / "broken.tif").write_bytes(b"not a tiff")
+    assert main(["--images", str(images), "--out", str(images)]) == 1
+    assert (images / "bbbc_nuclei.png").exists() and (images / "dsb_nuclei.png").exists()
+    assert main(["--images", str(images), "--out", str(images)]) == 1  # the rerun
+    with open(images / "segmentation.csv", newline="") as f:
+        rows = {r["image"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"bbbc", "dsb", "broken"}
+    assert "broken.tif" in rows["broken"]["error"]
+    assert rows["bbbc"]["error"] == "" and int(rows["bbbc"]["nuclei"]) > 10
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "x"])
+def test_nucleus_diameter_must_be_positive(value, tmp_path):
+    # before: -5 was accepted and 0 meant "estimate"
+    from data_prep.segment import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--images", str(tmp_path), "--out", str(tmp_path), "--nucleus-diameter", value])
+    assert e.value.code == 2
+
+
+def test_one_plane_tiff_with_two_channel_names_is_named(tmp_path):
+    # before: IndexError (the name count was checked only for multi-plane files)
+    import tifffile
+
+    from gapnet.data.microscope import read_planes
+
+    tifffile.imwrite(tmp_path / "one.tif", np.ones((20, 20), np.uint16))
+    with pytest.raises(ImageError, match="one.tif: 1 channel in the file, 2 names"):
+        read_planes(str(tmp_path / "one.tif"), ["blue", "red"])
+
+
+def test_csv_edge_column_names_the_cells_cut_by_the_edge(tmp_path):
+    # the HPA 2021 field at 512 px: segmentation.csv's edge column is edge_labels of the
+    # cells mask written
+    import shutil
+
+    from benchmarks.segmentation_real import HPA_512_DIR
+    from data_prep.segment import main
+    from gapnet.data.segment import edge_labels, read_mask
+
+    stem = "a34d8680-bb99-11e8-b2b9-ac1f6b6435d0"
+    field, out = tmp_path / "field", tmp_path / "hpa"
+    field.mkdir()
+    for color in ("blue", "red", "yellow"):  # not the reference mask (a lone image file)
+        shutil.copy(os.path.join(HPA_512_DIR, f"{stem}_{color}.png"), field)
+    assert main(["--images", str(field), "--out", str(out)]) == 0
+    with open(out / "segmentation.csv", newline="") as f:
+        rows = {r["image"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {stem}
+    cells = read_mask(str(out / f"{stem}_cells.png"))
+    edge = [int(i) for i in rows[stem]["edge"].split()]
+    assert edge == list(edge_labels(cells)) and 0 < len(edge) < int(rows[stem]["cells"])

@@ -90,6 +90,13 @@ def _to_array(img: Image.Image, path: str) -> np.ndarray:
     return to_uint8(arr, path)
 
 
+def require_finite(arr: np.ndarray, path: str) -> np.ndarray:
+    """`arr` itself; raises ImageError (naming `path`) when a float array holds NaN or inf."""
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ImageError(path, "image holds NaN or infinite values")
+    return arr
+
+
 def to_uint8(arr: np.ndarray, path: str) -> np.ndarray:
     """An integer or float pixel array as uint8 by the rules above (16-bit by the dtype
     range, other types by their own maximum); `path` names the file in errors."""
@@ -100,9 +107,7 @@ def to_uint8(arr: np.ndarray, path: str) -> np.ndarray:
         return np.round(arr.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
     if arr.dtype.kind not in "iuf":
         raise ImageError(path, f"unsupported pixel type {arr.dtype}")
-    a = arr.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ImageError(path, "image holds NaN or infinite values")
+    a = require_finite(arr.astype(np.float64), path)
     a = np.clip(a, 0, None)
     peak = a.max()
     return np.zeros(a.shape, np.uint8) if peak == 0 else np.round(a * 255.0 / peak).astype(np.uint8)

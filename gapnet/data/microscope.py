@@ -57,6 +57,8 @@ def _tiff_planes(path: str, channels=None) -> tuple[np.ndarray, list[str] | None
     arr = arr.reshape([arr.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
     if arr.ndim == 2:
+        if names and len(names) != 1:
+            raise ImageError(path, f"1 channel in the file, {len(names)} names given")
         return arr[..., None], names
     if arr.ndim != 3:
         raise ImageError(

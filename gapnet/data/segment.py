@@ -3,8 +3,8 @@ a watershed seeded by the nuclei on the cytoplasm channels (scikit-image).
 
 Nuclei: `gapnet.data.segment_nuclei` (background removed, a global log-Otsu level combined
 with a local one, touching nuclei split on distance x intensity). Cells (`grow_cells`): the
-cytoplasm planes (red + yellow in an HPA image), each offset-corrected and scaled, summed,
-smoothed, thresholded at `body_threshold` x its Otsu level; a watershed on the inverted
+cytoplasm planes (red + yellow in an HPA image), each smoothed, offset-corrected and scaled,
+then summed and thresholded at `body_threshold` x its Otsu level; a watershed on the inverted
 signal from the nuclei grows each nucleus into its cell; body pixels no nucleus reaches stay
 background. Label images: 0 = background, 1..n the objects (cell i holds nucleus i);
 `edge_labels` names the objects cut by the image's border.
@@ -103,14 +103,23 @@ def edge_labels(labels: np.ndarray) -> np.ndarray:
     return np.setdiff1d(np.unique(border), [0])
 
 
-def write_mask(path: str, labels: np.ndarray) -> None:
-    """A label image as a 16-bit PNG (at most 65,535 objects), written atomically."""
+def write_mask(path: str, labels: np.ndarray, source: str | None = None) -> None:
+    """A label image as a 16-bit PNG (at most 65,535 objects), written atomically.
+
+    Raises:
+        ImageError: more than 65,535 objects, naming `source` (the image segmented) or else
+        `path`."""
     import cv2
 
+    from gapnet.data.images import ImageError
     from gapnet.io import atomic_write_bytes
 
-    if labels.max() > 65535:
-        raise ValueError(f"{path}: {labels.max()} objects do not fit a 16-bit PNG")
+    if labels.size and labels.max() > 65535:
+        raise ImageError(
+            source or path,
+            f"{labels.max()} objects found: more than a 16-bit label PNG holds (65,535); "
+            f"nothing written to {path}",
+        )
     ok, buf = cv2.imencode(".png", labels.astype(np.uint16))
     if not ok:  # pragma: no cover
         raise RuntimeError(f"{path}: PNG encoding failed")
@@ -177,8 +186,9 @@ def _segment_one(job) -> str:
     if os.path.isfile(cells_path) and os.path.isfile(nuclei_path):
         return sample_id  # resumed: done before
     cells, nuclei = segment_cells(read_sample(image_dir, sample_id, size, ext), params)
-    write_mask(nuclei_path, nuclei)
-    write_mask(cells_path, cells)  # last: its presence marks the sample done
+    where = os.path.join(image_dir, f"{sample_id}_*")
+    write_mask(nuclei_path, nuclei, where)
+    write_mask(cells_path, cells, where)  # last: its presence marks the sample done
     return sample_id
 
 

@@ -4,24 +4,44 @@ What is read follows `experiments/predict.py --images` (`gapnet.data.microscope`
 file, or a folder of TIFF files, per-channel files `<stem>_<color>.<ext>` and lone
 single-channel images (nucleus images). Any subset of the channels with a blue (nucleus)
 one: cells are grown where red and/or yellow (or green when it is the only other) exist.
+In a folder, files named `<stem>_nuclei.<ext>` / `<stem>_cells.<ext>` (masks, such as this
+module writes) are not read as images.
 
 Writes `<out>/<stem>_nuclei.png` and, with a cytoplasm channel, `<out>/<stem>_cells.png`
 (16-bit labels at the image's size), and `<out>/segmentation.csv`: per image its size, the
-nucleus diameter used and whether it was given or estimated, the counts, and the labels of
-the cells (or nuclei) cut by the image's edge.
+nucleus diameter used and whether it was given or estimated, the counts, the labels of
+the cells (or nuclei) cut by the image's edge, a `warning` (no nuclei found: no mask is
+wrong, but nothing was found) and an `error` (the image could not be segmented; its masks
+are not written). One bad image does not stop the others.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import sys
 
 import numpy as np
 
-from gapnet.data.images import ImageError
+from gapnet.data.images import ImageError, require_finite
 from gapnet.data.segment import SegmentParams, edge_labels, grow_cells, write_mask
 
 CYTOPLASM = ("red", "yellow")  # microtubules, ER: the HPA cell-body markers
+MASK_KINDS = ("_nuclei", "_cells")  # stems of mask files, never read as images
+FIELDS = (
+    "image",
+    "file",
+    "height",
+    "width",
+    "nucleus_diameter",
+    "diameter",
+    "nuclei",
+    "cells",
+    "edge",
+    "warning",
+    "error",
+)
+NO_NUCLEI = "no nuclei found"
 
 
 def body_planes(planes: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -33,25 +53,47 @@ def body_planes(planes: dict[str, np.ndarray]) -> list[np.ndarray]:
     return body
 
 
-def segment_one(
-    name: str, planes: dict[str, np.ndarray], p: SegmentParams, out: str, where: str = ""
-) -> dict:
-    """Segments one image's planes, writes its masks into `out`, returns its CSV row;
-    `where` (its file) names it in errors."""
-    where = where or name
+def check_planes(planes: dict[str, np.ndarray], where: str) -> tuple[int, int]:
+    """The (height, width) of an image's planes; raises ImageError naming `where` for no
+    blue plane, planes of different sizes, NaN / infinite pixels or a blank nucleus plane."""
     if "blue" not in planes:
         raise ImageError(where, f"no blue (nucleus) channel among {sorted(planes)}")
     shape = planes["blue"].shape[:2]
     for c, plane in planes.items():
         if plane.shape[:2] != shape:
             raise ImageError(where, f"{c} is {plane.shape[:2]}, blue is {shape}: sizes differ")
+        require_finite(plane, where)
+    blue = planes["blue"]
+    if blue.size == 0:
+        raise ImageError(where, "empty image (no pixels)")
+    if blue.min() == blue.max():
+        raise ImageError(where, f"blank nucleus (blue) plane: every pixel is {blue.flat[0]}")
+    return shape
+
+
+def segment_one(
+    name: str, planes: dict[str, np.ndarray], p: SegmentParams, out: str, where: str = ""
+) -> dict:
+    """Segments one image's planes, writes its masks into `out`, returns its CSV row;
+    `where` (its file) names it in errors and warnings. When no nucleus is found the masks
+    are written (all background), the row's `warning` says so and so does stderr.
+
+    Raises:
+        ImageError: see `check_planes`, or more than 65,535 objects (nothing written)."""
+    where = where or name
+    shape = check_planes(planes, where)
     body = body_planes(planes)
     cells, nuclei, diameter = grow_cells(planes["blue"], body, p)
-    write_mask(os.path.join(out, f"{name}_nuclei.png"), nuclei)
+    write_mask(os.path.join(out, f"{name}_nuclei.png"), nuclei, where)
     if body:
-        write_mask(os.path.join(out, f"{name}_cells.png"), cells)
+        write_mask(os.path.join(out, f"{name}_cells.png"), cells, where)
+    warning = ""
+    if nuclei.max() == 0:
+        warning = NO_NUCLEI
+        print(f"warning: {where}: {NO_NUCLEI} (empty masks written)", file=sys.stderr)
     return {
         "image": name,
+        "file": where,
         "height": shape[0],
         "width": shape[1],
         "nucleus_diameter": round(diameter, 1),
@@ -59,25 +101,40 @@ def segment_one(
         "nuclei": int(nuclei.max()),
         "cells": int(cells.max()) if body else "",
         "edge": " ".join(str(i) for i in edge_labels(cells if body else nuclei)),
+        "warning": warning,
+        "error": "",
     }
 
 
+def _row_error(name: str, where: str, e: Exception) -> dict:
+    row = dict.fromkeys(FIELDS, "")
+    row.update(image=name, file=where, error=str(e))
+    return row
+
+
 def segment_images(path: str, out: str, channels=None, p: SegmentParams | None = None):
-    """Segments every image at `path` into `out` (created); returns the CSV rows.
+    """Segments every image at `path` into `out` (created); returns the CSV rows, also
+    written to `out/segmentation.csv`. An image that cannot be read or segmented gets a row
+    with its `error` (the file named) and the others go on; callers check `error`.
 
     Raises:
-        ImageError: a missing or unreadable file, or no nucleus channel (the file named)."""
+        ImageError: `path` missing or holding no image file."""
     from gapnet.data.microscope import find_images, read_planes
 
     p = p or SegmentParams()
     found = find_images(path, lone=True)
+    if os.path.isdir(path):  # masks (a rerun with --out == --images) are not images
+        found = [(n, s) for n, s in found if not (isinstance(s, str) and n.endswith(MASK_KINDS))]
     os.makedirs(out, exist_ok=True)
     rows = []
     for name, src in found:
         where = src if isinstance(src, str) else os.path.join(path, f"{name}_*")
-        rows.append(segment_one(name, read_planes(src, channels), p, out, where))
+        try:
+            rows.append(segment_one(name, read_planes(src, channels), p, out, where))
+        except ImageError as e:
+            rows.append(_row_error(name, where, e))
     with open(os.path.join(out, "segmentation.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(FIELDS))
         w.writeheader()
         w.writerows(rows)
     return rows
