@@ -3,18 +3,18 @@
 The package reads in pipeline order: `gapnet.data` -> `gapnet.models` -> `gapnet.training`
 -> `gapnet.cv` -> `gapnet.report`, over `gapnet.config`, `gapnet.classes`, `gapnet.metrics`
 and `gapnet.thresholds`. Lightweight at import time: TensorFlow is imported only by the
-subpackages that need it (each is imported on first use, e.g. `gapnet.models.build`), except
-in a worker process of a gapnet command (`GAPNET_QUIET_TF=1`, see `gapnet.quiet`), which
-imports it at once, quietly.
+subpackages that need it (each is imported on first use, e.g. `gapnet.models.build`); in a
+worker process of a gapnet command (`GAPNET_QUIET_TF=1`, see `gapnet.quiet`) that first
+import is made quiet.
 """
 
 import importlib
 import os
 
 if os.environ.get("GAPNET_QUIET_TF") == "1":  # a worker of a gapnet command: quiet as it is
-    from gapnet.quiet import quiet_tensorflow
+    from gapnet.quiet import quiet_worker
 
-    quiet_tensorflow()
+    quiet_worker()
 
 __version__ = "0.4.0.dev0"
 
