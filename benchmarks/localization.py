@@ -27,7 +27,9 @@ in the output. --segmentation-only scores the segmentation alone (minutes, not a
   against the baseline "every cell gets the image's labels" (same model, same thresholds),
   with a bootstrap 95 % interval over images of the difference. Cell calls score every
   class from its map, as `experiments/explain.py` does (predictions only, never the truth).
-- Every figure has a 95 % percentile-bootstrap interval over images (1,000 resamples,
+- The segmentation F1, the map means and the per-cell F1s and their differences have a
+  95 % percentile-bootstrap interval over images (not the per-class table, the win counts
+  or the mean IoUs) (1,000 resamples,
   `gapnet.metrics.grouped_bootstrap`): an image's cells and labels are resampled together.
 """
 

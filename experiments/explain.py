@@ -71,7 +71,8 @@ def parse(argv=None):
         default="input_gradient",
         help="input_gradient (default): gradient x input on the protein channel, positive "
         "part (sums to 0 under per-image normalization), the map that scored best on the "
-        "localization benchmark; auto: exact CAM or Grad-CAM (by the network's head); "
+        "localization benchmark (measured on the default GapNet only); auto: exact CAM or "
+        "Grad-CAM (by the network's head); "
         "integrated_gradients: from a blurred-protein baseline, whose sum is the logit's "
         "change (docs/localization.md)",
     )

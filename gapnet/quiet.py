@@ -41,8 +41,10 @@ def _stderr_closed():
 
 def quiet_tensorflow() -> bool:
     """Imports TensorFlow quietly unless the user chose a log level; True when it did."""
-    ours = os.environ.get(MARK) == "1"  # set by a gapnet command above this process
-    if ("TF_CPP_MIN_LOG_LEVEL" in os.environ and not ours) or "tensorflow" in sys.modules:
+    if os.environ.get(MARK) == "1":  # a worker of a gapnet command (spawn re-runs its top)
+        quiet_worker()  # TensorFlow only if the worker needs it, then quietly
+        return False
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return False
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ[MARK] = "1"

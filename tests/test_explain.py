@@ -137,7 +137,7 @@ def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path)
     shutil.copytree(tiny_run[0], run)
     summary = explain(ExplainRequest(run, n=1, embeddings=True), log=lambda *a: None)
     out = os.path.join(run, "explain")
-    assert summary["samples"] and summary["method"]["maps"] == "gradcam"
+    assert summary["samples"] and summary["method"]["maps"] == "input_gradient"
     for sid in summary["samples"]:
         assert os.path.getsize(os.path.join(out, "figures", f"{sid}.png")) > 1000
     with open(os.path.join(out, "cells.csv"), newline="") as f:

@@ -38,14 +38,19 @@ def test_the_first_line_is_gapnets_and_a_users_level_wins():
 
 CHILD = (
     "import multiprocessing as mp, os, sys\n"
+    "from gapnet.quiet import quiet_tensorflow\n"
+    "quiet_tensorflow()  # at the top, as every command does: spawn re-runs it in workers\n"
     "def work(_):\n"
     "    import gapnet.models  # TensorFlow, in a fresh (spawned) worker\n"
     "    return os.environ['TF_CPP_MIN_LOG_LEVEL']\n"
+    "def light(_):\n"
+    "    import gapnet  # a worker that needs no TensorFlow does not import it\n"
+    "    return 'tensorflow' in sys.modules\n"
     "if __name__ == '__main__':\n"
-    "    from gapnet.quiet import quiet_tensorflow\n"
-    "    quiet_tensorflow()\n"
     "    with mp.get_context('spawn').Pool(1) as pool:\n"
     "        print('worker level', pool.map(work, [0])[0])\n"
+    "    with mp.get_context('spawn').Pool(1) as pool:\n"
+    "        print('light worker imported tensorflow', pool.map(light, [0])[0])\n"
 )
 
 
@@ -60,7 +65,10 @@ def test_a_commands_spawned_workers_start_quietly_too(tmp_path):
         [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "worker level 3"
+    assert out.stdout.split("\n")[:2] == [
+        "worker level 3",
+        "light worker imported tensorflow False",
+    ]
     assert not any(n in out.stderr for n in NOISE), out.stderr
 
 

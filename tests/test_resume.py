@@ -253,7 +253,7 @@ def test_saved_callback_states_that_do_not_fit_the_callbacks_stop_with_the_files
     fresh = keras.callbacks.EarlyStopping(patience=3)
     apply_states([fresh], saved, "F/state.json")
     assert (fresh.wait, fresh.best, fresh.best_epoch) == (2, 0.4, 5)
-    with pytest.raises(ValueError, match="F/state.json"):
+    with pytest.raises(resume.TrainingError, match="F/state.json"):
         apply_states([fresh, plateau], saved, "F/state.json")
-    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+    with pytest.raises(resume.TrainingError, match="ReduceLROnPlateau"):
         apply_states([plateau], saved, "F/state.json")

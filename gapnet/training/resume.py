@@ -114,7 +114,7 @@ def apply_states(callbacks, state: dict, where: str = "the resume state") -> Non
     if len(saved_states) != len(stateful) or any(
         set(s) != set(_STATE_ATTRS[n]) for s, n in zip(saved_states, names, strict=False)
     ):
-        raise ValueError(
+        raise TrainingError(
             f"{where} holds the states of {len(saved_states)} callbacks "
             f"({[sorted(s) for s in saved_states]}), this fold now has {len(stateful)} "
             f"({names}): the training config changed (early stopping or the schedule) since "
