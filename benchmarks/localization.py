@@ -76,6 +76,15 @@ def draw_label(seed: int, allow_development: bool = False) -> str:
     return "development draw (tuned on)"
 
 
+def check_not_trained_on(cfg, seed: int) -> None:
+    """Refuses to score the draw the run was trained on (the default atlas's own seed)."""
+    if cfg.data is None and seed == cfg.synthetic_seed:
+        raise SystemExit(
+            f"draw {seed} is the run's own training draw (synthetic_seed={seed}): "
+            "score a draw the run never saw"
+        )
+
+
 def auc(scores: np.ndarray, mask: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
@@ -145,6 +154,7 @@ def main(argv=None):
     if args.segmentation_only:
         has_run = os.path.isfile(os.path.join(run, "config.json"))
         cfg = Config.from_file(os.path.join(run, "config.json")) if has_run else Config()
+        check_not_trained_on(cfg, args.seed)
         return segmentation_only(args, cfg, label)
     if not os.path.isfile(os.path.join(run, "thresholds.json")):
         print(f"no finished run at {run}: training the default job first")
@@ -158,6 +168,7 @@ def main(argv=None):
             check=True,
         )
     cfg = Config.from_file(os.path.join(run, "config.json"))
+    check_not_trained_on(cfg, args.seed)
     explainers = [Explainer(load_model(m, compile=False)) for m in fold_models(run)]
     thr = run_thresholds(run)
     # per image (tp, fp, fn) and the IoUs of matches: at --size, and at the run's size

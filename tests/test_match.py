@@ -111,3 +111,13 @@ def test_bootstrap_difference_resamples_whole_images():
     _, (glo, ghi) = bench.bootstrap_difference(score, a, b, groups, n_boot=2000, seed=3)
     _, (rlo, rhi) = bench.bootstrap_difference(score, a, b, np.arange(60), n_boot=2000, seed=3)
     assert 1.4 < (ghi - glo) / (rhi - rlo) < 2.2
+
+
+def test_localization_benchmark_refuses_the_runs_own_training_draw():
+    from gapnet.config import Config
+
+    bench = _localization()
+    with pytest.raises(SystemExit, match="training draw"):
+        bench.check_not_trained_on(Config(synthetic_seed=9), 9)
+    bench.check_not_trained_on(Config(synthetic_seed=0), 9)  # another draw: scored
+    bench.check_not_trained_on(Config(data="/some/folder", synthetic_seed=9), 9)
