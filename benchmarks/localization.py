@@ -23,12 +23,13 @@ in the output. --segmentation-only scores the segmentation alone (minutes, not a
 - The discriminating case, samples with two or more labels: for class k, the share of its
   map's mass on k's pattern against that on the co-occurring labels' patterns (pixels of
   both excluded), per class, and the count of classes whose map favours its own pattern.
-- Per-cell macro-F1 (over the classes present) of the cell calls on the true cells,
-  against the baseline "every cell gets the image's labels" (same model, same thresholds),
+- Per-cell macro-F1 (over the classes present) of the cell calls on the true cells (at
+  the truth's own --size, each cell pixel reading the map pixel it falls in, as explain
+  scores a mask), against the baseline "every cell gets the image's labels" (same model, same thresholds),
   with a bootstrap 95 % interval over images of the difference. Cell calls score every
   class from its map, as `experiments/explain.py` does (predictions only, never the truth).
 - The segmentation F1, the map means and the per-cell F1s and their differences have a
-  95 % percentile-bootstrap interval over images (not the per-class table, the win counts
+  95 % BCa bootstrap interval over images (not the per-class table, the win counts
   or the mean IoUs) (1,000 resamples,
   `gapnet.metrics.grouped_bootstrap`): an image's cells and labels are resampled together.
 """
@@ -216,7 +217,7 @@ def main(argv=None):
                     label_img.append(sid)
                     share_green.append(green[mask].sum() / max(green.sum(), 1))
                     roc_green.append(auc(green, mask))
-            tc = resize_labels(t_cells, small)
+            present_cells = set(np.unique(t_cells).tolist()) - {0}
             now = {}  # this sample's per-cell labels, by map method
             for method in methods:
                 maps = np.mean(
@@ -235,10 +236,11 @@ def main(argv=None):
                         own, other = m[mask & ~others].sum(), m[others & ~mask].sum()
                         if own + other > 0:
                             own_vs_other[method][k].append(own / (own + other))
-                # per-cell calls on the true cells, at the run's size
-                now[method] = cell_calls(probs, thr, maps, classes, tc)[1]
-            for c in range(int(tc.max())):
-                if (sid, c + 1) not in shows or not (tc == c + 1).any():
+                # per-cell calls on the true cells at their own resolution, as explain
+                # scores a mask (each cell pixel reads the map pixel it falls in)
+                now[method] = cell_calls(probs, thr, maps, classes, t_cells)[1]
+            for c in range(int(t_cells.max())):
+                if (sid, c + 1) not in shows or c + 1 not in present_cells:
                     continue
                 y = np.zeros(N_CLASSES, bool)
                 y[shows[(sid, c + 1)]] = True

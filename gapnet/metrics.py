@@ -36,47 +36,99 @@ def macro_f1(y_true, y_pred, classes=None) -> float:
 
 
 def bootstrap_ci(
-    y_true, y_pred, n_boot: int = 1000, seed: int = 0, level: float = 0.95, classes=None
+    y_true,
+    y_pred,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    classes=None,
+    method: str = "bca",
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the macro-F1, resampling samples with replacement.
+    """Bootstrap interval of the macro-F1, resampling samples with replacement.
 
     The predictions (thresholds included) are fixed; only which samples are scored varies.
     Vectorized: each resample is a row of multiplicities, so the per-class counts of all
-    resamples are one matrix product.
+    resamples are one matrix product. method "bca" (default) is the bias-corrected and
+    accelerated interval, its acceleration from the leave-one-sample-out jackknife (also
+    vectorized); "percentile" the plain percentile interval (see `grouped_bootstrap`).
     """
+    from scipy.stats import norm
+
+    if method not in ("bca", "percentile"):
+        raise ValueError(f"method must be 'bca' or 'percentile', not {method!r}")
     y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    cols = slice(None) if classes is None else np.asarray(classes)
+    n = len(y_true)
     rng = np.random.default_rng(seed)
-    w = rng.multinomial(len(y_true), np.full(len(y_true), 1 / len(y_true)), size=n_boot)
-    w = w.astype(np.float64)
-    tp = w @ (y_true & y_pred)
-    fp = w @ (~y_true & y_pred)
-    fn = w @ (y_true & ~y_pred)
-    f1 = _div(2 * tp, 2 * tp + fp + fn)
-    if classes is not None:
-        f1 = f1[:, np.asarray(classes)]
-    lo, hi = np.quantile(f1.mean(1), [(1 - level) / 2, (1 + level) / 2])
+    w = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(np.float64)
+    kinds = [y_true & y_pred, ~y_true & y_pred, y_true & ~y_pred]
+
+    def macro(tp, fp, fn):
+        return _div(2 * tp, 2 * tp + fp + fn)[..., cols].mean(-1)
+
+    boots = macro(*(w @ k for k in kinds))
+    quantiles = np.array([(1 - level) / 2, (1 + level) / 2])
+    if method == "bca" and n > 2:
+        point = macro(*(k.sum(0) for k in kinds))
+        below = np.mean(boots < point) + 0.5 * np.mean(boots == point)
+        z0 = norm.ppf(np.clip(below, 1 / (2 * n_boot), 1 - 1 / (2 * n_boot)))
+        jack = macro(*(k.sum(0) - k for k in kinds))  # row i: sample i left out
+        d = jack.mean() - jack
+        denom = 6 * np.sum(d**2) ** 1.5
+        a = np.sum(d**3) / denom if denom > 0 else 0.0
+        z = norm.ppf(quantiles)
+        quantiles = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    lo, hi = np.quantile(boots, quantiles)
     return float(lo), float(hi)
 
 
-def grouped_bootstrap(score, groups, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
-    """score(every row) and its percentile bootstrap interval, resampling whole groups.
+def grouped_bootstrap(
+    score, groups, n_boot: int = 1000, seed: int = 0, level: float = 0.95, method: str = "bca"
+):
+    """score(every row) and its bootstrap interval, resampling whole groups.
 
     score(rows) -> float takes an index array of rows (with repeats); groups gives each
     row's group (an image, whose rows - cells, labels - are resampled together, so that
     rows that are not independent do not narrow the interval). Pure and seeded.
-    Returns (point, (lo, hi)).
+
+    method "bca" (default): the bias-corrected and accelerated interval (Efron 1987), its
+    acceleration from the leave-one-group-out jackknife. A macro-F1 over few images is
+    biased on resamples (a rare class drawn without its positives scores 0), so its
+    percentile interval sits below the estimate; BCa corrects that. "percentile": the
+    plain percentile interval. Returns (point, (lo, hi)).
     """
+    from scipy.stats import norm
+
+    if method not in ("bca", "percentile"):
+        raise ValueError(f"method must be 'bca' or 'percentile', not {method!r}")
     groups = np.asarray(groups)
     ids, inverse = np.unique(groups, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     rows_of = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
     rng = np.random.default_rng(seed)
     point = float(score(np.arange(len(groups))))
-    boots = [
-        score(np.concatenate([rows_of[g] for g in rng.integers(0, len(ids), len(ids))]))
-        for _ in range(n_boot)
-    ]
-    lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    boots = np.array(
+        [
+            score(np.concatenate([rows_of[g] for g in rng.integers(0, len(ids), len(ids))]))
+            for _ in range(n_boot)
+        ],
+        np.float64,
+    )
+    quantiles = np.array([(1 - level) / 2, (1 + level) / 2])
+    if method == "bca" and len(ids) > 2:
+        boots = boots[np.isfinite(boots)]
+        below = np.mean(boots < point) + 0.5 * np.mean(boots == point)
+        z0 = norm.ppf(np.clip(below, 1 / (2 * len(boots)), 1 - 1 / (2 * len(boots))))
+        jack = np.array(
+            [score(np.concatenate(rows_of[:g] + rows_of[g + 1 :])) for g in range(len(ids))],
+            np.float64,
+        )
+        d = np.nanmean(jack) - jack
+        denom = 6 * np.nansum(d**2) ** 1.5
+        a = np.nansum(d**3) / denom if denom > 0 else 0.0
+        z = norm.ppf(quantiles)
+        quantiles = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    lo, hi = np.nanquantile(boots, quantiles)
     return point, (float(lo), float(hi))
 
 

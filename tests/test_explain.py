@@ -182,33 +182,34 @@ def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggl
     masks.mkdir()
     from gapnet.data.images import read_sample
 
-    for sid in src.labels.ids[:2]:
+    for sid in src.labels.ids:
         cells, _ = segment_cells(read_sample(src.image_dir, sid, 512))
         np.save(masks / f"{sid}_cells.npy", cells)
     out = tmp_path / "explained"
+    # --ids all: every sample, each scored on its own mask
     summary = explain(
         ExplainRequest(
-            tiny_run[0],
-            out=str(out),
-            data=str(kaggle_root),
-            ids=list(src.labels.ids[:2]),
-            masks=str(masks),
+            tiny_run[0], out=str(out), data=str(kaggle_root), ids=["all"], masks=str(masks)
         ),
         log=lambda *a: None,
     )
-    assert summary["samples"] == list(src.labels.ids[:2])
+    assert summary["samples"] == list(src.labels.ids)
     assert summary["method"]["rule"].startswith("all fold models averaged")
     with open(out / "cells.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert {r["Id"] for r in rows} <= set(src.labels.ids[:2])
-    # --ids all: every sample in order, so the first without a mask (sample02) is named
-    with pytest.raises(FileNotFoundError, match="sample02_cells"):
+    # every sample's cells are in cells.csv, as many as its mask holds
+    for sid in src.labels.ids:
+        n_mask = len(np.unique(np.load(masks / f"{sid}_cells.npy"))) - 1
+        assert sum(r["Id"] == sid for r in rows) == n_mask, sid
+    # a chosen sample without its mask is named
+    (masks / "sample03_cells.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="sample03_cells"):
         explain(
             ExplainRequest(
                 tiny_run[0],
                 out=str(out),
                 data=str(kaggle_root),
-                ids=["all"],
+                ids=["sample00", "sample03"],
                 masks=str(masks),
             ),
             log=lambda *a: None,
@@ -409,20 +410,45 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
 
 
 def test_explain_segments_at_the_images_own_resolution(kaggle_root):
-    """Without masks, cells come from the 512-px files, shrunk to the maps' size."""
+    """Without masks, cells come from the 512-px files and stay at 512 px."""
     from gapnet.data.images import read_sample
-    from gapnet.data.segment import SegmentParams, resize_labels, segment_cells
+    from gapnet.data.segment import SegmentParams, segment_cells
     from gapnet.data.source import open_source
     from gapnet.explain.run_explain import _cells
 
     src = open_source(str(kaggle_root))
     sid = src.labels.ids[0]
-    small = read_sample(src.image_dir, sid, 64)
-    cells, seg = _cells(None, sid, small, src, 50.0)
+    cells, seg = _cells(None, sid, src, 50.0)
     full = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(50.0))[0]
-    assert seg == 512 and cells.shape == (64, 64)
-    np.testing.assert_array_equal(cells, resize_labels(full, (64, 64)))
+    assert seg == 512 and cells.shape == (512, 512)
+    np.testing.assert_array_equal(cells, full)
     assert cells.max() > 0
+
+
+def test_cell_shares_read_maps_at_the_masks_resolution_so_small_cells_keep_a_score():
+    from gapnet.data.segment import resize_labels
+    from gapnet.explain.cells import cell_shares
+
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 8, 8))
+    # at the maps' size: the plain per-cell mean over the median
+    cells = np.zeros((8, 8), np.int32)
+    cells[:4, :4], cells[4:, :4], cells[:, 4:] = 1, 2, 3
+    means = np.array([[maps[k][cells == c].mean() for k in range(3)] for c in (1, 2, 3)])
+    np.testing.assert_allclose(cell_shares(maps, cells), means / np.median(means, 0), rtol=1e-5)
+    # the same cells at 4x: the same shares (every fine pixel reads its coarse pixel)
+    fine = np.kron(cells, np.ones((4, 4), np.int32))
+    np.testing.assert_allclose(cell_shares(maps, fine), cell_shares(maps, cells), rtol=1e-5)
+    # a 2x2 cell inside one map pixel vanishes when the mask is shrunk, not when it is read
+    fine[:2, :2] = 4
+    assert 4 not in resize_labels(fine, (8, 8))
+    shares = cell_shares(maps, fine)
+    assert shares.shape == (4, 3)
+    # brute force: the maps upsampled 4x by repetition, averaged over each fine cell
+    up = np.stack([np.kron(m, np.ones((4, 4))) for m in maps])
+    means = np.array([[up[k][fine == c].mean() for k in range(3)] for c in (1, 2, 3, 4)])
+    np.testing.assert_allclose(shares, means / np.median(means, 0), rtol=1e-5)
+    np.testing.assert_allclose(means[3], maps[:, 0, 0])
 
 
 def test_embeddings_fall_back_to_pca_and_round_trip_through_anndata(tmp_path):

@@ -31,17 +31,38 @@ from gapnet.cv.submission import decide
 CELL_SHARE = 0.25
 
 
+def map_pixel_of(cells_shape, map_shape) -> np.ndarray:
+    """(H*W,) the flat index of the map pixel each cell-mask pixel falls in (pixel centres
+    mapped onto the map's grid, as `gapnet.data.segment.resize_labels` maps them): a mask
+    at any size reads maps at another without resizing the mask, so no cell is lost."""
+    (H, W), (h, w) = cells_shape, map_shape
+    rows = np.minimum(((np.arange(H) + 0.5) * h / H).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(W) + 0.5) * w / W).astype(np.int64), w - 1)
+    return (rows[:, None] * w + cols[None, :]).ravel()
+
+
 def cell_shares(maps: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """(n_cells, K) r_ck for maps (K, H, W) and a cell label image (H, W): the mean positive
-    map inside each cell, divided by the median over the cells (0 where that is 0)."""
+    """(n_cells, K) r_ck for maps (K, h, w) and a cell label image (H, W) at the maps' size
+    or any other (each cell pixel reads the map pixel it falls in, so a cell smaller than a
+    map pixel keeps its score): the mean positive map inside each cell, divided by the
+    median over the cells present (0 where that is 0)."""
+    from scipy.sparse import coo_matrix
+
     n = int(cells.max())
     if n == 0:
         return np.zeros((0, len(maps)), np.float32)
-    flat = cells.ravel()
-    area = np.bincount(flat, minlength=n + 1)[1:].astype(np.float64)
+    flat = cells.ravel().astype(np.int64)
+    pix = map_pixel_of(cells.shape, maps.shape[1:])
+    inside = flat > 0
+    # counts[c, j]: pixels of cell c that fall in map pixel j
+    counts = coo_matrix(
+        (np.ones(int(inside.sum())), (flat[inside] - 1, pix[inside])),
+        shape=(n, maps.shape[1] * maps.shape[2]),
+    ).tocsr()
+    area = np.asarray(counts.sum(1)).ravel()
     present = area > 0
-    means = np.stack([np.bincount(flat, np.maximum(m, 0).ravel(), n + 1)[1:] for m in maps], 1)
-    means = means / np.maximum(area, 1)[:, None]
+    pos = np.maximum(np.asarray(maps, np.float64), 0).reshape(len(maps), -1)
+    means = np.asarray(counts @ pos.T) / np.maximum(area, 1)[:, None]
     ref = np.median(means[present], 0, keepdims=True) if present.any() else np.zeros((1, len(maps)))
     return np.where(ref > 0, means / np.where(ref > 0, ref, 1), 0).astype(np.float32)
 
@@ -56,7 +77,8 @@ def cell_calls(
         maps: (K, H, W) maps of `classes`. Pass all 28 classes (as explain does) so that
             every class is scored the same way; which classes are mapped must never depend
             on the true labels.
-        cells: the cell label image at the maps' size.
+        cells: the cell label image, at the maps' size or the image's own (each cell pixel
+            reads the map pixel it falls in; no cell is lost to resizing).
 
     Returns:
         scores: p_ck for the mapped classes; for a class without a map, p_k (the image's

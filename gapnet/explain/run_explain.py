@@ -11,8 +11,11 @@ the protein is" section).
 A class is called when p > t (strictly, `gapnet.cv.submission.decide`). Every image is
 mapped for all 28 classes, so its per-cell scores depend on its predictions alone (the
 figure shows the called, true and requested classes). Without masks, cells are segmented
-on the image read at its own resolution (512 px for HPA) and the label image is then
-shrunk by nearest neighbour to the maps' size, the model's input. The run's own data is
+on the image read at its own resolution (512 px for HPA); given masks are used as they
+are. Cells are scored at the mask's resolution (each cell pixel reads the map pixel it
+falls in, `gapnet.explain.cells.cell_shares`), so a cell smaller than a map pixel keeps
+its row in cells.csv, whose x, y and area are in the mask's pixels; only the figures'
+outlines and the embeddings use the mask shrunk to the maps' size. The run's own data is
 resolved (and, for the synthetic atlas, generated) only when explaining the run's
 samples, never with `data`.
 """
@@ -147,8 +150,9 @@ def explain(req: ExplainRequest, log=print) -> dict:
             [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
         classes, maps = shown, all_maps[shown]
-        cells, seg = _cells(req.masks, sid, image, src, req.nucleus_diameter)
+        cells, seg = _cells(req.masks, sid, src, req.nucleus_diameter)
         seg_sizes.add(seg)
+        small = resize_labels(cells, image.shape[:2])  # outlines and embeddings
         truth = set(np.flatnonzero(y[n]).tolist())
         figures.sample_figure(
             os.path.join(out, "figures", f"{sid}.png"),
@@ -157,15 +161,15 @@ def explain(req: ExplainRequest, log=print) -> dict:
             classes,
             p,
             f"{sid}\ntrue: {sorted(truth)}",
-            cells,
+            small,
             truth,
         )
         scores, labels = cellcalls.cell_calls(p, thr[n], all_maps, every, cells)
         rows += cellcalls.cell_rows(sid, scores, labels, cells)
         if req.embeddings:
-            f = np.mean([e.cell_features(image, cells) for e in models_], 0)
+            f = np.mean([e.cell_features(image, small) for e in models_], 0)
             cell_feats += [
-                (sid, c + 1, f[c], labels[c]) for c in range(len(f)) if (cells == c + 1).any()
+                (sid, c + 1, f[c], labels[c]) for c in range(len(f)) if (small == c + 1).any()
             ]
     method = {
         "maps": kind,
@@ -230,19 +234,19 @@ def _run_root(run: str, log) -> str:
     return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
 
 
-def _cells(masks, sid, image, src, nucleus_diameter: float):
-    """(cell label image at the image's size, the size it was segmented at): from the
-    masks folder (resized by nearest neighbour), or segmented here on the sample read at
-    its own resolution (nucleus diameter scaled from 512 px), then shrunk to the image."""
+def _cells(masks, sid, src, nucleus_diameter: float):
+    """(cell label image at its own resolution, where it came from): the masks folder's
+    mask as it is, or segmented here on the sample read at its file's resolution (nucleus
+    diameter scaled from 512 px). Cells are scored at that resolution (each cell pixel
+    reads the map pixel it falls in), so no cell is lost to resizing."""
     if masks:
         path = mask_path(masks, sid, "cells")
         if path is None:
             raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
-        return read_mask(path, image.shape[:2]), "masks"
+        return read_mask(path), "masks"
     from gapnet.data.images import channel_path, read_channel, read_sample
 
     native = read_channel(channel_path(src.image_dir, sid, "green", src.ext), "green").shape[0]
     full = read_sample(src.image_dir, sid, native, src.ext)
     params = SegmentParams(nucleus_diameter=nucleus_diameter * native / 512)
-    cells = segment_cells(full, params)[0]
-    return resize_labels(cells, image.shape[:2]), native
+    return segment_cells(full, params)[0], native
