@@ -25,9 +25,10 @@ in the output. --segmentation-only scores the segmentation alone (minutes, not a
   both excluded), per class, and the count of classes whose map favours its own pattern.
 - Per-cell macro-F1 (over the classes present) of the cell calls on the true cells (at
   the truth's own --size, each cell pixel reading the map pixel it falls in, as explain
-  scores a mask), against the baseline "every cell gets the image's labels" (same model, same thresholds),
-  with a bootstrap 95 % interval over images of the difference. Cell calls score every
-  class from its map, as `experiments/explain.py` does (predictions only, never the truth).
+  scores a mask), against the baseline "every cell gets the image's labels" (same model,
+  same thresholds), with a bootstrap 95 % interval over images of the difference. Cell
+  calls score every class from its map, as `experiments/explain.py` does (predictions
+  only, never the truth).
 - The segmentation F1, the map means and the per-cell F1s and their differences have a
   95 % BCa bootstrap interval over images (not the per-class table, the win counts
   or the mean IoUs) (1,000 resamples,
