@@ -12,7 +12,11 @@ repository: `DIR/<id>_{blue,red,yellow}.png` or `DIR/images/...`, and
 Every image is segmented at its own size twice: with the nucleus diameter given (the
 median equivalent diameter of the reference's nuclei) and without it (gapnet's default:
 estimated from the image). Scores: detection F1 at IoU 0.5 and 0.6 with one-to-one
-matching (`gapnet.data.match.match`) and the mean IoU of the matched pairs at 0.5.
+matching (`gapnet.data.match.match`), the mean IoU of the matched pairs at 0.5, and the
+Data Science Bowl 2018 score (the mean over IoU thresholds 0.5, 0.55, ..., 0.95 of
+TP / (TP + FP + FN), one image). With `--hpa2021`, HPA field 000a6c98 is also scored
+enlarged to 3072 px (the 2021 set's largest fields), in 8 and in 16 bits (x 257), which
+tests the any-size / any-depth claim on a real field.
 
 Which images the method was tuned on and which were held out is fixed below (TUNED /
 HELD_OUT, chosen before tuning); the table reports them separately.
@@ -107,16 +111,38 @@ def hpa_references(folder: str, prefix: str = "hpa", report: bool = True):
         yield f"{prefix}:{sid[:8]}", image, cv2.imread(mask, cv2.IMREAD_UNCHANGED).astype(np.int32)
 
 
+DSB_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
+
+
 def score(pred: np.ndarray, truth: np.ndarray) -> dict:
+    """Detection F1 at IoU 0.5 and 0.6, the mean IoU at 0.5 and the DSB 2018 score."""
     from gapnet.data.match import match
 
     out = {"objects": int(len(np.unique(truth)) - 1), "found": int(len(np.unique(pred)) - 1)}
-    for iou in (0.5, 0.6):
+    dsb = []
+    for iou in sorted({0.5, 0.6, *DSB_THRESHOLDS.tolist()}):
         m = match(pred, truth, iou)
-        out[f"f1@{iou}"] = 2 * m.tp / max(2 * m.tp + m.fp + m.fn, 1)
+        if iou in (0.5, 0.6):
+            out[f"f1@{iou}"] = 2 * m.tp / max(2 * m.tp + m.fp + m.fn, 1)
         if iou == 0.5:
             out["mean_iou"] = float(np.mean(m.ious)) if m.ious else 0.0
+        if iou in DSB_THRESHOLDS:
+            dsb.append(m.tp / max(m.tp + m.fp + m.fn, 1))
+    out["dsb2018"] = float(np.mean(dsb))
     return out
+
+
+def enlarged(name: str, image: np.ndarray, truth: np.ndarray, size: int = 3072):
+    """The field resized to size px (planes bilinear, the reference by nearest neighbour),
+    in 8 bits and in 16 bits (x 257: the same picture at another depth)."""
+    import cv2
+
+    from gapnet.data.segment import resize_labels
+
+    big = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    truth = resize_labels(truth, (size, size))
+    yield f"{name}@{size}px", big, truth
+    yield f"{name}@{size}px,16-bit", big.astype(np.uint16) * 257, truth
 
 
 def run(hpa_dir: str | None) -> list[dict]:
@@ -146,7 +172,9 @@ def run(hpa_dir: str | None) -> list[dict]:
             )
     fields = list(hpa_references(HPA_512_DIR, "hpa512", report=False))
     if hpa_dir:
-        fields += list(hpa_references(hpa_dir))
+        full = list(hpa_references(hpa_dir))
+        fields += full
+        fields += [e for n, im, t in full if n == "hpa:000a6c98" for e in enlarged(n, im, t)]
     else:
         print("no --hpa2021 DIR: the full-size HPA 2021 fields are skipped", file=sys.stderr)
     for name, image, truth in fields:
@@ -171,14 +199,15 @@ def run(hpa_dir: str | None) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| set | image | objects | diameter | found | F1 @0.5 | F1 @0.6 | mean IoU | s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| set | image | objects | diameter | found | F1 @0.5 | F1 @0.6 | mean IoU | DSB 2018 "
+        "| s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["set"] != "tuned", r["kind"], r["image"])):
         lines.append(
             f"| {r['set']} | {r['image']} ({r['kind']}) | {r['objects']} | {r['diameter']} | "
             f"{r['found']} | {r['f1@0.5']:.2f} | {r['f1@0.6']:.2f} | {r['mean_iou']:.2f} | "
-            f"{r['seconds']:.1f} |"
+            f"{r['dsb2018']:.2f} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -7,8 +7,10 @@ download, scikit-image).
                                 [--nucleus-diameter D]
 
 ROOT (Kaggle layout): writes MASKS/<Id>_cells.png and MASKS/<Id>_nuclei.png, 16-bit label
-images at --size, 0 = background, cell i grown from nucleus i. A killed run continues where
-it stopped.
+images at --size, 0 = background, cell i grown from nucleus i, and MASKS/segmentation.csv
+(per sample: the nucleus diameter used, given or estimated, the counts, the labels of the
+cells cut by the image's edge, a warning where no nucleus was found; each sample's row is
+kept in MASKS/rows/<Id>.json). A killed run continues where it stopped.
 
 --images: a TIFF / OME-TIFF file, or a folder of them, of per-channel files
 `<stem>_<color>.<png|jpg|tif>` and of single-channel nucleus images (the reading rules of
@@ -68,7 +70,7 @@ def main(argv=None) -> int:
     if args.images:
         return own_images(args, params)
     try:
-        n = segment_folder(
+        rows = segment_folder(
             args.root,
             args.out,
             args.size,
@@ -83,7 +85,15 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"segmented {n} samples into {args.out}")
+    for r in rows:
+        if r["warning"]:
+            print(f"warning: {r['file']}: {r['warning']} (empty masks written)", file=sys.stderr)
+    empty = sum(bool(r["warning"]) for r in rows)
+    print(
+        f"segmented {len(rows)} samples into {args.out} (segmentation.csv"
+        + (f"; {empty} with no nuclei found" if empty else "")
+        + ")"
+    )
     return 0
 
 

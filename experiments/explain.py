@@ -15,7 +15,9 @@ Grad-CAM on every pooled level otherwise (docs/localization.md). Cells: label ma
 HPA-Cell-Segmentation), else gapnet's own segmentation.
 
 Writes DIR (default RUN/explain): figures/<Id>.png, gallery.html, cells.csv (Id, cell, x,
-y, area, p_0..p_27, labels), summary.json, and with --embeddings embeddings.npz,
+y, area in the mask's pixels, edge = 1 for a cell cut by the border, p_0..p_27, labels),
+segmentation.csv when gapnet segments (per sample: size, the nucleus diameter used, cells,
+edge cells), summary.json, and with --embeddings embeddings.npz,
 embeddings.h5ad, cells.h5ad (AnnData) and embedding.png (UMAP, else PCA); then refreshes
 the run report, which shows a few of the figures (not with --data: the report is scored on
 the run's own data, which --data does not read).
@@ -60,10 +62,11 @@ def parse(argv=None):
     p.add_argument("--cells", metavar="MASKS", help="folder of <Id>_cells label masks")
     p.add_argument(
         "--nucleus-diameter",
-        type=float,
+        type=diameter_or_estimate,
         default=50.0,
         help="own segmentation: expected nucleus diameter in pixels at 512 px "
-        "(default 50, HPA's 63x fields)",
+        "(default 50, HPA's 63x fields), or 'estimate' to estimate it per image "
+        "(written to segmentation.csv)",
     )
     p.add_argument(
         "--maps",
@@ -129,6 +132,19 @@ def main(argv=None) -> int:
 
         write_report(args.run)  # logs its path
     return 0
+
+
+def diameter_or_estimate(text: str) -> float | None:
+    """An argparse type: a diameter > 0 in pixels, or 'estimate' (None)."""
+    if text.strip().lower() == "estimate":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'estimate': {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0 (pixels) or 'estimate', got {text}")
+    return value
 
 
 if __name__ == "__main__":

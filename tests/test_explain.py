@@ -1,5 +1,6 @@
 """Localization maps, per-cell calls and the explain command on a tiny run."""
 
+import csv
 import os
 import shutil
 
@@ -111,7 +112,7 @@ def test_cell_calls_follow_the_map_mass():
     from gapnet.explain.cells import CELLS_HEADER, cell_calls, cell_rows
 
     cells = np.zeros((10, 10), np.int32)
-    cells[:, :5], cells[:, 5:] = 1, 2
+    cells[:, :5], cells[2:8, 6:9] = 1, 2  # cell 1 cut by the border, cell 2 inside
     probs = np.full(28, 0.1, np.float32)
     probs[4] = 0.9
     maps = np.zeros((1, 10, 10), np.float32)
@@ -124,6 +125,8 @@ def test_cell_calls_follow_the_map_mass():
     rows = cell_rows("s1", scores, labels, cells)
     assert len(rows) == 2 and rows[0].startswith("s1,1,2.0,4.5,50,")
     assert rows[0].endswith(",4") and len(rows[0].split(",")) == len(CELLS_HEADER.split(","))
+    edge = CELLS_HEADER.split(",").index("edge")
+    assert [r.split(",")[edge] for r in rows] == ["1", "0"]
 
 
 @pytest.mark.slow
@@ -403,10 +406,19 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
     spec = importlib.util.spec_from_file_location("explain_cli", script)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    rc = cli.main(["--run", str(run), "--data", str(kaggle_root), "--ids", "sample00"])
+    args = ["--run", str(run), "--data", str(kaggle_root), "--ids", "sample00"]
+    rc = cli.main(args + ["--nucleus-diameter", "estimate"])
     assert rc == 0
     assert "run report not refreshed" in capsys.readouterr().out
     assert os.listdir(cache) == [] and (run / "explain" / "cells.csv").is_file()
+    # the diameter estimated per image is written beside the cells
+    with open(run / "explain" / "segmentation.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["Id"] == "sample00" and row["diameter"] == "estimated"
+    assert float(row["nucleus_diameter"]) > 0 and (row["height"], row["width"]) == ("512", "512")
+    with pytest.raises(SystemExit):
+        cli.main(args + ["--nucleus-diameter", "-3"])
+    assert "'estimate'" in capsys.readouterr().err
 
 
 def test_explain_segments_at_the_images_own_resolution(kaggle_root):
@@ -418,11 +430,16 @@ def test_explain_segments_at_the_images_own_resolution(kaggle_root):
 
     src = open_source(str(kaggle_root))
     sid = src.labels.ids[0]
-    cells, seg = _cells(None, sid, src, 50.0)
+    cells, seg, used = _cells(None, sid, src, 50.0)
     full = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(50.0))[0]
-    assert seg == 512 and cells.shape == (512, 512)
+    assert seg == 512 and cells.shape == (512, 512) and used == 50.0
     np.testing.assert_array_equal(cells, full)
     assert cells.max() > 0
+    # None: the diameter is estimated from the image, and the one used is returned
+    est, _, used = _cells(None, sid, src, None)
+    ref = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(None))[0]
+    np.testing.assert_array_equal(est, ref)
+    assert used > 0 and used != 50.0
 
 
 def test_cell_shares_read_maps_at_the_masks_resolution_so_small_cells_keep_a_score():

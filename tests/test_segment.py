@@ -71,17 +71,35 @@ def test_masks_round_trip_in_every_format_and_bad_ones_are_named(tmp_path):
 
 
 def test_segment_script_writes_masks_and_resumes(tmp_path):
+    import csv
+
     from data_prep.segment import main
+    from gapnet.data.segment import read_mask
     from gapnet.data.synthetic.generate import write_dataset
 
     root = write_dataset(tmp_path / "syn", 3, 96, seed=2, workers=1, progress=False)
     out = tmp_path / "masks"
     assert main([root, "--out", str(out), "--size", "96", "--workers", "1"]) == 0
-    files = sorted(os.listdir(out))
+    files = sorted(f for f in os.listdir(out) if f.endswith(".png"))
     assert len(files) == 6 and all(f.endswith(("_cells.png", "_nuclei.png")) for f in files)
+
+    def table():
+        with open(out / "segmentation.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    rows = table()
+    ids = [f[: -len("_cells.png")] for f in files if f.endswith("_cells.png")]
+    assert sorted(r["image"] for r in rows) == ids
+    for r in rows:  # the counts and edge cells are those of the masks written
+        cells = read_mask(str(out / f"{r['image']}_cells.png"))
+        assert int(r["cells"]) == cells.max() and r["diameter"] == "estimated"
+        border = np.concatenate([cells[0], cells[-1], cells[:, 0], cells[:, -1]])
+        assert r["edge"].split() == [str(i) for i in sorted(set(border.tolist()) - {0})]
+        assert float(r["nucleus_diameter"]) > 0
     first = os.path.getmtime(out / files[0])
     assert main([root, "--out", str(out), "--size", "96", "--workers", "1"]) == 0
     assert os.path.getmtime(out / files[0]) == first  # done samples are skipped
+    assert table() == rows  # and still reported, from their kept rows
 
 
 def test_ground_truth_is_written_and_agrees_with_the_rendered_pixels(tmp_path):
@@ -116,3 +134,23 @@ def test_ground_truth_is_written_and_agrees_with_the_rendered_pixels(tmp_path):
             assert mask.any()
             # the protein is brighter where label k was drawn than in the background
             assert green[mask].mean() > green[cells == 0].mean()
+
+
+def test_a_bad_file_in_a_worker_process_is_named_by_the_command(tmp_path, capsys):
+    # the ImageError crosses the process boundary (pickled) with the file still named;
+    # before, unpickling it failed (its __init__ takes two arguments)
+    import pickle
+
+    from data_prep.segment import main
+    from gapnet.data.images import ImageError
+    from gapnet.data.synthetic.generate import write_dataset
+
+    e = pickle.loads(pickle.dumps(ImageError("x_blue.png", "truncated")))
+    assert str(e) == "x_blue.png: truncated" and e.path == "x_blue.png"
+    root = write_dataset(tmp_path / "syn", 3, 96, seed=2, workers=1, progress=False)
+    bad = sorted((tmp_path / "syn" / "train").glob("*_blue.png"))[1]
+    bad.write_bytes(b"not a png")
+    out = tmp_path / "masks"
+    assert main([root, "--out", str(out), "--size", "96", "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert bad.name in err and "run again to continue" in err

@@ -251,3 +251,49 @@ def test_csv_edge_column_names_the_cells_cut_by_the_edge(tmp_path):
     cells = read_mask(str(out / f"{stem}_cells.png"))
     edge = [int(i) for i in rows[stem]["edge"].split()]
     assert edge == list(edge_labels(cells)) and 0 < len(edge) < int(rows[stem]["cells"])
+
+
+def test_rgb_picture_tiff_is_read_as_a_colour_png_is_and_fluorescence_needs_names(tmp_path):
+    # the same policy for a colour picture whatever its format: its brightest plane is the
+    # nucleus image; three unnamed fluorescence planes stay refused (which holds the nuclei?)
+    import cv2
+    import tifffile
+
+    from gapnet.data.microscope import read_planes
+
+    image, _ = REFS["bbbc039"]
+    rgb = np.stack([image // 257 // 2, (image // 257).astype(np.uint8), image // 257 // 3], -1)
+    rgb = rgb.astype(np.uint8)
+    tifffile.imwrite(tmp_path / "pic.tif", rgb, photometric="rgb")
+    cv2.imwrite(str(tmp_path / "pic.png"), rgb[..., ::-1])  # OpenCV writes BGR
+    from_tiff = read_planes(str(tmp_path / "pic.tif"))
+    from_png = read_planes(str(tmp_path / "pic.png"))
+    assert list(from_tiff) == ["blue"]
+    np.testing.assert_array_equal(from_tiff["blue"], from_png["blue"])
+    np.testing.assert_array_equal(from_tiff["blue"], rgb.max(-1))
+    tifffile.imwrite(tmp_path / "three.tif", np.moveaxis(rgb, -1, 0), photometric="minisblack")
+    with pytest.raises(ImageError, match="three.tif: 3 channels and which is which"):
+        read_planes(str(tmp_path / "three.tif"))
+
+
+def test_a_folder_mixing_a_two_channel_tiff_and_lone_nucleus_images_runs(own_files, tmp_path):
+    # --channels names the TIFF's planes; the lone nucleus images in the same folder are
+    # still read as nucleus images (before: "a single image file holds one channel")
+    import shutil
+
+    from data_prep.segment import main
+    from gapnet.data.segment import read_mask
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(own_files / "images", mixed)
+    shutil.copy(own_files / "two.tif", mixed / "two.tif")
+    os.remove(mixed / "bbbc.tif")  # an unnamed single-plane TIFF is fine either way
+    shutil.copy(mixed / "dsb_blue.png", mixed / "lone.png")  # no colour in its name
+    out = tmp_path / "masks"
+    assert main(["--images", str(mixed), "--out", str(out), "--channels", "blue,red"]) == 0
+    assert read_mask(str(out / "two_cells.png")).max() == 3
+    lone = read_mask(str(out / "lone_nuclei.png"))
+    np.testing.assert_array_equal(lone, read_mask(str(out / "dsb_nuclei.png")))
+    assert lone.max() > 20
+    with open(out / "segmentation.csv", newline="") as f:
+        assert sorted(r["image"] for r in csv.DictReader(f)) == ["dsb", "lone", "two"]

@@ -41,6 +41,9 @@ class ImageError(ValueError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self):  # pickled back from a worker process with the file still named
+        return (type(self), (self.path, self.reason))
+
 
 def channel_path(image_dir: str, sample_id: str, color: str, ext: str = "png") -> str:
     """`image_dir/<Id>_<color>.<ext>`."""

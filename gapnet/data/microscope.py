@@ -73,6 +73,14 @@ def _tiff_planes(path: str, channels=None) -> tuple[np.ndarray, list[str] | None
     return arr, names
 
 
+def _is_rgb_picture(path: str) -> bool:
+    """Whether a TIFF is a colour picture (photometric RGB), not fluorescence channels."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
+
+
 def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     """A multi-channel TIFF / OME-TIFF as uint8 (size, size, 4) in `CHANNELS` order."""
     arr, names = _tiff_planes(path, channels)
@@ -121,14 +129,20 @@ def read_plane(path: str, color: str | None = None) -> np.ndarray:
 def read_planes(source, channels=None) -> dict[str, np.ndarray]:
     """{colour: plane at its own size and dtype} of one entry of `find_images`: the colours a
     per-channel group has, a TIFF's channels (named by `channels` or OME metadata; a
-    single-plane TIFF without names is a nucleus image), or a lone image file (a nucleus
-    image, or the one colour `channels` names; a colour file gives its brightest plane)."""
+    single-plane TIFF without names is a nucleus image, and so is an RGB-picture TIFF
+    without names, by its brightest plane, as a colour PNG is), or a lone image file (a
+    nucleus image, or the colour `channels` names when it names one; several names are a
+    TIFF's order and leave a lone file a nucleus image; a colour file gives its brightest
+    plane). A multi-channel fluorescence TIFF without names is refused: which plane holds
+    the nuclei is unknown."""
     if isinstance(source, dict):
         return {c: read_plane(f, c) for c, f in source.items()}
     if source.lower().endswith(TIFF):
         arr, names = _tiff_planes(source, channels)
         if names is None and arr.shape[-1] == 1:
             names = ["blue"]
+        elif names is None and arr.shape[-1] in (3, 4) and _is_rgb_picture(source):
+            return {"blue": arr[..., :3].max(-1)}  # a colour picture, read as a PNG is
         if not names:
             raise ImageError(
                 source,
@@ -139,9 +153,11 @@ def read_planes(source, channels=None) -> dict[str, np.ndarray]:
         if unknown:
             raise ImageError(source, f"unknown channel names {unknown} (use {CHANNELS})")
         return {n: np.ascontiguousarray(arr[..., i]) for i, n in enumerate(names)}
-    names = list(channels) if channels else ["blue"]
-    if len(names) != 1 or names[0] not in CHANNELS:
-        raise ImageError(source, f"a single image file holds one channel, got names {names}")
+    # one name: the lone file's colour; several are a TIFF's channel order (a folder may mix
+    # multi-channel TIFFs and lone nucleus images), so the lone file is a nucleus image
+    names = list(channels) if channels and len(channels) == 1 else ["blue"]
+    if names[0] not in CHANNELS:
+        raise ImageError(source, f"unknown channel name {names[0]!r} (use {CHANNELS})")
     arr = read_plane(source)
     if arr.ndim == 3:
         arr = arr[..., 0] if arr.shape[-1] in (1, 2) else arr[..., :3].max(-1)

@@ -17,31 +17,25 @@ are not written). One bad image does not stop the others.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 
 import numpy as np
 
 from gapnet.data.images import ImageError, require_finite
-from gapnet.data.segment import SegmentParams, edge_labels, grow_cells, write_mask
+from gapnet.data.segment import (
+    NO_NUCLEI,
+    SEGMENTATION_FIELDS,
+    SegmentParams,
+    edge_labels,
+    grow_cells,
+    write_mask,
+    write_segmentation_csv,
+)
 
 CYTOPLASM = ("red", "yellow")  # microtubules, ER: the HPA cell-body markers
 MASK_KINDS = ("_nuclei", "_cells")  # stems of mask files, never read as images
-FIELDS = (
-    "image",
-    "file",
-    "height",
-    "width",
-    "nucleus_diameter",
-    "diameter",
-    "nuclei",
-    "cells",
-    "edge",
-    "warning",
-    "error",
-)
-NO_NUCLEI = "no nuclei found"
+FIELDS = SEGMENTATION_FIELDS
 
 
 def body_planes(planes: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -133,8 +127,5 @@ def segment_images(path: str, out: str, channels=None, p: SegmentParams | None =
             rows.append(segment_one(name, read_planes(src, channels), p, out, where))
         except ImageError as e:
             rows.append(_row_error(name, where, e))
-    with open(os.path.join(out, "segmentation.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(FIELDS))
-        w.writeheader()
-        w.writerows(rows)
+    write_segmentation_csv(os.path.join(out, "segmentation.csv"), rows)
     return rows

@@ -111,18 +111,23 @@ def cell_geometry(cells: np.ndarray):
 
 
 def cell_rows(sample_id: str, scores, labels, cells: np.ndarray) -> list[str]:
-    """cells.csv rows: Id, cell, x, y, area, p_0..p_27, labels (space-separated)."""
+    """cells.csv rows: Id, cell, x, y, area, edge (1: the image's border cuts the cell; the
+    2021 entries down-weighted such cells), p_0..p_27, labels (space-separated)."""
+    from gapnet.data.segment import edge_labels
+
     geo = cell_geometry(cells)
+    edge = set(edge_labels(cells))
     rows = []
     for c in range(len(labels)):
         if geo[c, 2] == 0:  # a label number the mask skips
             continue
         rows.append(
             f"{sample_id},{c + 1},{geo[c, 0]:.1f},{geo[c, 1]:.1f},{int(geo[c, 2])},"
+            f"{int(c + 1 in edge)},"
             + ",".join(f"{p:.5g}" for p in scores[c])
             + f",{' '.join(map(str, labels[c]))}"
         )
     return rows
 
 
-CELLS_HEADER = "Id,cell,x,y,area," + ",".join(f"p_{k}" for k in range(N_CLASSES)) + ",labels"
+CELLS_HEADER = "Id,cell,x,y,area,edge," + ",".join(f"p_{k}" for k in range(N_CLASSES)) + ",labels"

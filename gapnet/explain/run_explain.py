@@ -27,16 +27,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gapnet.classes import N_CLASSES
+from gapnet.classes import CHANNELS, N_CLASSES
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, load_run, read_predictions
 from gapnet.cv.submission import decide, fold_models, run_thresholds
 from gapnet.data.segment import (
     SegmentParams,
+    edge_labels,
+    grow_cells,
     mask_path,
     read_mask,
     resize_labels,
-    segment_cells,
 )
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
@@ -54,7 +55,8 @@ class ExplainRequest:
     n: int = 3  # per class: highest-scoring true and false positives in the gallery
     classes: list = field(default_factory=list)  # also draw these (every class is mapped)
     masks: str | None = None  # a folder of <Id>_cells.{png,npy,tif}; else gapnet segments
-    nucleus_diameter: float = 50.0  # at 512 px; scaled to the image's own size
+    # own segmentation: px at 512 (scaled to the image's own size); None: estimated per image
+    nucleus_diameter: float | None = 50.0
     tta: str = "none"
     embeddings: bool = False
     # "input_gradient" (the default: best on the localization benchmark's draw 8), "auto"
@@ -131,7 +133,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
     # set of samples; `ids=["all"]` (or a list chosen without truth) for cell-level scores
     picks = _gallery_picks(ids, y, probs, thr, req.n) if not wanted else []
     chosen = list(dict.fromkeys(wanted + [p[2] for p in picks]))
-    rows, cell_feats, seg_sizes = [], [], set()
+    rows, cell_feats, seg_sizes, seg_rows = [], [], set(), []
     kind = explainers[0].kind if req.method == "auto" else req.method
     log(f"explaining {len(chosen)} samples ({rule}; maps: {kind}, TTA {req.tta})")
     for sid in chosen:
@@ -150,8 +152,10 @@ def explain(req: ExplainRequest, log=print) -> dict:
             [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
         classes, maps = shown, all_maps[shown]
-        cells, seg = _cells(req.masks, sid, src, req.nucleus_diameter)
+        cells, seg, diameter = _cells(req.masks, sid, src, req.nucleus_diameter)
         seg_sizes.add(seg)
+        if not req.masks:
+            seg_rows.append(_segmentation_row(sid, cells, diameter, req.nucleus_diameter))
         small = resize_labels(cells, image.shape[:2])  # outlines and embeddings
         truth = set(np.flatnonzero(y[n]).tolist())
         figures.sample_figure(
@@ -181,12 +185,18 @@ def explain(req: ExplainRequest, log=print) -> dict:
         if req.masks
         else "gapnet segmentation at the images' own size "
         f"({', '.join(f'{s} px' for s in sorted(seg_sizes)) or 'none'}; nucleus diameter "
-        f"{req.nucleus_diameter:g} px at 512), label images shrunk to {size} px",
+        + (f"{req.nucleus_diameter:g} px at 512" if req.nucleus_diameter else "estimated per image")
+        + "; per sample in segmentation.csv), cells scored at that size",
         "cell_share": cellcalls.CELL_SHARE,
     }
     atomic_write_text(
         os.path.join(out, "cells.csv"), "\n".join([cellcalls.CELLS_HEADER] + rows) + "\n"
     )
+    if seg_rows:
+        atomic_write_text(
+            os.path.join(out, "segmentation.csv"),
+            "\n".join([",".join(SEG_FIELDS)] + [",".join(map(str, r)) for r in seg_rows]) + "\n",
+        )
     entries = [
         {
             "class": k,
@@ -234,19 +244,39 @@ def _run_root(run: str, log) -> str:
     return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
 
 
-def _cells(masks, sid, src, nucleus_diameter: float):
-    """(cell label image at its own resolution, where it came from): the masks folder's
-    mask as it is, or segmented here on the sample read at its file's resolution (nucleus
-    diameter scaled from 512 px). Cells are scored at that resolution (each cell pixel
-    reads the map pixel it falls in), so no cell is lost to resizing."""
+SEG_FIELDS = ("Id", "height", "width", "nucleus_diameter", "diameter", "cells", "edge")
+
+
+def _segmentation_row(sid, cells, diameter, requested) -> tuple:
+    """segmentation.csv's row of a sample explain segmented: its size, the nucleus diameter
+    used (px at that size; given or estimated), the cell count and the edge cells."""
+    return (
+        sid,
+        *cells.shape,
+        round(float(diameter), 1),
+        "given" if requested else "estimated",
+        int(len(np.unique(cells)) - 1),
+        " ".join(map(str, edge_labels(cells))),
+    )
+
+
+def _cells(masks, sid, src, nucleus_diameter: float | None):
+    """(cell label image at its own resolution, where it came from, the nucleus diameter
+    used or None): the masks folder's mask as it is, or segmented here on the sample read at
+    its file's resolution (nucleus diameter scaled from 512 px, or estimated when None).
+    Cells are scored at that resolution (each cell pixel reads the map pixel it falls in),
+    so no cell is lost to resizing."""
     if masks:
         path = mask_path(masks, sid, "cells")
         if path is None:
             raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
-        return read_mask(path), "masks"
+        return read_mask(path), "masks", None
     from gapnet.data.images import channel_path, read_channel, read_sample
 
     native = read_channel(channel_path(src.image_dir, sid, "green", src.ext), "green").shape[0]
     full = read_sample(src.image_dir, sid, native, src.ext)
-    params = SegmentParams(nucleus_diameter=nucleus_diameter * native / 512)
-    return segment_cells(full, params)[0], native
+    d = nucleus_diameter * native / 512 if nucleus_diameter else None
+    blue = full[..., CHANNELS.index("blue")]
+    body = [full[..., CHANNELS.index(c)] for c in ("red", "yellow")]
+    cells, _, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
+    return cells, native, used
