@@ -1,13 +1,17 @@
-"""Reading HPA label CSVs (`Id,Target`) into multi-hot label tables.
+"""Reading HPA label CSVs into multi-hot label tables: the 2018 layout (`Id,Target`, labels
+space-separated, 28 classes) and the 2021 one (`ID,Label`, labels joined by `|`, 19 classes
+with 18 = Negative); the scheme comes from the header or is given (`gapnet.schemes`).
 
 The parser never stops at the first bad row: it returns every problem it finds (with the
 CSV line number and the Id) so that `gapnet.data.validate` can print them all at once, and
 `read_labels` raises one `DataError` listing them.
 
 Tolerated quirks: a UTF-8 byte-order mark, CRLF line ends, extra spaces around and between
-labels, blank lines (trailing or not). Errors: a row with the wrong number of fields, a
-label that is not an integer or lies outside 0..27, an empty Target in a training CSV, a
-duplicate Id, and an Id that is not a plain file-name stem (see `check_id`).
+labels, blank lines (trailing or not), and a label repeated within a row (counted once,
+reported as a note: the official 2021 train.csv has 146 such rows, e.g. `13|13`). Errors:
+a row with the wrong number of fields, a label that is not an integer or lies outside the
+scheme's classes (0..27, 0..18), an empty label cell in a training CSV, a duplicate Id, and
+an Id that is not a plain file-name stem (see `check_id`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gapnet.classes import N_CLASSES
+from gapnet.schemes import SCHEMES, LabelScheme, get_scheme
 
 # A plain file-name stem: letters, digits, '.', '_' and '-', not starting with '.', no '..'.
 # Whitelisting (rather than blacklisting '/' and '\\') guarantees that no Id can name a
 # path outside the data root, whatever the platform.
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TARGET_COLUMNS = ("Target", "Predicted")
+# 2021: the training CSV's `ID,Label`; its test CSV (sample_submission.csv) starts with ID
+TARGET_COLUMNS_2021 = ("Label", "ImageWidth", "PredictionString")
 
 
 class DataError(ValueError):
@@ -55,7 +61,8 @@ class LabelTable:
 
     Attributes:
         ids: sample Ids.
-        targets: uint8 array of shape (n, 28); all zeros for an unlabelled (test) CSV.
+        targets: uint8 array of shape (n, classes of the scheme); all zeros for an
+            unlabelled (test) CSV.
         rows: the CSV line number of each sample, for error messages.
         path: the CSV it came from.
         sources: per sample, the Id of the sample it is an augmented copy of (an optional
@@ -67,6 +74,7 @@ class LabelTable:
     rows: tuple[int, ...]
     path: str
     sources: tuple[str, ...] = ()
+    scheme: str = "hpa2018"
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -88,6 +96,7 @@ class LabelTable:
             rows=tuple(self.rows[i] for i in idx),
             path=self.path,
             sources=tuple(self.sources[i] for i in idx) if self.sources else (),
+            scheme=self.scheme,
         )
 
 
@@ -102,19 +111,24 @@ def check_id(sample_id: str) -> str | None:
     return None
 
 
-def parse_target(text: str) -> list[int]:
-    """Parses a Target cell ("16 0", " 7  25 ") into label indices.
+def parse_target(text: str, scheme: str | LabelScheme = "hpa2018") -> list[int]:
+    """Parses a label cell ("16 0", " 7  25 "; 2021: "8|5|0") into label indices, in the
+    cell's order (repeats kept: the caller collapses them).
 
     Raises:
-        ValueError: a label is not an integer or lies outside 0..27.
+        ValueError: a label is not an integer or lies outside the scheme's classes.
     """
+    sc = get_scheme(scheme)
+    tokens = text.split() if sc.separator == " " else [t.strip() for t in text.split(sc.separator)]
+    if sc.separator != " " and tokens == [""]:
+        tokens = []
     labels = []
-    for token in text.split():
+    for token in tokens:
         if not re.fullmatch(r"[0-9]+", token):
             raise ValueError(f"label {token!r} is not a number")
         value = int(token)
-        if value >= N_CLASSES:
-            raise ValueError(f"label {value} outside 0..{N_CLASSES - 1}")
+        if value >= sc.n_classes:
+            raise ValueError(f"label {value} outside 0..{sc.n_classes - 1} ({sc.name})")
         labels.append(value)
     return labels
 
@@ -131,8 +145,19 @@ def _decode(raw: bytes, path: str) -> str:
         raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
+def _scheme_of(header: list[str]) -> LabelScheme | None:
+    if len(header) >= 2 and header[0] == "Id" and header[1] in TARGET_COLUMNS:
+        return SCHEMES["hpa2018"]
+    if len(header) >= 2 and header[0] == "ID" and header[1] in TARGET_COLUMNS_2021:
+        return SCHEMES["hpa2021"]
+    return None
+
+
 def parse_label_csv(
-    path: str | os.PathLike, require_targets: bool = True, data: bytes | None = None
+    path: str | os.PathLike,
+    require_targets: bool = True,
+    data: bytes | None = None,
+    scheme: str | LabelScheme | None = None,
 ) -> tuple[LabelTable, list[Problem]]:
     """Parses a label CSV, collecting problems instead of raising on bad rows.
 
@@ -141,6 +166,8 @@ def parse_label_csv(
         require_targets: True for training CSVs: an empty Target is an error. False for
             test CSVs, whose label column is ignored.
         data: the file's bytes, if already read (`path` then only names it in messages).
+        scheme: "hpa2018" or "hpa2021"; None: from the header (`Id,Target` is 2018,
+            `ID,Label` 2021). A header that does not fit the scheme given is an error.
 
     Returns:
         The table of the good rows, and the problems found (rows with errors are left out
@@ -168,11 +195,18 @@ def parse_label_csv(
     if header_line is None:
         raise DataError(f"{path}: empty CSV (expected a header 'Id,Target')")
     header = [c.strip() for c in rows[header_line]]
-    if len(header) < 2 or header[0] != "Id" or header[1] not in TARGET_COLUMNS:
-        raise DataError(
-            f"{path}:{header_line + 1}: header is {','.join(header)!r}; "
-            "expected 'Id,Target' (or 'Id,Predicted' for a test CSV)"
+    found = _scheme_of(header)
+    sc = get_scheme(scheme) if scheme is not None else found
+    if found is None or found is not sc:
+        want = (
+            "'Id,Target' (or 'Id,Predicted' for a test CSV)"
+            if sc is None or sc.name == "hpa2018"
+            else "'ID,Label' (2021; a test CSV starts 'ID,ImageWidth')"
         )
+        raise DataError(
+            f"{path}:{header_line + 1}: header is {','.join(header)!r}; expected {want}"
+        )
+    n_classes = sc.n_classes
 
     source_col = header.index("Source") if "Source" in header else None
     ids, targets, lines, sources, problems = [], [], [], [], []
@@ -204,16 +238,26 @@ def parse_label_csv(
             )
             continue
         first_row[sample_id] = line
-        multi_hot = np.zeros(N_CLASSES, np.uint8)
+        multi_hot = np.zeros(n_classes, np.uint8)
         if require_targets:
             try:
-                labels = parse_target(row[1])
+                labels = parse_target(row[1], sc)
             except ValueError as e:
                 problems.append(Problem(path, str(e), line, sample_id))
                 continue
             if not labels:
-                problems.append(Problem(path, "empty Target", line, sample_id))
+                problems.append(Problem(path, f"empty {header[1]}", line, sample_id))
                 continue
+            if len(set(labels)) < len(labels):
+                problems.append(
+                    Problem(
+                        path,
+                        f"label repeated in {row[1].strip()!r} (counted once)",
+                        line,
+                        sample_id,
+                        severity="note",
+                    )
+                )
             multi_hot[labels] = 1
         ids.append(sample_id)
         targets.append(multi_hot)
@@ -223,21 +267,25 @@ def parse_label_csv(
 
     table = LabelTable(
         ids=tuple(ids),
-        targets=np.array(targets, np.uint8).reshape(-1, N_CLASSES),
+        targets=np.array(targets, np.uint8).reshape(-1, n_classes),
         rows=tuple(lines),
         path=path,
         sources=tuple(sources),
+        scheme=sc.name,
     )
     return table, problems
 
 
-def read_labels(path: str | os.PathLike, require_targets: bool = True) -> LabelTable:
-    """Reads a label CSV, raising `DataError` listing every bad row if there is any."""
-    table, problems = parse_label_csv(path, require_targets)
-    if problems:
+def read_labels(
+    path: str | os.PathLike, require_targets: bool = True, scheme: str | None = None
+) -> LabelTable:
+    """Reads a label CSV, raising `DataError` listing every bad row if there is any (notes,
+    such as a label repeated within a row, do not raise)."""
+    table, problems = parse_label_csv(path, require_targets, scheme=scheme)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
         raise DataError(
-            f"{len(problems)} problem(s) in {os.fspath(path)}:\n"
-            + "\n".join(str(p) for p in problems)
+            f"{len(errors)} problem(s) in {os.fspath(path)}:\n" + "\n".join(str(p) for p in errors)
         )
     return table
 
