@@ -89,10 +89,12 @@ def sample_id(seed: int, i: int) -> str:
     return f"syn{seed}-{i:06d}-{h}"
 
 
-def render_sample(seed: int, i: int, labels, size: int, truth: dict | None = None) -> np.ndarray:
+def render_sample(
+    seed: int, i: int, labels, size: int, truth: dict | None = None, variability: float = 0.0
+) -> np.ndarray:
     from gapnet.data.synthetic.render import render
 
-    return render(labels, size, np.random.default_rng([seed, 2, i]), truth)
+    return render(labels, size, np.random.default_rng([seed, 2, i]), truth, variability)
 
 
 def _png(a: np.ndarray) -> bytes:
@@ -108,7 +110,7 @@ TRUTH = "truth"  # the ground-truth folder beside train/ (`write_dataset(truth=T
 
 
 def _write_one(job) -> int:
-    out_dir, seed, i, labels, size, with_truth = job
+    out_dir, seed, i, labels, size, with_truth, variability = job
     sid = sample_id(seed, i)
     paths = [os.path.join(out_dir, f"{sid}_{c}.png") for c in CHANNELS]
     truth_dir = os.path.join(os.path.dirname(out_dir), TRUTH)
@@ -116,7 +118,7 @@ def _write_one(job) -> int:
     if all(os.path.exists(p) for p in paths) and (not with_truth or os.path.exists(table)):
         return i  # resumed generation: already written
     truth = {} if with_truth else None
-    img = render_sample(seed, i, labels, size, truth)
+    img = render_sample(seed, i, labels, size, truth, variability)
     for c, p in enumerate(paths):
         atomic_write_bytes(p, _png(img[..., c]))
     if with_truth:
@@ -133,16 +135,31 @@ def _write_one(job) -> int:
     return i
 
 
-def _write_truth_table(out: str, ids) -> None:
-    """truth/cells.csv (Id, cell, the labels that cell shows) from the per-sample parts."""
-    from gapnet.io import atomic_write_text
+def _cell_rows(out: str, sid: str) -> list[tuple[int, list[int]]]:
+    """(cell, the 2018 labels it shows) of one sample, from its truth part."""
+    rows = []
+    with open(os.path.join(out, TRUTH, "parts", f"{sid}.csv"), encoding="utf-8") as f:
+        for line in f.read().splitlines():
+            if line:
+                _, cell, labels = line.split(",")
+                rows.append((int(cell), [int(k) for k in labels.split()]))
+    return rows
 
-    folder = os.path.join(out, TRUTH)
+
+def _write_truth_table(out: str, ids, scheme: str = "hpa2018") -> None:
+    """truth/cells.csv (Id, cell, the labels that cell shows, space-separated, in the
+    dataset's scheme; hpa2021: Negative (18) for a cell that shows no location)."""
+    from gapnet.io import atomic_write_text
+    from gapnet.schemes import HPA2018_TO_HPA2021, SCHEMES
+
     lines = ["Id,cell,labels"]
     for sid in ids:
-        with open(os.path.join(folder, "parts", f"{sid}.csv"), encoding="utf-8") as f:
-            lines += [line for line in f.read().splitlines() if line]
-    atomic_write_text(os.path.join(folder, "cells.csv"), "\n".join(lines) + "\n")
+        for cell, ks in _cell_rows(out, sid):
+            if scheme == "hpa2021":
+                ks = sorted({HPA2018_TO_HPA2021[k] for k in ks} - {None})
+                ks = ks or [SCHEMES["hpa2021"].negative]
+            lines.append(f"{sid},{cell},{' '.join(map(str, ks))}")
+    atomic_write_text(os.path.join(out, TRUTH, "cells.csv"), "\n".join(lines) + "\n")
 
 
 def write_dataset(
@@ -154,6 +171,8 @@ def write_dataset(
     workers: int | None = None,
     progress: bool = True,
     truth: bool = False,
+    variability: float = 0.0,
+    scheme: str = "hpa2018",
 ) -> str:
     """Writes a synthetic dataset in the Kaggle layout, with its marker
     `out/SYNTHETIC.json` (`gapnet.data.synthetic.marker`); returns the folder.
@@ -172,9 +191,28 @@ def write_dataset(
             background), a mask of each label's pattern (`<Id>_<k>.png`, 0/255), and
             `cells.csv` (Id, cell, the labels that cell shows: none for a non-expressing
             cell). The four channels are byte-identical with or without it.
+        variability: single-cell variability, 0..1: the probability that a label of an
+            image shows in only a subset of its cells (`render.variable_cells`: the share
+            of cells drawn per image and label from Beta(2, 2)). Above 0 the truth is
+            always written and each image's labels are the union of its cells' (the drawn
+            set where no cell shows anything, e.g. every cell non-expressing; hpa2021:
+            Negative). At 0 (default) every file is byte-identical to the atlas without
+            the knob.
+        scheme: "hpa2018" (`Id,Target`) or "hpa2021": the 2021 layout, `train.csv` as
+            `ID,Label` (labels joined by `|`) in the 19 classes (`gapnet.schemes`), the
+            three 2018 classes the 2021 set dropped not drawn, truth/cells.csv in 2021
+            classes with Negative.
     """
+    from gapnet.schemes import HPA2018_TO_HPA2021, get_scheme, to_hpa2021
+
     out = os.fspath(out)
+    sc = get_scheme(scheme)
+    if not 0 <= variability <= 1:
+        raise ValueError(f"variability must be in 0..1, got {variability}")
     sets = draw_label_sets(n, seed, min_per_class)  # first: a bad quota leaves no folder
+    if sc.name == "hpa2021":  # draw only what the 2021 classes can name
+        sets = [tuple(k for k in s if HPA2018_TO_HPA2021[k] is not None) for s in sets]
+    truth = truth or variability > 0
     image_dir = os.path.join(out, "train")
     os.makedirs(image_dir, exist_ok=True)
     from gapnet.data.synthetic.render import GENERATOR_VERSION
@@ -188,6 +226,8 @@ def write_dataset(
             "seed": seed,
             "min_per_class": min_per_class,
             "truth": truth,
+            **({"variability": variability} if variability else {}),
+            **({"scheme": sc.name} if sc.name != "hpa2018" else {}),
         },
     )
     targets = np.zeros((n, N_CLASSES), np.uint8)
@@ -195,7 +235,7 @@ def write_dataset(
         targets[i, list(s)] = 1
     if truth:
         os.makedirs(os.path.join(out, TRUTH, "parts"), exist_ok=True)
-    jobs = [(image_dir, seed, i, sets[i], size, truth) for i in range(n)]
+    jobs = [(image_dir, seed, i, sets[i], size, truth, variability) for i in range(n)]
     workers = max(1, workers or os.cpu_count() or 1)
     bar = None
     if progress:
@@ -213,10 +253,24 @@ def write_dataset(
                 bar and bar.update()
     if bar:
         bar.close()
+    ids = [sample_id(seed, i) for i in range(n)]
     if truth:
-        _write_truth_table(out, [sample_id(seed, i) for i in range(n)])
+        _write_truth_table(out, ids, sc.name)
+    if variability > 0:  # the image's labels: the union of its cells'
+        for i, sid in enumerate(ids):
+            shown = sorted({k for _, ks in _cell_rows(out, sid) for k in ks})
+            if shown or sc.name == "hpa2021":  # 2021: no cell shows anything -> Negative
+                targets[i] = 0
+                targets[i, shown] = 1
     # train.csv last: its presence marks a complete dataset.
-    write_labels(os.path.join(out, "train.csv"), [sample_id(seed, i) for i in range(n)], targets)
+    if sc.name == "hpa2021":
+        from gapnet.io import atomic_write_text
+
+        lines = [f"{sc.id_column},{sc.label_column}"]
+        lines += [f"{sid},{sc.format(t)}" for sid, t in zip(ids, to_hpa2021(targets), strict=True)]
+        atomic_write_text(os.path.join(out, "train.csv"), "\n".join(lines) + "\n")
+    else:
+        write_labels(os.path.join(out, "train.csv"), ids, targets)
     return out
 
 

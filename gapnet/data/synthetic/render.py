@@ -109,16 +109,19 @@ def _red(L: Layout, m: Maps, rng, s) -> np.ndarray:
 GREEN_PUNCTA_BOOST = 4.0
 
 
-def _green(L: Layout, m: Maps, labels, rng, s, truth: dict | None = None) -> np.ndarray:
+def _green(
+    L: Layout, m: Maps, labels, rng, s, truth: dict | None = None, variability: float = 0.0
+) -> np.ndarray:
     p = Painter(L.size, s, boost=GREEN_PUNCTA_BOOST)
     parts = {}
+    keep_parts = truth is not None or variability > 0
     for k in labels:
         before = p.img.copy()
-        layers = {sig: a.copy() for sig, a in p._layers.items()} if truth is not None else None
+        layers = {sig: a.copy() for sig, a in p._layers.items()} if keep_parts else None
         PATTERNS[k](p, L, m, rng)
         if len(labels) > 1:  # relative abundance of each location
             p.img = before + (p.img - before) * rng.uniform(0.7, 1.0)
-        if truth is not None:  # label k's own drawing (no random draws: same image bytes)
+        if keep_parts:  # label k's own drawing (no random draws: same image bytes)
             part = Painter(L.size, s)
             part.img = p.img - before
             part._layers = {sig: a - layers.get(sig, 0) for sig, a in p._layers.items()}
@@ -127,10 +130,48 @@ def _green(L: Layout, m: Maps, labels, rng, s, truth: dict | None = None) -> np.
     expr = rng.lognormal(0, 0.35, len(L.cells) + 1).astype(np.float32)
     expr[:-1][rng.random(len(L.cells)) < rng.uniform(0.0, 0.15)] = 0  # non-expressing cells
     expr[-1] = 0
-    emap = cv2.GaussianBlur(expr[L.owner], (0, 0), max(2 * s, 0.5))
+    blur = max(2 * s, 0.5)
+    if variability <= 0:  # every expressing cell shows every label (the 2018 atlas)
+        emap = cv2.GaussianBlur(expr[L.owner], (0, 0), blur)
+        if truth is not None:
+            truth.update(_truth(L, parts, dict.fromkeys(parts, expr), dict.fromkeys(parts, emap)))
+        return img * emap
+    # single-cell variability: each label shows in a subset of the expressing cells (drawn
+    # after every other draw of the sample)
+    exprs = {k: expr * show for k, show in variable_cells(labels, expr, rng, variability).items()}
+    emaps = {k: cv2.GaussianBlur(e[L.owner], (0, 0), blur) for k, e in exprs.items()}
     if truth is not None:
-        truth.update(_truth(L, parts, expr, emap))
-    return img * emap
+        truth.update(_truth(L, parts, exprs, emaps))
+    out = np.zeros_like(img)
+    for k in labels:
+        out += parts[k] * emaps[k]
+    return out
+
+
+# Single-cell variability (`variability` > 0): each label of an image is variable with
+# that probability; a variable label shows in each expressing cell with probability q,
+# q ~ Beta(2, 2) per image and label (mean 0.5, most images 0.2-0.8), in at least one.
+VARIABLE_SHARE = (2.0, 2.0)
+
+
+def variable_cells(labels, expr: np.ndarray, rng, variability: float) -> dict:
+    """{label: (n_cells + 1,) 0/1 float32, which cells show it}; the last entry (outside the
+    cells) is 0. A label is variable with probability `variability`; else every cell
+    shows it. A variable label keeps at least one expressing cell, so the image's labels
+    are the union of its cells' (when any cell expresses)."""
+    n = len(expr) - 1
+    expressing = np.flatnonzero(expr[:-1] > 0)
+    out = {}
+    for k in labels:
+        show = np.ones(n + 1, np.float32)
+        if rng.random() < variability:
+            q = rng.beta(*VARIABLE_SHARE)
+            show[:-1] = rng.random(n) < q
+            if len(expressing) and not show[expressing].any():
+                show[rng.choice(expressing)] = 1
+        show[-1] = 0
+        out[k] = show
+    return out
 
 
 # A pixel belongs to label k's pattern where k's drawing, times the cell's expression, is
@@ -139,31 +180,39 @@ PATTERN_LEVEL = 0.05
 MIN_CELL_PX = 3
 
 
-def _truth(L: Layout, parts: dict, expr: np.ndarray, emap: np.ndarray) -> dict:
+def _truth(L: Layout, parts: dict, exprs: dict, emaps: dict) -> dict:
     """Ground truth of one sample: cell and nucleus label images (cell i -> label i + 1,
-    0 background), per-label pattern masks, and the labels each cell shows."""
+    0 background), per-label pattern masks, and the labels each cell shows (label k's
+    expression per cell `exprs[k]` and its smoothed map `emaps[k]`)."""
     inside = L.owner >= 0
     cells = np.where(inside, L.owner.astype(np.int32) + 1, 0)
     nuclei = np.where(inside & (L.dn < 1.0), cells, 0)
     masks, shows = {}, {i + 1: [] for i in np.unique(L.owner[inside]).tolist()}
     for k, drawn in parts.items():
-        level = drawn * emap
+        level = drawn * emaps[k]
         peak = float(level.max())
         mask = level > PATTERN_LEVEL * peak if peak > 0 else np.zeros(level.shape, bool)
         masks[k] = mask
         counts = np.bincount(cells[mask], minlength=cells.max() + 1)
         for cell in shows:
-            if expr[cell - 1] > 0 and counts[cell] >= MIN_CELL_PX:
+            if exprs[k][cell - 1] > 0 and counts[cell] >= MIN_CELL_PX:
                 shows[cell].append(k)
     return {"cells": cells, "nuclei": nuclei, "masks": masks, "shows": shows}
 
 
-def render(labels, size: int, rng: np.random.Generator, truth: dict | None = None) -> np.ndarray:
+def render(
+    labels,
+    size: int,
+    rng: np.random.Generator,
+    truth: dict | None = None,
+    variability: float = 0.0,
+) -> np.ndarray:
     """Renders one sample with the given labels as uint8 (size, size, 4), channels RGBY.
 
     With a `truth` dict, also fills it with the sample's ground truth (`_truth`: "cells",
     "nuclei", "masks", "shows") without drawing any extra random number, so the image is
-    byte-identical with or without it.
+    byte-identical with or without it. `variability` > 0 gives single-cell variability
+    (`variable_cells`); at 0 (the default) the image is the same bytes as before the knob.
     """
     s = size / 512.0
     labels = sorted(set(int(k) for k in labels))
@@ -180,7 +229,7 @@ def render(labels, size: int, rng: np.random.Generator, truth: dict | None = Non
     m = make_maps(L, rng, s)
     channels = [
         _red(L, m, rng, s),
-        _green(L, m, labels, rng, s, truth),
+        _green(L, m, labels, rng, s, truth, variability),
         _blue(L, m, rng, s),
         0.9 * m.er + 0.12 * m.cyto,
     ]
