@@ -19,13 +19,15 @@ Writes MASKS/<stem>_nuclei.png and, where a cytoplasm channel exists, MASKS/<ste
 at the image's own size, and MASKS/segmentation.csv (the nucleus diameter used, the counts,
 the labels cut by the image's edge, a warning where no nucleus was found, the error of an
 image that failed: the others are still segmented, and the exit status is 1). Files named
-`*_nuclei.*` / `*_cells.*` are masks, not read as images. --channels names a TIFF's
-channels in file order (else OME names; a single-plane file is a nucleus image).
+`*_nuclei.*` / `*_cells.*` are masks, not read as images. --channels names a multi-plane
+file's channels in file order (else OME names); a single-plane file, or a colour file
+whose planes are equal, is a nucleus image; another multi-plane file without names is
+refused (docs/segmentation.md).
 
 --nucleus-diameter (pixels at the size segmented) is estimated from each image when absent.
 `experiments/explain.py --cells MASKS` reads them (and masks from Cellpose or
 HPA-Cell-Segmentation saved in the same naming as PNG, NPY or TIFF). Method and its known
-failures: docs/localization.md.
+failures: docs/segmentation.md.
 """
 
 import argparse
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", nargs="?", help="dataset folder in the Kaggle layout")
     p.add_argument("--images", help="a TIFF file, or a folder of image files (not Kaggle)")
-    p.add_argument("--channels", help="channel names in file order, e.g. blue,red (TIFF)")
+    p.add_argument("--channels", help="channel names in file order, e.g. blue,red (multi-plane)")
     p.add_argument("--out", required=True, help="mask folder (created)")
     p.add_argument(
         "--size",
@@ -88,6 +90,21 @@ def main(argv=None) -> int:
     for r in rows:
         if r["warning"]:
             print(f"warning: {r['file']}: {r['warning']} (empty masks written)", file=sys.stderr)
+    mode = "given" if params.nucleus_diameter else "estimated"
+    other = [
+        r
+        for r in rows
+        if r["diameter"] != mode
+        or (mode == "given" and r["nucleus_diameter"] != round(params.nucleus_diameter, 1))
+    ]
+    if other:
+        print(
+            f"warning: {len(other)} samples were segmented by an earlier run with other "
+            f"settings and kept (nucleus diameter {other[0]['nucleus_diameter'] or '?'}, "
+            f"{other[0]['diameter']}; segmentation.csv says which); delete their masks in "
+            f"{args.out} to segment them again",
+            file=sys.stderr,
+        )
     empty = sum(bool(r["warning"]) for r in rows)
     print(
         f"segmented {len(rows)} samples into {args.out} (segmentation.csv"

@@ -16,8 +16,9 @@ HPA-Cell-Segmentation), else gapnet's own segmentation.
 
 Writes DIR (default RUN/explain): figures/<Id>.png, gallery.html, cells.csv (Id, cell, x,
 y, area in the mask's pixels, edge = 1 for a cell cut by the border, p_0..p_27, labels),
-segmentation.csv when gapnet segments (per sample: size, the nucleus diameter used, cells,
-edge cells), summary.json, and with --embeddings embeddings.npz,
+segmentation.csv when gapnet segments (the columns of data_prep/segment.py's: per sample
+its size, the nucleus diameter used, given or estimated, nuclei, cells, edge cells, a
+no-nuclei warning), summary.json, and with --embeddings embeddings.npz,
 embeddings.h5ad, cells.h5ad (AnnData) and embedding.png (UMAP, else PCA); then refreshes
 the run report, which shows a few of the figures (not with --data: the report is scored on
 the run's own data, which --data does not read).

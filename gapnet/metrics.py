@@ -35,6 +35,50 @@ def macro_f1(y_true, y_pred, classes=None) -> float:
     return float(f1.mean() if classes is None else f1[np.asarray(classes)].mean())
 
 
+def bca_quantiles(boots, point: float, jack, level: float = 0.95):
+    """(the two quantile levels of the BCa interval, z0, a) from bootstrap values, the
+    point estimate and leave-one-out jackknife values (Efron 1987; SciPy's convention:
+    z0 from the share of resamples below the point, ties counted half; a = sum(d^3) /
+    (6 sum(d^2)^1.5), d = mean(jack) - jack). Non-finite values are ignored. When every
+    resample lies on one side of the point, z0 is infinite and BCa undefined: the
+    percentile levels are returned (z0 = nan) and a RuntimeWarning says so."""
+    import warnings
+
+    from scipy.stats import norm
+
+    boots = np.asarray(boots, np.float64)
+    boots = boots[np.isfinite(boots)]
+    q = np.array([(1 - level) / 2, (1 + level) / 2])
+    if not (np.isfinite(point) and len(boots)):  # nothing to correct: a NaN interval
+        return q, float("nan"), float("nan")
+    below = np.mean(boots < point) + 0.5 * np.mean(boots == point)
+    if not 0 < below < 1:
+        warnings.warn(
+            "BCa undefined: every resample lies on one side of the estimate; "
+            "the percentile interval is given",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return q, float("nan"), float("nan")
+    z0 = float(norm.ppf(below))
+    jack = np.asarray(jack, np.float64)
+    jack = jack[np.isfinite(jack)]
+    d = jack.mean() - jack if len(jack) else np.zeros(1)
+    denom = 6 * np.sum(d**2) ** 1.5
+    a = float(np.sum(d**3) / denom) if denom > 0 else 0.0
+    z = norm.ppf(q)
+    return norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))), z0, a
+
+
+def _interval(boots, quantiles) -> tuple[float, float]:
+    boots = np.asarray(boots, np.float64)
+    boots = boots[np.isfinite(boots)]
+    if not len(boots):
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(boots, quantiles)
+    return float(lo), float(hi)
+
+
 def bootstrap_ci(
     y_true,
     y_pred,
@@ -52,8 +96,6 @@ def bootstrap_ci(
     accelerated interval, its acceleration from the leave-one-sample-out jackknife (also
     vectorized); "percentile" the plain percentile interval (see `grouped_bootstrap`).
     """
-    from scipy.stats import norm
-
     if method not in ("bca", "percentile"):
         raise ValueError(f"method must be 'bca' or 'percentile', not {method!r}")
     y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
@@ -70,16 +112,18 @@ def bootstrap_ci(
     quantiles = np.array([(1 - level) / 2, (1 + level) / 2])
     if method == "bca" and n > 2:
         point = macro(*(k.sum(0) for k in kinds))
-        below = np.mean(boots < point) + 0.5 * np.mean(boots == point)
-        z0 = norm.ppf(np.clip(below, 1 / (2 * n_boot), 1 - 1 / (2 * n_boot)))
-        jack = macro(*(k.sum(0) - k for k in kinds))  # row i: sample i left out
-        d = jack.mean() - jack
-        denom = 6 * np.sum(d**2) ** 1.5
-        a = np.sum(d**3) / denom if denom > 0 else 0.0
-        z = norm.ppf(quantiles)
-        quantiles = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
-    lo, hi = np.quantile(boots, quantiles)
-    return float(lo), float(hi)
+        jack = jackknife_macro_f1(y_true, y_pred, classes)
+        quantiles = bca_quantiles(boots, point, jack, level)[0]
+    return _interval(boots, quantiles)
+
+
+def jackknife_macro_f1(y_true, y_pred, classes=None) -> np.ndarray:
+    """(n,) the macro-F1 with sample i left out, for every i (vectorized)."""
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    cols = slice(None) if classes is None else np.asarray(classes)
+    kinds = [y_true & y_pred, ~y_true & y_pred, y_true & ~y_pred]
+    tp, fp, fn = (k.sum(0) - k for k in kinds)  # row i: counts without sample i
+    return _div(2 * tp, 2 * tp + fp + fn)[..., cols].mean(-1)
 
 
 def grouped_bootstrap(
@@ -97,8 +141,6 @@ def grouped_bootstrap(
     percentile interval sits below the estimate; BCa corrects that. "percentile": the
     plain percentile interval. Returns (point, (lo, hi)).
     """
-    from scipy.stats import norm
-
     if method not in ("bca", "percentile"):
         raise ValueError(f"method must be 'bca' or 'percentile', not {method!r}")
     groups = np.asarray(groups)
@@ -116,20 +158,9 @@ def grouped_bootstrap(
     )
     quantiles = np.array([(1 - level) / 2, (1 + level) / 2])
     if method == "bca" and len(ids) > 2:
-        boots = boots[np.isfinite(boots)]
-        below = np.mean(boots < point) + 0.5 * np.mean(boots == point)
-        z0 = norm.ppf(np.clip(below, 1 / (2 * len(boots)), 1 - 1 / (2 * len(boots))))
-        jack = np.array(
-            [score(np.concatenate(rows_of[:g] + rows_of[g + 1 :])) for g in range(len(ids))],
-            np.float64,
-        )
-        d = np.nanmean(jack) - jack
-        denom = 6 * np.nansum(d**2) ** 1.5
-        a = np.nansum(d**3) / denom if denom > 0 else 0.0
-        z = norm.ppf(quantiles)
-        quantiles = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
-    lo, hi = np.nanquantile(boots, quantiles)
-    return point, (float(lo), float(hi))
+        jack = [score(np.concatenate(rows_of[:g] + rows_of[g + 1 :])) for g in range(len(ids))]
+        quantiles = bca_quantiles(boots, point, jack, level)[0]
+    return point, _interval(boots, quantiles)
 
 
 def classification_metrics(y_true, y_pred) -> dict:

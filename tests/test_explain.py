@@ -173,7 +173,7 @@ def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path)
 
 def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggle_root, tmp_path):
     """Real HPA PNGs (another folder: all fold models averaged), cells from .npy masks at
-    the files' 512 px, read back at the model's size."""
+    the files' 512 px, scored there (the maps read at each cell pixel)."""
     import csv
 
     from gapnet.data.segment import segment_cells
@@ -414,7 +414,7 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
     # the diameter estimated per image is written beside the cells
     with open(run / "explain" / "segmentation.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
-    assert row["Id"] == "sample00" and row["diameter"] == "estimated"
+    assert row["image"] == "sample00" and row["diameter"] == "estimated"
     assert float(row["nucleus_diameter"]) > 0 and (row["height"], row["width"]) == ("512", "512")
     with pytest.raises(SystemExit):
         cli.main(args + ["--nucleus-diameter", "-3"])
@@ -430,16 +430,17 @@ def test_explain_segments_at_the_images_own_resolution(kaggle_root):
 
     src = open_source(str(kaggle_root))
     sid = src.labels.ids[0]
-    cells, seg, used = _cells(None, sid, src, 50.0)
+    cells, seg, row = _cells(None, sid, src, 50.0)
     full = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(50.0))[0]
-    assert seg == 512 and cells.shape == (512, 512) and used == 50.0
+    assert seg == 512 and cells.shape == (512, 512) and row["nucleus_diameter"] == 50.0
+    assert row["cells"] == cells.max() and row["diameter"] == "given"
     np.testing.assert_array_equal(cells, full)
     assert cells.max() > 0
     # None: the diameter is estimated from the image, and the one used is returned
-    est, _, used = _cells(None, sid, src, None)
+    est, _, row = _cells(None, sid, src, None)
     ref = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(None))[0]
     np.testing.assert_array_equal(est, ref)
-    assert used > 0 and used != 50.0
+    assert 0 < row["nucleus_diameter"] != 50.0 and row["diameter"] == "estimated"
 
 
 def test_cell_shares_read_maps_at_the_masks_resolution_so_small_cells_keep_a_score():

@@ -165,3 +165,44 @@ def test_grouped_bca_recentres_a_macro_f1_that_resampling_biases_low():
     assert lo > plo and hi > phi and lo < point < hi
     with pytest.raises(ValueError, match="method"):
         metrics.grouped_bootstrap(f1, np.arange(50), 10, method="basic")
+
+
+def test_bca_pieces_equal_their_definitions():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(3)
+    y = rng.random((80, 6)) < np.linspace(0.05, 0.4, 6)
+    p = np.where(rng.random((80, 6)) < 0.8, y, ~y)
+    # the vectorized jackknife equals leaving each sample out by hand
+    jack = metrics.jackknife_macro_f1(y, p)
+    loop = [metrics.macro_f1(np.delete(y, i, 0), np.delete(p, i, 0)) for i in range(80)]
+    np.testing.assert_allclose(jack, loop, atol=1e-12)
+    # z0 with ties counted half, a from the jackknife, the mapped levels
+    boots = np.array([0.1, 0.2, 0.3, 0.3, 0.5, 0.7, 0.9, 0.95])
+    q, z0, a = metrics.bca_quantiles(boots, 0.3, jack, 0.9)
+    assert z0 == pytest.approx(norm.ppf((2 + 0.5 * 2) / 8))
+    d = jack.mean() - jack
+    assert a == pytest.approx((d**3).sum() / (6 * ((d**2).sum()) ** 1.5))
+    z = norm.ppf([0.05, 0.95])
+    np.testing.assert_allclose(q, norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    # the headline interval is the quantiles of the resamples at those levels
+    lo, hi = metrics.bootstrap_ci(y, p, n_boot=500, seed=2)
+    w = np.random.default_rng(2).multinomial(80, np.full(80, 1 / 80), size=500)
+    scores = [metrics.macro_f1(np.repeat(y, r, 0), np.repeat(p, r, 0)) for r in w]
+    point = metrics.macro_f1(y, p)
+    levels = metrics.bca_quantiles(scores, point, jack)[0]
+    np.testing.assert_allclose([lo, hi], np.quantile(scores, levels), atol=1e-12)
+
+
+def test_bca_degenerate_cases_are_explicit():
+    # every resample below the estimate: BCa is undefined; percentile levels, with a warning
+    with pytest.warns(RuntimeWarning, match="BCa undefined"):
+        q, z0, _ = metrics.bca_quantiles([1.0, 2.0, 3.0], 20.0, [1.0, 2.0])
+    np.testing.assert_allclose(q, [0.025, 0.975])
+    assert np.isnan(z0)
+    # a score that is NaN on every resample: a NaN interval, not a crash
+    point, (lo, hi) = metrics.grouped_bootstrap(lambda rows: float("nan"), np.arange(5), 20)
+    assert np.isnan(lo) and np.isnan(hi)
+    # a constant score: a zero-width interval at the estimate
+    point, ci = metrics.grouped_bootstrap(lambda rows: 0.5, np.arange(5), 20)
+    assert ci == (0.5, 0.5)

@@ -70,8 +70,9 @@ def test_masks_round_trip_in_every_format_and_bad_ones_are_named(tmp_path):
         read_mask(str(tmp_path / "broken_cells.png"))
 
 
-def test_segment_script_writes_masks_and_resumes(tmp_path):
+def test_segment_script_writes_masks_and_resumes(tmp_path, capsys):
     import csv
+    import shutil
 
     from data_prep.segment import main
     from gapnet.data.segment import read_mask
@@ -100,6 +101,18 @@ def test_segment_script_writes_masks_and_resumes(tmp_path):
     assert main([root, "--out", str(out), "--size", "96", "--workers", "1"]) == 0
     assert os.path.getmtime(out / files[0]) == first  # done samples are skipped
     assert table() == rows  # and still reported, from their kept rows
+    # a rerun with other settings keeps the done samples and says so
+    args = [root, "--out", str(out), "--size", "96", "--workers", "1"]
+    assert main(args + ["--nucleus-diameter", "12"]) == 0
+    assert "3 samples were segmented by an earlier run with other settings" in (
+        capsys.readouterr().err
+    )
+    # masks left by a gapnet that kept no rows: reported from the masks
+    shutil.rmtree(out / "rows")
+    assert main(args) == 0
+    again = table()
+    assert [r["diameter"] for r in again] == ["not recorded"] * 3
+    assert [r["cells"] for r in again] == [r["cells"] for r in rows]
 
 
 def test_ground_truth_is_written_and_agrees_with_the_rendered_pixels(tmp_path):

@@ -222,15 +222,21 @@ def test_nucleus_diameter_must_be_positive(value, tmp_path):
     assert e.value.code == 2
 
 
-def test_one_plane_tiff_with_two_channel_names_is_named(tmp_path):
-    # before: IndexError (the name count was checked only for multi-plane files)
+def test_name_counts_that_do_not_fit_a_multi_plane_file_are_named(tmp_path):
+    # a single-plane file with several names (a folder's TIFF order) is a nucleus image;
+    # a three-plane file with two names is an error naming the file and both counts
     import tifffile
 
     from gapnet.data.microscope import read_planes
 
     tifffile.imwrite(tmp_path / "one.tif", np.ones((20, 20), np.uint16))
-    with pytest.raises(ImageError, match="one.tif: 1 channel in the file, 2 names"):
-        read_planes(str(tmp_path / "one.tif"), ["blue", "red"])
+    assert list(read_planes(str(tmp_path / "one.tif"), ["blue", "red"])) == ["blue"]
+    three = np.stack([np.full((20, 20), v, np.uint16) for v in (1, 2, 3)], -1)
+    tifffile.imwrite(tmp_path / "three.tif", three)
+    with pytest.raises(ImageError, match="three.tif: 3 channels in the file, 2 names given"):
+        read_planes(str(tmp_path / "three.tif"), ["blue", "red"])
+    with pytest.raises(ImageError, match="unknown channel names \\['dapi'\\]"):
+        read_planes(str(tmp_path / "one.tif"), ["dapi"])
 
 
 def test_csv_edge_column_names_the_cells_cut_by_the_edge(tmp_path):
@@ -256,27 +262,36 @@ def test_csv_edge_column_names_the_cells_cut_by_the_edge(tmp_path):
     assert edge == list(edge_labels(cells)) and 0 < len(edge) < int(rows[stem]["cells"])
 
 
-def test_rgb_picture_tiff_is_read_as_a_colour_png_is_and_fluorescence_needs_names(tmp_path):
-    # the same policy for a colour picture whatever its format: its brightest plane is the
-    # nucleus image; three unnamed fluorescence planes stay refused (which holds the nuclei?)
+def test_colour_files_follow_one_rule_whatever_their_format(tmp_path):
+    # gray stored as colour (equal planes, as Coelho's PNG) is a nucleus image in a PNG and
+    # in a TIFF; different planes without names are refused in both (tifffile's default
+    # tags such a TIFF RGB, as microscopes' 3- and 4-channel stacks are); with one name per
+    # plane both give the named planes
     import cv2
     import tifffile
 
     from gapnet.data.microscope import read_planes
 
     image, _ = REFS["bbbc039"]
-    rgb = np.stack([image // 257 // 2, (image // 257).astype(np.uint8), image // 257 // 3], -1)
-    rgb = rgb.astype(np.uint8)
-    tifffile.imwrite(tmp_path / "pic.tif", rgb, photometric="rgb")
-    cv2.imwrite(str(tmp_path / "pic.png"), rgb[..., ::-1])  # OpenCV writes BGR
-    from_tiff = read_planes(str(tmp_path / "pic.tif"))
-    from_png = read_planes(str(tmp_path / "pic.png"))
-    assert list(from_tiff) == ["blue"]
-    np.testing.assert_array_equal(from_tiff["blue"], from_png["blue"])
-    np.testing.assert_array_equal(from_tiff["blue"], rgb.max(-1))
-    tifffile.imwrite(tmp_path / "three.tif", np.moveaxis(rgb, -1, 0), photometric="minisblack")
-    with pytest.raises(ImageError, match="three.tif: 3 channels and which is which"):
-        read_planes(str(tmp_path / "three.tif"))
+    gray = (image // 4).astype(np.uint8)
+    same = np.stack([gray] * 3, -1)
+    tifffile.imwrite(tmp_path / "gray.tif", same)
+    cv2.imwrite(str(tmp_path / "gray.png"), same)
+    for f in ("gray.tif", "gray.png"):
+        planes = read_planes(str(tmp_path / f))
+        assert list(planes) == ["blue"], f
+        np.testing.assert_array_equal(planes["blue"], gray)
+    rgb = np.stack([gray // 2, gray, gray // 3], -1)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb)  # default photometric: RGB
+    tifffile.imwrite(tmp_path / "stack.tif", np.moveaxis(np.dstack([rgb, gray]), -1, 0))
+    cv2.imwrite(str(tmp_path / "rgb.png"), rgb[..., ::-1])  # OpenCV writes BGR
+    for f in ("rgb.tif", "stack.tif", "rgb.png"):
+        with pytest.raises(ImageError, match=f"{f}: \\d channels and which is which"):
+            read_planes(str(tmp_path / f))
+    for f in ("rgb.tif", "rgb.png"):
+        planes = read_planes(str(tmp_path / f), ["red", "green", "blue"])
+        np.testing.assert_array_equal(planes["blue"], gray // 3)
+        np.testing.assert_array_equal(planes["red"], gray // 2)
 
 
 def test_a_folder_mixing_a_two_channel_tiff_and_lone_nucleus_images_runs(own_files, tmp_path):
@@ -290,7 +305,6 @@ def test_a_folder_mixing_a_two_channel_tiff_and_lone_nucleus_images_runs(own_fil
     mixed = tmp_path / "mixed"
     shutil.copytree(own_files / "images", mixed)
     shutil.copy(own_files / "two.tif", mixed / "two.tif")
-    os.remove(mixed / "bbbc.tif")  # an unnamed single-plane TIFF is fine either way
     shutil.copy(mixed / "dsb_blue.png", mixed / "lone.png")  # no colour in its name
     out = tmp_path / "masks"
     assert main(["--images", str(mixed), "--out", str(out), "--channels", "blue,red"]) == 0
@@ -298,5 +312,17 @@ def test_a_folder_mixing_a_two_channel_tiff_and_lone_nucleus_images_runs(own_fil
     lone = read_mask(str(out / "lone_nuclei.png"))
     np.testing.assert_array_equal(lone, read_mask(str(out / "dsb_nuclei.png")))
     assert lone.max() > 20
+    assert read_mask(str(out / "bbbc_nuclei.png")).shape == (232, 232)  # a one-plane TIFF
     with open(out / "segmentation.csv", newline="") as f:
-        assert sorted(r["image"] for r in csv.DictReader(f)) == ["dsb", "lone", "two"]
+        assert sorted(r["image"] for r in csv.DictReader(f)) == ["bbbc", "dsb", "lone", "two"]
+
+
+def test_the_dsb_2018_score_counts_a_hit_at_iou_strictly_above_each_threshold():
+    truth = np.zeros((10, 10), np.int32)
+    truth[:] = 1
+    pred = np.zeros_like(truth)
+    pred[:, : 75 // 10] = 1
+    pred[:5, 7] = 1  # 75 of the 100 pixels: IoU exactly 0.75
+    # hits at 0.5, 0.55, 0.6, 0.65, 0.7; not at 0.75 (IoU == t) nor above: 5 of 10
+    assert score(pred, truth)["dsb2018"] == pytest.approx(0.5)
+    assert score(truth, truth)["dsb2018"] == 1.0

@@ -73,14 +73,6 @@ def _tiff_planes(path: str, channels=None) -> tuple[np.ndarray, list[str] | None
     return arr, names
 
 
-def _is_rgb_picture(path: str) -> bool:
-    """Whether a TIFF is a colour picture (photometric RGB), not fluorescence channels."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        return tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
-
-
 def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
     """A multi-channel TIFF / OME-TIFF as uint8 (size, size, 4) in `CHANNELS` order."""
     arr, names = _tiff_planes(path, channels)
@@ -126,42 +118,56 @@ def read_plane(path: str, color: str | None = None) -> np.ndarray:
     return arr
 
 
+def _equal_planes(arr: np.ndarray) -> bool:
+    """Whether a (H, W, C) image's colour planes are all the same (gray stored as colour)."""
+    planes = arr[..., :3] if arr.shape[-1] in (3, 4) else arr
+    return bool((planes == planes[..., :1]).all())
+
+
 def read_planes(source, channels=None) -> dict[str, np.ndarray]:
-    """{colour: plane at its own size and dtype} of one entry of `find_images`: the colours a
-    per-channel group has, a TIFF's channels (named by `channels` or OME metadata; a
-    single-plane TIFF without names is a nucleus image, and so is an RGB-picture TIFF
-    without names, by its brightest plane, as a colour PNG is), or a lone image file (a
-    nucleus image, or the colour `channels` names when it names one; several names are a
-    TIFF's order and leave a lone file a nucleus image; a colour file gives its brightest
-    plane). A multi-channel fluorescence TIFF without names is refused: which plane holds
-    the nuclei is unknown."""
+    """{colour: plane at its own size and dtype} of one entry of `find_images`.
+
+    - A per-channel group: the colours it has.
+    - A TIFF: its channels named by `channels` (one name per plane, file order) or by OME
+      metadata. Without names, a single-plane file is a nucleus image, and so is a file
+      whose planes are all equal (gray stored as colour); any other multi-plane file is
+      refused: which plane holds the nuclei is unknown.
+    - A lone PNG / JPEG: a gray file is a nucleus image (or the one colour `channels`
+      names); a colour file is read by the same rule as a TIFF: its planes named by
+      `channels` when it gives one name per plane, one plane when they are all equal,
+      else refused.
+    - Several names given (a TIFF's order, for a folder that mixes multi-channel TIFFs and
+      lone nucleus images): a single-plane or gray file is still a nucleus image.
+    """
     if isinstance(source, dict):
         return {c: read_plane(f, c) for c, f in source.items()}
+    names = list(channels) if channels else None
+    unknown = [n for n in names or [] if n not in CHANNELS]
+    if unknown:
+        raise ImageError(source, f"unknown channel names {unknown} (use {CHANNELS})")
     if source.lower().endswith(TIFF):
-        arr, names = _tiff_planes(source, channels)
-        if names is None and arr.shape[-1] == 1:
-            names = ["blue"]
-        elif names is None and arr.shape[-1] in (3, 4) and _is_rgb_picture(source):
-            return {"blue": arr[..., :3].max(-1)}  # a colour picture, read as a PNG is
-        if not names:
-            raise ImageError(
-                source,
-                f"{arr.shape[-1]} channels and which is which is unknown: give the order "
-                "(--channels blue,red,...) or OME channel names",
-            )
-        unknown = [n for n in names if n not in CHANNELS]
-        if unknown:
-            raise ImageError(source, f"unknown channel names {unknown} (use {CHANNELS})")
+        arr, meta = _tiff_planes(source)
+        names = names or meta
+    else:
+        arr = read_plane(source)
+        arr = arr[..., None] if arr.ndim == 2 else arr
+        if arr.shape[-1] == 2:  # gray + alpha
+            arr = arr[..., :1]
+        elif arr.shape[-1] == 4 and not (names and len(names) == 4):
+            arr = arr[..., :3]  # RGBA: the alpha plane is not a channel
+    planes = arr.shape[-1]
+    if names and len(names) == planes:
         return {n: np.ascontiguousarray(arr[..., i]) for i, n in enumerate(names)}
-    # one name: the lone file's colour; several are a TIFF's channel order (a folder may mix
-    # multi-channel TIFFs and lone nucleus images), so the lone file is a nucleus image
-    names = list(channels) if channels and len(channels) == 1 else ["blue"]
-    if names[0] not in CHANNELS:
-        raise ImageError(source, f"unknown channel name {names[0]!r} (use {CHANNELS})")
-    arr = read_plane(source)
-    if arr.ndim == 3:
-        arr = arr[..., 0] if arr.shape[-1] in (1, 2) else arr[..., :3].max(-1)
-    return {names[0]: arr}
+    if planes == 1 or _equal_planes(arr):
+        one = names[0] if names and len(names) == 1 else "blue"
+        return {one: np.ascontiguousarray(arr[..., 0])}
+    if names:
+        raise ImageError(source, f"{planes} channels in the file, {len(names)} names given")
+    raise ImageError(
+        source,
+        f"{planes} channels and which is which is unknown: give the order "
+        "(--channels blue,red,...) or OME channel names",
+    )
 
 
 def find_images(path: str, lone: bool = False) -> list[tuple[str, object]]:

@@ -226,20 +226,21 @@ def _segment_one(job) -> dict:
             with open(row_path) as f:
                 return json.load(f)
         cells = read_mask(cells_path)  # segmented by a gapnet that kept no row
-        return _row(sample_id, where, cells, read_mask(nuclei_path), "", "not recorded")
+        return segmentation_row(sample_id, where, cells, read_mask(nuclei_path), "", "not recorded")
     image = read_sample(image_dir, sample_id, size, ext)
     blue = image[..., CHANNELS.index("blue")]
     body = [image[..., CHANNELS.index(c)] for c in ("red", "yellow")]
     cells, nuclei, diameter = grow_cells(blue, body, params)
     given = "given" if params.nucleus_diameter else "estimated"
-    row = _row(sample_id, where, cells, nuclei, round(float(diameter), 1), given)
+    row = segmentation_row(sample_id, where, cells, nuclei, round(float(diameter), 1), given)
     write_mask(nuclei_path, nuclei, where)
     atomic_write_json(row_path, row)
     write_mask(cells_path, cells, where)  # last: its presence marks the sample done
     return row
 
 
-def _row(sample_id, where, cells, nuclei, diameter, given) -> dict:
+def segmentation_row(sample_id, where, cells, nuclei, diameter, given) -> dict:
+    """One image's segmentation.csv row (SEGMENTATION_FIELDS) from its masks."""
     return {
         "image": sample_id,
         "file": where,
@@ -263,7 +264,7 @@ def segment_folder(
     split: str = "train",
     workers: int | None = None,
     progress: bool = True,
-) -> int:
+) -> list[dict]:
     """Segments every sample of a Kaggle-layout split into `out/<Id>_{cells,nuclei}.png`
     (16-bit labels at `size`) and writes `out/segmentation.csv` (per sample: the nucleus
     diameter used, given or estimated, the counts, the edge cells, a warning where no

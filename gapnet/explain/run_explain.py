@@ -33,11 +33,12 @@ from gapnet.cv.runfolder import RunError, load_run, read_predictions
 from gapnet.cv.submission import decide, fold_models, run_thresholds
 from gapnet.data.segment import (
     SegmentParams,
-    edge_labels,
     grow_cells,
     mask_path,
     read_mask,
     resize_labels,
+    segmentation_row,
+    write_segmentation_csv,
 )
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
@@ -152,10 +153,10 @@ def explain(req: ExplainRequest, log=print) -> dict:
             [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
         classes, maps = shown, all_maps[shown]
-        cells, seg, diameter = _cells(req.masks, sid, src, req.nucleus_diameter)
+        cells, seg, seg_row = _cells(req.masks, sid, src, req.nucleus_diameter)
         seg_sizes.add(seg)
-        if not req.masks:
-            seg_rows.append(_segmentation_row(sid, cells, diameter, req.nucleus_diameter))
+        if seg_row:
+            seg_rows.append(seg_row)
         small = resize_labels(cells, image.shape[:2])  # outlines and embeddings
         truth = set(np.flatnonzero(y[n]).tolist())
         figures.sample_figure(
@@ -192,11 +193,11 @@ def explain(req: ExplainRequest, log=print) -> dict:
     atomic_write_text(
         os.path.join(out, "cells.csv"), "\n".join([cellcalls.CELLS_HEADER] + rows) + "\n"
     )
-    if seg_rows:
-        atomic_write_text(
-            os.path.join(out, "segmentation.csv"),
-            "\n".join([",".join(SEG_FIELDS)] + [",".join(map(str, r)) for r in seg_rows]) + "\n",
-        )
+    seg_csv = os.path.join(out, "segmentation.csv")
+    if seg_rows:  # the columns of data_prep/segment.py's
+        write_segmentation_csv(seg_csv, seg_rows)
+    elif os.path.isfile(seg_csv):  # an earlier explain's, of cells not used now
+        os.remove(seg_csv)
     entries = [
         {
             "class": k,
@@ -244,25 +245,9 @@ def _run_root(run: str, log) -> str:
     return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
 
 
-SEG_FIELDS = ("Id", "height", "width", "nucleus_diameter", "diameter", "cells", "edge")
-
-
-def _segmentation_row(sid, cells, diameter, requested) -> tuple:
-    """segmentation.csv's row of a sample explain segmented: its size, the nucleus diameter
-    used (px at that size; given or estimated), the cell count and the edge cells."""
-    return (
-        sid,
-        *cells.shape,
-        round(float(diameter), 1),
-        "given" if requested else "estimated",
-        int(len(np.unique(cells)) - 1),
-        " ".join(map(str, edge_labels(cells))),
-    )
-
-
 def _cells(masks, sid, src, nucleus_diameter: float | None):
-    """(cell label image at its own resolution, where it came from, the nucleus diameter
-    used or None): the masks folder's mask as it is, or segmented here on the sample read at
+    """(cell label image at its own resolution, where it came from, its segmentation.csv
+    row or None): the masks folder's mask as it is, or segmented here on the sample read at
     its file's resolution (nucleus diameter scaled from 512 px, or estimated when None).
     Cells are scored at that resolution (each cell pixel reads the map pixel it falls in),
     so no cell is lost to resizing."""
@@ -278,5 +263,12 @@ def _cells(masks, sid, src, nucleus_diameter: float | None):
     d = nucleus_diameter * native / 512 if nucleus_diameter else None
     blue = full[..., CHANNELS.index("blue")]
     body = [full[..., CHANNELS.index(c)] for c in ("red", "yellow")]
-    cells, _, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
-    return cells, native, used
+    cells, nuclei, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
+    where = os.path.join(src.image_dir, f"{sid}_*")
+    given = "given" if nucleus_diameter else "estimated"
+    row = segmentation_row(sid, where, cells, nuclei, round(float(used), 1), given)
+    if row["warning"]:
+        import sys
+
+        print(f"warning: {where}: {row['warning']}", file=sys.stderr)
+    return cells, native, row

@@ -66,7 +66,9 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
             "## How good it is",
             "",
             f"Out-of-fold macro-F1 at cross-fitted thresholds (each fold's tuned on the other "
-            f"folds' predictions): **{_f(metrics.get('macro_f1'))}** (bootstrap 95 % interval "
+            f"folds' predictions): **{_f(metrics.get('macro_f1'))}** ("
+            f"{metrics.get('macro_f1_ci95_method', 'percentile bootstrap over samples')} 95 % "
+            "interval "
             f"[{_f(ci[0])}, {_f(ci[1])}]; "
             f"folds {_f(spread.get('mean'))} +- {_f(spread.get('std'))}). "
             f"At 0.5: {_f(metrics.get('macro_f1_at_0.5'))}; with thresholds tuned on the scored "

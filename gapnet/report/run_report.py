@@ -31,14 +31,21 @@ def _f(v, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def _with_ci(y, pred) -> str:
-    lo, hi = metrics.bootstrap_ci(y, pred, N_BOOT)
-    return f"{metrics.macro_f1(y, pred):.3f} [{lo:.3f}, {hi:.3f}]"
+def interval_method(m: dict) -> str:
+    """ "bca" for a run whose metrics.json names its interval (gapnet 0.4), else
+    "percentile" (what earlier runs stored): a refreshed report keeps the run's own."""
+    return "bca" if str(m.get("macro_f1_ci95_method", "")).startswith("BCa") else "percentile"
 
 
-def ci_rows(targets, oof, folds, tuned, cross) -> list[list]:
-    """Per fold and out of fold: macro-F1 with its bootstrap 95% interval at cross-fitted
-    thresholds (the honest figure), at 0.5, and at tuned thresholds (optimistic)."""
+def ci_rows(targets, oof, folds, tuned, cross, method: str = "bca") -> list[list]:
+    """Per fold and out of fold: macro-F1 with its bootstrap 95% interval (`method`: "bca"
+    or "percentile") at cross-fitted thresholds (the honest figure), at 0.5, and at tuned
+    thresholds (optimistic)."""
+
+    def _with_ci(y, pred) -> str:
+        lo, hi = metrics.bootstrap_ci(y, pred, N_BOOT, method=method)
+        return f"{metrics.macro_f1(y, pred):.3f} [{lo:.3f}, {hi:.3f}]"
+
     rows = []
     for k in sorted(set(folds.tolist())):
         m = folds == k
@@ -280,12 +287,13 @@ def write_report(run: str, log=print) -> str:
         ),
         (
             f"Macro-F1 with bootstrap 95% intervals ({selection})",
-            f"Intervals resample the samples ({N_BOOT} resamples) with the predictions fixed. "
+            f"Intervals ({'BCa' if interval_method(m) == 'bca' else 'percentile'}) resample "
+            f"the samples ({N_BOOT} resamples) with the predictions fixed. "
             "`cross-fitted` thresholds are chosen on the other folds' predictions (honest: the "
             "headline); `tuned` ones on the same out-of-fold predictions they are scored on "
             "(optimistic).",
             ["", "n", "cross-fitted", "@0.5", "tuned (optimistic)"],
-            ci_rows(targets, oof, folds, tuned, cross),
+            ci_rows(targets, oof, folds, tuned, cross, interval_method(m)),
         ),
         (
             f"Summary metrics, out of fold (seed 000 Tables I-IV; {selection})",

@@ -64,7 +64,8 @@ def summary_table(m: dict) -> str:
         f"| out-of-fold | {m['n_samples']} | " + " | ".join(_f(m[k]) for k, _ in SUMMARY) + " |"
     )
     if ci:
-        rows.append(f"| 95% interval (bootstrap) | | [{ci[0]:.3f}, {ci[1]:.3f}] | | |")
+        kind = "BCa" if str(m.get("macro_f1_ci95_method", "")).startswith("BCa") else "percentile"
+        rows.append(f"| 95% interval ({kind} bootstrap) | | [{ci[0]:.3f}, {ci[1]:.3f}] | | |")
     return "\n".join(rows)
 
 
