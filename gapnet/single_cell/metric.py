@@ -32,9 +32,10 @@ from gapnet.data.match import iou_matrix
 CONVENTIONS = ("all", "present")
 
 
-def _image_hits(true_cells, true_labels, pred_cells, pred_scores, iou_min):
+def image_hits(true_cells, true_labels, pred_cells, pred_scores, iou_min: float = 0.6):
     """Per class, the (scores, is-true-positive) of one image's predictions, and its count
-    of true cells per class."""
+    of true cells per class: the matching of one image, which `pooled_map` pools (so a
+    bootstrap over images matches each image once)."""
     true_labels = np.asarray(true_labels, bool)
     pred_scores = np.asarray(pred_scores, np.float64)
     n_classes = true_labels.shape[1] if true_labels.ndim == 2 else pred_scores.shape[1]
@@ -101,7 +102,7 @@ def mean_average_precision(truth, predictions, iou: float = 0.6, convention: str
         raise ValueError(f"{len(truth)} truth images but {len(predictions)} predicted")
     if not truth:
         raise ValueError("no images to score")
-    pooled, n_true = None, None
+    hits = []
     for k, ((t_cells, t_labels), (p_cells, p_scores)) in enumerate(
         zip(truth, predictions, strict=True)
     ):
@@ -109,12 +110,22 @@ def mean_average_precision(truth, predictions, iou: float = 0.6, convention: str
             raise ValueError(
                 f"image {k}: predicted cells {np.shape(p_cells)}, true {np.shape(t_cells)}"
             )
-        hits, counts = _image_hits(t_cells, t_labels, p_cells, p_scores, iou)
-        if pooled is None:
-            pooled = [([], []) for _ in hits]
-            n_true = np.zeros(len(hits), np.int64)
+        hits.append(image_hits(t_cells, t_labels, p_cells, p_scores, iou))
+    return {**pooled_map(hits, convention), "iou": iou}
+
+
+def pooled_map(hits, convention: str = "all") -> dict:
+    """mAP of per-image `image_hits` results (a list; an image may repeat, as in a
+    bootstrap resample). Returns `map`, `per_class`, `n_true`, `classes_scored`,
+    `convention`."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, not {convention!r}")
+    n_classes = len(hits[0][0])
+    pooled = [([], []) for _ in range(n_classes)]
+    n_true = np.zeros(n_classes, np.int64)
+    for per_class, counts in hits:
         n_true += counts
-        for c, (s, tp) in enumerate(hits):
+        for c, (s, tp) in enumerate(per_class):
             if convention == "present" and counts[c] == 0:
                 continue
             pooled[c][0].append(s)
@@ -132,5 +143,4 @@ def mean_average_precision(truth, predictions, iou: float = 0.6, convention: str
         "n_true": n_true.tolist(),
         "classes_scored": scored.tolist(),
         "convention": convention,
-        "iou": iou,
     }
