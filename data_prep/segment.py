@@ -42,7 +42,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", nargs="?", help="dataset folder in the Kaggle layout")
     p.add_argument("--images", help="a TIFF file, or a folder of image files (not Kaggle)")
-    p.add_argument("--channels", help="channel names in file order, e.g. blue,red (multi-plane)")
+    p.add_argument(
+        "--channels",
+        help="channel names of multi-plane files in file order, e.g. blue,red; a single-plane "
+        "or gray file is a nucleus image, another multi-plane file without names is refused",
+    )
     p.add_argument("--out", required=True, help="mask folder (created)")
     p.add_argument(
         "--size",
@@ -91,18 +95,29 @@ def main(argv=None) -> int:
         if r["warning"]:
             print(f"warning: {r['file']}: {r['warning']} (empty masks written)", file=sys.stderr)
     mode = "given" if params.nucleus_diameter else "estimated"
+    unknown = [r for r in rows if r["diameter"] == "not recorded"]
     other = [
         r
         for r in rows
-        if r["diameter"] != mode
-        or (mode == "given" and r["nucleus_diameter"] != round(params.nucleus_diameter, 1))
+        if r not in unknown
+        and (
+            r["diameter"] != mode
+            or (mode == "given" and r["nucleus_diameter"] != round(params.nucleus_diameter, 1))
+            or (int(r["height"]), int(r["width"])) != (args.size, args.size)
+        )
     ]
     if other:
         print(
             f"warning: {len(other)} samples were segmented by an earlier run with other "
-            f"settings and kept (nucleus diameter {other[0]['nucleus_diameter'] or '?'}, "
-            f"{other[0]['diameter']}; segmentation.csv says which); delete their masks in "
-            f"{args.out} to segment them again",
+            f"settings and kept (e.g. {other[0]['height']} px, nucleus diameter "
+            f"{other[0]['nucleus_diameter']} {other[0]['diameter']}; segmentation.csv says "
+            f"which); delete their masks in {args.out} to segment them again",
+            file=sys.stderr,
+        )
+    if unknown:
+        print(
+            f"warning: {len(unknown)} samples were kept from a run that recorded no settings "
+            "(their diameter is 'not recorded'); delete their masks to segment them again",
             file=sys.stderr,
         )
     empty = sum(bool(r["warning"]) for r in rows)

@@ -49,8 +49,8 @@ def bca_quantiles(boots, point: float, jack, level: float = 0.95):
     boots = np.asarray(boots, np.float64)
     boots = boots[np.isfinite(boots)]
     q = np.array([(1 - level) / 2, (1 + level) / 2])
-    if not (np.isfinite(point) and len(boots)):  # nothing to correct: a NaN interval
-        return q, float("nan"), float("nan")
+    if not (np.isfinite(point) and len(boots)):  # no estimate: a NaN interval (callers)
+        return np.array([np.nan, np.nan]), float("nan"), float("nan")
     below = np.mean(boots < point) + 0.5 * np.mean(boots == point)
     if not 0 < below < 1:
         warnings.warn(
@@ -73,7 +73,7 @@ def bca_quantiles(boots, point: float, jack, level: float = 0.95):
 def _interval(boots, quantiles) -> tuple[float, float]:
     boots = np.asarray(boots, np.float64)
     boots = boots[np.isfinite(boots)]
-    if not len(boots):
+    if not len(boots) or not np.isfinite(quantiles).all():
         return float("nan"), float("nan")
     lo, hi = np.quantile(boots, quantiles)
     return float(lo), float(hi)

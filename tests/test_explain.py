@@ -485,3 +485,20 @@ def test_embeddings_fall_back_to_pca_and_round_trip_through_anndata(tmp_path):
     np.testing.assert_array_equal(ad.obsm["X_2d"], xy)
     assert list(ad.obs["Id"]) == obs["Id"] and list(ad.obs["labels"]) == obs["labels"]
     assert ad.uns["embedding_method"] == "PCA"
+
+
+def test_cell_features_read_the_feature_map_at_the_masks_resolution():
+    model = per_image_model(16)
+    ex = Explainer(model)
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (16, 16, 4)).astype(np.uint8)
+    f = np.asarray(ex._forward(image[None])[1][-1][0], np.float64)
+    scale = 64 // f.shape[0]
+    cells = np.zeros((64, 64), np.int32)
+    cells[:32, :32], cells[40:60, 8:30] = 1, 2
+    cells[1:3, 40:42] = 3  # 2 x 2 px: smaller than a feature pixel at 64 px
+    feats = ex.cell_features(image, cells)
+    up = np.stack([np.kron(f[..., c], np.ones((scale, scale))) for c in range(f.shape[-1])], -1)
+    want = np.stack([up[cells == c].mean(0) for c in (1, 2, 3)])
+    np.testing.assert_allclose(feats, want, rtol=1e-5, atol=1e-6)
+    assert np.abs(feats[2]).sum() > 0  # the tiny cell keeps its features

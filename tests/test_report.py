@@ -75,3 +75,38 @@ def test_headless_chromium_renders_the_page_with_every_image(report):
     ).stdout
     n = open(page).read().count("<img ")
     assert f'data-images="{n}/{n}"' in dom, dom[:300]
+
+
+def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run, tmp_path):
+    # metrics.json without `macro_f1_ci95_method` (gapnet < 0.4): the refreshed report,
+    # the summary table and the comparison table say percentile, and the report's
+    # out-of-fold interval is the percentile one, not a BCa recomputation
+    import json
+
+    from gapnet import metrics, thresholds
+    from gapnet.cv.runfolder import load_run, read_predictions
+    from gapnet.report.run_report import write_report
+    from gapnet.report.tables import comparison_rows, summary_table
+
+    run = tmp_path / "old"
+    shutil.copytree(tiny_run[0], run)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["macro_f1_ci95_method"].startswith("BCa")
+    assert "(BCa bootstrap)" in summary_table(m)
+    del m["macro_f1_ci95_method"]
+    (run / "metrics.json").write_text(json.dumps(m))
+    write_report(str(run))
+    md = (run / "report" / "report.md").read_text()
+    assert "Intervals (percentile)" in md and "(percentile bootstrap)" in summary_table(m)
+    assert comparison_rows([{"name": "old", "config": {}, "metrics": m}])[0]["ci95_method"] == (
+        "percentile"
+    )
+    table = load_run(str(run), log=lambda *a: None)
+    ids, oof = read_predictions(str(run / "oof_predictions.csv"))
+    assert ids == list(table.ids)
+    cross = json.loads((run / "thresholds.json").read_text())["crossfit"]
+    thr = np.stack([np.asarray(cross[str(k)]) for k in table.folds])
+    lo, hi = metrics.bootstrap_ci(table.targets, thresholds.decide(oof, thr), method="percentile")
+    row = next(line for line in md.splitlines() if line.startswith("| out of fold |"))
+    _, rlo, rhi = map(float, re.findall(r"(\d\.\d{3}) \[(\d\.\d{3}), (\d\.\d{3})\]", row)[0])
+    assert (rlo, rhi) == pytest.approx((lo, hi), abs=5e-4)

@@ -292,6 +292,12 @@ def test_colour_files_follow_one_rule_whatever_their_format(tmp_path):
         planes = read_planes(str(tmp_path / f), ["red", "green", "blue"])
         np.testing.assert_array_equal(planes["blue"], gray // 3)
         np.testing.assert_array_equal(planes["red"], gray // 2)
+    # a folder-wide name list leaves a gray PNG a nucleus image (not three equal planes)
+    assert list(read_planes(str(tmp_path / "gray.png"), ["blue", "red", "yellow"])) == ["blue"]
+    # a 4-plane stack whose first three planes are equal is not gray: refused
+    tifffile.imwrite(tmp_path / "four.tif", np.moveaxis(np.dstack([same, gray // 5]), -1, 0))
+    with pytest.raises(ImageError, match="four.tif: 4 channels and which is which"):
+        read_planes(str(tmp_path / "four.tif"))
 
 
 def test_a_folder_mixing_a_two_channel_tiff_and_lone_nucleus_images_runs(own_files, tmp_path):

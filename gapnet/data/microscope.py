@@ -119,9 +119,8 @@ def read_plane(path: str, color: str | None = None) -> np.ndarray:
 
 
 def _equal_planes(arr: np.ndarray) -> bool:
-    """Whether a (H, W, C) image's colour planes are all the same (gray stored as colour)."""
-    planes = arr[..., :3] if arr.shape[-1] in (3, 4) else arr
-    return bool((planes == planes[..., :1]).all())
+    """Whether all planes of a (H, W, C) image are the same (gray stored as colour)."""
+    return bool((arr == arr[..., :1]).all())
 
 
 def read_planes(source, channels=None) -> dict[str, np.ndarray]:
@@ -156,6 +155,10 @@ def read_planes(source, channels=None) -> dict[str, np.ndarray]:
         elif arr.shape[-1] == 4 and not (names and len(names) == 4):
             arr = arr[..., :3]  # RGBA: the alpha plane is not a channel
     planes = arr.shape[-1]
+    lone = not source.lower().endswith(TIFF)
+    if lone and planes > 1 and _equal_planes(arr):  # a gray picture, whatever the names
+        one = names[0] if names and len(names) == 1 else "blue"
+        return {one: np.ascontiguousarray(arr[..., 0])}
     if names and len(names) == planes:
         return {n: np.ascontiguousarray(arr[..., i]) for i, n in enumerate(names)}
     if planes == 1 or _equal_planes(arr):

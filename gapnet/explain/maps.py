@@ -124,18 +124,26 @@ class Explainer:
         return np.concatenate([np.asarray(p, np.float32) for p in pooled], axis=-1)
 
     def cell_features(self, image, cells: np.ndarray) -> np.ndarray:
-        """(n_cells, C): the last tap's feature map averaged inside each cell of the label
-        image (resized to the map by nearest neighbour; zeros for a cell it loses)."""
-        from gapnet.data.segment import resize_labels
+        """(n_cells, C): the last tap's feature map averaged over each cell of the label
+        image, at the mask's own resolution (each cell pixel reads the feature pixel it
+        falls in, `gapnet.explain.cells.map_pixel_of`), so no cell is lost to the coarse
+        grid; zeros for a label the mask skips."""
+        from scipy.sparse import coo_matrix
+
+        from gapnet.explain.cells import map_pixel_of
 
         _, feats, _ = self._forward(np.asarray(image)[None])
-        f = np.asarray(feats[-1][0])
-        small = resize_labels(cells, f.shape[:2]).ravel()
+        f = np.asarray(feats[-1][0], np.float64)
+        h, w, c = f.shape
         n = int(cells.max())
-        area = np.bincount(small, minlength=n + 1)[1:]
-        sums = np.stack(
-            [np.bincount(small, f[..., c].ravel(), n + 1)[1:] for c in range(f.shape[-1])], 1
-        )
+        flat = np.asarray(cells).ravel().astype(np.int64)
+        inside = flat > 0
+        pix = map_pixel_of(cells.shape, (h, w))
+        counts = coo_matrix(
+            (np.ones(int(inside.sum())), (flat[inside] - 1, pix[inside])), shape=(n, h * w)
+        ).tocsr()
+        area = np.asarray(counts.sum(1)).ravel()
+        sums = np.asarray(counts @ f.reshape(h * w, c))
         return (sums / np.maximum(area, 1)[:, None]).astype(np.float32)
 
     def maps(self, x, classes) -> np.ndarray:

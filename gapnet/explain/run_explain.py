@@ -14,8 +14,9 @@ figure shows the called, true and requested classes). Without masks, cells are s
 on the image read at its own resolution (512 px for HPA); given masks are used as they
 are. Cells are scored at the mask's resolution (each cell pixel reads the map pixel it
 falls in, `gapnet.explain.cells.cell_shares`), so a cell smaller than a map pixel keeps
-its row in cells.csv, whose x, y and area are in the mask's pixels; only the figures'
-outlines and the embeddings use the mask shrunk to the maps' size. The run's own data is
+its row in cells.csv, whose x, y and area are in the mask's pixels; the embeddings read the
+feature map the same way; only the figures' outlines use the mask shrunk to the maps'
+size. The run's own data is
 resolved (and, for the synthetic atlas, generated) only when explaining the run's
 samples, never with `data`.
 """
@@ -157,7 +158,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         seg_sizes.add(seg)
         if seg_row:
             seg_rows.append(seg_row)
-        small = resize_labels(cells, image.shape[:2])  # outlines and embeddings
+        small = resize_labels(cells, image.shape[:2])  # the figure's outlines
         truth = set(np.flatnonzero(y[n]).tolist())
         figures.sample_figure(
             os.path.join(out, "figures", f"{sid}.png"),
@@ -172,10 +173,9 @@ def explain(req: ExplainRequest, log=print) -> dict:
         scores, labels = cellcalls.cell_calls(p, thr[n], all_maps, every, cells)
         rows += cellcalls.cell_rows(sid, scores, labels, cells)
         if req.embeddings:
-            f = np.mean([e.cell_features(image, small) for e in models_], 0)
-            cell_feats += [
-                (sid, c + 1, f[c], labels[c]) for c in range(len(f)) if (small == c + 1).any()
-            ]
+            f = np.mean([e.cell_features(image, cells) for e in models_], 0)
+            present = set(np.unique(cells).tolist())
+            cell_feats += [(sid, c + 1, f[c], labels[c]) for c in range(len(f)) if c + 1 in present]
     method = {
         "maps": kind,
         "layers": explainers[0].tap_names if req.method == "auto" else ["the protein channel"],

@@ -7,7 +7,7 @@ from gapnet.classes import CLASS_NAMES
 
 
 def _f(v) -> str:
-    return "-" if v is None else f"{v:.3f}"
+    return "-" if v is None else v if isinstance(v, str) else f"{v:.3f}"
 
 
 def headline(m: dict) -> dict:
@@ -64,8 +64,9 @@ def summary_table(m: dict) -> str:
         f"| out-of-fold | {m['n_samples']} | " + " | ".join(_f(m[k]) for k, _ in SUMMARY) + " |"
     )
     if ci:
-        kind = "BCa" if str(m.get("macro_f1_ci95_method", "")).startswith("BCa") else "percentile"
-        rows.append(f"| 95% interval ({kind} bootstrap) | | [{ci[0]:.3f}, {ci[1]:.3f}] | | |")
+        rows.append(
+            f"| 95% interval ({interval_kind(m)} bootstrap) | | [{ci[0]:.3f}, {ci[1]:.3f}] | | |"
+        )
     return "\n".join(rows)
 
 
@@ -88,6 +89,12 @@ def _model_name(run: dict) -> str:
     return run["config"].get("model", "?")
 
 
+def interval_kind(m: dict) -> str:
+    """ "BCa" for a metrics.json that names a BCa interval (gapnet 0.4), else "percentile"
+    (what earlier runs stored, without the key)."""
+    return "BCa" if str(m.get("macro_f1_ci95_method", "")).startswith("BCa") else "percentile"
+
+
 def comparison_rows(runs: list[dict]) -> list[dict]:
     """One row per run (dicts with 'name', 'config', 'metrics'): the headline figures."""
     rows = []
@@ -103,6 +110,7 @@ def comparison_rows(runs: list[dict]) -> list[dict]:
             "macro_f1": m.get("macro_f1"),
             "ci95_low": ci[0],
             "ci95_high": ci[1],
+            "ci95_method": interval_kind(m),
             "fold_std": m.get("fold_spread", {}).get("macro_f1", {}).get("std"),
             "macro_f1_at_0.5": m.get("macro_f1_at_0.5"),
             "macro_f1_tuned": m.get("macro_f1_tuned"),
@@ -125,6 +133,7 @@ HEADLINE = (
     ("macro_f1", "macro-F1 cross-fitted"),
     ("ci95_low", "95% CI low"),
     ("ci95_high", "95% CI high"),
+    ("ci95_method", "CI method"),
     ("fold_std", "fold std (cross-fitted)"),
     ("macro_f1_at_0.5", "macro-F1 @0.5"),
     ("macro_f1_tuned", "macro-F1 tuned (optimistic)"),
