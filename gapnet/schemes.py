@@ -131,3 +131,21 @@ def to_hpa2021(targets_2018: np.ndarray) -> np.ndarray:
             out[t[:, k], j] = 1
     out[out.sum(1) == 0, SCHEMES["hpa2021"].negative] = 1
     return out
+
+
+def probabilities_to_hpa2021(p2018: np.ndarray) -> np.ndarray:
+    """(n, 19) 2021 probabilities from (n, 28) 2018 ones, for a model trained on the 2018
+    classes: a 2021 class merging several 2018 ones is their noisy-OR, 1 - prod(1 - p_k)
+    (the probability that any of them is there, were they independent); Negative is the
+    probability that none of the 18 locations is, prod_j(1 - p_j); the three 2018 classes
+    without a 2021 class are left out. Pure."""
+    p = np.clip(np.asarray(p2018, np.float64), 0.0, 1.0)
+    out = np.ones((len(p), len(HPA2021_NAMES)), np.float64)  # running prod(1 - p) per class
+    for k, j in HPA2018_TO_HPA2021.items():
+        if j is not None:
+            out[:, j] *= 1.0 - p[:, k]
+    negative = SCHEMES["hpa2021"].negative
+    locations = 1.0 - out[:, :negative]
+    out[:, :negative] = locations
+    out[:, negative] = np.prod(1.0 - locations, axis=1)
+    return out.astype(np.float32)

@@ -104,3 +104,17 @@ def test_correspondence_counts_a_hand_made_table():
     t21[1, 17], t21[1, 5] = 0, 1  # one image now disagrees
     rows, exact = correspondence(t18, t21)
     assert rows[8]["share"] == pytest.approx(2 / 3, abs=1e-3) and exact == 0.75
+
+
+def test_2018_probabilities_become_2021_ones_by_noisy_or_with_negative_as_none():
+    from gapnet.schemes import probabilities_to_hpa2021
+
+    p = np.zeros((2, 28))
+    p[0, [8, 9]] = [0.5, 0.5]  # peroxisomes and endosomes: vesicles
+    p[0, 0] = 0.2
+    p[1, 27] = 0.9  # rods & rings: no 2021 class
+    out = probabilities_to_hpa2021(p)
+    assert out.shape == (2, 19)
+    assert out[0, 17] == pytest.approx(0.75) and out[0, 0] == pytest.approx(0.2)
+    assert out[0, 18] == pytest.approx(0.25 * 0.8)  # no location: neither vesicles nor 0
+    assert out[1, :18].max() == 0 and out[1, 18] == pytest.approx(1.0)
