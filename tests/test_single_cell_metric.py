@@ -144,3 +144,21 @@ def test_a_prediction_string_decodes_back_to_the_same_cells_labels_and_confidenc
         parse_prediction_string("0 0.5", 30, 40)
     with pytest.raises(ValueError, match="label '19' outside 0..18"):
         parse_prediction_string(text.replace("18 ", "19 ", 1), 30, 40)
+
+
+def test_a_submission_csv_round_trips_and_bad_rows_are_named(tmp_path):
+    from gapnet.single_cell.submission import read_submission, write_submission
+
+    cells, labels = field()
+    scores = np.full((3, C), np.nan)
+    scores[0, 0], scores[1, [0, 5]], scores[2, 18] = 0.25, [0.5, 0.125], 0.75
+    path = tmp_path / "submission.csv"
+    write_submission(
+        str(path), [("img1", 40, 30, prediction_string(cells, scores)), ("img2", 40, 30, "")]
+    )
+    back = read_submission(str(path))
+    np.testing.assert_array_equal(back["img1"][0], cells)
+    assert back["img2"][0].max() == 0 and back["img2"][1].shape == (0, C)
+    path.write_text(path.read_text().replace("img2,40,30,", "img2,40,30,0 0.5"))
+    with pytest.raises(ValueError, match="submission.csv:3: .*triples"):
+        read_submission(str(path))

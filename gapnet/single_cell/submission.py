@@ -85,3 +85,33 @@ def parse_prediction_string(text: str, height: int, width: int, n_classes: int =
             cells[mask & (cells == 0)] = len(rows)  # overlaps: the first mask keeps a pixel
         rows[index[rle] - 1][int(label)] = float(conf)
     return cells, np.array(rows).reshape(-1, n_classes)
+
+
+def write_submission(path: str, rows) -> None:
+    """The Kaggle CSV (`HEADER`) from (ID, width, height, PredictionString) rows, atomically."""
+    from gapnet.io import atomic_write_text
+
+    lines = [HEADER] + [f"{i},{int(w)},{int(h)},{s}" for i, w, h, s in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_submission(path: str, n_classes: int = 19) -> dict:
+    """{ID: (cells, scores)} of a submission CSV (`parse_prediction_string` per row).
+
+    Raises:
+        ValueError: a bad header or row, naming the file and its line."""
+    import csv
+
+    out = {}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or ",".join(h.strip() for h in header) != HEADER:
+            raise ValueError(f"{path}:1: header is {header!r}; expected {HEADER!r}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                sid, w, h, text = row
+                out[sid] = parse_prediction_string(text, int(h), int(w), n_classes)
+            except ValueError as e:
+                raise ValueError(f"{path}:{line}: {e}") from None
+    return out
