@@ -21,15 +21,7 @@ import numpy as np
 
 from gapnet.classes import CLASS_NAMES
 
-HPA2021_NAMES = (
-    "Nucleoplasm",
-    "Nuclear membrane",
-    "Nucleoli",
-    "Nucleoli fibrillar center",
-    "Nuclear speckles",
-    "Nuclear bodies",
-    "Endoplasmic reticulum",
-    "Golgi apparatus",
+HPA2021_NAMES = CLASS_NAMES[:8] + (  # 0-7 as in 2018, then the merged set
     "Intermediate filaments",
     "Actin filaments",
     "Microtubules",
