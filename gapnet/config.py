@@ -29,6 +29,9 @@ class Config:
     synthetic_n: int = 900  # synthetic atlas: number of samples ...
     synthetic_size: int = 128  # ... their size on disk ...
     synthetic_seed: int = 0  # ... and generator seed
+    synthetic_variability: float = 0.0  # ... single-cell variability 0..1 (docs/single_cell.md)
+    scheme: str | None = None  # labels: "hpa2018", "hpa2021"; None: from the CSV's header
+    # (the synthetic atlas is then hpa2018)
     # === Model ===
     model: str = "gapnet"
     model_kwargs: dict = field(default_factory=dict)  # builder arguments (gapnet.models.build)
@@ -209,6 +212,14 @@ class Config:
             "tta": ("none", "flips", "d4"),
             "selection": ("inner", "last", "peek"),
         }
+        from gapnet.schemes import SCHEMES
+
+        if self.scheme is not None and self.scheme not in SCHEMES:
+            raise ValueError(f"scheme={self.scheme!r}; expected one of {tuple(SCHEMES)} or null")
+        if not 0 <= self.synthetic_variability <= 1:
+            raise ValueError(
+                f"synthetic_variability must be in [0, 1], got {self.synthetic_variability}"
+            )
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r}; expected one of {allowed}")

@@ -75,6 +75,19 @@ def get_scheme(name: str | LabelScheme) -> LabelScheme:
         raise ValueError(f"unknown label scheme {name!r} (known: {', '.join(SCHEMES)})") from None
 
 
+def scheme_of_width(n_classes: int) -> LabelScheme:
+    """The scheme with `n_classes` classes (28: hpa2018, 19: hpa2021): how a table of
+    probabilities or labels names its columns.
+
+    Raises:
+        ValueError: no scheme has that many classes."""
+    for sc in SCHEMES.values():
+        if sc.n_classes == n_classes:
+            return sc
+    widths = ", ".join(f"{s.name} {s.n_classes}" for s in SCHEMES.values())
+    raise ValueError(f"no label scheme has {n_classes} classes (known: {widths})")
+
+
 # From the classes' names (HPA's merge), checked on the 21,806 shared training Ids
 # (gapnet/resources/hpa2018_to_hpa2021.csv): 90.9-100 % of each mapped class's images carry
 # its 2021 class (92-100 % of its single-label ones); None for the three classes the 2021

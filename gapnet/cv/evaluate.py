@@ -12,6 +12,7 @@ import numpy as np
 
 from gapnet import metrics, thresholds
 from gapnet.config import Config
+from gapnet.schemes import scheme_of_width
 
 N_BOOT = 1000  # bootstrap resamples of the headline interval
 
@@ -81,6 +82,8 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
     summary = {
         "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
         "synthetic": bool(synthetic),  # read by the report, compare.py and the model card
+        "scheme": scheme_of_width(targets.shape[1]).name,  # the label set (gapnet.schemes)
+        "n_classes": int(targets.shape[1]),
         "n_samples": len(targets),
         "n_copies_trained": n_copies,
         "copies_scored": 0,

@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 from gapnet import models
-from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.cv.evaluate import evaluate_oof
 from gapnet.cv.folds import inner_split, make_folds
@@ -196,7 +195,7 @@ def merge(out: str, log=print) -> dict:
 
 def _merge(out: str, run: RunTable) -> dict:
     ids, folds = run.ids, run.folds
-    oof = np.zeros((len(ids), N_CLASSES), np.float32)
+    oof = np.zeros((len(ids), run.targets.shape[1]), np.float32)
     k_values = sorted(set(folds.tolist()))
     unfinished = [k for k in k_values if not fold_done(fold_dir(out, k))]
     if unfinished:

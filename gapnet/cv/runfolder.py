@@ -230,7 +230,7 @@ def load_run(out: str, log=print) -> RunTable:
         raise RunError(f"{out} is not a run folder (no config.json)")
     cfg = Config.from_file(os.path.join(out, "config.json"))
     root, synthetic = resolve_data(cfg, log)
-    table = open_source(root).labels
+    table = open_source(root, scheme=cfg.scheme).labels
     ids, folds = read_fold_table(os.path.join(out, "folds.csv"))
     row = {i: n for n, i in enumerate(table.ids)}
     missing = [i for i in ids if i not in row]

@@ -11,7 +11,6 @@ import os
 
 import numpy as np
 
-from gapnet.classes import N_CLASSES
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, fold_done
 from gapnet.io import atomic_write_text, read_json
@@ -68,10 +67,12 @@ def predict_test(
     reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
     tta = tta or cfg.tta
     log(f"predicting {len(ids)} test samples with {len(paths)} fold models (TTA {tta})")
-    total = np.zeros((len(ids), N_CLASSES), np.float64)
+    total = 0.0
     for path in paths:
         model = load_model(path)
-        total += predict(model, reader, np.arange(len(ids)), batch_size or cfg.batch_size, tta)
+        total = total + predict(
+            model, reader, np.arange(len(ids)), batch_size or cfg.batch_size, tta
+        )
     return list(ids), (total / len(paths)).astype(np.float32)
 
 

@@ -18,7 +18,8 @@ class Prepared:
         root: the dataset folder.
         synthetic: True for synthetic data: the embedded atlas, or a `--data` folder
             with the generator's marker (`gapnet.data.synthetic.marker`).
-        ids, targets: the good samples' Ids and (n, 28) 0/1 labels.
+        ids, targets: the good samples' Ids and (n, classes) 0/1 labels (28 in the 2018
+            scheme, 19 in the 2021 one).
         groups: each sample's group (its own Id, or the original of an augmented copy).
         reader: reads sample i as uint8 (H, W, 4) at the run's image size.
     """
@@ -33,14 +34,23 @@ class Prepared:
 
 def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
     """The dataset root and whether it is synthetic: the embedded atlas (generated once,
-    cached), or a `--data` folder carrying the generator's marker (`SYNTHETIC.json`)."""
+    cached; with the run's single-cell variability and scheme), or a `--data` folder
+    carrying the generator's marker (`SYNTHETIC.json`)."""
     if cfg.data:
         from gapnet.data.synthetic.marker import is_synthetic
 
         return cfg.data, is_synthetic(cfg.data)
     from gapnet.data.synthetic.generate import default_dataset
 
-    return default_dataset(cfg.synthetic_n, cfg.synthetic_size, cfg.synthetic_seed, log), True
+    path = default_dataset(
+        cfg.synthetic_n,
+        cfg.synthetic_size,
+        cfg.synthetic_seed,
+        log,
+        variability=cfg.synthetic_variability,
+        scheme=cfg.scheme or "hpa2018",
+    )
+    return path, True
 
 
 def prepare(cfg: Config, log=print) -> Prepared:
@@ -49,7 +59,7 @@ def prepare(cfg: Config, log=print) -> Prepared:
     from gapnet.data.validate import check_or_raise, validate
 
     root, synthetic = resolve_data(cfg, log)
-    report = validate(root, "train", cfg.image_size, progress=False)
+    report = validate(root, "train", cfg.image_size, progress=False, scheme=cfg.scheme)
     for note in report.notes[:5]:
         log(str(note))
     ids = check_or_raise(report, cfg.skip_bad, log)

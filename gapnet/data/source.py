@@ -53,8 +53,11 @@ def _detect_ext(image_dir: str, ids) -> str:
     return "png"
 
 
-def open_source(root: str | os.PathLike, split: str = "train") -> HPASource:
-    """Locates a split of an HPA dataset and parses its CSV (bad rows become problems).
+def open_source(
+    root: str | os.PathLike, split: str = "train", scheme: str | None = None
+) -> HPASource:
+    """Locates a split of an HPA dataset and parses its CSV (bad rows become problems);
+    `scheme` ("hpa2018", "hpa2021") or None: the CSV header's (`gapnet.data.labels`).
 
     Raises:
         DataError: the folder or its CSV is missing, or the CSV is unusable as a whole.
@@ -71,7 +74,7 @@ def open_source(root: str | os.PathLike, split: str = "train") -> HPASource:
             f"{csv_path}: missing (expected the Kaggle layout: ROOT/{csv_name} "
             f"with images in ROOT/{sub}/ or ROOT/)"
         )
-    labels, problems = parse_label_csv(csv_path, require_targets=(split == "train"))
+    labels, problems = parse_label_csv(csv_path, require_targets=(split == "train"), scheme=scheme)
     image_dir = os.path.join(root, sub)
     if not os.path.isdir(image_dir):
         image_dir = root

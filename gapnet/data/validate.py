@@ -59,6 +59,7 @@ def validate(
     size: int = 512,
     workers: int | None = None,
     progress: bool = True,
+    scheme: str | None = None,
 ) -> ValidationReport:
     """Checks every CSV row and every image file of a dataset split.
 
@@ -68,11 +69,12 @@ def validate(
         size: the training image size (files of another size get a note).
         workers: decoding threads (default: CPU count).
         progress: show a tqdm progress bar.
+        scheme: the label scheme; None: the CSV header's (`gapnet.data.labels`).
 
     Raises:
         DataError: the folder or CSV is unusable as a whole (missing, no header).
     """
-    source = open_source(root, split)
+    source = open_source(root, split, scheme)
     report = ValidationReport(source, list(source.csv_problems))
     ids = source.labels.ids
     workers = workers or os.cpu_count() or 1

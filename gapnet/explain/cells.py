@@ -27,6 +27,7 @@ import numpy as np
 
 from gapnet.classes import N_CLASSES
 from gapnet.cv.submission import decide
+from gapnet.schemes import scheme_of_width
 
 CELL_SHARE = 0.25
 
@@ -70,11 +71,11 @@ def cell_shares(maps: np.ndarray, cells: np.ndarray) -> np.ndarray:
 def cell_calls(
     probs: np.ndarray, thresholds: np.ndarray, maps: np.ndarray, classes, cells: np.ndarray
 ):
-    """Per-cell scores (n_cells, 28) and labels for one image.
+    """Per-cell scores (n_cells, C) and labels for one image (C = 28 or 19, the scheme's).
 
     Args:
-        probs: the image's 28 probabilities; thresholds: the 28 class thresholds.
-        maps: (K, H, W) maps of `classes`. Pass all 28 classes (as explain does) so that
+        probs: the image's C probabilities; thresholds: the C class thresholds.
+        maps: (K, H, W) maps of `classes`. Pass all C classes (as explain does) so that
             every class is scored the same way; which classes are mapped must never depend
             on the true labels.
         cells: the cell label image, at the maps' size or the image's own (each cell pixel
@@ -87,7 +88,7 @@ def cell_calls(
     """
     classes = [int(k) for k in classes]
     n = int(cells.max())
-    scores = np.repeat(np.asarray(probs, np.float32)[None], n, 0).reshape(n, N_CLASSES)
+    scores = np.repeat(np.asarray(probs, np.float32)[None], n, 0).reshape(n, len(probs))
     shares = cell_shares(maps, cells)
     image_calls = set(decide(np.asarray(probs)[None], np.asarray(thresholds)[None], "none")[0])
     labels = [[] for _ in range(n)]
@@ -112,7 +113,7 @@ def cell_geometry(cells: np.ndarray):
 
 def cell_rows(sample_id: str, scores, labels, cells: np.ndarray) -> list[str]:
     """cells.csv rows: Id, cell, x, y, area, edge (1: the image's border cuts the cell; the
-    2021 entries down-weighted such cells), p_0..p_27, labels (space-separated)."""
+    2021 entries down-weighted such cells), p_0..p_{C-1}, labels (space-separated)."""
     from gapnet.data.segment import edge_labels
 
     geo = cell_geometry(cells)
@@ -130,4 +131,10 @@ def cell_rows(sample_id: str, scores, labels, cells: np.ndarray) -> list[str]:
     return rows
 
 
-CELLS_HEADER = "Id,cell,x,y,area,edge," + ",".join(f"p_{k}" for k in range(N_CLASSES)) + ",labels"
+def cells_header(n_classes: int = N_CLASSES) -> str:
+    """The header of cells.csv for a scheme of `n_classes` classes (p_0 .. p_{C-1})."""
+    scheme_of_width(n_classes)  # a known scheme
+    return "Id,cell,x,y,area,edge," + ",".join(f"p_{k}" for k in range(n_classes)) + ",labels"
+
+
+CELLS_HEADER = cells_header()  # the 2018 scheme's

@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gapnet.classes import CHANNELS, CLASS_NAMES  # noqa: E402
+from gapnet.classes import CHANNELS  # noqa: E402
+from gapnet.schemes import scheme_of_width  # noqa: E402
 
 
 def composite(image: np.ndarray) -> np.ndarray:
@@ -48,6 +49,7 @@ def sample_figure(
     """One sample: composite, then the protein channel with each class's map (maps (K, H, W)
     for `classes`), cell outlines when given; `truth`: the true labels, marked in titles."""
     n = 1 + len(classes)
+    names = scheme_of_width(len(probs)).classes
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.5), squeeze=False)
     edge = None if cells is None else outlines(cells)
     rgb = composite(image)
@@ -65,7 +67,7 @@ def sample_figure(
         if edge is not None:
             ax.contour(edge, levels=[0.5], colors="cyan", linewidths=0.4)
         mark = "" if truth is None else (" (true)" if k in truth else " (not true)")
-        ax.set_title(f"{k} {CLASS_NAMES[k][:22]}\np={probs[k]:.2f}{mark}", fontsize=8)
+        ax.set_title(f"{k} {names[k][:22]}\np={probs[k]:.2f}{mark}", fontsize=8)
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.tight_layout()
@@ -74,9 +76,11 @@ def sample_figure(
     return path
 
 
-def gallery_page(path: str, entries: list[dict], title: str, note: str) -> str:
+def gallery_page(path: str, entries: list[dict], title: str, note: str, n_classes: int = 28) -> str:
     """An HTML page: per class, rows of thumbnails. entries: dicts with class, kind ("true
-    positive" / "false positive"), id, p and figure (a path relative to the page)."""
+    positive" / "false positive"), id, p and figure (a path relative to the page); classes
+    named by the scheme of `n_classes` classes."""
+    names = scheme_of_width(n_classes).classes
     parts = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}"
@@ -85,7 +89,7 @@ def gallery_page(path: str, entries: list[dict], title: str, note: str) -> str:
         f"<h1>{html.escape(title)}</h1><p>{html.escape(note)}</p>",
     ]
     for k in sorted({e["class"] for e in entries}):
-        parts.append(f"<h2>{k} {html.escape(CLASS_NAMES[k])}</h2>")
+        parts.append(f"<h2>{k} {html.escape(names[k])}</h2>")
         for kind in ("true positive", "false positive"):
             rows = [e for e in entries if e["class"] == k and e["kind"] == kind]
             if not rows:
@@ -108,12 +112,13 @@ def embedding_figure(
     """The 2-D embedding, each point coloured by its most frequent label among the `top`
     commonest labels (others grey)."""
     counts = targets.sum(0)
+    names = scheme_of_width(targets.shape[1]).classes
     common = list(np.argsort(-counts)[:top])
     fig, ax = plt.subplots(figsize=(6, 5))
     rest = np.ones(len(xy), bool)
     for k in common:
         sel = targets[:, k].astype(bool) & rest
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=f"{k} {CLASS_NAMES[k][:16]}")
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=f"{k} {names[k][:16]}")
         rest &= ~sel
     ax.scatter(xy[rest, 0], xy[rest, 1], s=6, c="lightgrey", label="other")
     ax.legend(fontsize=7, markerscale=2)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gapnet.classes import CHANNELS, N_CLASSES
+from gapnet.classes import CHANNELS
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, load_run, read_predictions
 from gapnet.cv.submission import decide, fold_models, run_thresholds
@@ -67,7 +67,7 @@ class ExplainRequest:
 
 
 def called(probs, thr) -> np.ndarray:
-    """(n, 28) bool: the classes each row calls, p > t (`decide`, no fallback)."""
+    """(n, C) bool: the classes each row calls, p > t (`decide`, no fallback)."""
     out = np.zeros(np.shape(probs), bool)
     for n, row in enumerate(decide(probs, thr, "none")):
         out[n, row] = True
@@ -78,7 +78,7 @@ def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, s
     """(class, kind, Id): the `per_class` highest-probability true and false positives."""
     picks = []
     calls = called(probs, thr)
-    for k in range(N_CLASSES):
+    for k in range(np.shape(probs)[1]):
         called_k = calls[:, k]
         for kind, sel in (
             ("true positive", called_k & (y[:, k] > 0)),
@@ -98,7 +98,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
 
     if not os.path.isfile(os.path.join(req.run, "config.json")):
         raise RunError(f"{req.run} is not a run folder (no config.json)")
-    size = Config.from_file(os.path.join(req.run, "config.json")).image_size
+    run_cfg = Config.from_file(os.path.join(req.run, "config.json"))
+    size = run_cfg.image_size
     synthetic = False
     out = req.out or os.path.join(req.run, "explain")
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
@@ -107,7 +108,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
     if req.data is None:  # out of fold: each sample by the model that never saw it
         table = load_run(req.run, log)  # resolves (or generates) the run's data
         synthetic = table.synthetic
-        src = open_source(_run_root(req.run, log))
+        src = open_source(_run_root(req.run, log), scheme=run_cfg.scheme)
         oof_ids, oof = read_predictions(os.path.join(req.run, "oof_predictions.csv"))
         row = {i: n for n, i in enumerate(oof_ids)}
         ids, y = list(table.ids), table.targets
@@ -149,7 +150,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
             | set(req.classes)
             | set(np.flatnonzero(y[n]).tolist())
         )
-        every = list(range(N_CLASSES))  # all classes: cell scores never depend on the truth
+        every = list(range(probs.shape[1]))  # all classes: cell scores never depend on the truth
         all_maps = np.mean(
             [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
@@ -191,7 +192,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
         "cell_share": cellcalls.CELL_SHARE,
     }
     atomic_write_text(
-        os.path.join(out, "cells.csv"), "\n".join([cellcalls.CELLS_HEADER] + rows) + "\n"
+        os.path.join(out, "cells.csv"),
+        "\n".join([cellcalls.cells_header(probs.shape[1])] + rows) + "\n",
     )
     seg_csv = os.path.join(out, "segmentation.csv")
     if seg_rows:  # the columns of data_prep/segment.py's
@@ -214,6 +216,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         f"Localization maps of {os.path.basename(os.path.abspath(req.run))}",
         f"{method['maps']} on {', '.join(method['layers'])}; {rule}; "
         f"cells: {method['cells']}." + (" Synthetic data." if synthetic else ""),
+        probs.shape[1],
     )
     summary = {
         "samples": chosen,

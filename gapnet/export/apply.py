@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gapnet.classes import CLASS_NAMES
 from gapnet.cv.submission import decide
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.data.microscope import find_images, read_image
 from gapnet.io import atomic_write_text
+from gapnet.schemes import scheme_of_width
 
 
 def model_of_run(run: str):
@@ -26,7 +26,7 @@ def model_of_run(run: str):
 def predict_images(
     model, thresholds, path: str, channels=None, batch_size: int = 16, empty: str = "top"
 ):
-    """(names, probabilities (n, 28), label lists) of every image at `path`, read at the
+    """(names, probabilities (n, classes), label lists) of every image at `path`, read at the
     model's input size.
 
     Raises:
@@ -48,10 +48,12 @@ def predict_images(
 
 
 def write_image_predictions(path: str, names, probs, labels) -> None:
-    """CSV: image, predicted labels (numbers and names), then the 28 probabilities."""
+    """CSV: image, predicted labels (numbers and names, of the scheme with as many
+    classes as `probs` has columns), then the probabilities."""
+    names_of = scheme_of_width(probs.shape[1]).classes
     head = "image,labels,label_names," + ",".join(str(k) for k in range(probs.shape[1]))
     rows = [
-        f"{n},{' '.join(map(str, ls))},{'; '.join(CLASS_NAMES[k] for k in ls)},"
+        f"{n},{' '.join(map(str, ls))},{'; '.join(names_of[k] for k in ls)},"
         + ",".join(f"{p:.7g}" for p in row)
         for n, row, ls in zip(names, probs, labels, strict=True)
     ]

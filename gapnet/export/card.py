@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gapnet.classes import CHANNELS, CLASS_NAMES
+from gapnet.classes import CHANNELS
+from gapnet.schemes import scheme_of_width
 
 DATA_LICENCE = (
     "The Human Protein Atlas images and labels are CC BY-SA 3.0 "
@@ -31,10 +32,17 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
     )
     ci = metrics.get("macro_f1_ci95") or [None, None]
     spread = metrics.get("fold_spread", {}).get("macro_f1", {})
-    per_class = (metrics.get("per_class") or {}).get("f1") or [None] * len(CLASS_NAMES)
+    scheme = scheme_of_width(len(thresholds))
+    what = (
+        "which of 28 subcellular locations (HPA Kaggle 2018 classes) hold the protein"
+        if scheme.name == "hpa2018"
+        else "which of 18 subcellular locations, or Negative (18), hold the protein "
+        "(HPA 2021 Single-Cell Classification classes, predicted per image)"
+    )
+    per_class = (metrics.get("per_class") or {}).get("f1") or [None] * scheme.n_classes
     rows = [
         f"| {k} | {name} | {_f(per_class[k])} | {thresholds[k]:.3f} |"
-        for k, name in enumerate(CLASS_NAMES)
+        for k, name in enumerate(scheme.classes)
     ]
     size = cfg.get("image_size")
     return "\n".join(
@@ -43,7 +51,7 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
             "",
             f"A `{cfg.get('model')}` network trained by gapnet with {n_folds}-fold "
             "cross-validation; this model averages the fold models' probabilities. It predicts "
-            "which of 28 subcellular locations (HPA Kaggle 2018 classes) hold the protein.",
+            f"{what}.",
             "",
             "## Training data",
             "",
@@ -61,7 +69,8 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
             "and stored at 512 px (downsampled from 2048 or 3072 px): feed whole fields of a "
             "similar magnification, resized the same way.",
             f"- Normalization is inside the model (`{cfg.get('normalization')}`).",
-            "- Output: 28 sigmoid probabilities in class order.",
+            f"- Output: {scheme.n_classes} sigmoid probabilities in class order "
+            f"(label scheme `{scheme.name}`).",
             "",
             "## How good it is",
             "",

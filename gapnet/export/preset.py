@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gapnet.classes import CHANNELS, CLASS_NAMES
+from gapnet.classes import CHANNELS
 from gapnet.cv.submission import fold_models
 from gapnet.export.apply import model_of_run
 from gapnet.export.card import model_card
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
+from gapnet.schemes import scheme_of_width
 from gapnet.training.predict import load_model
 
 FORMATS = ("savedmodel", "onnx")
@@ -74,7 +75,8 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
     atomic_write_json(
         os.path.join(out, "preset.json"),
         {
-            "class_names": list(CLASS_NAMES),
+            "scheme": scheme_of_width(len(thresholds)).name,
+            "class_names": list(scheme_of_width(len(thresholds)).classes),
             "channels": list(CHANNELS),
             "image_size": size,
             "input": {

@@ -14,9 +14,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gapnet.classes import CLASS_NAMES, N_CLASSES  # noqa: E402
+from gapnet.schemes import scheme_of_width  # noqa: E402
 
-SHORT = [f"{k} {n[:18]}" for k, n in enumerate(CLASS_NAMES)]
+
+def short_names(n_classes: int) -> list[str]:
+    """Tick labels of the scheme with `n_classes` classes: "k name" cut to 18 letters."""
+    return [f"{k} {n[:18]}" for k, n in enumerate(scheme_of_width(n_classes).classes)]
 
 
 def _save(fig, path: str) -> str:
@@ -27,13 +30,13 @@ def _save(fig, path: str) -> str:
 
 
 def per_class_f1_per_fold(f1: np.ndarray, path: str) -> str:
-    """f1: (folds, 28) per-class F1 of each fold's validation predictions."""
+    """f1: (folds, classes) per-class F1 of each fold's validation predictions."""
     fig, ax = plt.subplots(figsize=(12, 4))
-    k = len(f1)
+    k, n = len(f1), np.shape(f1)[1]
     width = 0.8 / k
     for i, row in enumerate(f1):
-        ax.bar(np.arange(N_CLASSES) + (i - (k - 1) / 2) * width, row, width, label=f"fold {i}")
-    ax.set_xticks(range(N_CLASSES), SHORT, rotation=75, ha="right", fontsize=7)
+        ax.bar(np.arange(n) + (i - (k - 1) / 2) * width, row, width, label=f"fold {i}")
+    ax.set_xticks(range(n), short_names(n), rotation=75, ha="right", fontsize=7)
     ax.set_ylabel("F1 (tuned thresholds)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
@@ -90,9 +93,9 @@ def roc_pr_curves(y_true: np.ndarray, y_prob: np.ndarray, path: str) -> str:
 def label_frequencies(targets: np.ndarray, path: str) -> str:
     counts = np.asarray(targets).sum(0)
     fig, ax = plt.subplots(figsize=(12, 3.8))
-    ax.bar(range(N_CLASSES), counts)
+    ax.bar(range(len(counts)), counts)
     ax.set_yscale("log")
-    ax.set_xticks(range(N_CLASSES), SHORT, rotation=75, ha="right", fontsize=7)
+    ax.set_xticks(range(len(counts)), short_names(len(counts)), rotation=75, ha="right", fontsize=7)
     ax.set_ylabel("samples (log)")
     ax.set_title("Label frequencies")
     return _save(fig, path)
@@ -108,8 +111,9 @@ def cooccurrence(targets: np.ndarray, path: str) -> str:
     np.fill_diagonal(share, np.nan)
     fig, ax = plt.subplots(figsize=(8, 7))
     im = ax.imshow(share, cmap="viridis", vmin=0)
-    ax.set_xticks(range(N_CLASSES), range(N_CLASSES), fontsize=7)
-    ax.set_yticks(range(N_CLASSES), SHORT, fontsize=7)
+    n = t.shape[1]
+    ax.set_xticks(range(n), range(n), fontsize=7)
+    ax.set_yticks(range(n), short_names(n), fontsize=7)
     fig.colorbar(im, ax=ax, label="P(column | row)")
     ax.set_title("Label co-occurrence")
     return _save(fig, path)
@@ -125,12 +129,18 @@ def labels_per_sample(targets: np.ndarray, path: str) -> str:
 
 
 def f1_vs_threshold(grid: np.ndarray, curves: np.ndarray, chosen, path: str) -> str:
-    """curves: (len(grid), 28) out-of-fold F1 per class at each threshold."""
-    fig, axes = plt.subplots(4, 7, figsize=(16, 8.5), sharex=True, sharey=True)
+    """curves: (len(grid), classes) out-of-fold F1 per class at each threshold."""
+    n = curves.shape[1]
+    rows = -(-n // 7)
+    fig, axes = plt.subplots(rows, 7, figsize=(16, 2.1 * rows + 0.1), sharex=True, sharey=True)
+    names = short_names(n)
     for k, ax in enumerate(axes.ravel()):
+        if k >= n:
+            ax.axis("off")
+            continue
         ax.plot(grid, curves[:, k], lw=1)
         ax.axvline(chosen[k], color="C3", lw=0.8)
-        ax.set_title(SHORT[k], fontsize=7)
+        ax.set_title(names[k], fontsize=7)
         ax.tick_params(labelsize=6)
     fig.suptitle("F1 against threshold per class (red: chosen threshold)")
     return _save(fig, path)
@@ -168,9 +178,10 @@ def comparison(rows: list[dict], path: str) -> str:
     ax1.set_ylabel("out-of-fold macro-F1")
     ax1.legend(fontsize=8)
     w = 0.8 / len(rows)
+    n = rows[0]["n_classes"]
     for i, r in enumerate(rows):
-        ax2.bar(np.arange(28) + i * w, [r[f"f1_{k}"] or 0 for k in range(28)], w, label=r["run"])
-    ax2.set_xticks(np.arange(28) + w * (len(rows) - 1) / 2, [str(k) for k in range(28)])
+        ax2.bar(np.arange(n) + i * w, [r[f"f1_{k}"] or 0 for k in range(n)], w, label=r["run"])
+    ax2.set_xticks(np.arange(n) + w * (len(rows) - 1) / 2, [str(k) for k in range(n)])
     ax2.set_xlabel("class")
     ax2.set_ylabel("F1 (cross-fitted)")
     ax2.legend(fontsize=7, ncol=3)

@@ -16,13 +16,13 @@ import os
 import numpy as np
 
 from gapnet import metrics, thresholds
-from gapnet.classes import CLASS_NAMES
 from gapnet.cv.evaluate import selection_label
 from gapnet.cv.runfolder import load_run, read_predictions
 from gapnet.io import atomic_write_text, read_json
 from gapnet.report import figures
 from gapnet.report.page import render
 from gapnet.report.tables import headline
+from gapnet.schemes import scheme_of_width
 
 N_BOOT = 1000
 
@@ -96,17 +96,18 @@ def per_class_rows(targets, pred, folds) -> list[list]:
     k_values = sorted(set(folds.tolist()))
     n_train = np.mean([targets[folds != k].sum(0) for k in k_values], 0)
     n_val = np.mean([targets[folds == k].sum(0) for k in k_values], 0)
+    names = scheme_of_width(targets.shape[1]).classes
     return [
         [
             k,
-            CLASS_NAMES[k],
+            names[k],
             _f(m["precision"][k]),
             _f(m["recall"][k]),
             _f(m["f1"][k]),
             f"{n_train[k]:.0f}",
             f"{n_val[k]:.0f}",
         ]
-        for k in range(len(CLASS_NAMES))
+        for k in range(len(names))
     ]
 
 

@@ -3,7 +3,8 @@ its caption, the comparison of runs (compare.py) and head fine-tuning's before/a
 
 from __future__ import annotations
 
-from gapnet.classes import CLASS_NAMES
+from gapnet.classes import N_CLASSES
+from gapnet.schemes import scheme_of_width
 
 
 def _f(v) -> str:
@@ -120,11 +121,17 @@ def comparison_rows(runs: list[dict]) -> list[dict]:
                 m["train_seconds"] / 60 if m.get("train_seconds") is not None else None
             ),
         }
-        # Runs written before the cross-fitted headline have no cross-fitted per-class F1.
-        per_class = m["per_class"]["f1"] if m["per_class"] else [None] * len(CLASS_NAMES)
+        # Runs written before the cross-fitted headline have no cross-fitted per-class F1
+        # (they are all 28-class runs).
+        per_class = m["per_class"]["f1"] if m["per_class"] else [None] * N_CLASSES
+        row["n_classes"] = len(per_class)
         for k, f1 in enumerate(per_class):
             row[f"f1_{k}"] = f1
         rows.append(row)
+    widths = {r["n_classes"] for r in rows}
+    if len(widths) > 1:
+        names = ", ".join(f"{r['run']} ({r['n_classes']} classes)" for r in rows)
+        raise ValueError(f"these runs score different label schemes: {names}")
     return rows
 
 
@@ -162,7 +169,7 @@ def comparison_markdown(rows: list[dict]) -> str:
         "| class | name | " + " | ".join(r["run"] for r in rows) + " |",
         "|---:|---|" + "---:|" * len(rows),
     ]
-    for k, name in enumerate(CLASS_NAMES):
+    for k, name in enumerate(scheme_of_width(rows[0]["n_classes"]).classes):
         lines.append(f"| {k} | {name} | " + " | ".join(_f(r[f"f1_{k}"]) for r in rows) + " |")
     return "\n".join(lines) + "\n"
 

@@ -64,9 +64,11 @@ def augment_backend(cfg: Config) -> str | None:
     return "device" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
-def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
+def build_model(
+    cfg: Config, reader, train_idx, seed: int, n_classes: int = N_CLASSES
+) -> keras.Model:
     """The configured architecture with its preprocessing (`to_float`, then augmentation
-    and normalization)."""
+    and normalization), with `n_classes` outputs (the scheme's: 28 or 19)."""
     preprocess = []
     if augment_backend(cfg) == "device":
         preprocess.append(device_augment(AugmentRecipe.from_config(cfg), seed=seed))
@@ -81,7 +83,7 @@ def build_model(cfg: Config, reader, train_idx, seed: int) -> keras.Model:
     kwargs = dict(cfg.model_kwargs)
     if cfg.dropout is not None:
         kwargs["dropout"] = cfg.dropout
-    model = models.build(cfg.model, shape, N_CLASSES, preprocess=preprocess, **kwargs)
+    model = models.build(cfg.model, shape, n_classes, preprocess=preprocess, **kwargs)
     if cfg.bn_momentum is not None:
         # Keras' 0.99 averages over ~100 steps: on a short schedule the moving statistics
         # lag the weights and the validation predictions swing from epoch to epoch.
@@ -137,7 +139,7 @@ def compile_model(
     model.compile(
         optimizer=opt,
         loss=loss,
-        metrics=[MacroF1(N_CLASSES)],
+        metrics=[MacroF1(model.output_shape[-1])],
         jit_compile=cfg.jit_compile,
         steps_per_execution=cfg.steps_per_execution,
     )

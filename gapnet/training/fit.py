@@ -214,7 +214,7 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
     parts = 1 if multi is None else multi.num_replicas_in_sync
     steps = steps_per_epoch(len(task.train_idx), cfg.batch_size, parts)
     y_train = np.asarray(task.targets)[task.train_idx]
-    model = build_model(cfg, task.reader, task.train_idx, task.seed)
+    model = build_model(cfg, task.reader, task.train_idx, task.seed, task.targets.shape[1])
     cbs = callbacks(cfg, fold_dir, steps, fold, select=task.select_idx is not None)
     start, current = 0, None
     if state is None:
