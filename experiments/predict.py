@@ -15,6 +15,14 @@ files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the mod
 Which TIFF channel is which: --channels (file order), else OME channel names. Writes one CSV
 row per image: the labels and the 28 probabilities.
 
+--format hpa2021: the HPA 2021 Single-Cell submission (ID,ImageWidth,ImageHeight,
+PredictionString) from a single-cell run (experiments/run_single_cell.py --out) or a plain
+run: every cell of each field (--cells DIR: `<ID>_cells.png` or `_predictedmask.png`
+masks; else gapnet's own segmentation) with its 19 scores, mask as COCO RLE. Fields come
+from --images (a folder of `<ID>_<color>.png`) or --data ROOT (ROOT/sample_submission.csv,
+images in ROOT/test/ or ROOT). Finished fields are kept in <out>.parts/: a killed
+prediction resumes.
+
 Bad or missing images stop it with the full list, as data_prep/validate.py prints it.
 """
 
@@ -60,6 +68,13 @@ def parse(argv=None):
     )
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument(
+        "--format",
+        choices=["hpa2018", "hpa2021"],
+        default="hpa2018",
+        help="hpa2018: image labels (Kaggle 2018 CSV); hpa2021: per-cell submission",
+    )
+    p.add_argument("--cells", help="--format hpa2021: folder of cell masks (default: segment)")
+    p.add_argument(
         "--empty",
         choices=["top", "none"],
         default="top",
@@ -68,6 +83,10 @@ def parse(argv=None):
     args = p.parse_args(argv)
     if args.data and not args.run:
         p.error("--data (a Kaggle test set) needs --run")
+    if args.format == "hpa2021" and not args.run:
+        p.error("--format hpa2021 needs --run")
+    if args.cells and args.format != "hpa2021":
+        p.error("--cells goes with --format hpa2021")
     return args
 
 
@@ -110,9 +129,31 @@ def own_images(args) -> int:
     return 0
 
 
+def single_cell(args) -> int:
+    from gapnet.single_cell.predict import field_ids, predict_submission
+
+    if args.data:
+        from gapnet.data.source import open_source
+
+        src = open_source(args.data, "test")
+        image_dir, ids, ext = src.image_dir, list(src.labels.ids), src.ext
+    else:
+        image_dir, ext = args.images, "png"
+        ids = field_ids(image_dir, ext)
+    out = args.out or "submission.csv"
+    rows = predict_submission(
+        args.run, image_dir, ids, out, args.cells, ext, log=lambda *a: print(*a, file=sys.stderr)
+    )
+    n = sum(len(r[3].split()) // 3 for r in rows)
+    print(f"{out}: {len(rows)} fields, {n} (cell, label) predictions")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     try:
+        if args.format == "hpa2021":
+            return single_cell(args)
         return test_set(args) if args.data else own_images(args)
     except (DataError, RunError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)

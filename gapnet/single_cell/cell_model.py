@@ -88,16 +88,31 @@ def predict_cells(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.asarray(model.predict(crops, batch_size=batch, verbose=0), np.float32)
 
 
-def cross_fit(crops, targets, folds, cfg: CellModelConfig, log=print) -> np.ndarray:
+def cross_fit(crops, targets, folds, cfg: CellModelConfig, log=print, folder=None) -> np.ndarray:
     """(n, C) out-of-fold cell probabilities: fold k's cells scored by a model trained on
-    the other folds' cells (folds by image: `cell_folds`)."""
+    the other folds' cells (folds by image: `cell_folds`). With `folder`, each fold's model
+    (`fold_<k>.keras`) and scores (`fold_<k>.npy`) are kept there as it finishes, and a
+    finished fold is read back instead of retrained (a killed run resumes)."""
+    import os
+
     folds = np.asarray(folds)
     oof = np.zeros(np.shape(targets), np.float32)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     for k in sorted(set(folds.tolist())):
         train, score = folds != k, folds == k
+        pred = os.path.join(folder, f"fold_{k}.npy") if folder else None
+        if pred and os.path.isfile(pred):
+            oof[score] = np.load(pred)
+            log(f"cell model, fold {k}: finished earlier, read back")
+            continue
         log(f"cell model, fold {k}: training on {train.sum()} cells, scoring {score.sum()}")
         model = train_cell_model(crops[train], targets[train], cfg)
         oof[score] = predict_cells(model, crops[score])
+        if pred:
+            model.save(os.path.join(folder, f"fold_{k}.keras"))
+            np.save(pred + ".tmp.npy", oof[score])
+            os.replace(pred + ".tmp.npy", pred)
     return oof
 
 

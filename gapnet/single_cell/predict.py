@@ -1,0 +1,144 @@
+"""The 2021 submission from fields and (optionally) their cell masks: every cell scored
+with a single-cell run's image and cell models, written as the Kaggle CSV
+(`gapnet.single_cell.submission`).
+
+The run is a `run_single_cell` folder: each field's image probabilities average the
+image run's fold models (at the run's image size), each cell's the cell run's fold
+models (masked crops from the field at its own size), and the score is image x cell with
+the run's edge and Negative policies. A plain K-fold run folder also works: every cell
+then gets its image's probabilities (method "image"), a 28-class run's mapped to the 19
+2021 classes (`gapnet.schemes.probabilities_to_hpa2021`).
+
+Each field's PredictionString is kept in `<out>.parts/<ID>.txt` as it is finished, so a
+killed prediction resumes; the CSV is written when every field is done.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+from gapnet.schemes import SCHEMES
+
+NEGATIVE = SCHEMES["hpa2021"].negative
+
+
+def field_ids(image_dir: str, ext: str = "png") -> list[str]:
+    """The IDs of the `<ID>_green.<ext>` files of a folder, sorted.
+
+    Raises:
+        DataError: none found, naming the folder."""
+    from gapnet.data.labels import DataError
+
+    ids = sorted(
+        os.path.basename(p)[: -len(f"_green.{ext}")]
+        for p in glob.glob(os.path.join(glob.escape(image_dir), f"*_green.{ext}"))
+    )
+    if not ids:
+        raise DataError(f"{image_dir}: no <ID>_green.{ext} files")
+    return ids
+
+
+class FieldScorer:
+    """Scores the cells of one field with a run's models (see the module doc)."""
+
+    def __init__(self, run: str):
+        from gapnet.config import Config
+        from gapnet.cv.runfolder import RunError
+        from gapnet.cv.submission import fold_models
+        from gapnet.training.predict import load_model
+
+        self.sc = None
+        if os.path.isfile(os.path.join(run, "single_cell.json")):
+            from gapnet.io import read_json
+            from gapnet.single_cell.run import SingleCellConfig
+
+            self.sc = SingleCellConfig.from_dict(read_json(os.path.join(run, "single_cell.json")))
+            image_run = os.path.join(run, "image_run")
+            cells = sorted(glob.glob(os.path.join(run, "cell_model", "fold_*.keras")))
+            if not cells:
+                raise RunError(f"{run}/cell_model: no fold models (has the run finished?)")
+            self.cell_models = [load_model(p, compile=False) for p in cells]
+        elif os.path.isfile(os.path.join(run, "config.json")):
+            image_run = run
+            self.cell_models = []
+        else:
+            raise RunError(f"{run} is neither a single-cell nor a K-fold run folder")
+        self.image_size = Config.from_file(os.path.join(image_run, "config.json")).image_size
+        self.image_models = [load_model(p, compile=False) for p in fold_models(image_run)]
+
+    def image_probs(self, field: np.ndarray) -> np.ndarray:
+        """(19,) the field's 2021 probabilities, the fold models averaged."""
+        import cv2
+
+        from gapnet.schemes import probabilities_to_hpa2021
+
+        x = field
+        if field.shape[0] != self.image_size:
+            interp = cv2.INTER_AREA if field.shape[0] > self.image_size else cv2.INTER_LINEAR
+            x = cv2.resize(field, (self.image_size, self.image_size), interpolation=interp)
+        p = np.mean([m.predict(x[None], verbose=0)[0] for m in self.image_models], 0)
+        return probabilities_to_hpa2021(p[None])[0] if len(p) == 28 else p
+
+    def score(self, field: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """(n_cells, 19) scores of the cells 1..n of `cells` in `field` (H, W, 4) uint8."""
+        from gapnet.data.segment import edge_labels
+        from gapnet.single_cell.crops import cell_crops
+        from gapnet.single_cell.scores import method_scores
+
+        p = self.image_probs(field)
+        n = int(cells.max())
+        image_p = np.repeat(p[None], n, 0)
+        if not self.cell_models:
+            return image_p
+        from gapnet.schemes import probabilities_to_hpa2021
+
+        crops, labels = cell_crops(field, cells, self.sc.cell.crop_size)
+        cell_p = np.mean([m.predict(crops, verbose=0, batch_size=256) for m in self.cell_models], 0)
+        if cell_p.shape[1] == 28:  # a run in the 2018 scheme
+            cell_p = probabilities_to_hpa2021(cell_p)
+        edge = np.isin(labels, edge_labels(cells))
+        s = method_scores(
+            image_p,
+            cell_p,
+            edge=edge,
+            edge_weight=self.sc.edge_weight,
+            negative=(NEGATIVE, self.sc.negative),
+        )
+        return s["image_x_cell"]
+
+
+def predict_submission(
+    run: str, image_dir: str, ids, out: str, masks: str | None = None, ext="png", log=print
+) -> list[tuple]:
+    """Writes the submission CSV `out` for fields `ids` of `image_dir` and returns its rows
+    (ID, width, height, PredictionString). Cells: `masks` (a folder) or gapnet's own
+    segmentation (the run's nucleus diameter, or 50 px at 512)."""
+    from gapnet.data.images import read_sample
+    from gapnet.io import atomic_write_text
+    from gapnet.single_cell.cell_set import field_cells, native_size
+    from gapnet.single_cell.submission import prediction_string, write_submission
+
+    scorer = FieldScorer(run)
+    diameter = scorer.sc.nucleus_diameter if scorer.sc else 50.0
+    parts = out + ".parts"
+    os.makedirs(parts, exist_ok=True)
+    rows = []
+    for n, sid in enumerate(ids):
+        part = os.path.join(parts, f"{sid}.txt")
+        if os.path.isfile(part):
+            with open(part, encoding="utf-8") as f:
+                w, h, text = f.read().rstrip("\n").split(",", 2)
+            rows.append((sid, int(w), int(h), text))
+            continue
+        size = native_size(image_dir, sid, ext)
+        field = read_sample(image_dir, sid, size, ext)
+        cells, _ = field_cells(field, masks, sid, diameter)
+        text = prediction_string(cells, scorer.score(field, cells)) if cells.max() else ""
+        atomic_write_text(part, f"{size},{size},{text}\n")
+        rows.append((sid, size, size, text))
+        log(f"{n + 1}/{len(ids)} {sid}: {int(cells.max())} cells")
+    write_submission(out, rows)
+    return rows

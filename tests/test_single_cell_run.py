@@ -1,0 +1,222 @@
+"""The single-cell job's parts: the cell cache, the methods' scores, the per-cell
+evaluation, the 2021 submission from a run (decoded back), and the whole job (slow)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gapnet.single_cell import evaluate as ev
+from gapnet.single_cell.scores import method_scores
+
+
+def _field(tmp_path, sid="f1", size=64, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    d = tmp_path / "fields"
+    d.mkdir(exist_ok=True)
+    for c in ("red", "green", "blue", "yellow"):
+        Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(
+            d / f"{sid}_{c}.png"
+        )
+    return str(d)
+
+
+def _masks(tmp_path, sid="f1", size=64, kind="cells"):
+    from gapnet.data.segment import write_mask
+
+    m = np.zeros((size, size), np.int32)
+    m[2:20, 3:25], m[30:50, 30:60], m[0:10, 50:64] = 7, 3, 9  # gaps, unordered, at the edge
+    d = tmp_path / "masks"
+    d.mkdir(exist_ok=True)
+    write_mask(str(d / f"{sid}_{kind}.png"), m)
+    return str(d), m
+
+
+def test_cell_set_crops_given_masks_once_then_reads_its_cache(tmp_path):
+    from gapnet.single_cell.cell_set import cell_set
+
+    fields = _field(tmp_path)
+    masks, m = _masks(tmp_path, kind="predictedmask")  # HPA-Cell-Segmentation's name
+    logs = []
+    a = cell_set(fields, ["f1"], str(tmp_path / "c"), 16, masks, log=logs.append)
+    assert a.crops.dtype == np.uint8 and a.crops.shape == (3, 16, 16, 4)
+    # renumbered 1..3 in label order (3, 7, 9); only label 9 touches the border
+    assert sorted(np.unique(a.masks[0]).tolist()) == [0, 1, 2, 3]
+    assert np.array_equal(a.masks[0] == 2, m == 7)
+    assert a.edge.tolist() == [False, False, True]
+    assert a.rows(0) == slice(0, 3)
+    b = cell_set(
+        fields, ["f1"], str(tmp_path / "c"), 16, str(tmp_path / "nowhere"), log=logs.append
+    )
+    assert "1 segmented and cropped now" in logs[0] and "0 segmented" in logs[-1]
+    assert np.array_equal(a.crops, b.crops)  # from the cache: the missing masks never read
+
+
+def test_cell_set_names_a_field_without_a_mask(tmp_path):
+    from gapnet.data.labels import DataError
+    from gapnet.single_cell.cell_set import cell_set
+
+    fields = _field(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no mask for f1"):
+        cell_set(fields, ["f1"], str(tmp_path / "c"), 16, str(tmp_path / "empty"))
+
+
+def test_method_scores_product_mean_negative_rule_and_edge_weight():
+    img = np.array([[0.8, 0.5, 0.1], [0.8, 0.5, 0.1]])
+    cell = np.array([[0.5, 0.2, 0.9], [0.1, 0.4, 0.3]])
+    s = method_scores(img, cell)
+    assert np.allclose(s["image_x_cell"], img * cell)
+    assert np.allclose(s["image_mean_cell"], (img + cell) / 2)
+    assert "maps" not in s
+    s = method_scores(img, cell, negative=(2, "none_of"))
+    assert np.allclose(s["cell"][:, 2], (1 - cell[:, 0]) * (1 - cell[:, 1]))
+    prod = img * cell
+    assert np.allclose(s["image_x_cell"][:, 2], (1 - prod[:, 0]) * (1 - prod[:, 1]))
+    assert np.allclose(s["image_x_cell"][:, :2], prod[:, :2])
+    s = method_scores(img, cell, edge=[True, False], edge_weight=0.5)
+    assert np.allclose(s["cell"], cell * [[0.5], [1.0]])
+    with pytest.raises(ValueError, match="negative rule"):
+        method_scores(img, cell, negative=(2, "both"))
+
+
+def _truth_and_pred():
+    t = np.zeros((20, 20), np.int32)
+    t[0:10, 0:10], t[0:10, 10:20], t[10:20, 0:20] = 1, 2, 3
+    labels = np.array([[1, 0], [0, 1], [1, 1]], bool)
+    p = t.copy()
+    p[t == 2] = 0  # true cell 2 missed
+    p[12:20, 0:20] = 4  # cell 3 predicted at IoU 0.8 as label 4; a sliver as 3 stays
+    return t, labels, p
+
+
+def test_matched_cells_pair_predictions_with_true_cells_at_iou_06():
+    from gapnet.single_cell.cell_set import relabel
+
+    t, labels, p = _truth_and_pred()
+    p = relabel(p)  # 1 (cell 1), 2 (sliver of 3: IoU 0.2), 3 (IoU 0.8 with 3)
+    idx, y, image = ev.matched_cells([(t, labels)], [p], [slice(5, 8)])
+    assert idx.tolist() == [5, 7] and image.tolist() == [0, 0]
+    assert y.tolist() == [[True, False], [True, True]]
+
+
+def test_cell_f1_is_sklearns_at_thresholds_from_the_other_folds():
+    from sklearn.metrics import f1_score
+
+    from gapnet import thresholds
+
+    rng = np.random.default_rng(1)
+    y = rng.random((60, 3)) < 0.4
+    s = np.clip(y * 0.4 + rng.random((60, 3)) * 0.7, 0, 1)
+    image = np.repeat(np.arange(12), 5)
+    image_folds = np.arange(12) % 3
+    r = ev.cell_f1(y, s, image, image_folds, n_boot=50)
+    cross = thresholds.crossfit("f1_search", y, s, image_folds[image], step=0.01)
+    want = f1_score(y, s > cross, average="macro", zero_division=0)
+    assert r["macro_f1"] == pytest.approx(want)
+    assert r["macro_f1_tuned"] >= r["macro_f1"] - 1e-9  # tuned on the scored cells
+    assert r["macro_f1_ci95"][0] <= r["macro_f1"] <= r["macro_f1_ci95"][1]
+
+
+def test_map_table_gain_is_the_difference_of_the_two_maps():
+    t, labels, p = _truth_and_pred()
+    truth = [(t, labels)] * 4
+    rows = [slice(0, 3)] * 4
+    good = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]])
+    flat = np.full((3, 2), 0.5)
+    masks = [t] * 4
+    hits = {
+        "image": ev.hits_of(truth, masks, flat, rows),
+        "image_x_cell": ev.hits_of(truth, masks, good, rows),
+    }
+    r = ev.map_table(hits, n_boot=50)
+    for c in ("all", "present"):
+        diff = r["map"][f"image_x_cell/{c}"] - r["map"][f"image/{c}"]
+        assert r["gain"][c] == pytest.approx(diff)
+    assert r["map"]["image_x_cell/all"] == pytest.approx(1.0)  # perfect masks and ranking
+    assert r["map"]["image/all"] < 1.0
+
+
+def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
+    tiny_run, tiny_data, tmp_path
+):
+    """predict.py --format hpa2021 with given masks: the CSV decodes back to the same
+    cells, labels and confidences the run's models give; a killed run resumes."""
+    import runpy
+
+    from gapnet.data.images import read_sample
+    from gapnet.data.segment import write_mask
+    from gapnet.single_cell.predict import FieldScorer
+    from gapnet.single_cell.submission import read_submission
+
+    run, _ = tiny_run
+    images = os.path.join(tiny_data, "train")
+    ids = sorted(f[: -len("_green.png")] for f in os.listdir(images) if f.endswith("_green.png"))
+    ids = ids[:3]
+    fields = tmp_path / "fields"
+    fields.mkdir()
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    m = np.zeros((48, 48), np.int32)
+    m[1:20, 1:20], m[25:47, 5:30], m[5:15, 30:46] = 1, 2, 3
+    for sid in ids:
+        for c in ("red", "green", "blue", "yellow"):
+            os.link(os.path.join(images, f"{sid}_{c}.png"), fields / f"{sid}_{c}.png")
+        write_mask(str(masks / f"{sid}_cells.png"), m)
+    out = str(tmp_path / "sub.csv")
+    main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
+    args = ["--run", run, "--images", str(fields), "--cells", str(masks), "--format", "hpa2021"]
+    assert main(args + ["--out", out]) == 0
+    sub = read_submission(out)
+    scorer = FieldScorer(run)
+    assert sorted(sub) == ids
+    for sid in ids:
+        cells, scores = sub[sid]
+        assert np.array_equal(cells, m)
+        want = scorer.score(read_sample(str(fields), sid, 48), m)
+        assert scores.shape == (3, 19)
+        np.testing.assert_allclose(scores, want, rtol=1e-5)
+    # killed after one field: its part is kept, the rest is done on the next call
+    parts = out + ".parts"
+    os.remove(out)
+    for sid in ids[1:]:
+        os.remove(os.path.join(parts, f"{sid}.txt"))
+    with open(os.path.join(parts, f"{ids[0]}.txt"), encoding="utf-8") as f:
+        kept = f.read()
+    assert main(args + ["--out", out]) == 0
+    with open(os.path.join(parts, f"{ids[0]}.txt"), encoding="utf-8") as f:
+        assert f.read() == kept
+    assert sorted(read_submission(out)) == ids
+
+
+@pytest.mark.slow
+def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
+    """The whole job on a tiny atlas: every stage kept on disk, a second call reads them
+    back (no training), every method scored against the atlas's true cells."""
+    from gapnet.single_cell.cell_model import CellModelConfig
+    from gapnet.single_cell.run import SingleCellConfig, run_single_cell
+
+    cfg = SingleCellConfig(
+        synthetic_n=24,
+        synthetic_size=128,
+        synthetic_seed=5,
+        image_epochs=1,
+        image_size=64,
+        cell=CellModelConfig(epochs=1, crop_size=24),
+    )
+    out = str(tmp_path / "sc")
+    r = run_single_cell(cfg, out, log=lambda *a: None)
+    assert r["synthetic"] and r["scheme"] == "hpa2021"
+    for m in ("image", "maps", "cell", "image_x_cell"):
+        assert 0 <= r["map"][f"{m}/all"] <= 1 and 0 <= r["map"][f"{m}/present"] <= 1
+    assert len(r["per_class"]["image/all"]) == 19
+    assert r["n_cells"] > 24 and os.path.isfile(os.path.join(out, "report", "report.html"))
+    for k in range(3):
+        assert os.path.isfile(os.path.join(out, "cell_model", f"fold_{k}.keras"))
+    logs = []
+    again = run_single_cell(cfg, out, log=logs.append)
+    assert again["map"] == r["map"]
+    assert any("read back" in str(line) for line in logs)
+    assert not any("training on" in str(line) for line in logs)
