@@ -59,6 +59,12 @@ def parse(argv=None):
     )
     p.add_argument("--folds-file", dest="folds_file", help="reuse an Id,fold CSV")
     p.add_argument(
+        "--scheme",
+        choices=["hpa2018", "hpa2021"],
+        help="label scheme: hpa2018 (28 classes, Id,Target) or hpa2021 (19, ID,Label); "
+        "default: the label CSV's header (the synthetic atlas: hpa2018)",
+    )
+    p.add_argument(
         "--skip-bad",
         dest="skip_bad",
         action="store_true",
@@ -121,6 +127,7 @@ def resolve_config(args) -> Config:
             "batch_size",
             "seed",
             "folds_file",
+            "scheme",
             "skip_bad",
             "deterministic",
             "precision",

@@ -118,3 +118,45 @@ def test_2018_probabilities_become_2021_ones_by_noisy_or_with_negative_as_none()
     assert out[0, 17] == pytest.approx(0.75) and out[0, 0] == pytest.approx(0.2)
     assert out[0, 18] == pytest.approx(0.25 * 0.8)  # no location: neither vesicles nor 0
     assert out[1, :18].max() == 0 and out[1, 18] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_a_2021_run_trains_scores_reports_and_exports_19_classes(tmp_path, tiny_run):
+    """--scheme hpa2021 end to end: 19 outputs, thresholds and per-class rows named by the
+    2021 scheme (Negative last), the card and preset say so, and compare refuses to put a
+    19-class run beside a 28-class one."""
+    import json
+    import os
+
+    from gapnet.config import Config
+    from gapnet.cv.kfold import run_kfold
+    from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.export.preset import export_run
+    from gapnet.report.run_report import write_report
+    from gapnet.report.tables import comparison_rows
+    from tests.conftest import TINY
+
+    data = write_dataset(tmp_path / "a21", 30, 48, 3, workers=1, progress=False, scheme="hpa2021")
+    out = str(tmp_path / "run")
+    m = run_kfold(Config(data=data, scheme="hpa2021", **TINY), out, log=lambda *a: None)
+    assert m["scheme"] == "hpa2021" and m["n_classes"] == 19
+    assert len(m["per_class"]["f1"]) == 19
+    thr = json.load(open(os.path.join(out, "thresholds.json")))["thresholds"]
+    assert len(thr) == 19
+    write_report(out, log=lambda *a: None)
+    md = open(os.path.join(out, "report", "report.md")).read()
+    assert "| 18 | Negative |" in md and "Vesicles and punctate" in md
+    exp = export_run(out, str(tmp_path / "preset"), formats=(), log=lambda *a: None)
+    preset = json.load(open(os.path.join(exp, "preset.json")))
+    assert preset["scheme"] == "hpa2021" and preset["class_names"][-1] == "Negative"
+    card = open(os.path.join(exp, "README.md")).read()
+    assert "19 sigmoid probabilities" in card and "Negative" in card
+    runs = [
+        {"name": "r21", "config": {}, "metrics": m},
+        {"name": "r18", "config": {}, "metrics": tiny_run[1]},
+    ]
+    with pytest.raises(ValueError, match="different label schemes"):
+        comparison_rows(runs)
+    # a 2021 CSV under the 2018 scheme is refused with the header named
+    with pytest.raises(Exception, match="ID,Label"):
+        run_kfold(Config(data=data, scheme="hpa2018", **TINY), str(tmp_path / "x"), log=print)
