@@ -101,7 +101,9 @@ def read_submission(path: str, n_classes: int = 19) -> dict:
     Raises:
         ValueError: a bad header or row, naming the file and its line."""
     import csv
+    import sys
 
+    csv.field_size_limit(sys.maxsize)  # a 2048-px field's string runs to megabytes
     out = {}
     with open(path, newline="") as f:
         reader = csv.reader(f)
