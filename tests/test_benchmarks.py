@@ -52,3 +52,12 @@ def test_pipeline_benchmark_reports_png_cache_and_decode_limit():
     for key in ("png", "cache", "decode_limit"):
         assert result[key] > 0
     assert result["cache_over_png"] == pytest.approx(result["cache"] / result["png"])
+
+
+def test_single_cell_benchmark_refuses_its_development_draw():
+    import runpy
+
+    main = runpy.run_path("benchmarks/single_cell.py", run_name="bench")["main"]
+    with pytest.raises(SystemExit) as e:
+        main(["--seed", "21"])
+    assert e.value.code == 2

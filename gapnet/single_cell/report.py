@@ -31,14 +31,19 @@ def method_rows(r: dict) -> list[list]:
     """One row per method: mAP@0.6 (all images; images holding the class) and per-cell
     macro-F1 (cross-fitted; tuned), with 95 % BCa intervals over images."""
     rows = []
-    methods = [k.split("/all")[0] for k in r["map"] if k.endswith("/all")]
+    methods = [k[: -len("/all")] for k in r["map"] if k.endswith("/all")]
     for m in methods:
         f1 = r.get("cell_f1", {}).get(m)
+        ci = r["map_ci95"]
         rows.append(
             [
                 METHOD_LABELS.get(m, m),
-                _ci(r["map"][f"{m}/all"], r["map_ci95"][f"{m}/all"]),
-                _ci(r["map"][f"{m}/present"], r["map_ci95"][f"{m}/present"]),
+                *(
+                    _ci(r["map"][f"{m}/{c}"], ci[f"{m}/{c}"])
+                    if f"{m}/{c}" in ci
+                    else f"{r['map'][f'{m}/{c}']:.3f} (point)"
+                    for c in ("all", "present")
+                ),
                 _ci(f1["macro_f1"], f1["macro_f1_ci95"]) if f1 else "-",
                 f"{f1['macro_f1_tuned']:.3f}" if f1 else "-",
             ]

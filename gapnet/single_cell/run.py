@@ -84,7 +84,7 @@ def atlas_truth(root: str, ids, n_classes: int) -> list:
     return out
 
 
-def map_scores(image_run, reader, ids, folds, image_p, cs, log=print) -> np.ndarray:
+def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> np.ndarray:
     """(n_cells, C) explain's per-cell scores (gradient x input maps of each field's own
     fold model; `cell_calls`' p_k * min(r_k, 1)), every class mapped."""
     from gapnet.cv.submission import fold_models
@@ -96,9 +96,14 @@ def map_scores(image_run, reader, ids, folds, image_p, cs, log=print) -> np.ndar
     every = list(range(image_p.shape[1]))
     thr = np.full(len(every), 0.5)  # the scores do not threshold
     out = np.zeros((len(cs.crops), len(every)), np.float32)
-    for n in range(len(ids)):
-        maps = class_maps(explainers[folds[n]], reader(n)[None], every, method="input_gradient")
-        out[cs.rows(n)] = cell_calls(image_p[n], thr, maps[0], every, cs.masks[n])[0]
+    for k in sorted(set(np.asarray(folds).tolist())):
+        fields = np.flatnonzero(np.asarray(folds) == k)
+        for start in range(0, len(fields), batch):  # a batch of fields per gradient call
+            chunk = fields[start : start + batch]
+            x = np.stack([reader(int(n)) for n in chunk])
+            maps = class_maps(explainers[k], x, every, method="input_gradient")
+            for n, m in zip(chunk, maps, strict=True):
+                out[cs.rows(n)] = cell_calls(image_p[n], thr, m, every, cs.masks[n])[0]
     return out
 
 
@@ -114,6 +119,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
     from gapnet.single_cell import evaluate as ev
     from gapnet.single_cell.cell_model import cross_fit
     from gapnet.single_cell.cell_set import cell_set
+    from gapnet.single_cell.metric import CONVENTIONS, pooled_map
     from gapnet.single_cell.scores import ALTERNATIVES, METHODS, method_scores
 
     os.makedirs(out, exist_ok=True)
@@ -174,7 +180,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
         else:
             log("maps: gradient x input of each field's own fold model")
             reader = open_reader(src, ids, img_cfg.image_size, "auto", log=lambda *a: None)
-            map_p = map_scores(run_dir, reader, ids, folds, image_p, cs, log)
+            map_p = map_scores(run_dir, reader, ids, folds, image_p, cs)
             np.save(path + ".tmp.npy", map_p)
             os.replace(path + ".tmp.npy", path)
         seconds["maps"] = time.perf_counter() - t
@@ -207,11 +213,13 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
         if negative is not None:
             other = "none_of" if cfg.negative == "model" else "model"
             variants["negative"] = {"negative": (sc.negative, other)}
-        for name, change in variants.items():
+        result.update(ev.map_table(hits))
+        for name, change in variants.items():  # points only: a policy is judged on them
             if change:
                 s = method_scores(image_p[cs.image_of], cell_p, None, **{**policy, **change})
-                hits[f"image_x_cell/{name}"] = ev.hits_of(truth, cs.masks, s["image_x_cell"], rows)
-        result.update(ev.map_table(hits))
+                h = ev.hits_of(truth, cs.masks, s["image_x_cell"], rows)
+                for conv in CONVENTIONS:
+                    result["map"][f"image_x_cell/{name}/{conv}"] = pooled_map(h, conv)["map"]
         idx, y, image = ev.matched_cells(truth, cs.masks, rows)
         result["cell_f1"] = {m: ev.cell_f1(y, scores[m][idx], image, folds) for m in methods}
         result["n_cells_matched"] = int(len(idx))
