@@ -66,14 +66,14 @@ def field_scores(scorer, explainers, field, cells) -> dict:
     from gapnet.data.segment import edge_labels
     from gapnet.explain.cells import cell_calls
     from gapnet.explain.maps import class_maps
+    from gapnet.single_cell.cell_model import predict_cells
     from gapnet.single_cell.crops import cell_crops
-    from gapnet.single_cell.predict import _apply
     from gapnet.single_cell.scores import method_scores
 
     p = scorer.image_probs(field)
     n = int(cells.max())
     crops, labels = cell_crops(field, cells, scorer.sc.cell.crop_size)
-    cell_p = np.mean([_apply(m, crops) for m in scorer.cell_models], 0)
+    cell_p = np.mean([predict_cells(m, crops) for m in scorer.cell_models], 0)
     s = scorer.image_size
     small = cv2.resize(field, (s, s), interpolation=cv2.INTER_AREA)
     every = list(range(len(p)))

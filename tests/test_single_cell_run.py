@@ -220,3 +220,22 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     assert again["map"] == r["map"]
     assert any("read back" in str(line) for line in logs)
     assert not any("training on" in str(line) for line in logs)
+    # the finished job predicts a 2021 submission with its own cells, read back intact
+    from gapnet.single_cell.predict import FieldScorer, predict_submission
+    from gapnet.single_cell.submission import read_submission
+
+    root = r["root"]
+    ids = sorted(os.listdir(os.path.join(out, "cells")))[:2]
+    ids = [i[: -len(".npz")] for i in ids]
+    sub = str(tmp_path / "sub.csv")
+    predict_submission(out, os.path.join(root, "train"), ids, sub, log=lambda *a: None)
+    got = read_submission(sub)
+    scorer = FieldScorer(out)
+    from gapnet.data.images import read_sample
+    from gapnet.single_cell.cell_set import field_cells
+
+    for sid in ids:
+        field = read_sample(os.path.join(root, "train"), sid, 128)
+        cells, _ = field_cells(field, None, sid, cfg.nucleus_diameter)
+        assert np.array_equal(got[sid][0], cells)
+        np.testing.assert_allclose(got[sid][1], scorer.score(field, cells), rtol=1e-5)

@@ -81,11 +81,14 @@ def train_cell_model(crops: np.ndarray, targets: np.ndarray, cfg: CellModelConfi
     return model
 
 
-def predict_cells(model, crops: np.ndarray, batch: int = 256) -> np.ndarray:
-    """(n, C) probabilities of the crops."""
-    if not len(crops):
+def predict_cells(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(n, C) outputs of the model for x, in batches: a direct call, so that no
+    tf.function is retraced for each new model or batch shape (as `predict` would)."""
+    if not len(x):
         return np.zeros((0, model.output_shape[-1]), np.float32)
-    return np.asarray(model.predict(crops, batch_size=batch, verbose=0), np.float32)
+    return np.concatenate(
+        [np.asarray(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
+    ).astype(np.float32)
 
 
 def cross_fit(crops, targets, folds, cfg: CellModelConfig, log=print, folder=None) -> np.ndarray:

@@ -41,14 +41,6 @@ def field_ids(image_dir: str, ext: str = "png") -> list[str]:
     return ids
 
 
-def _apply(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """The model's outputs for x in batches (a direct call: no tf.function retraced per
-    field, as `predict` would for every new batch shape)."""
-    return np.concatenate(
-        [np.asarray(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
-    ).astype(np.float32)
-
-
 class FieldScorer:
     """Scores the cells of one field with a run's models (see the module doc)."""
 
@@ -82,12 +74,13 @@ class FieldScorer:
         import cv2
 
         from gapnet.schemes import probabilities_to_hpa2021
+        from gapnet.single_cell.cell_model import predict_cells
 
         x = field
         if field.shape[0] != self.image_size:
             interp = cv2.INTER_AREA if field.shape[0] > self.image_size else cv2.INTER_LINEAR
             x = cv2.resize(field, (self.image_size, self.image_size), interpolation=interp)
-        p = np.mean([_apply(m, x[None])[0] for m in self.image_models], 0)
+        p = np.mean([predict_cells(m, x[None])[0] for m in self.image_models], 0)
         return probabilities_to_hpa2021(p[None])[0] if len(p) == 28 else p
 
     def score(self, field: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -102,9 +95,10 @@ class FieldScorer:
         if not self.cell_models:
             return image_p
         from gapnet.schemes import probabilities_to_hpa2021
+        from gapnet.single_cell.cell_model import predict_cells
 
         crops, labels = cell_crops(field, cells, self.sc.cell.crop_size)
-        cell_p = np.mean([_apply(m, crops) for m in self.cell_models], 0)
+        cell_p = np.mean([predict_cells(m, crops) for m in self.cell_models], 0)
         if cell_p.shape[1] == 28:  # a run in the 2018 scheme
             cell_p = probabilities_to_hpa2021(cell_p)
         edge = np.isin(labels, edge_labels(cells))
