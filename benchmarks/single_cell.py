@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         r = run(args, args.out or tmp)
     r["seconds_total"] = round(time.perf_counter() - t0, 1)
-    print_table(r)
+    print_table(r, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(r, indent=1))
     return 0
@@ -110,30 +110,31 @@ def run(args, folder: str) -> dict:
     }
 
 
-def print_table(r: dict) -> None:
-    print(
+def print_table(r: dict, file=None) -> None:
+    say = lambda *x: print(*x, file=file)  # noqa: E731
+    say(
         f"\n{r['n_images']} images, {r['n_cells']} predicted cells, {r['n_true_cells']} true "
         f"(synthetic, {r['scheme']}, seed {r['seed']}, variability {r['variability']}); "
         "95 % BCa intervals over images"
     )
-    print("| method | mAP@0.6 all images | mAP@0.6 images holding the class | cell macro-F1 |")
-    print("|---|---:|---:|---:|")
+    say("| method | mAP@0.6 all images | mAP@0.6 images holding the class | cell macro-F1 |")
+    say("|---|---:|---:|---:|")
     ci = r["map_ci95"]
     for m in SHOWN:
         f1 = r["cell_f1"][m]
-        print(
+        say(
             f"| {m} | {r['map'][m]:.3f} [{ci[f'{m}/all'][0]:.3f}, {ci[f'{m}/all'][1]:.3f}] | "
             f"{r['map_present'][m]:.3f} [{ci[f'{m}/present'][0]:.3f}, "
             f"{ci[f'{m}/present'][1]:.3f}] | {f1['macro_f1']:.3f} [{f1['macro_f1_ci95'][0]:.3f}, "
             f"{f1['macro_f1_ci95'][1]:.3f}] |"
         )
     for k, v in r["map_policies"].items():
-        print(f"| {k} | {v:.3f} | | |")
+        say(f"| {k} | {v:.3f} | | |")
     lo, hi = r["gain_ci95"]
-    print(f"image_x_cell minus image (all): {r['gain']['all']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    say(f"image_x_cell minus image (all): {r['gain']['all']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     lo, hi = r["gain_ci95_present"]
-    print(f"image_x_cell minus image (present): {r['gain']['present']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-    print(f"stage seconds: {r['seconds']}")
+    say(f"image_x_cell minus image (present): {r['gain']['present']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    say(f"stage seconds: {r['seconds']}")
 
 
 if __name__ == "__main__":

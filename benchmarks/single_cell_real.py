@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         r = run(a, a.out or tmp)
-    print_table(r)
+    print_table(r, sys.stderr if a.json else sys.stdout)
     if a.json:
         print(json.dumps(r, indent=1))
     return 0
@@ -206,26 +206,27 @@ def _raw_labels(masks: str, sid: str) -> np.ndarray:
     return labels[labels > 0]
 
 
-def print_table(r: dict) -> None:
-    print("\nReal HPA 2021 fields (a tiny real sample; the run's models as trained)")
-    print("| field | size | reference cells | own cells | own matched at IoU 0.6 | round trip |")
-    print("|---|---:|---:|---:|---:|---|")
+def print_table(r: dict, file=None) -> None:
+    say = lambda *x: print(*x, file=file)  # noqa: E731
+    say("\nReal HPA 2021 fields (a tiny real sample; the run's models as trained)")
+    say("| field | size | reference cells | own cells | own matched at IoU 0.6 | round trip |")
+    say("|---|---:|---:|---:|---:|---|")
     for sid, f in r["fields"].items():
         ref, own = f["reference"], f["own"]
-        print(
+        say(
             f"| {sid[:8]} | {ref['size']} | {ref['cells']} | {own['cells']} | "
             f"{own['matched_to_reference']} | {ref['round_trip'] and own['round_trip']} |"
         )
     for src, a in r["auc"].items():
-        print(
+        say(
             f"\nper-cell AUC against the review scores, {src} masks ({a['n_cells']} cells, "
             f"{a['n_positive']} positive)"
         )
-        print("| cells | " + " | ".join(METHODS) + " |")
-        print("|---|" + "---:|" * len(METHODS))
-        print("| pooled | " + " | ".join(f"{a['pooled'][m]:.3f}" for m in METHODS) + " |")
+        say("| cells | " + " | ".join(METHODS) + " |")
+        say("|---|" + "---:|" * len(METHODS))
+        say("| pooled | " + " | ".join(f"{a['pooled'][m]:.3f}" for m in METHODS) + " |")
         for g, v in a["per_field_class"].items():
-            print(f"| {g} (n={v['n']}) | " + " | ".join(f"{v[m]:.3f}" for m in METHODS) + " |")
+            say(f"| {g} (n={v['n']}) | " + " | ".join(f"{v[m]:.3f}" for m in METHODS) + " |")
 
 
 if __name__ == "__main__":
