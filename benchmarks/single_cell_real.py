@@ -113,7 +113,7 @@ def run(a, out: str) -> dict:
     from gapnet.data.images import read_sample
     from gapnet.data.match import match
     from gapnet.explain.maps import Explainer
-    from gapnet.single_cell.cell_set import field_cells, native_size
+    from gapnet.single_cell.cell_set import field_cells, mask_labels, native_size
     from gapnet.single_cell.predict import FieldScorer, field_ids, predict_submission
     from gapnet.single_cell.submission import read_submission
     from gapnet.training.predict import load_model
@@ -156,7 +156,7 @@ def run(a, out: str) -> dict:
                 "round_trip": bool(same),
             }
             # reference labels are the relabelled masks' 1..k in label order
-            raw = _raw_labels(a.masks, sid)
+            raw = mask_labels(a.masks, sid, int(ref.max()))
             ref_of = dict(m.pairs)  # own/reference cell -> reference cell (1..k)
             for (rid, label, k), score in reviews.items():
                 if rid != sid or 2 < score < 4:
@@ -194,16 +194,6 @@ def run(a, out: str) -> dict:
             },
         }
     return result
-
-
-def _raw_labels(masks: str, sid: str) -> np.ndarray:
-    """The sorted nonzero labels of a field's reference mask file (before renumbering)."""
-    from gapnet.data.segment import mask_path, read_mask
-    from gapnet.single_cell.cell_set import MASK_KINDS
-
-    path = next(p for k in MASK_KINDS if (p := mask_path(masks, sid, k)))
-    labels = np.unique(read_mask(path))
-    return labels[labels > 0]
 
 
 def print_table(r: dict, file=None) -> None:

@@ -40,7 +40,11 @@ def main(argv=None) -> int:
         runs.append(
             {"name": os.path.basename(os.path.normpath(path)), "config": config, "metrics": metrics}
         )
-    rows = comparison_rows(runs)
+    try:
+        rows = comparison_rows(runs)
+    except ValueError as e:  # runs of different label schemes
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     os.makedirs(args.out, exist_ok=True)
     atomic_write_text(os.path.join(args.out, "comparison.md"), comparison_markdown(rows))
     with open(os.path.join(args.out, "comparison.csv"), "w", newline="") as f:

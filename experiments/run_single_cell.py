@@ -7,9 +7,11 @@ image labels only, and four ways to score each cell, side by side, into a run fo
 Without --data it draws a synthetic atlas in the 2021 scheme whose cells show different
 labels of their image (single-cell variability), trains and cross-fits both models, and
 scores mAP@0.6 and per-cell macro-F1 against the atlas's true cells (docs/single_cell.md).
-With --data (a 2018 or 2021 layout) it trains on the image labels and writes every cell's
-scores (cells.csv); figures against true cells need the atlas's truth folder. Rerunning
-with the same --out resumes where it stopped.
+With --data (a 2021 layout; a 2018 one with --scheme hpa2018) it trains on the image
+labels and writes every cell's scores (cells.csv); figures against true cells need the
+atlas's truth folder. Rerunning with the same --out resumes: the image run's finished
+folds, each field's cached cells, each finished cell-model fold and the maps are read
+back (scoring and the report are redone); other settings are refused unless --force.
 """
 
 import argparse
@@ -48,6 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-maps", action="store_true", help="skip the map-based method")
     p.add_argument("--out", help="run folder (default runs/<date>-single-cell)")
     p.add_argument("--json", action="store_true", help="print results.json")
+    p.add_argument(
+        "--force", action="store_true", help="continue --out with changed settings (redoes cells)"
+    )
     a = p.parse_args(argv)
     cfg = SingleCellConfig(
         data=a.data,
@@ -65,11 +70,13 @@ def main(argv=None) -> int:
     )
     out = a.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-single-cell")
     log = lambda *x: print(*x, file=sys.stderr, flush=True)  # noqa: E731
+    from gapnet.cv.runfolder import RunError
+    from gapnet.data.images import ImageError
     from gapnet.data.labels import DataError
 
     try:
-        r = run_single_cell(cfg, out, log)
-    except (DataError, ValueError) as e:
+        r = run_single_cell(cfg, out, log, force=a.force)
+    except (DataError, ImageError, RunError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.json:

@@ -13,6 +13,7 @@ STAGES = {
     "io": 0,
     "metrics": 0,
     "thresholds": 0,
+    "schemes": 0,
     "data": 1,
     "models": 2,
     "training": 3,
@@ -20,6 +21,7 @@ STAGES = {
     "explain": 5,
     "report": 6,
     "export": 7,
+    "single_cell": 8,
 }
 
 

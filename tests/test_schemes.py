@@ -158,5 +158,5 @@ def test_a_2021_run_trains_scores_reports_and_exports_19_classes(tmp_path, tiny_
     with pytest.raises(ValueError, match="different label schemes"):
         comparison_rows(runs)
     # a 2021 CSV under the 2018 scheme is refused with the header named
-    with pytest.raises(Exception, match="ID,Label"):
+    with pytest.raises(DataError, match="ID,Label"):
         run_kfold(Config(data=data, scheme="hpa2018", **TINY), str(tmp_path / "x"), log=print)

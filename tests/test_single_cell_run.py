@@ -148,7 +148,6 @@ def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
 
     from gapnet.data.images import read_sample
     from gapnet.data.segment import write_mask
-    from gapnet.single_cell.predict import FieldScorer
     from gapnet.single_cell.submission import read_submission
 
     run, _ = tiny_run
@@ -170,25 +169,41 @@ def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
     args = ["--run", run, "--images", str(fields), "--cells", str(masks), "--format", "hpa2021"]
     assert main(args + ["--out", out]) == 0
     sub = read_submission(out)
-    scorer = FieldScorer(run)
     assert sorted(sub) == ids
+    # expected, without FieldScorer: the fold models averaged, mapped to the 2021 classes,
+    # the field's probabilities given to each of its cells
+    from gapnet.cv.submission import fold_models
+    from gapnet.schemes import probabilities_to_hpa2021
+    from gapnet.training.predict import load_model
+
+    models = [load_model(p, compile=False) for p in fold_models(run)]
     for sid in ids:
         cells, scores = sub[sid]
         assert np.array_equal(cells, m)
-        want = scorer.score(read_sample(str(fields), sid, 48), m)
+        x = read_sample(str(fields), sid, 48)[None]
+        p28 = np.mean([np.asarray(model(x, training=False))[0] for model in models], 0)
+        want = np.repeat(probabilities_to_hpa2021(p28[None]), 3, 0)
         assert scores.shape == (3, 19)
         np.testing.assert_allclose(scores, want, rtol=1e-5)
-    # killed after one field: its part is kept, the rest is done on the next call
+    # killed after one field: its part is kept (a sentinel here: no cells), the rest is
+    # done on the next call
     parts = out + ".parts"
     os.remove(out)
     for sid in ids[1:]:
         os.remove(os.path.join(parts, f"{sid}.txt"))
-    with open(os.path.join(parts, f"{ids[0]}.txt"), encoding="utf-8") as f:
-        kept = f.read()
+    with open(os.path.join(parts, f"{ids[0]}.txt"), "w", encoding="utf-8") as f:
+        f.write("48,48,\n")
     assert main(args + ["--out", out]) == 0
-    with open(os.path.join(parts, f"{ids[0]}.txt"), encoding="utf-8") as f:
-        assert f.read() == kept
-    assert sorted(read_submission(out)) == ids
+    again = read_submission(out)
+    assert sorted(again) == ids and not again[ids[0]][0].any()  # the kept part, not redone
+    assert np.array_equal(again[ids[1]][0], m)
+    # parts made with other masks are refused, not mixed in
+    other = tmp_path / "other_masks"
+    other.mkdir()
+    for sid in ids:
+        write_mask(str(other / f"{sid}_cells.png"), m)
+    args2 = ["--run", run, "--images", str(fields), "--cells", str(other), "--format", "hpa2021"]
+    assert main(args2 + ["--out", out]) == 1
 
 
 @pytest.mark.slow
@@ -215,11 +230,47 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     assert r["n_cells"] > 24 and os.path.isfile(os.path.join(out, "report", "report.html"))
     for k in range(3):
         assert os.path.isfile(os.path.join(out, "cell_model", f"fold_{k}.keras"))
+    # the cell model's folds are the image run's: every cell's fold is its field's
+    import csv
+
+    with open(os.path.join(out, "image_run", "folds.csv"), newline="") as f:
+        fold_of = {row["Id"]: row["fold"] for row in csv.DictReader(f)}
+    with open(os.path.join(out, "cells.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == r["n_cells"] and all(row["fold"] == fold_of[row["Id"]] for row in rows)
+    counts = {k: sum(row["fold"] == str(k) for row in rows) for k in range(3)}
+    for k in range(3):
+        assert len(np.load(os.path.join(out, "cell_model", f"fold_{k}.npy"))) == counts[k]
     logs = []
     again = run_single_cell(cfg, out, log=logs.append)
     assert again["map"] == r["map"]
-    assert any("read back" in str(line) for line in logs)
-    assert not any("training on" in str(line) for line in logs)
+    assert sum("read back" in str(line) for line in logs) == 3
+    assert any("0 segmented and cropped now" in str(line) for line in logs)
+    assert not any("training on" in str(line) or "maps:" in str(line) for line in logs)
+    # other settings on the same folder are refused
+    from dataclasses import replace
+
+    from gapnet.cv.runfolder import RunError
+
+    with pytest.raises(RunError, match="crop_size"):
+        run_single_cell(replace(cfg, cell=replace(cfg.cell, crop_size=32)), out, log=logs.append)
+    # the maps, one field per gradient call, equal the job's batched ones
+    from gapnet.data.cache import open_reader
+    from gapnet.data.source import open_source
+    from gapnet.single_cell.cell_set import cell_set
+    from gapnet.single_cell.run import map_scores
+
+    src = open_source(r["root"], scheme="hpa2021")
+    ids = [i for i in src.labels.ids]
+    cs = cell_set(src.image_dir, ids, os.path.join(out, "cells"), 24, log=lambda *a: None)
+    from gapnet.cv.runfolder import read_predictions
+
+    oof_ids, oof = read_predictions(os.path.join(out, "image_run", "oof_predictions.csv"))
+    assert oof_ids == ids
+    folds = np.array([int(fold_of[i]) for i in ids])
+    reader = open_reader(src, ids, 64, "auto", log=lambda *a: None)
+    one = map_scores(os.path.join(out, "image_run"), reader, ids, folds, oof, cs, batch=1)
+    np.testing.assert_allclose(one, np.load(os.path.join(out, "maps.npy")), rtol=1e-4, atol=1e-6)
     # the finished job predicts a 2021 submission with its own cells, read back intact
     from gapnet.single_cell.predict import FieldScorer, predict_submission
     from gapnet.single_cell.submission import read_submission
@@ -239,3 +290,26 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
         cells, _ = field_cells(field, None, sid, cfg.nucleus_diameter)
         assert np.array_equal(got[sid][0], cells)
         np.testing.assert_allclose(got[sid][1], scorer.score(field, cells), rtol=1e-5)
+    # the real-field benchmark's path on two atlas fields, the truth as reference masks
+    import runpy
+    from types import SimpleNamespace
+
+    real = runpy.run_path("benchmarks/single_cell_real.py", run_name="bench")
+    fields = tmp_path / "two"
+    fields.mkdir()
+    for sid in ids[:2]:
+        for c in ("red", "green", "blue", "yellow"):
+            os.link(os.path.join(root, "train", f"{sid}_{c}.png"), fields / f"{sid}_{c}.png")
+    reviews = tmp_path / "reviews.csv"
+    lines = ["image_id,mask_label,class_2021,score_1to5"]
+    for sid in ids[:2]:
+        n = int(field_cells(read_sample(str(fields), sid, 128), None, sid, 50.0)[0].max())
+        lines += [f"{sid},{c},0,{5 if c % 2 else 1}" for c in range(1, n + 1)]
+    reviews.write_text("\n".join(lines) + "\n")
+    args = SimpleNamespace(
+        run=out, images=str(fields), masks=os.path.join(root, "truth"), percell=str(reviews)
+    )
+    res = real["run"](args, str(tmp_path / "real_out"))
+    assert res["round_trip"] == {"reference": True, "own": True}
+    assert res["auc"]["reference"]["n_cells"] > 0
+    assert res["auc"]["reference"]["pooled"]["image"] == pytest.approx(0.5, abs=0.2)

@@ -51,10 +51,12 @@ def fold_models(run: str) -> list[str]:
 def predict_test(
     run: str, root: str, tta: str | None = None, batch_size: int | None = None, log=print
 ) -> tuple[list[str], np.ndarray]:
-    """Ids in sample_submission.csv order and fold-averaged probabilities (n, 28).
+    """Ids in sample_submission.csv order and fold-averaged probabilities (n, 28): the
+    Kaggle 2018 test set and a 28-class run (a 2021 run: `gapnet.single_cell.predict`).
 
     Raises:
         gapnet.data.labels.DataError: the test split has bad or missing files (all listed).
+        RunError: the run or the test set is not in the 28-class scheme.
     """
     from gapnet.data.cache import open_reader
     from gapnet.data.validate import check_or_raise, validate
@@ -66,8 +68,18 @@ def predict_test(
     ids = check_or_raise(report, skip_bad=False, log=log)
     reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
     tta = tta or cfg.tta
+    width = len(run_thresholds(run))
+    if width != 28 or report.source.labels.targets.shape[1] != 28:
+        from gapnet.cv.runfolder import RunError
+
+        raise RunError(
+            f"{run} predicts {width} classes and {root} is a "
+            f"{report.source.labels.scheme} test set: the 2018 submission needs 28; a 2021 "
+            "(19-class) run writes its "
+            "submission with --format hpa2021"
+        )
     log(f"predicting {len(ids)} test samples with {len(paths)} fold models (TTA {tta})")
-    total = 0.0
+    total = np.zeros((len(ids), 1), np.float64)  # widens to the model's classes
     for path in paths:
         model = load_model(path)
         total = total + predict(

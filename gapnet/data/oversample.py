@@ -73,6 +73,11 @@ def write_oversampled(
     table = read_labels(src.csv_path)
     if table.sources:
         raise ValueError(f"{src.csv_path} already has a Source column (oversampled data)")
+    if table.scheme != "hpa2018":
+        raise ValueError(
+            f"{src.csv_path} is in the {table.scheme} scheme; oversampling writes the 2018 "
+            "layout (Id,Target,Source) only"
+        )
     if src.ext != "png":
         raise ValueError(
             f"{src.image_dir}: {src.ext} files; convert them to the Kaggle PNG "

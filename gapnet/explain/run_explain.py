@@ -105,6 +105,10 @@ def explain(req: ExplainRequest, log=print) -> dict:
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(req.run)]
     thr_all = read_json(os.path.join(req.run, "thresholds.json"))
+    n_classes = len(thr_all["thresholds"])
+    bad = [k for k in req.classes if not 0 <= int(k) < n_classes]
+    if bad:
+        raise RunError(f"--classes {bad}: {req.run} predicts classes 0..{n_classes - 1}")
     if req.data is None:  # out of fold: each sample by the model that never saw it
         table = load_run(req.run, log)  # resolves (or generates) the run's data
         synthetic = table.synthetic
@@ -118,9 +122,14 @@ def explain(req: ExplainRequest, log=print) -> dict:
         thr = np.stack([np.asarray(cross.get(str(fold_of[i]), thr_all["thresholds"])) for i in ids])
         rule = "each sample's fold model; cross-fitted thresholds"
     else:
-        src = open_source(req.data)
+        src = open_source(req.data, scheme=run_cfg.scheme)
         synthetic = is_synthetic(req.data)
         ids, y = list(src.labels.ids), src.labels.targets
+        if y.shape[1] != len(thr_all["thresholds"]):
+            raise RunError(
+                f"{req.data} is labelled in {y.shape[1]} classes ({src.labels.scheme}), "
+                f"{req.run} predicts {len(thr_all['thresholds'])}"
+            )
         reader = open_reader(src, ids, size, "auto", log)
         probs = _probabilities(explainers, reader, len(ids))
         fold_of = {i: None for i in ids}

@@ -106,7 +106,13 @@ def cross_fit(crops, targets, folds, cfg: CellModelConfig, log=print, folder=Non
         train, score = folds != k, folds == k
         pred = os.path.join(folder, f"fold_{k}.npy") if folder else None
         if pred and os.path.isfile(pred):
-            oof[score] = np.load(pred)
+            kept = np.load(pred)
+            if kept.shape != (score.sum(), oof.shape[1]):
+                raise ValueError(
+                    f"{pred} holds {kept.shape} scores but fold {k} has {score.sum()} cells "
+                    f"of {oof.shape[1]} classes: made from other cells; use a new run folder"
+                )
+            oof[score] = kept
             log(f"cell model, fold {k}: finished earlier, read back")
             continue
         log(f"cell model, fold {k}: training on {train.sum()} cells, scoring {score.sum()}")

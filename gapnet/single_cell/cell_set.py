@@ -55,6 +55,18 @@ def relabel(cells: np.ndarray) -> np.ndarray:
     return lut[cells]
 
 
+def mask_labels(masks: str | None, sample_id: str, k: int) -> np.ndarray:
+    """(k,) the mask file's own label of each renumbered cell 1..k (1..k for gapnet's
+    own segmentation)."""
+    from gapnet.data.segment import mask_path, read_mask
+
+    if not masks:
+        return np.arange(1, k + 1)
+    path = next(p for kind in MASK_KINDS if (p := mask_path(masks, sample_id, kind)))
+    labels = np.unique(read_mask(path))
+    return labels[labels > 0]
+
+
 def native_size(image_dir: str, sample_id: str, ext: str = "png") -> int:
     """The side of a field's green file (fields are square in both HPA layouts).
 
@@ -77,11 +89,13 @@ def native_size(image_dir: str, sample_id: str, ext: str = "png") -> int:
 
 def field_cells(image: np.ndarray, masks: str | None, sample_id: str, diameter: float):
     """(cells 1..k, source) of one field: `masks/<Id>_cells.*` or `_predictedmask.*` when
-    a folder is given (resized to the field by nearest neighbour), else gapnet's
-    segmentation with the nucleus diameter `diameter` px at 512 (scaled to the field).
+    a folder is given (it must be the field's size), else gapnet's segmentation with the
+    nucleus diameter `diameter` px at 512 (scaled to the field). Cells are renumbered
+    1..k in label order (`mask_labels` gives the file's own labels back).
 
     Raises:
-        DataError: a masks folder without this field's mask, naming both."""
+        DataError: a masks folder without this field's mask, or a mask of another size,
+            naming the file."""
     from gapnet.data.labels import DataError
     from gapnet.data.segment import SegmentParams, mask_path, read_mask, segment_cells
 
@@ -89,7 +103,13 @@ def field_cells(image: np.ndarray, masks: str | None, sample_id: str, diameter: 
         path = next((p for k in MASK_KINDS if (p := mask_path(masks, sample_id, k))), None)
         if path is None:
             raise DataError(f"{masks}: no mask for {sample_id} (<Id>_cells.png or _predictedmask)")
-        return relabel(read_mask(path, image.shape[:2])), path
+        labels = read_mask(path)
+        if labels.shape != image.shape[:2]:
+            raise DataError(
+                f"{path}: mask is {labels.shape[1]}x{labels.shape[0]}, its field "
+                f"{sample_id} {image.shape[1]}x{image.shape[0]}: masks must be at the field's size"
+            )
+        return relabel(labels), path
     d = diameter * image.shape[0] / 512
     cells = segment_cells(image, SegmentParams(nucleus_diameter=d))[0]
     return relabel(cells), f"gapnet segmentation, nucleus diameter {d:.0f} px"

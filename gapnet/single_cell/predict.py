@@ -56,10 +56,15 @@ class FieldScorer:
             from gapnet.single_cell.run import SingleCellConfig
 
             self.sc = SingleCellConfig.from_dict(read_json(os.path.join(run, "single_cell.json")))
+            if self.sc.scheme != "hpa2021":
+                raise RunError(
+                    f"{run} is a {self.sc.scheme} single-cell run; the 2021 submission needs "
+                    "one trained in the 2021 scheme (run_single_cell.py --scheme hpa2021)"
+                )
+            if not os.path.isfile(os.path.join(run, "results.json")):
+                raise RunError(f"{run}: the single-cell job has not finished (no results.json)")
             image_run = os.path.join(run, "image_run")
             cells = sorted(glob.glob(os.path.join(run, "cell_model", "fold_*.keras")))
-            if not cells:
-                raise RunError(f"{run}/cell_model: no fold models (has the run finished?)")
             self.cell_models = [load_model(p, compile=False) for p in cells]
         elif os.path.isfile(os.path.join(run, "config.json")):
             image_run = run
@@ -112,6 +117,36 @@ class FieldScorer:
         return s["image_x_cell"]
 
 
+def _check_parts(parts: str, run: str, masks, diameter: float) -> None:
+    """Creates `parts` with its manifest, or checks that the parts there were made by the
+    same run, masks and diameter.
+
+    Raises:
+        RunError: they were not, naming the folder and the difference."""
+    import json
+
+    from gapnet.cv.runfolder import RunError
+    from gapnet.io import atomic_write_text
+
+    want = {
+        "run": os.path.abspath(run),
+        "masks": os.path.abspath(masks) if masks else None,
+        "nucleus_diameter": diameter,
+    }
+    path = os.path.join(parts, "manifest.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            have = json.load(f)
+        if have != want:
+            raise RunError(
+                f"{parts} holds fields predicted with {have}, not {want}: delete it or "
+                "choose another --out"
+            )
+        return
+    os.makedirs(parts, exist_ok=True)
+    atomic_write_text(path, json.dumps(want, indent=1))
+
+
 def predict_submission(
     run: str, image_dir: str, ids, out: str, masks: str | None = None, ext="png", log=print
 ) -> list[tuple]:
@@ -126,7 +161,7 @@ def predict_submission(
     scorer = FieldScorer(run)
     diameter = scorer.sc.nucleus_diameter if scorer.sc else 50.0
     parts = out + ".parts"
-    os.makedirs(parts, exist_ok=True)
+    _check_parts(parts, run, masks, diameter)
     rows = []
     for n, sid in enumerate(ids):
         part = os.path.join(parts, f"{sid}.txt")

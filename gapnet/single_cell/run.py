@@ -107,8 +107,54 @@ def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> n
     return out
 
 
-def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
-    """Runs (or resumes) the job into `out` and returns results.json's content."""
+def _flat(d: dict) -> dict:
+    """{"key": v, "cell.key": v} of a config dict with one nested level."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{j}": w for j, w in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def check_run_config(out: str, cfg: SingleCellConfig, force: bool = False) -> None:
+    """Writes RUN/single_cell.json; refuses to continue a folder started with other
+    settings (its cells, cell models and maps were made with those), unless `force`.
+
+    Raises:
+        RunError: the settings differ, naming each change."""
+    from gapnet.cv.runfolder import RunError
+    from gapnet.io import atomic_write_text, read_json
+
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "single_cell.json")
+    new = json.loads(json.dumps(cfg.to_dict()))
+    if os.path.isfile(path):
+        old = read_json(path)
+        a, b = _flat(old), _flat(new)
+        changed = [
+            f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a | b) if a.get(k) != b.get(k)
+        ]
+        if changed and not force:
+            raise RunError(
+                f"{out} was started with other settings ({'; '.join(changed)}); its cells, "
+                "cell models and maps were made with those: use a new --out (or --force)"
+            )
+        if changed:  # forced: the stages made with the old settings are redone
+            import shutil
+
+            for stage in ("cells", "cell_model"):
+                shutil.rmtree(os.path.join(out, stage), ignore_errors=True)
+            if os.path.isfile(os.path.join(out, "maps.npy")):
+                os.remove(os.path.join(out, "maps.npy"))
+    atomic_write_text(path, json.dumps(new, indent=1))
+
+
+def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = False) -> dict:
+    """Runs (or resumes) the job into `out` and returns results.json's content. A folder
+    started with other settings is refused (`check_run_config`) unless `force`, which
+    redoes the cells, cell models and maps."""
     from gapnet.cv.kfold import run_kfold
     from gapnet.cv.runfolder import read_predictions
     from gapnet.data.cache import open_reader
@@ -122,8 +168,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
     from gapnet.single_cell.metric import CONVENTIONS, pooled_map
     from gapnet.single_cell.scores import ALTERNATIVES, METHODS, method_scores
 
-    os.makedirs(out, exist_ok=True)
-    atomic_write_text(os.path.join(out, "single_cell.json"), json.dumps(cfg.to_dict(), indent=1))
+    check_run_config(out, cfg, force)
     sc = get_scheme(cfg.scheme)
     seconds = {}
     t = time.perf_counter()
@@ -175,7 +220,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
     if cfg.maps:
         t = time.perf_counter()
         path = os.path.join(out, "maps.npy")
-        if os.path.isfile(path):
+        if os.path.isfile(path) and np.load(path, mmap_mode="r").shape == cell_p.shape:
             map_p = np.load(path)
         else:
             log("maps: gradient x input of each field's own fold model")
@@ -188,7 +233,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
     negative = None if sc.negative is None else (sc.negative, cfg.negative)
     policy = dict(edge=cs.edge, edge_weight=cfg.edge_weight, negative=negative)
     scores = method_scores(image_p[cs.image_of], cell_p, map_p, **policy)
-    _write_cells(os.path.join(out, "cells.csv"), cs, folds, scores["image_x_cell"])
+    _write_cells(os.path.join(out, "cells.csv"), cs, folds, scores["image_x_cell"], cfg.masks)
     result = {
         "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
         "synthetic": synthetic,
@@ -199,6 +244,18 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
         "n_edge_cells": int(cs.edge.sum()),
         "mask_sources": sorted(set(s.split(",")[0] for s in cs.sources)),
         "policy": {"edge_weight": cfg.edge_weight, "negative": cfg.negative},
+        "draw": (
+            {
+                "seed": cfg.synthetic_seed,
+                "n": cfg.synthetic_n,
+                "size": cfg.synthetic_size,
+                "variability": cfg.variability,
+            }
+            if cfg.data is None
+            else None
+        ),
+        "threshold_rule": "mAP@0.6: none (ranking); per-cell macro-F1: per-class F1 search "
+        "(0.01 grid) cross-fitted by image fold, and tuned on the scored cells (optimistic)",
         "image_model_macro_f1": read_json(os.path.join(run_dir, "metrics.json"))["macro_f1"],
     }
     has_truth = os.path.isfile(os.path.join(root, "truth", "cells.csv"))
@@ -209,10 +266,14 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print) -> dict:
         methods = [m for m in METHODS + ALTERNATIVES if m in scores]
         hits = {m: ev.hits_of(truth, cs.masks, scores[m], rows) for m in methods}
         # the two policies, each switched on alone for image_x_cell
-        variants = {"edge_weight": {"edge_weight": 0.5}, "negative": {}}
+        other_edge = 0.5 if cfg.edge_weight == 1.0 else 1.0
+        variants = {"edge_weight": {"edge_weight": other_edge}, "negative": {}}
         if negative is not None:
             other = "none_of" if cfg.negative == "model" else "model"
             variants["negative"] = {"negative": (sc.negative, other)}
+            result["policy_variants"] = {"edge_weight": other_edge, "negative": other}
+        else:
+            result["policy_variants"] = {"edge_weight": other_edge}
         result.update(ev.map_table(hits))
         for name, change in variants.items():  # points only: a policy is judged on them
             if change:
@@ -253,14 +314,18 @@ def _report(out, result, src, cs, scores, log, n_examples: int = 3) -> None:
     log(f"report: {write_report(out, result, examples)}")
 
 
-def _write_cells(path, cs, folds, scores) -> None:
+def _write_cells(path, cs, folds, scores, masks=None) -> None:
+    """cells.csv: Id, cell (1..k, the crops' order), mask_label (the mask file's own
+    label; = cell for gapnet's segmentation), edge, fold, then the C scores."""
     from gapnet.io import atomic_write_text
+    from gapnet.single_cell.cell_set import mask_labels
 
-    head = "Id,cell,edge,fold," + ",".join(f"p_{k}" for k in range(scores.shape[1]))
+    head = "Id,cell,mask_label,edge,fold," + ",".join(f"p_{k}" for k in range(scores.shape[1]))
     lines = [head]
     for n, sid in enumerate(cs.ids):
         r = cs.rows(n)
+        own = mask_labels(masks, sid, r.stop - r.start)
         for j, (e, s) in enumerate(zip(cs.edge[r], scores[r], strict=True)):
             vals = ",".join(f"{v:.5g}" for v in s)
-            lines.append(f"{sid},{j + 1},{int(e)},{folds[n]},{vals}")
+            lines.append(f"{sid},{j + 1},{own[j]},{int(e)},{folds[n]},{vals}")
     atomic_write_text(path, "\n".join(lines) + "\n")
