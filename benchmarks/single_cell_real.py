@@ -44,9 +44,12 @@ def read_reviews(path: str) -> dict:
     """{(image_id, mask_label, class): mean score} of the review CSV."""
     acc: dict = {}
     with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            key = (r["image_id"], int(r["mask_label"]), int(r["class_2021"]))
-            acc.setdefault(key, []).append(float(r["score_1to5"]))
+        for line, r in enumerate(csv.DictReader(f), start=2):
+            try:
+                key = (r["image_id"], int(r["mask_label"]), int(r["class_2021"]))
+                acc.setdefault(key, []).append(float(r["score_1to5"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise SystemExit(f"{path}:{line}: bad review row ({e!r})") from None
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
@@ -123,6 +126,8 @@ def run(a, out: str) -> dict:
     reviews = read_reviews(a.percell)
     ids = field_ids(a.images)
     scorer = FieldScorer(a.run)
+    if scorer.sc is None:
+        raise SystemExit(f"{a.run}: a single-cell run folder is needed (run_single_cell.py)")
     image_run = os.path.join(a.run, "image_run")
     explainers = [Explainer(load_model(m, compile=False)) for m in fold_models(image_run)]
     result = {"run": os.path.abspath(a.run), "fields": {}, "round_trip": {}, "auc": {}}

@@ -8,20 +8,21 @@
 from ROOT/test/ (or ROOT). The fold models of RUN are averaged; the run's thresholds (tuned
 on its out-of-fold predictions) decide the labels, and a sample with no class above its
 threshold gets its most probable class (--empty none leaves it empty). Also writes the
-averaged probabilities (Id + 28 columns) beside the submission.
+averaged probabilities (Id + 28 columns) beside the submission (a 28-class run).
 
 --images: a multi-channel TIFF / OME-TIFF file, or a folder of them and/or of per-channel
 files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the model's).
 Which TIFF channel is which: --channels (file order), else OME channel names. Writes one CSV
-row per image: the labels and the 28 probabilities.
+row per image: the labels and the probabilities (28, or 19 for a 2021 run).
 
 --format hpa2021: the HPA 2021 Single-Cell submission (ID,ImageWidth,ImageHeight,
 PredictionString) from a single-cell run (experiments/run_single_cell.py --out) or a plain
 run: every cell of each field (--cells DIR: `<ID>_cells.png` or `_predictedmask.png`
 masks; else gapnet's own segmentation) with its 19 scores, mask as COCO RLE. Fields come
 from --images (a folder of `<ID>_<color>.png`) or --data ROOT (ROOT/sample_submission.csv,
-images in ROOT/test/ or ROOT). Finished fields are kept in <out>.parts/: a killed
-prediction resumes.
+images in ROOT/test/ or ROOT; checked first, every bad file listed). With --images a bad
+field stops it, named. Finished fields are kept in <out>.parts/ (with the run and masks
+that made them): a killed prediction resumes.
 
 Bad or missing images stop it with the full list, as data_prep/validate.py prints it.
 """
@@ -133,10 +134,12 @@ def single_cell(args) -> int:
     from gapnet.single_cell.predict import field_ids, predict_submission
 
     if args.data:
-        from gapnet.data.source import open_source
+        from gapnet.data.validate import check_or_raise, validate
 
-        src = open_source(args.data, "test")
-        image_dir, ids, ext = src.image_dir, list(src.labels.ids), src.ext
+        report = validate(args.data, "test", 512, progress=False)
+        ids = check_or_raise(report, skip_bad=False, log=lambda *a: None)
+        src = report.source
+        image_dir, ext = src.image_dir, src.ext
     else:
         image_dir, ext = args.images, "png"
         ids = field_ids(image_dir, ext)

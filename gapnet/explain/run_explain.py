@@ -9,7 +9,7 @@ at the run's thresholds. Everything goes to `out/` (default `RUN/explain/`):
 the protein is" section).
 
 A class is called when p > t (strictly, `gapnet.cv.submission.decide`). Every image is
-mapped for all 28 classes, so its per-cell scores depend on its predictions alone (the
+mapped for all classes (28 or 19), so its per-cell scores depend on its predictions alone (the
 figure shows the called, true and requested classes). Without masks, cells are segmented
 on the image read at its own resolution (512 px for HPA); given masks are used as they
 are. Cells are scored at the mask's resolution (each cell pixel reads the map pixel it
@@ -242,7 +242,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
 
 
 def _probabilities(explainers, reader, n: int, batch: int = 16) -> np.ndarray:
-    """(n, 28) probabilities of the reader's samples, averaged over the explainers."""
+    """(n, C) probabilities of the reader's samples, averaged over the explainers."""
     out = []
     for start in range(0, n, batch):
         x = np.stack([reader(j) for j in range(start, min(start + batch, n))])

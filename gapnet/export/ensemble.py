@@ -1,4 +1,4 @@
-"""One Keras model that averages a run's fold models: image in, 28 probabilities out."""
+"""One Keras model that averages a run's fold models: image in, probabilities out."""
 
 from __future__ import annotations
 

@@ -18,9 +18,16 @@ METHOD_LABELS = {
     "cell": "(c) cell: the cell model alone",
     "image_x_cell": "(d) image x cell",
     "image_mean_cell": "mean of image and cell (the alternative to the product)",
-    "image_x_cell/edge_weight": "(d) with edge cells' scores x 0.5",
-    "image_x_cell/negative": "(d) with the other Negative rule",
 }
+
+
+def _label(m: str, r: dict) -> str:
+    v = r.get("policy_variants", {})
+    if m == "image_x_cell/edge_weight":
+        return f"(d) with edge cells' scores x {v.get('edge_weight', 0.5):g}"
+    if m == "image_x_cell/negative":
+        return f"(d) with Negative as '{v.get('negative', '?')}'"
+    return METHOD_LABELS.get(m, m)
 
 
 def _ci(point, ci) -> str:
@@ -37,7 +44,7 @@ def method_rows(r: dict) -> list[list]:
         ci = r["map_ci95"]
         rows.append(
             [
-                METHOD_LABELS.get(m, m),
+                _label(m, r),
                 *(
                     _ci(r["map"][f"{m}/{c}"], ci[f"{m}/{c}"])
                     if f"{m}/{c}" in ci
@@ -101,6 +108,12 @@ def write_report(run: str, r: dict, examples=None) -> str:
     out = os.path.join(run, "report")
     os.makedirs(out, exist_ok=True)
     synth = " (synthetic atlas: not HPA scores)" if r.get("synthetic") else ""
+    d = r.get("draw")
+    if d:
+        synth += (
+            f", atlas draw {d['seed']} ({d['n']} images at {d['size']} px, variability "
+            f"{d['variability']:g})"
+        )
     sections = [
         (
             "Data",
@@ -112,6 +125,7 @@ def write_report(run: str, r: dict, examples=None) -> str:
                     f"({r['n_edge_cells']} cut by the border), scheme {r['scheme']}{synth}; "
                     f"cells from {', '.join(r['mask_sources'])}. Image model out-of-fold "
                     f"macro-F1 {r['image_model_macro_f1']:.3f} (cross-fitted thresholds)."
+                    + (f" Thresholds: {r['threshold_rule']}." if "threshold_rule" in r else "")
                 ]
             ],
         )
@@ -149,8 +163,8 @@ def write_report(run: str, r: dict, examples=None) -> str:
         path = example_figure(os.path.join(out, "examples.png"), *examples[:3], names, examples[3])
         figs.append(("Per-cell examples", path))
     md, page = render("gapnet single-cell report", "gapnet single-cell report", sections, figs)
-    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
-        f.write(md)
-    with open(os.path.join(out, "report.html"), "w", encoding="utf-8") as f:
-        f.write(page)
+    from gapnet.io import atomic_write_text
+
+    atomic_write_text(os.path.join(out, "report.md"), md)
+    atomic_write_text(os.path.join(out, "report.html"), page)
     return os.path.join(out, "report.md")

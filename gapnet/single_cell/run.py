@@ -12,8 +12,9 @@ and (when the data has true cells) their mAP@0.6 and per-cell macro-F1, into a r
 
 Cross-fitting: the image model's folds (multilabel-stratified over images) are the cell
 model's, so a field's cells are scored by a cell model that never trained on any cell of
-that field, and its image probabilities come from the fold model that never saw it. Every
-stage is kept on disk as it finishes; a killed run restarts where it stopped.
+that field, and its image probabilities come from the fold model that never saw it. The
+image run's folds, each field's cells, each cell-model fold and the maps are kept on disk
+as they finish and read back on a rerun; scoring and the report are redone.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def with_pixel_input(model: keras.Model) -> keras.Model:
 
 
 def predict(model: keras.Model, reader, indices, batch_size: int, tta: str = "none") -> np.ndarray:
-    """Probabilities (n, 28) for the samples `indices` of `reader`, in that order."""
+    """Probabilities (n, C) for the samples `indices` of `reader`, in that order."""
     ds = make_dataset(reader, None, batch_size, training=False, indices=indices)
     if tta != "none":
         from gapnet.training.tta import predict as predict_tta
