@@ -5,8 +5,9 @@
 SRC holds `<id>_<color>.jpg` (2048 or 1728 px RGB). Each channel becomes an 8-bit
 grayscale PNG of its own plane (red R, green G, blue B, yellow mean(R, G)) in ROOT/train/,
 and the labels are appended to ROOT/train.csv. Samples already in ROOT, Ids repeated in
-the label file, samples with missing or corrupt files and exact duplicate images are
-skipped and listed in ROOT/import_report.txt. A rerun continues where it stopped.
+the label file, incomplete file sets, corrupt files, exact duplicate images and file sets
+with no label row are skipped and listed in ROOT/import_report.txt; labelled Ids with no
+file in SRC are only counted. A rerun continues where it stopped.
 """
 
 import argparse

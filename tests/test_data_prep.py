@@ -93,7 +93,12 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text(
         "Id,Target\n10814_50_A1_1,0 5\n10814_50_A1_2,0 5\n99_1_A1_1,3\n10814_50_A1_1,0 5\n"
+        "7_7_A1_1,2\n"
     )
+    # a labelled sample with only its green file; a full file set with no label row
+    shutil.copy(os.path.join(src, "10814_50_A1_1_green.jpg"), src / "7_7_A1_1_green.jpg")
+    for c in ("red", "green", "blue", "yellow"):
+        shutil.copy(os.path.join(src, f"10814_50_A1_1_{c}.jpg"), src / f"5_5_B2_1_{c}.jpg")
     root = tmp_path / "kaggle"
     from gapnet.data.external import import_external
 
@@ -102,7 +107,11 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
     )
     assert r["imported"] == ["10814_50_A1_1"]
     assert r["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
-    assert r["skipped"]["missing or unreadable file"] == ["99_1_A1_1"]
+    assert r["skipped"]["incomplete file set"] == ["7_7_A1_1: no red, blue, yellow"]
+    assert r["skipped"]["files without a label row"] == ["5_5_B2_1"]
+    assert r["labelled_without_files"] == 1  # 99_1_A1_1: counted, never listed
+    report = (root / "import_report.txt").read_text()
+    assert "99_1_A1_1" not in report and "1 labelled Ids have no file" in report
     assert "duplicate Id" in r["skipped"]["label file problem"][0]
     for color in ("red", "green", "blue", "yellow"):
         png = np.asarray(Image.open(root / "train" / f"10814_50_A1_1_{color}.png"))

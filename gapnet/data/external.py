@@ -2,9 +2,13 @@
 
 Each channel is reduced to its plane (`gapnet.data.images`: R, G, B, and mean(R, G) for yellow),
 resized to `size` and written as an 8-bit grayscale PNG in `ROOT/train/`; the label rows
-are added to `ROOT/train.csv`. Skipped and reported: samples already in ROOT, Ids repeated
-in the label file, samples with missing files, and exact duplicates (identical resized
-green channel of an earlier sample). A rerun continues: finished PNGs are not redone.
+are added to `ROOT/train.csv`. Skipped and reported, each listed: samples already in ROOT,
+Ids repeated in the label file, incomplete file sets (some channels there, others not),
+unreadable files, exact duplicates (identical resized green channel of an earlier sample),
+and file sets in SRC with no label row. Labelled Ids with no file at all in SRC are only
+counted (a label file for all 74,606 HPAv18 samples beside a folder holding a few is not a
+problem). SRC is listed once (no per-file stat). A rerun continues: finished PNGs are not
+redone.
 """
 
 from __future__ import annotations
@@ -64,9 +68,23 @@ def import_external(
     skipped = {
         "label file problem": [str(p) for p in problems],
         "already in ROOT": [],
-        "missing or unreadable file": [],
+        "incomplete file set": [],
+        "unreadable file": [],
         "duplicate image": [],
+        "files without a label row": [],
     }
+    try:
+        names = {e.name for e in os.scandir(src) if e.is_file()}
+    except OSError as e:
+        raise DataError(f"{src}: cannot list the HPAv18 folder ({e.strerror})") from None
+    on_disk: dict[str, set] = {}
+    for name in names:
+        stem, _, color = name[: -len(".jpg")].rpartition("_")
+        if name.endswith(".jpg") and color in CHANNELS and stem:
+            on_disk.setdefault(stem, set()).add(color)
+    labelled = set(table.ids) | {p.sample_id for p in problems if p.sample_id}
+    skipped["files without a label row"] = sorted(set(on_disk) - labelled)
+    no_files = 0
     out_dir = os.path.join(root, "train")
     os.makedirs(out_dir, exist_ok=True)
     train_csv = os.path.join(root, "train.csv")
@@ -82,12 +100,16 @@ def import_external(
         rows += [f"{i},{format_target(t)}" for i, t in zip(old.ids, old.targets, strict=True)]
     todo = []
     for sample_id, target in zip(table.ids, table.targets, strict=True):
+        have = on_disk.get(sample_id, set())
         if sample_id in existing:
             skipped["already in ROOT"].append(sample_id)
-        elif all(os.path.isfile(channel_path(src, sample_id, c, "jpg")) for c in CHANNELS):
+        elif len(have) == len(CHANNELS):
             todo.append((sample_id, target))
+        elif have:
+            missing = [c for c in CHANNELS if c not in have]
+            skipped["incomplete file set"].append(f"{sample_id}: no {', '.join(missing)}")
         else:
-            skipped["missing or unreadable file"].append(sample_id)
+            no_files += 1
 
     def convert(sample_id: str):
         planes = {}
@@ -112,7 +134,7 @@ def import_external(
             disable=None if progress else True,
         ):
             if planes is None:
-                skipped["missing or unreadable file"].append(f"{sample_id}: {digest}")
+                skipped["unreadable file"].append(f"{sample_id}: {digest}")
                 continue
             if digest in seen:
                 skipped["duplicate image"].append(f"{sample_id} (same as {seen[digest]})")
@@ -133,10 +155,12 @@ def import_external(
     report = [f"{len(added)} imported into {root} at {size}px"] + [
         f"{len(v)} skipped: {k}" + "".join(f"\n  {x}" for x in v) for k, v in skipped.items() if v
     ]
+    if no_files:
+        report.append(f"{no_files} labelled Ids have no file in {src} (not listed)")
     atomic_write_text(os.path.join(root, "import_report.txt"), "\n".join(report) + "\n")
     log(
         report[0]
         + "".join(f"; {len(v)} skipped ({k})" for k, v in skipped.items() if v)
         + f"; details in {os.path.join(root, 'import_report.txt')}"
     )
-    return {"imported": added, "skipped": skipped}
+    return {"imported": added, "skipped": skipped, "labelled_without_files": no_files}
