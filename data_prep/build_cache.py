@@ -17,6 +17,7 @@ quiet_tensorflow()
 from gapnet.data.cache import build  # noqa: E402
 from gapnet.data.images import ImageError  # noqa: E402
 from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.io import DiskSpaceError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         build(args.root, args.size, args.split, args.workers, progress=sys.stderr.isatty())
-    except (DataError, ImageError) as e:
+    except (DataError, ImageError, DiskSpaceError) as e:
         print(
             f"error: {e}\n(rows already cached are kept; fix the file and run again)",
             file=sys.stderr,

@@ -19,6 +19,7 @@ quiet_tensorflow()
 
 from gapnet.data.external import import_external  # noqa: E402
 from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.io import DiskSpaceError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
         import_external(
             args.src, args.root, args.labels, args.size, args.workers, progress=sys.stderr.isatty()
         )
-    except DataError as e:
+    except (DataError, DiskSpaceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

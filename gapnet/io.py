@@ -40,3 +40,24 @@ def atomic_write_json(path: str | os.PathLike, obj) -> None:
 def read_json(path: str | os.PathLike):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+class DiskSpaceError(OSError):
+    """Too little free space for what a step is about to write."""
+
+
+def check_free_space(folder: str | os.PathLike, needed: int, what: str) -> None:
+    """Raises DiskSpaceError, naming `folder`, the bytes `needed` for `what` and the bytes
+    free, when the file system holding `folder` (or its nearest existing parent) has less
+    free than `needed`."""
+    import shutil
+
+    path = os.path.abspath(os.fspath(folder))
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    free = shutil.disk_usage(path).free
+    if needed > free:
+        raise DiskSpaceError(
+            f"{os.fspath(folder)}: {what} needs {needed / 1e9:.2f} GB ({needed:,} bytes), "
+            f"{free / 1e9:.2f} GB free; free space or choose another folder"
+        )

@@ -95,3 +95,18 @@ def test_an_interrupted_build_keeps_its_rows_and_continues(data, monkeypatch):
     os.utime(bad, ns=(os.stat(bad).st_atime_ns, os.stat(bad).st_mtime_ns + 10**9))
     cache.build(data, 32, workers=1, progress=False, log=logs.append)
     assert "19 of 20 samples already cached, decoding 1" in logs[0]
+
+
+def test_a_cache_that_would_not_fit_is_refused_before_writing(data, monkeypatch, tmp_path):
+    import shutil
+    from collections import namedtuple
+
+    from gapnet.io import DiskSpaceError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    n = len(open_source(data).labels.ids)
+    with pytest.raises(DiskSpaceError, match=f"{n * 24 * 24 * 4:,} bytes") as e:
+        cache.build(data, 24, progress=False, **quiet)
+    assert cache.cache_dir(data, "train", 24) in str(e.value)
+    assert not os.path.exists(os.path.join(cache.cache_dir(data, "train", 24), "images.u8"))

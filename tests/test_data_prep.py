@@ -127,3 +127,25 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
     assert again["imported"] == [] and again["skipped"]["already in ROOT"] == ["10814_50_A1_1"]
     assert again["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
     assert "1 skipped: already in ROOT" in (root / "import_report.txt").read_text()
+
+
+def test_import_external_refuses_an_import_that_would_not_fit(tmp_path, monkeypatch):
+    import shutil as sh
+    from collections import namedtuple
+
+    from gapnet.data.external import import_external
+    from gapnet.io import DiskSpaceError
+
+    src = tmp_path / "hpav18"
+    src.mkdir()
+    for f in os.listdir(REAL_JPG):
+        if f.endswith(".jpg"):
+            sh.copy(os.path.join(REAL_JPG, f), src / f)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("Id,Target\n10814_50_A1_1,0 5\n")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(sh, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    root = tmp_path / "kaggle"
+    with pytest.raises(DiskSpaceError, match="1 samples needs"):
+        import_external(str(src), str(root), str(labels), 512, 1, False, log=lambda *a: None)
+    assert not (root / "train.csv").exists()

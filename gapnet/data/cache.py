@@ -24,7 +24,7 @@ import numpy as np
 from gapnet.classes import CHANNELS
 from gapnet.data.images import channel_path, read_sample
 from gapnet.data.labels import DataError
-from gapnet.io import atomic_write_json, atomic_write_text, read_json
+from gapnet.io import atomic_write_json, atomic_write_text, check_free_space, read_json
 
 CACHE_FOLDER = ".gapnet-cache"
 CHUNK = 256  # rows decoded between two progress saves
@@ -96,6 +96,9 @@ def build(
         and os.path.getsize(data_path) == int(np.prod(shape))
     )
     if not same_ids:
+        check_free_space(
+            out, int(np.prod(shape)), f"a uint8 cache of {len(ids)} samples at {size} px"
+        )
         atomic_write_text(os.path.join(out, "ids.txt"), "\n".join(ids) + "\n")
         np.save(rows_path, np.zeros(len(ids), np.uint64))
         with open(data_path, "wb") as f:

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError, channel_path, read_channel
 from gapnet.data.labels import DataError, format_target, parse_label_csv
-from gapnet.io import atomic_write_text
+from gapnet.io import atomic_write_text, check_free_space
 
+PNG_RATIO = 0.65  # PNG bytes / raw bytes assumed by the free-space check (Kaggle's: 0.61)
 HASHES = "image_hashes.csv"  # Id -> sha256 of its green channel at the dataset's size
 
 
@@ -122,6 +123,10 @@ def import_external(
                 return sample_id, None, str(e)
         return sample_id, planes, hashlib.sha256(planes["green"].tobytes()).hexdigest()
 
+    # PNG bytes, estimated: Kaggle's 512-px PNGs average 640 KB a sample, 61 % of raw
+    check_free_space(
+        out_dir, int(len(todo) * size * size * len(CHANNELS) * PNG_RATIO), f"{len(todo)} samples"
+    )
     added = []
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         seen = _known_hashes(root, sorted(existing), size, pool)
