@@ -51,7 +51,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="run folder (default runs/<date>-single-cell)")
     p.add_argument("--json", action="store_true", help="print results.json")
     p.add_argument(
-        "--force", action="store_true", help="continue --out with changed settings (redoes cells)"
+        "--force",
+        action="store_true",
+        help="continue --out with changed settings, redoing the stages they feed",
     )
     a = p.parse_args(argv)
     cfg = SingleCellConfig(

@@ -313,3 +313,66 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     assert res["round_trip"] == {"reference": True, "own": True}
     assert res["auc"]["reference"]["n_cells"] > 0
     assert res["auc"]["reference"]["pooled"]["image"] == pytest.approx(0.5, abs=0.2)
+
+
+def test_changed_settings_are_refused_and_force_redoes_exactly_the_stale_stages(tmp_path):
+    from dataclasses import replace
+
+    from gapnet.cv.runfolder import RunError
+    from gapnet.single_cell.run import STAGES, SingleCellConfig, check_run_config
+
+    cfg = SingleCellConfig()
+    out = tmp_path / "sc"
+
+    def fill():
+        for s in STAGES:
+            (out / s).mkdir(parents=True, exist_ok=True) if "." not in s else (out / s).touch()
+
+    check_run_config(str(out), cfg)
+    fill()
+    check_run_config(str(out), replace(cfg, edge_weight=0.5))  # scoring only: passes
+    assert not (out / "results.json").exists() and (out / "maps.npy").exists()
+    fill()
+    new_cell = replace(cfg, edge_weight=0.5, cell=replace(cfg.cell, epochs=3))
+    with pytest.raises(RunError, match=r"cell\.epochs: 8 -> 3"):
+        check_run_config(str(out), new_cell)
+    check_run_config(str(out), new_cell, force=True)
+    assert (out / "cells").exists() and not (out / "cell_model").exists()
+    assert (out / "image_run").exists() and not (out / "maps.npy").exists()
+    fill()
+    check_run_config(str(out), replace(new_cell, cell=replace(new_cell.cell, crop_size=32)), True)
+    assert not (out / "cells").exists() and (out / "image_run").exists()
+    fill()
+    with pytest.raises(RunError, match="image_run"):
+        check_run_config(str(out), replace(new_cell, image_epochs=13))
+    check_run_config(str(out), replace(new_cell, image_epochs=13), force=True)
+    assert not any((out / s).exists() for s in STAGES)
+
+
+def test_a_2021_submission_refuses_unfinished_and_2018_scheme_runs(tmp_path, tiny_run):
+    import json
+
+    from gapnet.cv.runfolder import RunError
+    from gapnet.cv.submission import predict_test
+    from gapnet.single_cell.predict import FieldScorer
+    from gapnet.single_cell.run import SingleCellConfig
+
+    run = tmp_path / "sc"
+    run.mkdir()
+    (run / "single_cell.json").write_text(json.dumps(SingleCellConfig().to_dict()))
+    with pytest.raises(RunError, match="has not finished"):
+        FieldScorer(str(run))
+    (run / "single_cell.json").write_text(json.dumps(SingleCellConfig(scheme="hpa2018").to_dict()))
+    with pytest.raises(RunError, match="hpa2018 single-cell run"):
+        FieldScorer(str(run))
+    (run / "single_cell.json").write_text(json.dumps({"unknown_key": 1}))
+    with pytest.raises(RunError, match="not this gapnet's settings"):
+        FieldScorer(str(run))
+    # a 28-class run against a 2021 test CSV: refused before any image is read
+    root = tmp_path / "t21"
+    root.mkdir()
+    (root / "sample_submission.csv").write_text(
+        "ID,ImageWidth,ImageHeight,PredictionString\nabc,2048,2048,\n"
+    )
+    with pytest.raises(RunError, match="2018 submission needs 28"):
+        predict_test(tiny_run[0], str(root), log=lambda *a: None)

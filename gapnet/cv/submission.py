@@ -64,20 +64,23 @@ def predict_test(
 
     cfg = Config.from_file(os.path.join(run, "config.json"))
     paths = fold_models(run)
-    report = validate(root, "test", cfg.image_size, progress=False)
-    ids = check_or_raise(report, skip_bad=False, log=log)
-    reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
-    tta = tta or cfg.tta
+    from gapnet.data.source import open_source
+
+    test = open_source(root, "test")  # the CSV only: refuse before decoding any image
     width = len(run_thresholds(run))
-    if width != 28 or report.source.labels.targets.shape[1] != 28:
+    if width != 28 or test.labels.targets.shape[1] != 28:
         from gapnet.cv.runfolder import RunError
 
         raise RunError(
             f"{run} predicts {width} classes and {root} is a "
-            f"{report.source.labels.scheme} test set: the 2018 submission needs 28; a 2021 "
+            f"{test.labels.scheme} test set: the 2018 submission needs 28; a 2021 "
             "(19-class) run writes its "
             "submission with --format hpa2021"
         )
+    report = validate(root, "test", cfg.image_size, progress=False)
+    ids = check_or_raise(report, skip_bad=False, log=log)
+    reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
+    tta = tta or cfg.tta
     log(f"predicting {len(ids)} test samples with {len(paths)} fold models (TTA {tta})")
     total = np.zeros((len(ids), 1), np.float64)  # widens to the model's classes
     for path in paths:

@@ -96,8 +96,9 @@ def build(
         and os.path.getsize(data_path) == int(np.prod(shape))
     )
     if not same_ids:
+        old = os.stat(data_path).st_blocks * 512 if os.path.isfile(data_path) else 0  # freed
         check_free_space(
-            out, int(np.prod(shape)), f"a uint8 cache of {len(ids)} samples at {size} px"
+            out, int(np.prod(shape)) - old, f"a uint8 cache of {len(ids)} samples at {size} px"
         )
         atomic_write_text(os.path.join(out, "ids.txt"), "\n".join(ids) + "\n")
         np.save(rows_path, np.zeros(len(ids), np.uint64))

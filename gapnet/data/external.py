@@ -123,9 +123,12 @@ def import_external(
                 return sample_id, None, str(e)
         return sample_id, planes, hashlib.sha256(planes["green"].tobytes()).hexdigest()
 
-    # PNG bytes, estimated: Kaggle's 512-px PNGs average 640 KB a sample, 61 % of raw
+    # PNG bytes, estimated: Kaggle's 512-px PNGs average 640 KB a sample, 61 % of raw; a
+    # killed import's finished PNGs are already on disk
+    written = {e.name for e in os.scandir(out_dir)}
+    new = sum(not all(f"{i}_{c}.png" in written for c in CHANNELS) for i, _ in todo)
     check_free_space(
-        out_dir, int(len(todo) * size * size * len(CHANNELS) * PNG_RATIO), f"{len(todo)} samples"
+        out_dir, int(new * size * size * len(CHANNELS) * PNG_RATIO), f"{new} new samples"
     )
     added = []
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:

@@ -58,13 +58,19 @@ def relabel(cells: np.ndarray) -> np.ndarray:
 def mask_labels(masks: str | None, sample_id: str, k: int) -> np.ndarray:
     """(k,) the mask file's own label of each renumbered cell 1..k (1..k for gapnet's
     own segmentation)."""
+    from gapnet.data.labels import DataError
     from gapnet.data.segment import mask_path, read_mask
 
     if not masks:
         return np.arange(1, k + 1)
-    path = next(p for kind in MASK_KINDS if (p := mask_path(masks, sample_id, kind)))
+    path = next((p for kind in MASK_KINDS if (p := mask_path(masks, sample_id, kind))), None)
+    if path is None:
+        raise DataError(f"{masks}: no mask for {sample_id} (<Id>_cells.png or _predictedmask)")
     labels = np.unique(read_mask(path))
-    return labels[labels > 0]
+    labels = labels[labels > 0]
+    if len(labels) != k:
+        raise DataError(f"{path}: {len(labels)} cells, {k} when its cells were cut (changed?)")
+    return labels
 
 
 def native_size(image_dir: str, sample_id: str, ext: str = "png") -> int:

@@ -55,7 +55,14 @@ class FieldScorer:
             from gapnet.io import read_json
             from gapnet.single_cell.run import SingleCellConfig
 
-            self.sc = SingleCellConfig.from_dict(read_json(os.path.join(run, "single_cell.json")))
+            try:
+                self.sc = SingleCellConfig.from_dict(
+                    read_json(os.path.join(run, "single_cell.json"))
+                )
+            except TypeError as e:
+                raise RunError(
+                    f"{run}/single_cell.json: not this gapnet's settings ({e})"
+                ) from None
             if self.sc.scheme != "hpa2021":
                 raise RunError(
                     f"{run} is a {self.sc.scheme} single-cell run; the 2021 submission needs "
@@ -73,6 +80,11 @@ class FieldScorer:
             raise RunError(f"{run} is neither a single-cell nor a K-fold run folder")
         self.image_size = Config.from_file(os.path.join(image_run, "config.json")).image_size
         self.image_models = [load_model(p, compile=False) for p in fold_models(image_run)]
+        if self.sc is not None and len(self.cell_models) != len(self.image_models):
+            raise RunError(
+                f"{run}: {len(self.cell_models)} cell-model folds for "
+                f"{len(self.image_models)} image folds (has the job finished?)"
+            )
 
     def image_probs(self, field: np.ndarray) -> np.ndarray:
         """(19,) the field's 2021 probabilities, the fold models averaged."""
@@ -99,13 +111,10 @@ class FieldScorer:
         image_p = np.repeat(p[None], n, 0)
         if not self.cell_models:
             return image_p
-        from gapnet.schemes import probabilities_to_hpa2021
         from gapnet.single_cell.cell_model import predict_cells
 
         crops, labels = cell_crops(field, cells, self.sc.cell.crop_size)
         cell_p = np.mean([predict_cells(m, crops) for m in self.cell_models], 0)
-        if cell_p.shape[1] == 28:  # a run in the 2018 scheme
-            cell_p = probabilities_to_hpa2021(cell_p)
         edge = np.isin(labels, edge_labels(cells))
         s = method_scores(
             image_p,
@@ -117,7 +126,7 @@ class FieldScorer:
         return s["image_x_cell"]
 
 
-def _check_parts(parts: str, run: str, masks, diameter: float) -> None:
+def _check_parts(parts: str, run: str, masks, diameter: float, image_dir: str) -> None:
     """Creates `parts` with its manifest, or checks that the parts there were made by the
     same run, masks and diameter.
 
@@ -128,8 +137,12 @@ def _check_parts(parts: str, run: str, masks, diameter: float) -> None:
     from gapnet.cv.runfolder import RunError
     from gapnet.io import atomic_write_text
 
+    done = [p for p in ("results.json", "metrics.json") if os.path.isfile(os.path.join(run, p))]
     want = {
         "run": os.path.abspath(run),
+        # the run's finish time: a run redone in place (--force) is another run
+        "run_finished": os.path.getmtime(os.path.join(run, done[0])) if done else None,
+        "images": os.path.abspath(image_dir),
         "masks": os.path.abspath(masks) if masks else None,
         "nucleus_diameter": diameter,
     }
@@ -143,6 +156,8 @@ def _check_parts(parts: str, run: str, masks, diameter: float) -> None:
                 "choose another --out"
             )
         return
+    if os.path.isdir(parts) and any(f.endswith(".txt") for f in os.listdir(parts)):
+        raise RunError(f"{parts} holds parts of unknown origin (no manifest): delete it")
     os.makedirs(parts, exist_ok=True)
     atomic_write_text(path, json.dumps(want, indent=1))
 
@@ -161,7 +176,7 @@ def predict_submission(
     scorer = FieldScorer(run)
     diameter = scorer.sc.nucleus_diameter if scorer.sc else 50.0
     parts = out + ".parts"
-    _check_parts(parts, run, masks, diameter)
+    _check_parts(parts, run, masks, diameter, image_dir)
     rows = []
     for n, sid in enumerate(ids):
         part = os.path.join(parts, f"{sid}.txt")

@@ -6,7 +6,7 @@ and (when the data has true cells) their mAP@0.6 and per-cell macro-F1, into a r
     RUN/cells/<Id>.npz     each field's cells and uint8 crops (`cell_set`)
     RUN/cell_model/        fold_<k>.keras and fold_<k>.npy (its out-of-fold cell scores)
     RUN/maps.npy           map-based scores of every cell (explain's rule)
-    RUN/cells.csv          per cell: Id, cell, edge, fold, then image_x_cell's C scores
+    RUN/cells.csv          per cell: Id, cell, mask_label, edge, fold, image_x_cell's scores
     RUN/results.json       every figure (synthetic data: labelled so)
     RUN/report/            report.md and report.html (`gapnet.single_cell.report`)
 
@@ -119,12 +119,36 @@ def _flat(d: dict) -> dict:
     return out
 
 
+# Which stages each setting feeds (check_run_config): a changed setting redoes its stage
+# and every later one; scoring-only settings change nothing kept.
+IMAGE_KEYS = {"data", "scheme", "synthetic_n", "synthetic_size", "synthetic_seed"}
+IMAGE_KEYS |= {"variability", "image_epochs", "image_size"}
+CELL_KEYS = {"masks", "nucleus_diameter", "cell.crop_size"}
+SCORING_KEYS = {"edge_weight", "negative", "maps"}
+STAGES = ("image_run", "cells", "cell_model", "maps.npy", "results.json", "cells.csv", "report")
+
+
+def stages_to_redo(changed: set) -> list[str]:
+    """The kept stages a change of the settings `changed` (flat keys) makes stale. Pure."""
+    if changed & IMAGE_KEYS:
+        return list(STAGES)
+    if changed & CELL_KEYS:
+        return list(STAGES[1:])
+    if any(k.startswith("cell.") for k in changed):
+        return list(STAGES[2:])
+    return list(STAGES[4:]) if changed else []  # scoring only: the results are redone
+
+
 def check_run_config(out: str, cfg: SingleCellConfig, force: bool = False) -> None:
-    """Writes RUN/single_cell.json; refuses to continue a folder started with other
-    settings (its cells, cell models and maps were made with those), unless `force`.
+    """Writes RUN/single_cell.json. A folder started with other settings is refused when
+    a change makes a kept stage stale (the image run, cells, cell models, maps), unless
+    `force`, which removes exactly those stages (`stages_to_redo`); scoring-only settings
+    (edge weight, Negative rule, maps on or off) pass, their results being redone anyway.
 
     Raises:
         RunError: the settings differ, naming each change."""
+    import shutil
+
     from gapnet.cv.runfolder import RunError
     from gapnet.io import atomic_write_text, read_json
 
@@ -132,30 +156,29 @@ def check_run_config(out: str, cfg: SingleCellConfig, force: bool = False) -> No
     path = os.path.join(out, "single_cell.json")
     new = json.loads(json.dumps(cfg.to_dict()))
     if os.path.isfile(path):
-        old = read_json(path)
-        a, b = _flat(old), _flat(new)
-        changed = [
-            f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a | b) if a.get(k) != b.get(k)
-        ]
-        if changed and not force:
+        a, b = _flat(read_json(path)), _flat(new)
+        keys = {k for k in a | b if a.get(k) != b.get(k)}
+        changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(keys)]
+        redo = stages_to_redo(keys)
+        if keys - SCORING_KEYS and not force:
             raise RunError(
-                f"{out} was started with other settings ({'; '.join(changed)}); its cells, "
-                "cell models and maps were made with those: use a new --out (or --force)"
+                f"{out} was started with other settings ({'; '.join(changed)}); "
+                f"{', '.join(s for s in redo if s in STAGES[:4])} were made with those: use a "
+                "new --out, or --force to redo them"
             )
-        if changed:  # forced: the stages made with the old settings are redone
-            import shutil
-
-            for stage in ("cells", "cell_model"):
-                shutil.rmtree(os.path.join(out, stage), ignore_errors=True)
-            if os.path.isfile(os.path.join(out, "maps.npy")):
-                os.remove(os.path.join(out, "maps.npy"))
+        for stage in redo:
+            target = os.path.join(out, stage)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.isfile(target):
+                os.remove(target)
     atomic_write_text(path, json.dumps(new, indent=1))
 
 
 def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = False) -> dict:
     """Runs (or resumes) the job into `out` and returns results.json's content. A folder
     started with other settings is refused (`check_run_config`) unless `force`, which
-    redoes the cells, cell models and maps."""
+    redoes the stages those settings feed."""
     from gapnet.cv.kfold import run_kfold
     from gapnet.cv.runfolder import read_predictions
     from gapnet.data.cache import open_reader
