@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     )
     args = p.parse_args(argv)
     try:
-        build(args.root, args.size, args.split, args.workers, progress=sys.stderr.isatty())
+        build(args.root, args.size, args.split, args.workers, progress=True)
     except (DataError, ImageError, DiskSpaceError) as e:
         print(
             f"error: {e}\n(rows already cached are kept; fix the file and run again)",

@@ -30,9 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
-        write_oversampled(
-            args.root, args.out, args.min_count, args.seed, progress=sys.stderr.isatty()
-        )
+        write_oversampled(args.root, args.out, args.min_count, args.seed, progress=True)
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -34,9 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--quiet-notes", action="store_true", help="do not print notes")
     args = p.parse_args(argv)
     try:
-        report = validate(
-            args.root, args.split, args.size, args.workers, progress=sys.stderr.isatty()
-        )
+        report = validate(args.root, args.split, args.size, args.workers, progress=True)
     except DataError as e:
         print(f"ERROR {e}")
         return 1

@@ -61,7 +61,6 @@ def write_oversampled(
 ) -> tuple[int, int]:
     """Writes the oversampled dataset to `out`; returns (originals, copies)."""
     from PIL import Image
-    from tqdm import tqdm
 
     from gapnet.data.images import channel_path, read_channel
     from gapnet.data.labels import format_target, read_labels
@@ -100,8 +99,11 @@ def write_oversampled(
                 )
         rows.append(f"{sample_id},{format_target(t)},")
     todo = [(i, j) for i in np.flatnonzero(copies) for j in range(copies[i])]
-    bar = tqdm(todo, desc="augmented copies", unit="copy", disable=None if progress else True)
-    for i, j in bar:  # a bar on a terminal only
+    from gapnet.progress import track
+
+    bar = track(len(todo), "augmented copies", "copy", enabled=progress)
+    for i, j in todo:
+        bar.update()
         sample_id = table.ids[i]
         new_id = f"{sample_id}_os{j}"
         for color in CHANNELS:
@@ -112,6 +114,7 @@ def write_oversampled(
                 Image.fromarray(transform(plane, j)).save(tmp)
                 os.replace(tmp, path)
         rows.append(f"{new_id},{format_target(table.targets[i])},{sample_id}")
+    bar.close()
     atomic_write_text(os.path.join(out, "train.csv"), "\n".join(rows) + "\n")
     before, after = table.targets.sum(0), table.targets.sum(0) + copies @ table.targets
     low = [k for k in range(len(before)) if 0 < after[k] < min_count]

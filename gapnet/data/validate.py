@@ -16,6 +16,7 @@ from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError, read_channel
 from gapnet.data.labels import DataError, Problem
 from gapnet.data.source import HPASource, open_source
+from gapnet.progress import track
 
 
 @dataclass
@@ -68,7 +69,7 @@ def validate(
         split: "train" or "test".
         size: the training image size (files of another size get a note).
         workers: decoding threads (default: CPU count).
-        progress: show a tqdm progress bar.
+        progress: report progress (`gapnet.progress.track`).
         scheme: the label scheme; None: the CSV header's (`gapnet.data.labels`).
 
     Raises:
@@ -80,14 +81,13 @@ def validate(
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(workers) as pool:  # PIL and zlib release the GIL while decoding
         results = pool.map(lambda i: _check_sample(source, i, size), ids, chunksize=8)
-        if progress:
-            from tqdm import tqdm
-
-            results = tqdm(results, total=len(ids), desc="validating", unit="sample", disable=None)
+        bar = track(len(ids), "validating", enabled=progress)
         for sample_id, problems in zip(ids, results, strict=True):
+            bar.update()
             report.problems += problems
             if any(p.severity == "error" for p in problems):
                 report.bad_ids.append(sample_id)
+        bar.close()
     return report
 
 

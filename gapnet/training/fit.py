@@ -263,7 +263,9 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
             initial_epoch=first,
             epochs=stop,
             verbose=fit_verbosity(cfg.verbose),
-            callbacks=cbs + [resume.EpochState(fold_dir, stage, cbs, pending)],
+            callbacks=cbs
+            + step_lines(cfg.verbose)
+            + [resume.EpochState(fold_dir, stage, cbs, pending)],
         )
         if multi is not None:
             log(
@@ -275,5 +277,13 @@ def _fit(cfg: Config, task: FoldTask, log) -> None:
 
 def fit_verbosity(verbose: int) -> int:
     """Keras' `verbose`: a progress bar (1) only on a terminal; in a log file, CI or under
-    nohup one line per epoch (2) instead of a bar redrawn at every step."""
+    nohup one line per epoch (2) instead of a bar redrawn at every step (`step_lines` adds
+    a line every 5 % of the epoch's steps)."""
     return 2 if verbose == 1 and not sys.stdout.isatty() else verbose
+
+
+def step_lines(verbose: int) -> list:
+    """[StepProgress()] where `fit_verbosity` drops the bar for one line per epoch."""
+    from gapnet.training.callbacks import StepProgress
+
+    return [StepProgress()] if verbose == 1 and not sys.stdout.isatty() else []

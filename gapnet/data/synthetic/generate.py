@@ -185,7 +185,7 @@ def write_dataset(
         min_per_class: each class appears in at least this many samples (default:
             `default_min_per_class(n)`).
         workers: processes (default: all cores).
-        progress: show a tqdm progress bar.
+        progress: report progress (`gapnet.progress.track`).
         truth: also write the ground truth to `out/truth/`: per sample the cell and
             nucleus label images (`<Id>_cells.png`, `<Id>_nuclei.png`, 16-bit, 0 =
             background), a mask of each label's pattern (`<Id>_<k>.png`, 0/255), and
@@ -237,22 +237,18 @@ def write_dataset(
         os.makedirs(os.path.join(out, TRUTH, "parts"), exist_ok=True)
     jobs = [(image_dir, seed, i, sets[i], size, truth, variability) for i in range(n)]
     workers = max(1, workers or os.cpu_count() or 1)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from gapnet.progress import track
 
-        bar = tqdm(total=n, desc=f"synthetic atlas ({size}px)", unit="sample", disable=None)
-    if workers == 1:
-        for job in jobs:
-            _write_one(job)
-            bar and bar.update()
-    else:
-        # Threads in OpenCV/NumPy would fight the processes for the cores.
-        with get_context("spawn").Pool(workers, initializer=_single_thread) as pool:
-            for _ in pool.imap_unordered(_write_one, jobs, chunksize=4):
-                bar and bar.update()
-    if bar:
-        bar.close()
+    with track(n, f"synthetic atlas ({size}px)", enabled=progress) as bar:
+        if workers == 1:
+            for job in jobs:
+                _write_one(job)
+                bar.update()
+        else:
+            # Threads in OpenCV/NumPy would fight the processes for the cores.
+            with get_context("spawn").Pool(workers, initializer=_single_thread) as pool:
+                for _ in pool.imap_unordered(_write_one, jobs, chunksize=4):
+                    bar.update()
     ids = [sample_id(seed, i) for i in range(n)]
     if truth:
         _write_truth_table(out, ids, sc.name)
