@@ -3,8 +3,8 @@
 Decoding four PNGs tops out at about 280 samples/s on 2 cores; a GPU that trains GapNet at
 thousands of images/s would starve. `build` decodes every sample of a split once into one
 memory-mapped array (`images.u8`, shape (n, size, size, 4), in the CSV's order); reading
-rows from it is a memory copy. A memmap beat TFRecord shards here: no parsing, random
-access for shuffling, and the page cache shares it between fold processes.
+rows from it is one `pread` per sample. One flat file beat TFRecord shards here: no
+parsing, random access for shuffling, and the page cache shares it between fold processes.
 
 Layout: `<root>/.gapnet-cache/<split>-<size>/{images.u8, ids.txt, rows.npy, meta.json}`. `meta.json`
 holds a fingerprint of the source files (size and modification time of each), so an
@@ -25,6 +25,7 @@ from gapnet.classes import CHANNELS
 from gapnet.data.images import channel_path, read_sample
 from gapnet.data.labels import DataError
 from gapnet.io import atomic_write_json, atomic_write_text, check_free_space, read_json
+from gapnet.progress import track
 
 CACHE_FOLDER = ".gapnet-cache"
 CHUNK = 256  # rows decoded between two progress saves
@@ -69,7 +70,6 @@ def build(
         gapnet.data.images.ImageError: a file cannot be decoded (the rows already written
             are kept: fix or remove the file, then build again to continue).
     """
-    from tqdm import tqdm
 
     from gapnet.data.source import open_source
 
@@ -111,30 +111,28 @@ def build(
             f"cache {out}: {len(ids) - len(todo)} of {len(ids)} samples already cached, "
             f"decoding {len(todo)}"
         )
-    images = np.memmap(data_path, np.uint8, "r+", shape=shape)
-    with (
-        ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool,
-        tqdm(
-            total=len(todo),
-            unit="sample",
-            desc=f"caching {split} at {size}px",
-            disable=None if progress else True,
-        ) as bar,
-    ):
-        for start in range(0, len(todo), CHUNK):
-            rows = todo[start : start + CHUNK]
-            for i, img in zip(
-                rows,
-                pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows),
-                strict=True,
-            ):
-                images[i] = img
-            images.flush()
-            written[rows] = prints[rows]
-            np.save(rows_path + ".tmp.npy", written)
-            os.replace(rows_path + ".tmp.npy", rows_path)
-            bar.update(len(rows))
-    del images
+    row_bytes = int(np.prod(shape[1:]))
+    fd = os.open(data_path, os.O_WRONLY)  # pwrite, not a memory map: RSS stays flat in n
+    try:
+        with (
+            ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool,
+            track(len(todo), f"caching {split} at {size}px", enabled=progress) as bar,
+        ):
+            for start in range(0, len(todo), CHUNK):
+                rows = todo[start : start + CHUNK]
+                for i, img in zip(
+                    rows,
+                    pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows),
+                    strict=True,
+                ):
+                    os.pwrite(fd, np.ascontiguousarray(img, np.uint8).tobytes(), int(i) * row_bytes)
+                os.fsync(fd)  # rows on disk before they are marked written
+                written[rows] = prints[rows]
+                np.save(rows_path + ".tmp.npy", written)
+                os.replace(rows_path + ".tmp.npy", rows_path)
+                bar.update(len(rows))
+    finally:
+        os.close(fd)
     atomic_write_json(
         meta_path,
         {
@@ -164,28 +162,47 @@ class CacheReader:
             )
         self.folder, self.ids, self.size = folder, list(ids), int(meta["size"])
         self.rows = np.array([row[i] for i in ids], np.int64)
-        shape = (int(meta["n"]), self.size, self.size, len(CHANNELS))
-        self.images = np.memmap(os.path.join(folder, "images.u8"), np.uint8, "r", shape=shape)
+        self.shape = (self.size, self.size, len(CHANNELS))
+        self.path = os.path.join(folder, "images.u8")
+        expected = int(meta["n"]) * int(np.prod(self.shape))
+        if os.path.getsize(self.path) != expected:
+            raise DataError(f"{self.path}: not {expected:,} bytes; rebuild the cache")
         self.image_dir, self.ext = meta["source"], meta["ext"]  # the files it was made from
         self.kind = f"uint8 cache {folder}"
+        self._fd, self._pid = None, None
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _file(self) -> int:
+        if self._pid != os.getpid():  # a descriptor per process (pread is thread-safe)
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def __getstate__(self):
+        return {**self.__dict__, "_fd": None, "_pid": None}
+
+    def __del__(self):
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
     def __call__(self, i: int) -> np.ndarray:
-        return np.array(self.images[self.rows[i]])
+        return self.read_batch([i])[0]
 
     def read_batch(self, indices) -> np.ndarray:
         """Rows `indices` as one uint8 (len, size, size, 4) array, in order.
 
-        The array is 64-byte aligned, so TensorFlow takes it over as the batch tensor
-        without a second copy (`tf.numpy_function` copies unaligned arrays): 1.7x the
-        rate of NumPy's fancy indexing on 2 cores (docs/benchmarks.md).
+        Each row is read with one `pread` straight into the batch (no memory map, so the
+        reader's resident memory does not grow with the pages of a cache larger than
+        memory). The array is 64-byte aligned, so TensorFlow takes it over as the batch
+        tensor without a second copy (`tf.numpy_function` copies unaligned arrays).
         """
         rows = self.rows[np.asarray(indices)]
-        out = aligned_empty((len(rows),) + self.images.shape[1:])
-        for j, row in enumerate(rows):  # one memcpy per sample
-            out[j] = self.images[row]
+        out = aligned_empty((len(rows),) + self.shape)
+        fd, row_bytes = self._file(), out[0].nbytes if len(rows) else 0
+        for j, row in enumerate(rows):
+            if os.preadv(fd, [out[j]], int(row) * row_bytes) != row_bytes:
+                raise DataError(f"{self.path}: short read at row {row}; rebuild the cache")
         return out
 
 
