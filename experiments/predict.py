@@ -8,7 +8,9 @@
 from ROOT/test/ (or ROOT). The fold models of RUN are averaged; the run's thresholds (tuned
 on its out-of-fold predictions) decide the labels, and a sample with no class above its
 threshold gets its most probable class (--empty none leaves it empty). Also writes the
-averaged probabilities (Id + 28 columns) beside the submission (a 28-class run).
+averaged probabilities (Id + 28 columns) beside the submission (a 28-class run). Each fold's
+probabilities are kept in <out>.parts/ block by block (1,024 samples) as they are finished,
+with a manifest of the run, test set and TTA: a killed prediction resumes.
 
 --images: a multi-channel TIFF / OME-TIFF file, or a folder of them and/or of per-channel
 files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the model's).
@@ -96,7 +98,9 @@ def test_set(args) -> int:
     from gapnet.cv.submission import decide, predict_test, run_thresholds, write_submission
 
     out = args.out or "submission.csv"
-    ids, probs = predict_test(args.run, args.data, args.tta, args.batch_size)
+    ids, probs = predict_test(
+        args.run, args.data, args.tta, args.batch_size, parts=out + ".parts", progress=True
+    )
     thresholds = run_thresholds(args.run)
     labels = decide(probs, thresholds, args.empty)
     write_submission(out, ids, labels)

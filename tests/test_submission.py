@@ -103,3 +103,39 @@ def test_fold_models_load_in_safe_mode(tiny_run, test_root, tmp_path):
     mark_done(os.path.join(run, "fold_1"), ("model.keras", "history.csv", "val_predictions.csv"), 1)
     with pytest.raises(ValueError, match="safe_mode"):
         predict_test(run, str(test_root[0]), log=lambda *a: None)
+
+
+def test_a_killed_prediction_continues_from_its_parts_and_foreign_parts_are_refused(
+    tiny_run, test_root, tmp_path, monkeypatch
+):
+    import gapnet.cv.submission as sub
+
+    run, _ = tiny_run
+    root, ids = test_root
+    monkeypatch.setattr(sub, "PART", 4)  # 6 samples: two parts per fold
+    parts = str(tmp_path / "sub.parts")
+    got_ids, full = sub.predict_test(run, str(root), parts=parts, log=lambda *a: None)
+    names = sorted(f for f in os.listdir(parts) if f.endswith(".npy"))
+    assert names == [f"fold{k}-{b:05d}.npy" for k in range(3) for b in range(2)]
+    # a kill after fold 0's first part: the rest is predicted, the kept part is reused
+    for name in names[1:]:
+        os.remove(os.path.join(parts, name))
+    kept = np.load(os.path.join(parts, names[0]))
+    np.save(os.path.join(parts, names[0]), kept + 3.0)  # marked: a reused part shows
+    import gapnet.training.predict as tp
+
+    calls, real = [], tp.predict
+    monkeypatch.setattr(
+        tp, "predict", lambda m, r, rows, *a: calls.append(rows) or real(m, r, rows, *a)
+    )
+    _, again = sub.predict_test(run, str(root), parts=parts, log=lambda *a: None)
+    assert len(calls) == 5 and sorted(os.listdir(parts)) == sorted(names + ["manifest.json"])
+    np.testing.assert_allclose(again[:4], full[:4] + 1.0, atol=1e-6)  # 3.0 / 3 folds
+    np.testing.assert_allclose(again[4:], full[4:], atol=1e-6)
+    with pytest.raises(RunError, match="other tta"):
+        sub.predict_test(run, str(root), tta="flips", parts=parts, log=lambda *a: None)
+    stray = tmp_path / "stray.parts"
+    stray.mkdir()
+    np.save(stray / "fold0-00000.npy", kept)
+    with pytest.raises(RunError, match="unknown origin"):
+        sub.predict_test(run, str(root), parts=str(stray), log=lambda *a: None)

@@ -48,11 +48,25 @@ def fold_models(run: str) -> list[str]:
     return paths
 
 
+PART = 1024  # test samples per kept part of a fold's predictions
+
+
 def predict_test(
-    run: str, root: str, tta: str | None = None, batch_size: int | None = None, log=print
+    run: str,
+    root: str,
+    tta: str | None = None,
+    batch_size: int | None = None,
+    log=print,
+    parts: str | None = None,
+    progress: bool = False,
 ) -> tuple[list[str], np.ndarray]:
     """Ids in sample_submission.csv order and fold-averaged probabilities (n, 28): the
     Kaggle 2018 test set and a 28-class run (a 2021 run: `gapnet.single_cell.predict`).
+
+    With `parts` (a folder), each fold's probabilities for each block of `PART` samples
+    are kept there as they are finished (`fold<K>-<block>.npy`, beside a manifest naming
+    the run, its finish time, the test set, its Ids, the TTA and the image size), so a
+    killed prediction continues where it stopped; parts made otherwise are refused.
 
     Raises:
         gapnet.data.labels.DataError: the test split has bad or missing files (all listed).
@@ -81,14 +95,69 @@ def predict_test(
     ids = check_or_raise(report, skip_bad=False, log=log)
     reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
     tta = tta or cfg.tta
+    if parts:
+        _check_parts(parts, run, root, ids, tta, cfg.image_size, len(paths))
+        kept = sum(f.endswith(".npy") for f in os.listdir(parts))
+        if kept:
+            log(f"{kept} parts of {len(paths) * -(-len(ids) // PART)} kept from an earlier run")
     log(f"predicting {len(ids)} test samples with {len(paths)} fold models (TTA {tta})")
-    total = np.zeros((len(ids), 1), np.float64)  # widens to the model's classes
-    for path in paths:
-        model = load_model(path)
-        total = total + predict(
-            model, reader, np.arange(len(ids)), batch_size or cfg.batch_size, tta
-        )
+    from gapnet.io import atomic_save_npy
+    from gapnet.progress import track
+
+    total = np.zeros((len(ids), width), np.float64)
+    with track(len(ids) * len(paths), "predicting test", enabled=progress) as bar:
+        for k, path in enumerate(paths):
+            model = None
+            for start in range(0, len(ids), PART):
+                rows = np.arange(start, min(start + PART, len(ids)))
+                part = os.path.join(parts, f"fold{k}-{start // PART:05d}.npy") if parts else None
+                if part and os.path.isfile(part):
+                    probs = np.load(part)
+                else:
+                    model = model or load_model(path)
+                    probs = predict(model, reader, rows, batch_size or cfg.batch_size, tta)
+                    if part:
+                        atomic_save_npy(part, probs)
+                total[rows] += probs
+                bar.update(len(rows))
     return list(ids), (total / len(paths)).astype(np.float32)
+
+
+def _check_parts(parts: str, run: str, root: str, ids, tta: str, size: int, folds: int):
+    """Creates `parts` with its manifest, or checks that its parts were made by the same
+    run (and finish time), test set, Ids, TTA and size.
+
+    Raises:
+        RunError: they were not, naming the folder and the keys that differ."""
+    import hashlib
+
+    finished = os.path.join(run, "metrics.json")
+    want = {
+        "run": os.path.abspath(run),
+        "run_finished": os.path.getmtime(finished) if os.path.isfile(finished) else None,
+        "data": os.path.abspath(root),
+        "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "tta": tta,
+        "image_size": size,
+        "fold_models": folds,
+        "part": PART,
+    }
+    path = os.path.join(parts, "manifest.json")
+    if os.path.isfile(path):
+        have = read_json(path)
+        if have != want:
+            diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+            raise RunError(
+                f"{parts} holds predictions made with other {', '.join(diff)}: delete it or "
+                "choose another --out"
+            )
+        return
+    if os.path.isdir(parts) and any(f.endswith(".npy") for f in os.listdir(parts)):
+        raise RunError(f"{parts} holds parts of unknown origin (no manifest): delete it")
+    os.makedirs(parts, exist_ok=True)
+    from gapnet.io import atomic_write_json
+
+    atomic_write_json(path, want)
 
 
 def run_thresholds(run: str) -> np.ndarray:
