@@ -10,7 +10,8 @@ ROOT (Kaggle layout): writes MASKS/<Id>_cells.png and MASKS/<Id>_nuclei.png, 16-
 images at --size, 0 = background, cell i grown from nucleus i, and MASKS/segmentation.csv
 (per sample: the nucleus diameter used, given or estimated, the counts, the labels of the
 cells cut by the image's edge, a warning where no nucleus was found; each sample's row is
-kept in MASKS/rows/<Id>.json). A killed run continues where it stopped.
+kept in MASKS/rows/<Id>.json). A killed run continues where it stopped. It refuses to start
+when the masks still to write would not fit on the disk (folder and bytes named).
 
 --images: a TIFF / OME-TIFF file, or a folder of them, of per-channel files
 `<stem>_<color>.<png|jpg|tif>` and of single-channel nucleus images (the reading rules of
@@ -36,6 +37,7 @@ import sys
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.data.segment import SegmentParams, segment_folder
+from gapnet.io import DiskSpaceError
 
 
 def main(argv=None) -> int:
@@ -83,9 +85,9 @@ def main(argv=None) -> int:
             params,
             args.split,
             args.workers,
-            progress=sys.stderr.isatty(),
+            progress=True,
         )
-    except (DataError, ImageError) as e:
+    except (DataError, ImageError, DiskSpaceError) as e:
         print(
             f"error: {e}\n(samples already segmented are kept; run again to continue)",
             file=sys.stderr,

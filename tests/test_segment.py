@@ -167,3 +167,31 @@ def test_a_bad_file_in_a_worker_process_is_named_by_the_command(tmp_path, capsys
     assert main([root, "--out", str(out), "--size", "96", "--workers", "2"]) == 1
     err = capsys.readouterr().err
     assert bad.name in err and "run again to continue" in err
+
+
+def test_segmentation_that_would_not_fit_is_refused_naming_the_folder(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from gapnet.data.segment import check_mask_space, mask_bytes
+    from gapnet.io import DiskSpaceError
+
+    out = tmp_path / "masks"
+    out.mkdir()
+    ids = [f"s{k}" for k in range(10)]
+    for i in ids[:4]:  # finished samples are not counted again
+        for kind in ("cells", "nuclei"):
+            (out / f"{i}_{kind}.png").write_bytes(b"\0" * 9000)
+    (out / "s4_cells.png").write_bytes(b"\0" * 9000)  # half-written: still to do
+    per = mask_bytes(str(out), set(os.listdir(out)), 512)
+    assert per >= 2 * 9000 and per == mask_bytes(str(out), set(os.listdir(out)), 2048)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5 * per, 5 * per))
+    with pytest.raises(DiskSpaceError, match="the masks of 6 samples at 512 px") as e:
+        check_mask_space(str(out), ids, 512)
+    assert str(out) in str(e.value)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, 10**9))
+    check_mask_space(str(out), ids, 512)  # enough room: no error
+    empty = tmp_path / "new"
+    empty.mkdir()
+    assert mask_bytes(str(empty), set(), 2048) > 4 * mask_bytes(str(empty), set(), 512) / 2

@@ -28,6 +28,7 @@ import numpy as np
 from gapnet.classes import CHANNELS
 from gapnet.data.labels import DataError
 from gapnet.data.segment_nuclei import find_nuclei, median_diameter
+from gapnet.progress import track
 
 MASK_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
 
@@ -256,6 +257,45 @@ def segmentation_row(sample_id, where, cells, nuclei, diameter, given) -> dict:
     }
 
 
+MASK_RATIO = 0.05  # assumed PNG bytes / raw 16-bit bytes of a label image (the atlas: 0.02)
+
+
+def mask_bytes(out: str, names: set, size: int) -> int:
+    """Bytes one sample's files take in `out`: the mean of up to 50 finished samples' two
+    masks and row (4 KB blocks counted), else an estimate from `MASK_RATIO`."""
+    done = [n[: -len("_cells.png")] for n in names if n.endswith("_cells.png")][:50]
+    sizes = []
+    for stem in done:
+        try:
+            sizes.append(
+                sum(
+                    os.stat(os.path.join(out, f)).st_blocks * 512
+                    for f in (f"{stem}_cells.png", f"{stem}_nuclei.png")
+                )
+                + 4096
+            )
+        except OSError:
+            continue
+    if sizes:
+        return int(np.mean(sizes) * 1.2)
+    return int(2 * size * size * 2 * MASK_RATIO) + 3 * 4096
+
+
+def check_mask_space(out: str, ids, size: int) -> None:
+    """Refuses (`gapnet.io.DiskSpaceError`, naming `out` and the bytes needed) to start a
+    segmentation whose masks would not fit; finished samples are not counted."""
+    from gapnet.io import check_free_space
+
+    names = set(os.listdir(out))  # one listing, not a stat per sample
+    todo = sum(f"{i}_cells.png" not in names or f"{i}_nuclei.png" not in names for i in ids)
+    if todo:
+        check_free_space(
+            out,
+            todo * mask_bytes(out, names, size),
+            f"the masks of {todo} samples at {size} px",
+        )
+
+
 def segment_folder(
     root: str,
     out: str,
@@ -272,19 +312,16 @@ def segment_folder(
     Returns the CSV rows, in the split's order."""
     from multiprocessing import get_context
 
-    from tqdm import tqdm
-
     from gapnet.data.source import open_source
 
     src = open_source(root, split)
     os.makedirs(out, exist_ok=True)
     jobs = [(src.image_dir, src.ext, i, size, params, out) for i in src.labels.ids]
+    check_mask_space(out, src.labels.ids, size)
     os.makedirs(os.path.join(out, "rows"), exist_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)
     rows = {}
-    with tqdm(
-        total=len(jobs), desc="segmenting", unit="sample", disable=None if progress else True
-    ) as bar:
+    with track(len(jobs), "segmenting", enabled=progress) as bar:
         if workers == 1:
             for job in jobs:
                 row = _segment_one(job)
