@@ -31,9 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     args = p.parse_args(argv)
     try:
-        import_external(
-            args.src, args.root, args.labels, args.size, args.workers, progress=sys.stderr.isatty()
-        )
+        import_external(args.src, args.root, args.labels, args.size, args.workers, progress=True)
     except (DataError, DiskSpaceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

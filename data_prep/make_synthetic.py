@@ -3,6 +3,11 @@
     python data_prep/make_synthetic.py --out DIR --n N --size S --seed K
                                        [--min-per-class M] [--workers W] [--truth]
     python data_prep/make_synthetic.py --figure PNG [--real DIR/ID] [--size S]
+    python data_prep/make_synthetic.py --as-hpav18 ROOT --out DIR [--n N] [--size 2048]
+
+--as-hpav18 writes the samples of ROOT (an atlas folder) as simulated HPAv18 files: one RGB
+JPEG per channel, upscaled to --size (default 2048), named like HPAv18's, with DIR/labels.csv
+(`gapnet.data.synthetic.hpav18`); data_prep/import_external.py takes them.
 
 Same seed and parameters give byte-identical files. Scores on synthetic data are not HPA
 scores: use it for tests, demos and debugging a pipeline end to end.
@@ -19,7 +24,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", help="output folder (created)")
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
-    p.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="image side in pixels (default 512; 2048 with --as-hpav18)",
+    )
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument(
         "--min-per-class",
@@ -48,7 +58,23 @@ def main(argv=None) -> int:
         help="with --figure: a real sample (its four <ID>_<color>.png or .jpg "
         "files in DIR) shown beside a synthetic one",
     )
+    p.add_argument(
+        "--as-hpav18",
+        metavar="ROOT",
+        help="write ROOT's first --n samples as simulated HPAv18 RGB JPEGs of --size px "
+        "(default 2048) to --out, with --out/labels.csv",
+    )
     args = p.parse_args(argv)
+    if args.as_hpav18:
+        if not args.out:
+            p.error("--as-hpav18 needs --out")
+        from gapnet.data.synthetic.hpav18 import write_hpav18
+
+        size = args.size or 2048
+        new = write_hpav18(args.as_hpav18, args.out, size, args.n, workers=args.workers)
+        print(f"wrote {len(new)} HPAv18-style samples ({size}px JPEG) and labels.csv to {args.out}")
+        return 0
+    args.size = args.size or 512
     if args.figure:
         from gapnet.data.synthetic.figure import save_figure
 

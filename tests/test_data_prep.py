@@ -149,3 +149,48 @@ def test_import_external_refuses_an_import_that_would_not_fit(tmp_path, monkeypa
     with pytest.raises(DiskSpaceError, match="1 new samples needs"):
         import_external(str(src), str(root), str(labels), 512, 1, False, log=lambda *a: None)
     assert not (root / "train.csv").exists() and not os.listdir(root / "train")
+
+
+def test_simulated_hpav18_files_import_back_to_the_atlas_samples(tiny_data, tmp_path, monkeypatch):
+    from gapnet.data.external import import_external
+    from gapnet.data.synthetic.hpav18 import write_hpav18
+
+    src, root = tmp_path / "hpav18", tmp_path / "kaggle"
+    new = write_hpav18(tiny_data, str(src), size=96, n=3, workers=1, progress=False)
+    names = sorted(os.listdir(src))
+    assert len(names) == 13 and "labels.csv" in names  # 3 samples x 4 RGB JPEGs
+    green = Image.open(src / f"{new[0]}_green.jpg")
+    assert green.mode == "RGB" and green.size == (96, 96)
+    r = import_external(
+        str(src), str(root), str(src / "labels.csv"), 48, 1, False, log=lambda *a: None
+    )
+    assert sorted(r["imported"]) == sorted(new) and r["labelled_without_files"] == 0
+    assert not any(r["skipped"].values())
+    atlas, imported = open_source(tiny_data), open_source(root)
+    order = [imported.labels.ids.index(i) for i in new]
+    np.testing.assert_array_equal(imported.labels.targets[order], atlas.labels.targets[:3])
+    for k, i in enumerate(new):  # the pixels come back within JPEG's loss
+        for color in ("green", "yellow"):
+            a = read_channel(
+                os.path.join(atlas.image_dir, f"{atlas.labels.ids[k]}_{color}.png"), color, 48
+            )
+            b = read_channel(os.path.join(imported.image_dir, f"{i}_{color}.png"), color, 48)
+            other = read_channel(
+                os.path.join(atlas.image_dir, f"{atlas.labels.ids[k + 3]}_{color}.png"), color, 48
+            )
+            same = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+            assert same > 0.9 and same > np.corrcoef(other.ravel(), b.ravel())[0, 1] + 0.3
+    # a kill before the label rows were written: the rerun keeps the PNGs, decodes no JPEG
+    import gapnet.data.external as ext
+
+    os.remove(root / "train.csv")
+    os.remove(root / "image_hashes.csv")
+    before = {f: os.path.getmtime(root / "train" / f) for f in os.listdir(root / "train")}
+    read, real = [], ext.read_channel
+    monkeypatch.setattr(ext, "read_channel", lambda p, *a: read.append(p) or real(p, *a))
+    said = []
+    again = import_external(str(src), str(root), str(src / "labels.csv"), 48, 1, False, said.append)
+    assert sorted(again["imported"]) == sorted(new) and not any(p.endswith(".jpg") for p in read)
+    assert "3 samples were converted by an earlier run: not decoded again" in said
+    assert {f: os.path.getmtime(root / "train" / f) for f in before} == before
+    np.testing.assert_array_equal(open_source(root).labels.targets[order], atlas.labels.targets[:3])

@@ -7,8 +7,9 @@ Ids repeated in the label file, incomplete file sets (some channels there, other
 unreadable files, exact duplicates (identical resized green channel of an earlier sample),
 and file sets in SRC with no label row. Labelled Ids with no file at all in SRC are only
 counted (a label file for all 74,606 HPAv18 samples beside a folder holding a few is not a
-problem). SRC is listed once (no per-file stat). A rerun continues: finished PNGs are not
-redone.
+problem). SRC is listed once (no per-file stat). A rerun continues: the samples whose four PNGs
+a killed run finished are not decoded again (their green PNG gives the duplicate check's
+hash).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError, channel_path, read_channel
 from gapnet.data.labels import DataError, format_target, parse_label_csv
 from gapnet.io import atomic_write_text, check_free_space
+from gapnet.progress import track
 
 PNG_RATIO = 0.65  # PNG bytes / raw bytes assumed by the free-space check (Kaggle's: 0.61)
+DONE = object()  # convert(): the sample's PNGs are there already
 HASHES = "image_hashes.csv"  # Id -> sha256 of its green channel at the dataset's size
 
 
@@ -63,7 +66,6 @@ def import_external(
 ) -> dict:
     """Imports every labelled sample of `src`; returns counts and the skipped Ids by reason."""
     from PIL import Image
-    from tqdm import tqdm
 
     table, problems = parse_label_csv(labels_csv)
     skipped = {
@@ -113,6 +115,10 @@ def import_external(
             no_files += 1
 
     def convert(sample_id: str):
+        if all(f"{sample_id}_{c}.png" in written for c in CHANNELS):  # a killed run's
+            green = channel_path(out_dir, sample_id, "green", "png")  # PNGs: not redone
+            plane = read_channel(green, "green", size)
+            return sample_id, DONE, hashlib.sha256(plane.tobytes()).hexdigest()
         planes = {}
         for color in CHANNELS:
             try:
@@ -127,6 +133,8 @@ def import_external(
     # killed import's finished PNGs are already on disk
     written = {e.name for e in os.scandir(out_dir)}
     new = sum(not all(f"{i}_{c}.png" in written for c in CHANNELS) for i, _ in todo)
+    if new < len(todo):
+        log(f"{len(todo) - new} samples were converted by an earlier run: not decoded again")
     check_free_space(
         out_dir, int(new * size * size * len(CHANNELS) * PNG_RATIO), f"{new} new samples"
     )
@@ -134,13 +142,9 @@ def import_external(
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         seen = _known_hashes(root, sorted(existing), size, pool)
         results = pool.map(lambda item: convert(item[0]), todo)
-        for (sample_id, target), (_, planes, digest) in tqdm(
-            zip(todo, results, strict=True),
-            total=len(todo),
-            desc="importing",
-            unit="sample",
-            disable=None if progress else True,
-        ):
+        bar = track(len(todo), "importing", enabled=progress)
+        for (sample_id, target), (_, planes, digest) in zip(todo, results, strict=True):
+            bar.update()
             if planes is None:
                 skipped["unreadable file"].append(f"{sample_id}: {digest}")
                 continue
@@ -148,13 +152,14 @@ def import_external(
                 skipped["duplicate image"].append(f"{sample_id} (same as {seen[digest]})")
                 continue
             seen[digest] = sample_id
-            for color, plane in planes.items():
+            for color, plane in ({} if planes is DONE else planes).items():
                 path = channel_path(out_dir, sample_id, color, "png")
                 if not os.path.exists(path):
                     Image.fromarray(plane).save(path + ".tmp.png")
                     os.replace(path + ".tmp.png", path)
             rows.append(f"{sample_id},{format_target(target)}")
             added.append(sample_id)
+        bar.close()
     atomic_write_text(train_csv, "\n".join(rows) + "\n")
     atomic_write_text(
         os.path.join(root, HASHES),
