@@ -502,3 +502,36 @@ def test_cell_features_read_the_feature_map_at_the_masks_resolution():
     want = np.stack([up[cells == c].mean(0) for c in (1, 2, 3)])
     np.testing.assert_allclose(feats, want, rtol=1e-5, atol=1e-6)
     assert np.abs(feats[2]).sum() > 0  # the tiny cell keeps its features
+
+
+def test_explaining_named_samples_of_another_folder_scores_only_those(
+    tiny_run, tiny_data, tmp_path, monkeypatch
+):
+    """At 31,072 samples, `explain.py --data ROOT --ids A B` must not run the models over
+    all of ROOT: only the named samples get probabilities (the gallery needs them all)."""
+    import gapnet.explain.run_explain as rx
+    from gapnet.data.source import open_source
+
+    ids = list(open_source(tiny_data).labels.ids)
+    asked, got, real = [], [], rx._probabilities
+
+    def spy(*a):
+        asked.append(a[3])
+        got.append(real(*a))
+        return got[-1]
+
+    monkeypatch.setattr(rx, "_probabilities", spy)
+    req = rx.ExplainRequest(
+        run=tiny_run[0], data=tiny_data, ids=[ids[7], ids[2]], out=str(tmp_path)
+    )
+    assert rx.explain(req, log=lambda *a: None)["samples"] == [ids[7], ids[2]]
+    assert asked == [[2, 7]]
+    from gapnet.cv.submission import fold_models
+    from gapnet.data.cache import open_reader
+    from gapnet.training.predict import load_model
+
+    explainers = [rx.Explainer(load_model(p, compile=False)) for p in fold_models(tiny_run[0])]
+    reader = open_reader(open_source(tiny_data), ids, 48, "auto", lambda *a: None)
+    some, every = got[0], real(explainers, reader, len(ids))
+    np.testing.assert_allclose(some[[2, 7]], every[[2, 7]], rtol=1e-5)
+    assert np.isnan(np.delete(some, [2, 7], 0)).all() and not np.isnan(every).any()

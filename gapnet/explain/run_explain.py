@@ -131,7 +131,13 @@ def explain(req: ExplainRequest, log=print) -> dict:
                 f"{req.run} predicts {len(thr_all['thresholds'])}"
             )
         reader = open_reader(src, ids, size, "auto", log)
-        probs = _probabilities(explainers, reader, len(ids))
+        # only the samples named by --ids need scores (not all n of ROOT): the gallery's
+        # picks and the embeddings' map need every sample's
+        need = None
+        if req.ids and list(req.ids) != ["all"] and not req.embeddings:
+            index = {i: n for n, i in enumerate(ids)}
+            need = sorted({index[i] for i in req.ids if i in index})
+        probs = _probabilities(explainers, reader, len(ids), need)
         fold_of = {i: None for i in ids}
         thr = np.repeat(run_thresholds(req.run)[None], len(ids), 0)
         rule = "all fold models averaged; the run's thresholds"
@@ -241,13 +247,18 @@ def explain(req: ExplainRequest, log=print) -> dict:
     return summary
 
 
-def _probabilities(explainers, reader, n: int, batch: int = 16) -> np.ndarray:
-    """(n, C) probabilities of the reader's samples, averaged over the explainers."""
-    out = []
-    for start in range(0, n, batch):
-        x = np.stack([reader(j) for j in range(start, min(start + batch, n))])
-        out.append(np.mean([e.probabilities(x) for e in explainers], 0))
-    return np.concatenate(out)
+def _probabilities(explainers, reader, n: int, rows=None, batch: int = 16) -> np.ndarray:
+    """(n, C) probabilities of the reader's samples, averaged over the explainers; with
+    `rows`, only those rows are computed (the others are NaN)."""
+    rows = np.arange(n) if rows is None else np.asarray(rows, int)
+    out = None
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        p = np.mean([e.probabilities(np.stack([reader(j) for j in part])) for e in explainers], 0)
+        if out is None:
+            out = np.full((n, p.shape[1]), np.nan, np.float32)
+        out[part] = p
+    return out
 
 
 def _run_root(run: str, log) -> str:
