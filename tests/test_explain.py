@@ -171,6 +171,7 @@ def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path)
     assert "## Where the protein is" in md and "explain_" in md
 
 
+@pytest.mark.slow  # 35 s; real PNGs stay in the default suite via the cell-score test
 def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggle_root, tmp_path):
     """Real HPA PNGs (another folder: all fold models averaged), cells from .npy masks at
     the files' 512 px, scored there (the maps read at each cell pixel)."""
