@@ -1,0 +1,253 @@
+"""How each stage's cost grows with the number of samples, up to the full Kaggle set.
+
+    python benchmarks/scale.py --work DIR [--sizes 1000 4000 16000 31072] [--unique 1000]
+                               [--segment-sizes 500 1000] [--hpav18 2000]
+                               [--kill-after 45] [--keep] [--json]
+
+DIR (outside the repository; needs about 60 GB at 31,072) receives an atlas of --unique
+samples at 512 px (generated once, timed on its own, reused when present) and, for each n
+of --sizes in turn, a Kaggle-layout folder of n samples: the atlas's files copied under new
+Ids (every file its own copy on disk; pixels repeat every --unique samples), its labels
+likewise, and a test split of round(n x 11,702 / 31,072) samples (hard links to the
+training files, which cost no disk). Each stage is run as its own process (gapnet's
+scripts, or benchmarks/scale_stages.py for library calls), after the page cache is dropped
+where the OS allows it (root: /proc/sys/vm/drop_caches; the JSON says whether), and gets:
+wall seconds, the peak RSS of its largest process (os.wait4), the disk it wrote (blocks of
+its output), and its stdout+stderr size. Stages:
+
+  validate      data_prep/validate.py ROOT
+  cache         data_prep/build_cache.py ROOT --size 512
+  folds         iterative stratification into 3 folds
+  epoch_cold    one epoch of the training input from the cache, shuffled, page cache dropped
+  epoch_warm    the same again at once (warm only while the cache fits in memory)
+  train         GapNet-PL 512 px img/s fed from the cache vs from memory (fixed windows)
+  oof           run_kfold.py --merge on a run folder of n x 28 synthetic OOF predictions
+  report        experiments/report.py on that folder
+  predict       experiments/predict.py --data on the test split, with a run trained once
+                on the atlas (GapNet-PL, 512 px, 1 epoch: a real model, its scores moot)
+  explain       experiments/explain.py --n 8 on ROOT
+  export        experiments/export.py --format keras
+  segment       data_prep/segment.py on the first m samples of the atlas, m in
+                --segment-sizes (about 4 samples/s here: the full set is projected)
+
+At the largest n, cache, predict and segment are killed (SIGKILL) after --kill-after
+seconds and started again: their seconds are the two runs together, and the JSON records
+that the second continued (segment's rehearsal writes only what fits in two such runs).
+--hpav18 H writes H atlas samples as 2048-px RGB JPEGs under HPAv18 names (timed) and
+imports them with data_prep/import_external.py, killed once and resumed: the rate
+projects 74,606. `slopes` is the least-squares slope of log(seconds) on log(n) per stage.
+Without --keep every n's folder is deleted when its stages are done, and the rest at the
+end. The table goes to stderr; --json prints one object (`stages`, `slopes`, ...).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TEST_PER_TRAIN = 11702 / 31072  # Kaggle's test split beside its training split
+PY = sys.executable
+# set-up and fixed-window stages: their seconds do not measure growth in n
+NOT_SCALED = ("atlas", "trained_run", "train", "fake_run", "hpav18_write", "segment_rehearsal")
+
+
+def drop_caches() -> bool:
+    """Drops the page cache (root only); True if it could."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def disk_bytes(paths) -> int:
+    """Allocated bytes under `paths` (hard links counted once)."""
+    seen, total = set(), 0
+    for top in paths:
+        if not os.path.exists(top):
+            continue
+        walk = [(top, [], [""])] if os.path.isfile(top) else os.walk(top)
+        for folder, _, files in walk:
+            for name in files:
+                try:
+                    st = os.lstat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
+
+
+def run(cmd, log_path, outputs=(), kill_after=None, cold=True, restart=True) -> dict:
+    """Runs `cmd` (page cache dropped first if `cold`); wall seconds, peak RSS (MB), disk written
+    (MB, blocks of `outputs`), log bytes and exit status. With `kill_after`, SIGKILLs it
+    after that many seconds (with its process group) and, if `restart`, starts it again
+    (both counted)."""
+    before = disk_bytes(outputs)
+    cold = drop_caches() if cold else False
+    tries, seconds, rss, status, killed = 0, 0.0, 0.0, None, False
+    with open(log_path, "wb") as log:
+        while True:
+            tries += 1
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+            )
+            deadline = t0 + kill_after if kill_after and tries == 1 else None
+            while True:  # os.wait4, not Popen.wait: the rusage holds the peak RSS
+                pid, raw, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if deadline and time.perf_counter() > deadline and not killed:
+                    os.killpg(proc.pid, signal.SIGKILL)  # its worker processes too
+                    killed = True
+                time.sleep(0.1)
+            proc.returncode = os.waitstatus_to_exitcode(raw)
+            seconds += time.perf_counter() - t0
+            rss = max(rss, usage.ru_maxrss / 1024)
+            status = proc.returncode
+            if not (killed and tries == 1 and restart):
+                break
+            log.write(b"\n=== killed (SIGKILL), started again ===\n")
+            log.flush()
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(rss, 1),
+        "disk_mb": round((disk_bytes(outputs) - before) / 1e6, 1),
+        "log_bytes": os.path.getsize(log_path),
+        "status": status,
+        "cold": cold,
+        "killed_and_resumed": killed,
+    }
+
+
+def last_json(log_path) -> dict:
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        lines = [line for line in f if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def make_folder(base: str, root: str, n: int) -> int:
+    """The n-sample Kaggle folder from the atlas at `base` (see the module docstring);
+    returns the test split's size."""
+    from gapnet.classes import CHANNELS
+    from gapnet.data.source import open_source
+
+    src = open_source(base)
+    ids, targets = src.labels.ids, src.labels.targets
+    n_test = round(n * TEST_PER_TRAIN)
+    for split in ("train", "test"):
+        os.makedirs(os.path.join(root, split), exist_ok=True)
+    rows, test_rows = [], []
+    for k in range(n):
+        new, old = f"s{k:06d}", ids[k % len(ids)]
+        for c in CHANNELS:
+            dst = os.path.join(root, "train", f"{new}_{c}.png")
+            if not os.path.exists(dst):
+                shutil.copyfile(os.path.join(src.image_dir, f"{old}_{c}.png"), dst)
+            if k < n_test:
+                link = os.path.join(root, "test", f"t{k:06d}_{c}.png")
+                if not os.path.exists(link):
+                    os.link(dst, link)
+        rows.append(f"{new},{' '.join(map(str, np.flatnonzero(targets[k % len(ids)])))}")
+        if k < n_test:
+            test_rows.append(f"t{k:06d},0")
+    with open(os.path.join(root, "train.csv"), "w") as f:
+        f.write("Id,Target\n" + "\n".join(rows) + "\n")
+    with open(os.path.join(root, "sample_submission.csv"), "w") as f:
+        f.write("Id,Predicted\n" + "\n".join(test_rows) + "\n")
+    marker = os.path.join(base, "SYNTHETIC.json")
+    if os.path.isfile(marker):
+        shutil.copyfile(marker, os.path.join(root, "SYNTHETIC.json"))
+    return n_test
+
+
+def sub_root(base: str, root: str, m: int) -> None:
+    """A folder whose train.csv is the atlas's first m rows (images: a link to its train/)."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(base, "train.csv")) as f:
+        lines = f.readlines()[: m + 1]
+    with open(os.path.join(root, "train.csv"), "w") as f:
+        f.writelines(lines)
+    if not os.path.exists(os.path.join(root, "train")):
+        os.symlink(os.path.join(base, "train"), os.path.join(root, "train"))
+
+
+def slopes(stages) -> dict:
+    out = {}
+    for name in dict.fromkeys(s["stage"] for s in stages):
+        pts = [(s["n"], s["seconds"]) for s in stages if s["stage"] == name and s["seconds"] > 0]
+        if len({n for n, _ in pts}) >= 2:
+            x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+            out[name] = round(float(np.polyfit(x, y, 1)[0]), 3)
+    return out
+
+
+def main(argv=None) -> int:
+    from benchmarks.scale_plan import plan_size, prepare_shared, segment_and_hpav18
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", required=True, help="working folder outside the repository")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000, 31072])
+    p.add_argument("--unique", type=int, default=1000, help="atlas samples generated")
+    p.add_argument("--segment-sizes", type=int, nargs="*", default=[500, 1000])
+    p.add_argument("--hpav18", type=int, default=2000, help="simulated HPAv18 samples (0: none)")
+    p.add_argument("--kill-after", type=float, default=45.0, help="seconds before the kill")
+    p.add_argument("--keep", action="store_true", help="keep the folders")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    args = p.parse_args(argv)
+    work = os.path.abspath(args.work)
+    if work.startswith(REPO + os.sep):
+        p.error("--work must be outside the repository")
+    os.makedirs(os.path.join(work, "logs"), exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M")
+    stages, extra = [], {}
+    base, trained = prepare_shared(args, work, stages, extra)
+    for n in sorted(args.sizes):
+        plan_size(args, work, base, trained, n, n == max(args.sizes), stages, extra)
+    segment_and_hpav18(args, work, base, stages, extra)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "date": started,
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
+        "sizes": sorted(args.sizes),
+        "unique": args.unique,
+        "stages": stages,
+        "slopes": slopes([s for s in stages if s["stage"] not in NOT_SCALED]),
+        **extra,
+    }
+    print_table(result)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    return 0
+
+
+def print_table(result) -> None:
+    out = sys.stderr
+    print("\n| stage | n | seconds | peak RSS MB | disk MB | log KB | note |", file=out)
+    print("|---|---:|---:|---:|---:|---:|---|", file=out)
+    for s in result["stages"]:
+        print(
+            f"| {s['stage']} | {s['n']:,} | {s['seconds']:.1f} | {s['peak_rss_mb']:.0f} | "
+            f"{s['disk_mb']:.0f} | {s['log_bytes'] / 1e3:.1f} | {s.get('note', '')} |",
+            file=out,
+        )
+    print("\nslopes (log seconds / log n): " + json.dumps(result["slopes"]), file=out)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, REPO)
+    sys.exit(main())
