@@ -6,7 +6,7 @@
 Rows, all yielding what training consumes (uint8 batches with labels, shuffled, one
 epoch after another): the decode limit (the same samples decoded in a tight loop on all
 cores, no tf.data); the PNG path (tf.data decoding the files), with and without the CPU
-augmentation recipe (OpenCV + NumPy); the cache path (the uint8 memmap of
+augmentation recipe (OpenCV + NumPy); the cache path (the uint8 array file of
 `data_prep/build_cache.py`, one gather per batch), whose augmentation then runs on the
 device inside the model; and the cache with the CPU recipe. Every row is the median of
 `--repeats` windows of at least `--seconds` each on one stream (benchmarks/timing.py),

@@ -1,4 +1,4 @@
-"""Decodes a dataset split once into a uint8 memory-mapped cache that training reads instead.
+"""Decodes a dataset split once into one uint8 array file (the cache) that training reads instead.
 
     python data_prep/build_cache.py ROOT --size 512 [--split train|test] [--workers N]
 

@@ -110,3 +110,40 @@ def test_a_cache_that_would_not_fit_is_refused_before_writing(data, monkeypatch,
         cache.build(data, 24, progress=False, **quiet)
     assert cache.cache_dir(data, "train", 24) in str(e.value)
     assert not os.path.exists(os.path.join(cache.cache_dir(data, "train", 24), "images.u8"))
+
+
+def test_a_failed_open_is_a_clear_error_and_a_full_disk_names_the_cache(
+    data, tmp_path, monkeypatch
+):
+    import errno
+    import gc
+    import sys
+
+    from gapnet.io import DiskSpaceError
+
+    ids = list(open_source(data).labels.ids)
+    folder = cache.build(data, 24, log=lambda *a: None, progress=False)
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    with pytest.raises(DataError, match="lacks 1"):
+        cache.CacheReader(folder, ids + ["nope"])
+    gc.collect()  # no "Exception ignored in __del__" from the half-built reader
+    assert ignored == []
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)
+    real = os.pwrite
+    try:
+        calls = []
+
+        def short(f, data, offset):  # pwrite may write less than asked
+            calls.append(len(data))
+            return real(f, bytes(data)[: max(1, len(data) // 2)], offset)
+
+        os.pwrite = short
+        cache._write_row(fd, b"abcdefgh", 0, "X")
+        os.pwrite = lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
+        with pytest.raises(DiskSpaceError, match="X: the disk filled"):
+            cache._write_row(fd, b"abc", 8, "X")
+    finally:
+        os.pwrite = real
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == b"abcdefgh" and calls[0] == 8 and len(calls) > 1

@@ -2,8 +2,9 @@
 
 Decoding four PNGs tops out at about 280 samples/s on 2 cores; a GPU that trains GapNet at
 thousands of images/s would starve. `build` decodes every sample of a split once into one
-memory-mapped array (`images.u8`, shape (n, size, size, 4), in the CSV's order); reading
-rows from it is one `pread` per sample. One flat file beat TFRecord shards here: no
+flat uint8 array file (`images.u8`, shape (n, size, size, 4), in the CSV's order), written
+with `pwrite` and read with one `preadv` per sample (no memory map: a reader's resident
+memory does not grow with a cache larger than memory). One flat file beat TFRecord shards here: no
 parsing, random access for shuffling, and the page cache shares it between fold processes.
 
 Layout: `<root>/.gapnet-cache/<split>-<size>/{images.u8, ids.txt, rows.npy, meta.json}`. `meta.json`
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -28,6 +30,7 @@ from gapnet.io import atomic_write_json, atomic_write_text, check_free_space, re
 from gapnet.progress import track
 
 CACHE_FOLDER = ".gapnet-cache"
+_OPEN_LOCK = threading.Lock()
 CHUNK = 256  # rows decoded between two progress saves
 
 
@@ -104,6 +107,9 @@ def build(
         np.save(rows_path, np.zeros(len(ids), np.uint64))
         with open(data_path, "wb") as f:
             f.truncate(int(np.prod(shape)))
+    else:  # a killed build: its unwritten rows are holes in a sparse file, not yet on disk
+        left = int(np.prod(shape)) - os.stat(data_path).st_blocks * 512
+        check_free_space(out, max(0, left), f"the rest of a uint8 cache of {len(ids)} samples")
     written = np.load(rows_path)
     todo = np.flatnonzero(written != prints)
     if 0 < len(todo) < len(ids):
@@ -125,7 +131,12 @@ def build(
                     pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows),
                     strict=True,
                 ):
-                    os.pwrite(fd, np.ascontiguousarray(img, np.uint8).tobytes(), int(i) * row_bytes)
+                    _write_row(
+                        fd,
+                        np.ascontiguousarray(img, np.uint8).tobytes(),
+                        int(i) * row_bytes,
+                        data_path,
+                    )
                 os.fsync(fd)  # rows on disk before they are marked written
                 written[rows] = prints[rows]
                 np.save(rows_path + ".tmp.npy", written)
@@ -148,8 +159,31 @@ def build(
     return out
 
 
+def _write_row(fd: int, data: bytes, offset: int, path: str) -> None:
+    """All of `data` at `offset` (pwrite may write less), or DiskSpaceError naming `path`."""
+    import errno
+
+    from gapnet.io import DiskSpaceError
+
+    view = memoryview(data)
+    try:
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskSpaceError(
+                f"{path}: the disk filled while caching; free space and run the build "
+                "again (finished rows are kept)"
+            ) from e
+        raise
+
+
 class CacheReader:
     """Reads sample i of `ids` from a uint8 cache as (size, size, 4); same contract as PngReader."""
+
+    _fd: int | None = None  # set before anything can raise: __del__ reads them
+    _pid: int | None = None
 
     def __init__(self, folder: str, ids):
         meta = read_json(os.path.join(folder, "meta.json"))
@@ -176,7 +210,9 @@ class CacheReader:
 
     def _file(self) -> int:
         if self._pid != os.getpid():  # a descriptor per process (pread is thread-safe)
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            with _OPEN_LOCK:  # tf.data's threads: one descriptor, not one each
+                if self._pid != os.getpid():
+                    self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
         return self._fd
 
     def __getstate__(self):
