@@ -10,7 +10,8 @@ on its out-of-fold predictions) decide the labels, and a sample with no class ab
 threshold gets its most probable class (--empty none leaves it empty). Also writes the
 averaged probabilities (Id + 28 columns) beside the submission (a 28-class run). Each fold's
 probabilities are kept in <out>.parts/ block by block (1,024 samples) as they are finished,
-with a manifest of the run, test set and TTA: a killed prediction resumes.
+with a manifest of the run (its fold models), the test images and the TTA: a killed
+prediction resumes; parts made otherwise are discarded and predicted afresh.
 
 --images: a multi-channel TIFF / OME-TIFF file, or a folder of them and/or of per-channel
 files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the model's).

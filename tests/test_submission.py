@@ -110,7 +110,7 @@ def test_a_killed_prediction_continues_from_its_parts_and_foreign_parts_are_refu
 ):
     import gapnet.cv.submission as sub
 
-    run, _ = tiny_run
+    run = str(shutil.copytree(tiny_run[0], tmp_path / "run"))  # its models are touched
     root, ids = test_root
     monkeypatch.setattr(sub, "PART", 4)  # 6 samples: two parts per fold
     parts = str(tmp_path / "sub.parts")
@@ -132,8 +132,25 @@ def test_a_killed_prediction_continues_from_its_parts_and_foreign_parts_are_refu
     assert len(calls) == 5 and sorted(os.listdir(parts)) == sorted(names + ["manifest.json"])
     np.testing.assert_allclose(again[:4], full[:4] + 1.0, atol=1e-6)  # 3.0 / 3 folds
     np.testing.assert_allclose(again[4:], full[4:], atol=1e-6)
-    with pytest.raises(RunError, match="other tta"):
-        sub.predict_test(run, str(root), tta="flips", parts=parts, log=lambda *a: None)
+    # a kill mid-write leaves a temporary file: removed, never counted as a part
+    (tmp_path / "sub.parts" / ".tmp-abc-fold0-00000.npy").write_bytes(b"junk")
+    said = []
+    sub.predict_test(run, str(root), parts=parts, log=said.append)
+    assert "6 parts of 6 kept from an earlier run" in said
+    assert not [f for f in os.listdir(parts) if f.startswith(".tmp-")] and len(calls) == 5
+    # other TTA, a retrained fold model or an edited test image: predicted afresh
+    _, flipped = sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
+    assert any("other tta: predicting afresh" in m for m in said) and len(calls) == 11
+    os.utime(os.path.join(run, "fold_1", "model.keras"))
+    said.clear()
+    sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
+    assert any("other fold_models: predicting afresh" in m for m in said) and len(calls) == 17
+    png = root / "test" / f"{ids[0]}_green.png"
+    os.utime(png, (1, 1))
+    said.clear()
+    _, again = sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
+    assert any("other images: predicting afresh" in m for m in said) and len(calls) == 23
+    np.testing.assert_allclose(again, flipped, atol=1e-6)
     stray = tmp_path / "stray.parts"
     stray.mkdir()
     np.save(stray / "fold0-00000.npy", kept)

@@ -8,6 +8,7 @@ sample has at least one label). `decide` is the pure function that applies it.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -49,6 +50,7 @@ def fold_models(run: str) -> list[str]:
 
 
 PART = 1024  # test samples per kept part of a fold's predictions
+PART_NAME = re.compile(r"fold\d+-\d{5}\.npy")
 
 
 def predict_test(
@@ -66,7 +68,8 @@ def predict_test(
     With `parts` (a folder), each fold's probabilities for each block of `PART` samples
     are kept there as they are finished (`fold<K>-<block>.npy`, beside a manifest naming
     the run, its finish time, the test set, its Ids, the TTA and the image size), so a
-    killed prediction continues where it stopped; parts made otherwise are refused.
+    killed prediction continues where it stopped; parts made by another run, fold model,
+    test image, TTA or size are discarded (`_check_parts`).
 
     Raises:
         gapnet.data.labels.DataError: the test split has bad or missing files (all listed).
@@ -91,13 +94,13 @@ def predict_test(
             "(19-class) run writes its "
             "submission with --format hpa2021"
         )
-    report = validate(root, "test", cfg.image_size, progress=False)
+    report = validate(root, "test", cfg.image_size, progress=progress)
     ids = check_or_raise(report, skip_bad=False, log=log)
     reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
     tta = tta or cfg.tta
     if parts:
-        _check_parts(parts, run, root, ids, tta, cfg.image_size, len(paths))
-        kept = sum(f.endswith(".npy") for f in os.listdir(parts))
+        _check_parts(parts, run, report.source, ids, tta, cfg.image_size, paths, log)
+        kept = sum(bool(PART_NAME.fullmatch(f)) for f in os.listdir(parts))
         if kept:
             log(f"{kept} parts of {len(paths) * -(-len(ids) // PART)} kept from an earlier run")
     log(f"predicting {len(ids)} test samples with {len(paths)} fold models (TTA {tta})")
@@ -114,7 +117,8 @@ def predict_test(
                 if part and os.path.isfile(part):
                     probs = np.load(part)
                 else:
-                    model = model or load_model(path)
+                    if model is None:
+                        model = load_model(path)
                     probs = predict(model, reader, rows, batch_size or cfg.batch_size, tta)
                     if part:
                         atomic_save_npy(part, probs)
@@ -123,40 +127,50 @@ def predict_test(
     return list(ids), (total / len(paths)).astype(np.float32)
 
 
-def _check_parts(parts: str, run: str, root: str, ids, tta: str, size: int, folds: int):
+def _check_parts(parts: str, run: str, src, ids, tta: str, size: int, models, log) -> None:
     """Creates `parts` with its manifest, or checks that its parts were made by the same
-    run (and finish time), test set, Ids, TTA and size.
+    run (its finish time and each fold model's size and modification time), test images
+    (path, Ids, and each file's size and modification time), TTA and size. Parts made
+    otherwise are discarded (logged: a retrained run or edited test set predicts afresh);
+    a folder of parts without a manifest is refused. Temporary files a kill left are
+    removed.
 
     Raises:
-        RunError: they were not, naming the folder and the keys that differ."""
+        RunError: `parts` holds parts of unknown origin."""
     import hashlib
+
+    from gapnet.data.cache import fingerprint
+    from gapnet.io import atomic_write_json
 
     finished = os.path.join(run, "metrics.json")
     want = {
         "run": os.path.abspath(run),
         "run_finished": os.path.getmtime(finished) if os.path.isfile(finished) else None,
-        "data": os.path.abspath(root),
+        "fold_models": [[os.path.getsize(m), os.path.getmtime(m)] for m in models],
+        "data": os.path.abspath(src.image_dir),
         "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "images": fingerprint(src.image_dir, src.ext, ids),
         "tta": tta,
         "image_size": size,
-        "fold_models": folds,
         "part": PART,
     }
+    os.makedirs(parts, exist_ok=True)
+    names = os.listdir(parts)
+    for name in names:
+        if name.startswith(".tmp-"):  # a kill mid-write
+            os.remove(os.path.join(parts, name))
+    done = [n for n in names if PART_NAME.fullmatch(n)]
     path = os.path.join(parts, "manifest.json")
     if os.path.isfile(path):
         have = read_json(path)
-        if have != want:
-            diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
-            raise RunError(
-                f"{parts} holds predictions made with other {', '.join(diff)}: delete it or "
-                "choose another --out"
-            )
-        return
-    if os.path.isdir(parts) and any(f.endswith(".npy") for f in os.listdir(parts)):
+        if have == want:
+            return
+        diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+        log(f"{parts}: {len(done)} parts made with other {', '.join(diff)}: predicting afresh")
+        for name in done:
+            os.remove(os.path.join(parts, name))
+    elif done:
         raise RunError(f"{parts} holds parts of unknown origin (no manifest): delete it")
-    os.makedirs(parts, exist_ok=True)
-    from gapnet.io import atomic_write_json
-
     atomic_write_json(path, want)
 
 
