@@ -93,15 +93,17 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    for r in rows:
-        if r["warning"]:
-            print(f"warning: {r['file']}: {r['warning']} (empty masks written)", file=sys.stderr)
+    warned = [r for r in rows if r["warning"]]
+    for r in warned[:20]:  # a few named, the rest counted (a log at 31,072 stays short)
+        print(f"warning: {r['file']}: {r['warning']} (empty masks written)", file=sys.stderr)
+    if len(warned) > 20:
+        print(f"warning: {len(warned) - 20} more samples with empty masks", file=sys.stderr)
     mode = "given" if params.nucleus_diameter else "estimated"
     unknown = [r for r in rows if r["diameter"] == "not recorded"]
     other = [
         r
         for r in rows
-        if r not in unknown
+        if r["diameter"] != "not recorded"  # not `r not in unknown`: quadratic in n
         and (
             r["diameter"] != mode
             or (mode == "given" and r["nucleus_diameter"] != round(params.nucleus_diameter, 1))

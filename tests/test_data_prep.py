@@ -126,7 +126,8 @@ def test_import_external_converts_planes_and_reports_skips(tmp_path):
     )
     assert again["imported"] == [] and again["skipped"]["already in ROOT"] == ["10814_50_A1_1"]
     assert again["skipped"]["duplicate image"] == ["10814_50_A1_2 (same as 10814_50_A1_1)"]
-    assert "1 skipped: already in ROOT" in (root / "import_report.txt").read_text()
+    report = (root / "import_report.txt").read_text()
+    assert "1 skipped: already in ROOT\n" in report and "  10814_50_A1_1\n" not in report
 
 
 def test_import_external_refuses_an_import_that_would_not_fit(tmp_path, monkeypatch):
@@ -184,13 +185,24 @@ def test_simulated_hpav18_files_import_back_to_the_atlas_samples(tiny_data, tmp_
     import gapnet.data.external as ext
 
     os.remove(root / "train.csv")
+    hashes = (root / "image_hashes.csv").read_text()
     os.remove(root / "image_hashes.csv")
-    before = {f: os.path.getmtime(root / "train" / f) for f in os.listdir(root / "train")}
+    damaged = root / "train" / f"{new[1]}_green.png"
+    good = damaged.read_bytes()
+    damaged.write_bytes(b"not a png")  # damaged since: converted again, not a crash
+    before = {
+        f: os.path.getmtime(root / "train" / f)
+        for f in os.listdir(root / "train")
+        if not f.startswith(new[1])
+    }
     read, real = [], ext.read_channel
     monkeypatch.setattr(ext, "read_channel", lambda p, *a: read.append(p) or real(p, *a))
     said = []
     again = import_external(str(src), str(root), str(src / "labels.csv"), 48, 1, False, said.append)
-    assert sorted(again["imported"]) == sorted(new) and not any(p.endswith(".jpg") for p in read)
+    jpgs = [p for p in read if p.endswith(".jpg")]
+    assert sorted(again["imported"]) == sorted(new) and all(new[1] in p for p in jpgs) and jpgs
+    assert damaged.read_bytes() == good
     assert "3 samples were converted by an earlier run: not decoded again" in said
     assert {f: os.path.getmtime(root / "train" / f) for f in before} == before
+    assert (root / "image_hashes.csv").read_text() == hashes  # the same duplicate check
     np.testing.assert_array_equal(open_source(root).labels.targets[order], atlas.labels.targets[:3])

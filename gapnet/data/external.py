@@ -2,14 +2,15 @@
 
 Each channel is reduced to its plane (`gapnet.data.images`: R, G, B, and mean(R, G) for yellow),
 resized to `size` and written as an 8-bit grayscale PNG in `ROOT/train/`; the label rows
-are added to `ROOT/train.csv`. Skipped and reported, each listed: samples already in ROOT,
-Ids repeated in the label file, incomplete file sets (some channels there, others not),
-unreadable files, exact duplicates (identical resized green channel of an earlier sample),
-and file sets in SRC with no label row. Labelled Ids with no file at all in SRC are only
-counted (a label file for all 74,606 HPAv18 samples beside a folder holding a few is not a
-problem). SRC is listed once (no per-file stat). A rerun continues: the samples whose four PNGs
-a killed run finished are not decoded again (their green PNG gives the duplicate check's
-hash).
+are added to `ROOT/train.csv`. Skipped and reported (each listed, except the samples already
+in ROOT: counted): samples already in ROOT, Ids repeated in the label file, incomplete file
+sets (some channels there, others not), unreadable files, exact duplicates (identical
+resized green channel of an earlier sample), and file sets in SRC with no label row.
+Labelled Ids with no file at all in SRC are only counted (a label file for all 74,606
+HPAv18 samples beside a folder holding a few is not a problem). SRC is listed once (no
+per-file stat). A rerun continues: the JPEGs of samples whose four PNGs a killed run
+finished are not decoded again (their green PNG gives the duplicate check's hash; a
+damaged one is converted again). At most `CHUNK` decoded samples wait for the PNG writer.
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ from gapnet.io import atomic_write_text, check_free_space
 from gapnet.progress import track
 
 PNG_RATIO = 0.65  # PNG bytes / raw bytes assumed by the free-space check (Kaggle's: 0.61)
+COUNTED = ("already in ROOT",)  # reasons the report counts without listing the Ids
+CHUNK = 64  # samples decoded ahead of the PNG writer: memory flat in n and cores
 DONE = object()  # convert(): the sample's PNGs are there already
 HASHES = "image_hashes.csv"  # Id -> sha256 of its green channel at the dataset's size
+
+
+def _chunked(fn, items, pool):
+    """`pool.map(fn, ...)` over `items` (first elements), CHUNK at a time, in order: at
+    most CHUNK decoded samples wait in memory, however many cores decode."""
+    for start in range(0, len(items), CHUNK):
+        yield from pool.map(fn, [item[0] for item in items[start : start + CHUNK]])
 
 
 def _known_hashes(root: str, ids, size: int, pool) -> dict[str, str]:
@@ -117,8 +127,11 @@ def import_external(
     def convert(sample_id: str):
         if all(f"{sample_id}_{c}.png" in written for c in CHANNELS):  # a killed run's
             green = channel_path(out_dir, sample_id, "green", "png")  # PNGs: not redone
-            plane = read_channel(green, "green", size)
-            return sample_id, DONE, hashlib.sha256(plane.tobytes()).hexdigest()
+            try:
+                plane = read_channel(green, "green", size)
+                return sample_id, DONE, hashlib.sha256(plane.tobytes()).hexdigest()
+            except ImageError:  # damaged since: converted again from the JPEGs
+                pass
         planes = {}
         for color in CHANNELS:
             try:
@@ -141,8 +154,8 @@ def import_external(
     added = []
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         seen = _known_hashes(root, sorted(existing), size, pool)
-        results = pool.map(lambda item: convert(item[0]), todo)
         bar = track(len(todo), "importing", enabled=progress)
+        results = _chunked(convert, todo, pool)
         for (sample_id, target), (_, planes, digest) in zip(todo, results, strict=True):
             bar.update()
             if planes is None:
@@ -153,10 +166,9 @@ def import_external(
                 continue
             seen[digest] = sample_id
             for color, plane in ({} if planes is DONE else planes).items():
-                path = channel_path(out_dir, sample_id, color, "png")
-                if not os.path.exists(path):
-                    Image.fromarray(plane).save(path + ".tmp.png")
-                    os.replace(path + ".tmp.png", path)
+                path = channel_path(out_dir, sample_id, color, "png")  # (re)written whole
+                Image.fromarray(plane).save(path + ".tmp.png")
+                os.replace(path + ".tmp.png", path)
             rows.append(f"{sample_id},{format_target(target)}")
             added.append(sample_id)
         bar.close()
@@ -166,7 +178,9 @@ def import_external(
         "Id,sha256\n" + "".join(f"{i},{h}\n" for h, i in sorted(seen.items())),
     )
     report = [f"{len(added)} imported into {root} at {size}px"] + [
-        f"{len(v)} skipped: {k}" + "".join(f"\n  {x}" for x in v) for k, v in skipped.items() if v
+        f"{len(v)} skipped: {k}" + ("" if k in COUNTED else "".join(f"\n  {x}" for x in v))
+        for k, v in skipped.items()
+        if v
     ]
     if no_files:
         report.append(f"{no_files} labelled Ids have no file in {src} (not listed)")

@@ -22,7 +22,8 @@ PLANES = {"red": (0,), "green": (1,), "blue": (2,), "yellow": (0, 1)}  # RGB pla
 
 
 def hpav18_id(n: int) -> str:
-    """An HPAv18-shaped Id for the n-th simulated sample: `<plate>_<well>_<field>_1`."""
+    """An HPAv18-shaped Id for the n-th simulated sample: `<plate>_<700+well>_<well name>_<field>`
+    (four fields per well, 96 wells per plate)."""
     plate, rest = divmod(n, 96 * 4)
     well, field = divmod(rest, 4)
     return f"{10000 + plate}_{700 + well}_{'ABCDEFGH'[well % 8]}{well % 12 + 1}_{field + 1}"
