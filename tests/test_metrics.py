@@ -206,3 +206,13 @@ def test_bca_degenerate_cases_are_explicit():
     # a constant score: a zero-width interval at the estimate
     point, ci = metrics.grouped_bootstrap(lambda rows: 0.5, np.arange(5), 20)
     assert ci == (0.5, 0.5)
+
+
+def test_bootstrap_blocks_draw_the_same_resamples_as_one_matrix(monkeypatch):
+    import gapnet.metrics as m
+
+    rng = np.random.default_rng(3)
+    y, p = rng.random((400, 28)) < 0.1, rng.random((400, 28)) < 0.12
+    blocked = m.bootstrap_ci(y, p, n_boot=230)
+    monkeypatch.setattr(m, "BOOT_BLOCK", 10**6)  # one (n_boot, n) matrix
+    assert m.bootstrap_ci(y, p, n_boot=230) == blocked
