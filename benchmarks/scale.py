@@ -91,7 +91,8 @@ def disk_bytes(paths) -> int:
 
 def run(cmd, log_path, outputs=(), kill_after=None, cold=True, restart=True) -> dict:
     """Runs `cmd` (page cache dropped first if `cold`); wall seconds, peak RSS (MB), disk written
-    (MB, blocks of `outputs`), log bytes and exit status. With `kill_after`, SIGKILLs it
+    (MB, blocks of `outputs`), log bytes and exit status. With `kill_after` (seconds, or a
+    function polled every 0.1 s that says when), SIGKILLs it
     after that many seconds (with its process group) and, if `restart`, starts it again
     (both counted)."""
     before = disk_bytes(outputs)
@@ -104,12 +105,14 @@ def run(cmd, log_path, outputs=(), kill_after=None, cold=True, restart=True) -> 
             proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
             )
-            deadline = t0 + kill_after if kill_after and tries == 1 else None
+            when = kill_after if callable(kill_after) and tries == 1 else None
+            deadline = t0 + kill_after if kill_after and not when and tries == 1 else None
             while True:  # os.wait4, not Popen.wait: the rusage holds the peak RSS
                 pid, raw, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                if deadline and time.perf_counter() > deadline and not killed:
+                due = when() if when else deadline and time.perf_counter() > deadline
+                if due and not killed:
                     os.killpg(proc.pid, signal.SIGKILL)  # its worker processes too
                     killed = True
                 time.sleep(0.1)
@@ -138,9 +141,9 @@ def last_json(log_path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def make_folder(base: str, root: str, n: int) -> int:
+def make_folder(base: str, root: str, n: int, images: bool = True) -> int:
     """The n-sample Kaggle folder from the atlas at `base` (see the module docstring);
-    returns the test split's size."""
+    returns the test split's size. Without `images`, only the CSVs (and empty folders)."""
     from gapnet.classes import CHANNELS
     from gapnet.data.source import open_source
 
@@ -152,7 +155,7 @@ def make_folder(base: str, root: str, n: int) -> int:
     rows, test_rows = [], []
     for k in range(n):
         new, old = f"s{k:06d}", ids[k % len(ids)]
-        for c in CHANNELS:
+        for c in CHANNELS if images else ():
             dst = os.path.join(root, "train", f"{new}_{c}.png")
             if not os.path.exists(dst):
                 shutil.copyfile(os.path.join(src.image_dir, f"{old}_{c}.png"), dst)
@@ -194,8 +197,35 @@ def slopes(stages) -> dict:
     return out
 
 
+def top_two(stages) -> list:
+    """Each scaled stage's rows at its two largest n (where start-up weighs least)."""
+    out = []
+    for name in dict.fromkeys(s["stage"] for s in stages if s["stage"] not in NOT_SCALED):
+        rows = sorted((s for s in stages if s["stage"] == name), key=lambda s: s["n"])
+        out += rows[-2:]
+    return out
+
+
+def net_slopes(stages, small: int = 100) -> dict:
+    """Slopes of (seconds - the stage's seconds at its smallest n) on n, for stages run at
+    an n <= `small` (the start-up baseline: what a process costs before the work grows)."""
+    out = []
+    for name in dict.fromkeys(s["stage"] for s in stages if s["stage"] not in NOT_SCALED):
+        rows = sorted((s for s in stages if s["stage"] == name), key=lambda s: s["n"])
+        if len(rows) >= 3 and rows[0]["n"] <= small:
+            base = rows[0]["seconds"]
+            out += [{**r, "seconds": max(r["seconds"] - base, 1e-3)} for r in rows[1:]]
+    return slopes(out)
+
+
 def main(argv=None) -> int:
-    from benchmarks.scale_plan import plan_size, prepare_shared, segment_and_hpav18
+    from benchmarks.scale_plan import (
+        plan_labels,
+        plan_size,
+        prepare_shared,
+        rehearse_predict,
+        segment_and_hpav18,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True, help="working folder outside the repository")
@@ -205,6 +235,20 @@ def main(argv=None) -> int:
     p.add_argument("--hpav18", type=int, default=2000, help="simulated HPAv18 samples (0: none)")
     p.add_argument("--kill-after", type=float, default=45.0, help="seconds before the kill")
     p.add_argument("--keep", action="store_true", help="keep the folders")
+    p.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="only the stages that read labels and predictions (folds, oof, report), on "
+        "folders without images; include a small n (e.g. 40) for the start-up baseline",
+    )
+    p.add_argument(
+        "--rehearse-predict",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only: predict.py on an N-sample test split, killed twice as soon as new "
+        "parts are written, then finished; checks that each start kept the last one's",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = p.parse_args(argv)
     work = os.path.abspath(args.work)
@@ -213,10 +257,16 @@ def main(argv=None) -> int:
     os.makedirs(os.path.join(work, "logs"), exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M")
     stages, extra = [], {}
-    base, trained = prepare_shared(args, work, stages, extra)
-    for n in sorted(args.sizes):
-        plan_size(args, work, base, trained, n, n == max(args.sizes), stages, extra)
-    segment_and_hpav18(args, work, base, stages, extra)
+    base, trained = prepare_shared(args, work, stages, extra, train=not args.labels_only)
+    if args.rehearse_predict:
+        rehearse_predict(args, work, base, trained, args.rehearse_predict, stages)
+    elif args.labels_only:
+        for n in sorted(args.sizes):
+            plan_labels(args, work, base, n, stages)
+    else:
+        for n in sorted(args.sizes):
+            plan_size(args, work, base, trained, n, n == max(args.sizes), stages, extra)
+        segment_and_hpav18(args, work, base, stages, extra)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     result = {
@@ -227,6 +277,8 @@ def main(argv=None) -> int:
         "unique": args.unique,
         "stages": stages,
         "slopes": slopes([s for s in stages if s["stage"] not in NOT_SCALED]),
+        "top_slopes": slopes(top_two(stages)),
+        "net_slopes": net_slopes(stages),
         **extra,
     }
     print_table(result)

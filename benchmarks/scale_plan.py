@@ -31,17 +31,18 @@ def _log(work, name, n) -> str:
     return os.path.join(work, "logs", f"{name}-{n}.log")
 
 
-def prepare_shared(args, work, stages, extra):
-    """The atlas of --unique samples (generated once) and a run trained on it."""
+def prepare_shared(args, work, stages, extra, train: bool = True):
+    """The atlas of --unique samples (generated once) and a run trained on it (`train`)."""
     base, trained = os.path.join(work, "atlas"), os.path.join(work, "trained")
     if not os.path.isfile(os.path.join(base, "train.csv")):
         tmp = base + ".partial"
         shutil.rmtree(tmp, ignore_errors=True)
         cmd = [PY, "data_prep/make_synthetic.py", "--out", tmp, "--n", str(args.unique)]
-        r = run(cmd + ["--size", "512", "--seed", "0"], _log(work, "atlas", args.unique), [tmp])
+        size = "512" if train else "64"  # labels only: the same labels (the seed draws them)
+        r = run(cmd + ["--size", size, "--seed", "0"], _log(work, "atlas", args.unique), [tmp])
         os.rename(tmp, base)
         _stage(stages, "atlas", args.unique, r, "generation, timed on its own")
-    if not os.path.isfile(os.path.join(trained, "metrics.json")):
+    if train and not os.path.isfile(os.path.join(trained, "metrics.json")):
         cmd = [PY, "experiments/run_kfold.py", "--data", base, "--model", "gapnet_pl"]
         cmd += ["--epochs", "1", "--image-size", "512", "--out", trained]
         r = run(cmd, _log(work, "trained", args.unique), [trained])
@@ -88,7 +89,9 @@ def plan_size(args, work, base, trained, n, largest, stages, extra) -> None:
     os.makedirs(pred, exist_ok=True)
     cmd = [PY, "experiments/predict.py", "--run", trained, "--data", root]
     cmd += ["--out", os.path.join(pred, "submission.csv"), "--tta", "none"]
-    row = go("predict", cmd, [pred], m=n_test, kill_after=kill, note=f"test split of n={n:,}")
+    parts = os.path.join(pred, "submission.csv.parts", "fold*-*.npy")
+    first = (lambda: _count(parts) > 0) if largest else None  # killed once a part is kept
+    row = go("predict", cmd, [pred], m=n_test, kill_after=first, note=f"test split of n={n:,}")
     row["continued"] = row["killed_and_resumed"] and "kept from an earlier run" in _text(
         _log(work, "predict", n_test)
     )
@@ -98,7 +101,8 @@ def plan_size(args, work, base, trained, n, largest, stages, extra) -> None:
     go("explain", cmd + ["--out", out, "--no-report"], [out], note="8 samples")
     out = os.path.join(work, f"preset{n}")
     shutil.rmtree(out, ignore_errors=True)
-    go("export", [PY, "experiments/export.py", "--run", trained, "--out", out, "--format", "keras"])
+    cmd = [PY, "experiments/export.py", "--run", trained, "--out", out, "--format", "keras"]
+    go("export", cmd, [out])
     if largest:
         _segment_rehearsal(args, work, root, n, stages)
     extra.setdefault("cache_gb", {})[str(n)] = round(_du(cache) / 1e9, 2)
@@ -190,3 +194,71 @@ def segment_and_hpav18(args, work, base, stages, extra) -> None:
     per_s = float(rates[-1]) if rates else h / r["seconds"]  # the finishing run's rate
     extra["hpav18_import_per_s"] = per_s
     extra["hpav18_74606_projected_h"] = round(74606 / per_s / 3600, 2)
+
+
+def plan_labels(args, work, base, n, stages) -> None:
+    """--labels-only: folds, the OOF evaluation and the report on an n-sample folder of
+    labels alone (these stages never open an image)."""
+    root, fake = os.path.join(work, f"labels{n}"), os.path.join(work, f"labelrun{n}")
+    make_folder(base, root, n, images=False)
+    for name, cmd, outputs in (
+        ("folds", [PY, STAGES, "folds", root], []),
+        ("fake_run", [PY, STAGES, "fake-run", root, fake], [fake]),
+        ("oof", [PY, "experiments/run_kfold.py", "--out", fake, "--merge"], [fake]),
+        ("report", [PY, "experiments/report.py", fake], [fake]),
+    ):
+        if name == "fake_run":
+            shutil.rmtree(fake, ignore_errors=True)
+        row = _stage(stages, name, n, run(cmd, _log(work, name, n), outputs))
+        row.update(last_json(_log(work, name, n)) if name == "folds" else {})
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(fake, ignore_errors=True)
+
+
+def rehearse_predict(args, work, base, trained, n, stages) -> None:
+    """--rehearse-predict N: predict.py on an N-sample test split (hard links to the atlas's
+    files), SIGKILLed as soon as a new part is on disk, twice; each start must report the
+    parts the last one kept. (The full prediction is timed by the main benchmark.)"""
+    from gapnet.classes import CHANNELS
+    from gapnet.data.source import open_source
+
+    root = os.path.join(work, f"rehearse{n}")
+    src = open_source(base)
+    os.makedirs(os.path.join(root, "test"), exist_ok=True)
+    for k in range(n):
+        for c in CHANNELS:
+            dst = os.path.join(root, "test", f"t{k:06d}_{c}.png")
+            if not os.path.exists(dst):
+                old = src.labels.ids[k % len(src.labels.ids)]
+                os.link(os.path.join(src.image_dir, f"{old}_{c}.png"), dst)
+    with open(os.path.join(root, "sample_submission.csv"), "w") as f:
+        f.write("Id,Predicted\n" + "".join(f"t{k:06d},0\n" for k in range(n)))
+    shutil.copyfile(os.path.join(base, "train.csv"), os.path.join(root, "train.csv"))
+    out = os.path.join(work, f"rehearse{n}-pred", "submission.csv")
+    parts = out + ".parts"
+    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    os.makedirs(os.path.dirname(out))
+
+    def count() -> int:
+        return _count(os.path.join(parts, "fold*-*.npy"))
+
+    cmd = [PY, "experiments/predict.py", "--run", trained, "--data", root, "--out", out]
+    cmd += ["--tta", "none"]
+    kept = []
+    for k in range(2):
+        have = count()
+        log = _log(work, f"predict_kill{k}", n)
+        r = run(
+            cmd, log, [os.path.dirname(out)], kill_after=lambda h=have: count() > h, restart=False
+        )
+        if r["status"] == -signal.SIGKILL:
+            r["status"] = "killed"
+        kept.append(count())
+        said = re.findall(r"(\d+) parts of \d+ kept from an earlier run", _text(log))
+        row = _stage(stages, "predict_rehearsal", n, r, "killed when a new part was written")
+        row.update(parts_after=kept[-1], reported_kept=int(said[0]) if said else 0)
+    stages[-1]["continued"] = stages[-1]["reported_kept"] == kept[0] > 0 and kept[1] > kept[0]
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(out), ignore_errors=True)
