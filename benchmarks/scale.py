@@ -20,24 +20,32 @@ its output), and its stdout+stderr size. Stages:
   folds         iterative stratification into 3 folds
   epoch_cold    one epoch of the training input from the cache, shuffled, page cache dropped
   epoch_warm    the same again at once (warm only while the cache fits in memory)
-  train         GapNet-PL 512 px img/s fed from the cache vs from memory (fixed windows)
+  train         GapNet-PL 512 px img/s fed from the cache vs from memory (fixed windows;
+                at the smallest and largest n)
   oof           run_kfold.py --merge on a run folder of n x 28 synthetic OOF predictions
   report        experiments/report.py on that folder
   predict       experiments/predict.py --data on the test split, with a run trained once
                 on the atlas (GapNet-PL, 512 px, 1 epoch: a real model, its scores moot)
-  explain       experiments/explain.py --n 8 on ROOT
+  explain       experiments/explain.py --data ROOT --ids (8 fixed samples)
   export        experiments/export.py --format keras
   segment       data_prep/segment.py on the first m samples of the atlas, m in
-                --segment-sizes (about 4 samples/s here: the full set is projected)
+                --segment-sizes (the full set is projected from the rate)
 
-At the largest n, cache, predict and segment are killed (SIGKILL) after --kill-after
-seconds and started again: their seconds are the two runs together, and the JSON records
-that the second continued (segment's rehearsal writes only what fits in two such runs).
---hpav18 H writes H atlas samples as 2048-px RGB JPEGs under HPAv18 names (timed) and
-imports them with data_prep/import_external.py, killed once and resumed: the rate
-projects 74,606. `slopes` is the least-squares slope of log(seconds) on log(n) per stage.
-Without --keep every n's folder is deleted when its stages are done, and the rest at the
-end. The table goes to stderr; --json prints one object (`stages`, `slopes`, ...).
+At the largest n, cache is killed (SIGKILL, with its process group) after --kill-after
+seconds and predict as soon as its first part is kept, and each is started again: their
+seconds are the two runs together, and the JSON records whether the second continued.
+segment.py on the largest folder is killed after --kill-after seconds twice
+(`segment_rehearsal`: the second start must keep the first's masks).
+--hpav18 H writes min(H, --unique) atlas samples as 2048-px RGB JPEGs under HPAv18 names
+(timed) and imports them with data_prep/import_external.py, killed once and resumed: the
+killed run's rate (every sample it counted was decoded) projects 74,606. `slopes` is the
+least-squares slope of log(seconds) on log(n) per stage over every n; `top_slopes` the
+same at each stage's two largest n (where start-up weighs least); `net_slopes`, with a
+small n (<= 100) in --sizes, that of the seconds beyond the stage's seconds at that n.
+--labels-only runs only folds, oof and report (on folders of labels alone);
+--rehearse-predict N only the prediction kill rehearsal. Without --keep every n's folder
+is deleted when its stages are done, and the rest at the end. The table goes to stderr;
+--json prints one object (`stages`, `slopes`, ...).
 """
 
 import argparse

@@ -170,7 +170,7 @@ def segment_and_hpav18(args, work, base, stages, extra) -> None:
         shutil.rmtree(masks, ignore_errors=True)
     if not args.hpav18:
         return
-    h = args.hpav18
+    h = min(args.hpav18, args.unique)  # the atlas's samples, each once
     src, dst = os.path.join(work, "hpav18"), os.path.join(work, "imported")
     if not os.path.isfile(os.path.join(src, "labels.csv")):
         cmd = [PY, "data_prep/make_synthetic.py", "--as-hpav18", base, "--out", src, "--n", str(h)]
@@ -190,8 +190,11 @@ def segment_and_hpav18(args, work, base, stages, extra) -> None:
     text = _text(_log(work, "import", h))
     row["log_tail"] = text[-600:]
     row["continued"] = row["killed_and_resumed"] and "converted by an earlier run" in text
-    rates = re.findall(r"importing: 100% .*? ([\d.]+) sample/s", text)
-    per_s = float(rates[-1]) if rates else h / r["seconds"]  # the finishing run's rate
+    # the killed first run's rate: every sample it counted was decoded (the second
+    # start's rate counts the samples the first finished, which it only re-hashes)
+    first = text.split("=== killed")[0]
+    rates = re.findall(r"importing: \d+% .*? ([\d.]+) sample/s", first)
+    per_s = float(rates[-1]) if rates else h / r["seconds"]
     extra["hpav18_import_per_s"] = per_s
     extra["hpav18_74606_projected_h"] = round(74606 / per_s / 3600, 2)
 
