@@ -144,6 +144,8 @@ def run(cmd, log_path, outputs=(), kill_after=None, cold=True, restart=True) -> 
 
 
 def last_json(log_path) -> dict:
+    if not os.path.isfile(log_path):  # a stage --stages skipped
+        return {}
     with open(log_path, encoding="utf-8", errors="replace") as f:
         lines = [line for line in f if line.startswith("{")]
     return json.loads(lines[-1]) if lines else {}
@@ -244,6 +246,13 @@ def main(argv=None) -> int:
     p.add_argument("--kill-after", type=float, default=45.0, help="seconds before the kill")
     p.add_argument("--keep", action="store_true", help="keep the folders")
     p.add_argument(
+        "--stages",
+        nargs="+",
+        default=[],
+        metavar="STAGE",
+        help="run only these per-n stages (e.g. validate cache; default: all)",
+    )
+    p.add_argument(
         "--labels-only",
         action="store_true",
         help="only the stages that read labels and predictions (folds, oof, report), on "
@@ -254,8 +263,8 @@ def main(argv=None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="only: predict.py on an N-sample test split, killed twice as soon as new "
-        "parts are written, then finished; checks that each start kept the last one's",
+        help="only: predict.py on an N-sample test split, killed twice, each time as soon as "
+        "a new part is written; checks that each start kept the last one's",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = p.parse_args(argv)

@@ -63,6 +63,8 @@ def plan_size(args, work, base, trained, n, largest, stages, extra) -> None:
     kill = args.kill_after if largest else None
 
     def go(name, cmd, outputs=(), m=n, note="", cold=True, kill_after=None):
+        if args.stages and name not in args.stages:  # --stages: the others are skipped
+            return {"killed_and_resumed": False}
         r = run(cmd, _log(work, name, m), outputs, kill_after=kill_after, cold=cold)
         return _stage(stages, name, m, r, note)
 
@@ -103,7 +105,7 @@ def plan_size(args, work, base, trained, n, largest, stages, extra) -> None:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [PY, "experiments/export.py", "--run", trained, "--out", out, "--format", "keras"]
     go("export", cmd, [out])
-    if largest:
+    if largest and (not args.stages or "segment_rehearsal" in args.stages):
         _segment_rehearsal(args, work, root, n, stages)
     extra.setdefault("cache_gb", {})[str(n)] = round(_du(cache) / 1e9, 2)
     extra.setdefault("folder_gb", {})[str(n)] = round(_du(os.path.join(root, "train")) / 1e9, 2)
