@@ -101,20 +101,19 @@ def write_oversampled(
     todo = [(i, j) for i in np.flatnonzero(copies) for j in range(copies[i])]
     from gapnet.progress import track
 
-    bar = track(len(todo), "augmented copies", "copy", enabled=progress)
-    for i, j in todo:
-        bar.update()
-        sample_id = table.ids[i]
-        new_id = f"{sample_id}_os{j}"
-        for color in CHANNELS:
-            path = channel_path(os.path.join(out, "train"), new_id, color, "png")
-            if not os.path.exists(path):  # a rerun after a kill skips finished copies
-                plane = read_channel(channel_path(src.image_dir, sample_id, color, src.ext), color)
-                tmp = path + ".tmp.png"
-                Image.fromarray(transform(plane, j)).save(tmp)
-                os.replace(tmp, path)
-        rows.append(f"{new_id},{format_target(table.targets[i])},{sample_id}")
-    bar.close()
+    with track(len(todo), "augmented copies", "copy", enabled=progress) as bar:
+        for i, j in todo:
+            sample_id = table.ids[i]
+            new_id = f"{sample_id}_os{j}"
+            for color in CHANNELS:
+                path = channel_path(os.path.join(out, "train"), new_id, color, "png")
+                if not os.path.exists(path):  # a rerun after a kill skips finished copies
+                    src_path = channel_path(src.image_dir, sample_id, color, src.ext)
+                    tmp = path + ".tmp.png"
+                    Image.fromarray(transform(read_channel(src_path, color), j)).save(tmp)
+                    os.replace(tmp, path)
+            rows.append(f"{new_id},{format_target(table.targets[i])},{sample_id}")
+            bar.update()  # after the copy: 100 % means done
     atomic_write_text(os.path.join(out, "train.csv"), "\n".join(rows) + "\n")
     before, after = table.targets.sum(0), table.targets.sum(0) + copies @ table.targets
     low = [k for k in range(len(before)) if 0 < after[k] < min_count]
