@@ -57,8 +57,8 @@ from benchmarks.localization_scores import (  # noqa: E402,F401 (bootstrap_diffe
     segmentation_table,
 )
 from gapnet.classes import CHANNELS, CLASS_NAMES, N_CLASSES  # noqa: E402
-from gapnet.data.segment import read_mask, resize_labels  # noqa: E402
 from gapnet.metrics import grouped_bootstrap  # noqa: E402
+from gapnet.segment import read_mask, resize_labels  # noqa: E402
 from gapnet.thresholds import decide  # noqa: E402
 
 # Draws a choice was made on: 7, the segmentation rules and the 0.25 cell share; 8, explain's

@@ -5,9 +5,9 @@ import os
 
 import numpy as np
 
-from gapnet.data.match import match
-from gapnet.data.segment import SegmentParams, read_mask, resize_labels, segment_cells
 from gapnet.metrics import grouped_bootstrap
+from gapnet.segment import SegmentParams, read_mask, resize_labels, segment_cells
+from gapnet.segment.match import match
 
 
 def bootstrap_difference(score, a, b, groups, n_boot=1000, seed=0):

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from gapnet.data.segment import segment_cells
+from gapnet.segment import segment_cells
 
 
 def real_figure(path: str) -> None:
@@ -23,8 +23,8 @@ def real_figure(path: str) -> None:
     import matplotlib.pyplot as plt
 
     from gapnet.data.images import read_channel, read_sample
-    from gapnet.data.segment import segment_nuclei
     from gapnet.explain.figures import composite, outlines
+    from gapnet.segment import segment_nuclei
 
     data = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
     sample = read_sample(os.path.join(data, "hpav18_jpg"), "10814_50_A1_1", 512, "jpg")

@@ -13,7 +13,7 @@ Every image is segmented at its own size twice: with the nucleus diameter given 
 median equivalent diameter of the reference's nuclei; for the HPA cell rows, which have
 no nucleus reference, HPA's nominal 50 px at 512 px scaled to the field) and without it
 (gapnet's default: estimated from the image). Scores: detection F1 at IoU 0.5 and 0.6
-with one-to-one matching (`gapnet.data.match.match`), the mean IoU of the matched pairs
+with one-to-one matching (`gapnet.segment.match.match`), the mean IoU of the matched pairs
 at 0.5, and the Data Science Bowl 2018 score (the mean over IoU thresholds 0.5, 0.55, ...,
 0.95 of TP / (TP + FP + FN), a hit at IoU > t strictly as in the challenge; one image).
 With `--hpa2021`, HPA field 000a6c98 is also scored enlarged to 3072 px (the 2021 set's
@@ -81,7 +81,7 @@ def nucleus_references(folder: str = NUCLEI_DIR) -> dict[str, tuple[np.ndarray, 
 
 def median_diameter(labels: np.ndarray) -> float:
     """Median equivalent-circle diameter of the labelled objects, in pixels (as
-    gapnet.data.segment_nuclei's, here so that the script also runs on older gapnet)."""
+    gapnet.segment.nuclei's, here so that the script also runs on older gapnet)."""
     areas = np.bincount(labels.ravel())[1:]
     return float(np.median(2 * np.sqrt(areas[areas > 0] / np.pi)))
 
@@ -118,7 +118,7 @@ DSB_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict:
     """Detection F1 at IoU 0.5 and 0.6, the mean IoU at 0.5 and the DSB 2018 score."""
-    from gapnet.data.match import match
+    from gapnet.segment.match import match
 
     out = {"objects": int(len(np.unique(truth)) - 1), "found": int(len(np.unique(pred)) - 1)}
     for iou in (0.5, 0.6):
@@ -139,7 +139,7 @@ def enlarged(name: str, image: np.ndarray, truth: np.ndarray, size: int = 3072):
     in 8 bits and in 16 bits (x 257: the same picture at another depth)."""
     import cv2
 
-    from gapnet.data.segment import resize_labels
+    from gapnet.segment import resize_labels
 
     big = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
     truth = resize_labels(truth, (size, size))
@@ -148,7 +148,7 @@ def enlarged(name: str, image: np.ndarray, truth: np.ndarray, size: int = 3072):
 
 
 def run(hpa_dir: str | None) -> list[dict]:
-    from gapnet.data.segment import SegmentParams, segment_cells, segment_nuclei
+    from gapnet.segment import SegmentParams, segment_cells, segment_nuclei
 
     def given(d):
         return SegmentParams(nucleus_diameter=d)

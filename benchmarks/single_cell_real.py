@@ -16,7 +16,7 @@ AUC: per reviewed cell the method's score of the reviewed class; cells averaging
 positives, <= 2 negatives, 3 left out; pooled over the fields, and per (field, class)
 with both kinds. Method (a) gives every cell of a field one score, so within a field its
 AUC is 0.5 by construction: only (b)-(d) can rank cells. With gapnet's own segmentation
-each own cell is matched to a reference cell at IoU >= 0.6 (`gapnet.data.match`) and
+each own cell is matched to a reference cell at IoU >= 0.6 (`gapnet.segment.match`) and
 inherits its review.
 """
 
@@ -66,9 +66,9 @@ def field_scores(scorer, explainers, field, cells) -> dict:
     """{method: (n_cells, 19)} for one field (the run's models; maps averaged over folds)."""
     import cv2
 
-    from gapnet.data.segment import edge_labels
     from gapnet.explain.cells import cell_calls
     from gapnet.explain.maps import class_maps
+    from gapnet.segment import edge_labels
     from gapnet.single_cell.cell_model import predict_cells
     from gapnet.single_cell.crops import cell_crops
     from gapnet.single_cell.scores import method_scores
@@ -114,8 +114,8 @@ def main(argv=None) -> int:
 def run(a, out: str) -> dict:
     from gapnet.cv.submission import fold_models
     from gapnet.data.images import read_sample
-    from gapnet.data.match import match
     from gapnet.explain.maps import Explainer
+    from gapnet.segment.match import match
     from gapnet.single_cell.cell_set import field_cells, mask_labels, native_size
     from gapnet.single_cell.predict import FieldScorer, field_ids, predict_submission
     from gapnet.single_cell.submission import read_submission

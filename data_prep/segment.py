@@ -36,8 +36,8 @@ import sys
 
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
-from gapnet.data.segment import SegmentParams, segment_folder
 from gapnet.io import DiskSpaceError
+from gapnet.segment import SegmentParams, segment_folder
 
 
 def main(argv=None) -> int:
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
 
 
 def own_images(args, params) -> int:
-    from gapnet.data.segment_files import segment_images
+    from gapnet.segment.files import segment_images
 
     channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
     try:

@@ -177,9 +177,9 @@ def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggl
     the files' 512 px, scored there (the maps read at each cell pixel)."""
     import csv
 
-    from gapnet.data.segment import segment_cells
     from gapnet.data.source import open_source
     from gapnet.explain.run_explain import ExplainRequest, explain
+    from gapnet.segment import segment_cells
 
     src = open_source(str(kaggle_root))
     masks = tmp_path / "masks"
@@ -425,9 +425,9 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
 def test_explain_segments_at_the_images_own_resolution(kaggle_root):
     """Without masks, cells come from the 512-px files and stay at 512 px."""
     from gapnet.data.images import read_sample
-    from gapnet.data.segment import SegmentParams, segment_cells
     from gapnet.data.source import open_source
     from gapnet.explain.run_explain import _cells
+    from gapnet.segment import SegmentParams, segment_cells
 
     src = open_source(str(kaggle_root))
     sid = src.labels.ids[0]
@@ -445,8 +445,8 @@ def test_explain_segments_at_the_images_own_resolution(kaggle_root):
 
 
 def test_cell_shares_read_maps_at_the_masks_resolution_so_small_cells_keep_a_score():
-    from gapnet.data.segment import resize_labels
     from gapnet.explain.cells import cell_shares
+    from gapnet.segment import resize_labels
 
     rng = np.random.default_rng(0)
     maps = rng.random((3, 8, 8))

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from gapnet.data.match import match
+from gapnet.segment.match import match
 
 
 def test_one_prediction_at_iou_half_with_two_truths_is_one_match():

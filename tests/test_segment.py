@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gapnet.data.labels import DataError
-from gapnet.data.segment import SegmentParams, mask_path, read_mask, segment_cells, write_mask
+from gapnet.segment import SegmentParams, mask_path, read_mask, segment_cells, write_mask
 
 
 def constructed(size=160):
@@ -75,8 +75,8 @@ def test_segment_script_writes_masks_and_resumes(tmp_path, capsys):
     import shutil
 
     from data_prep.segment import main
-    from gapnet.data.segment import read_mask
     from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.segment import read_mask
 
     root = write_dataset(tmp_path / "syn", 3, 96, seed=2, workers=1, progress=False)
     out = tmp_path / "masks"
@@ -173,8 +173,8 @@ def test_segmentation_that_would_not_fit_is_refused_naming_the_folder(tmp_path, 
     import shutil
     from collections import namedtuple
 
-    from gapnet.data.segment import check_mask_space, mask_bytes
     from gapnet.io import DiskSpaceError
+    from gapnet.segment import check_mask_space, mask_bytes
 
     out = tmp_path / "masks"
     out.mkdir()

@@ -9,9 +9,9 @@ import pytest
 
 from benchmarks.segmentation_real import median_diameter, nucleus_references, score
 from gapnet.data.images import ImageError
-from gapnet.data.nucleus_size import estimate_diameter
-from gapnet.data.segment import SegmentParams, segment_nuclei
-from gapnet.data.segment_nuclei import find_nuclei
+from gapnet.segment import SegmentParams, segment_nuclei
+from gapnet.segment.nuclei import find_nuclei
+from gapnet.segment.nucleus_size import estimate_diameter
 
 REFS = nucleus_references()
 
@@ -75,7 +75,7 @@ def own_files(tmp_path):
 
 def test_segment_images_writes_masks_of_each_image_s_own_size(own_files, tmp_path):
     from data_prep.segment import main
-    from gapnet.data.segment import read_mask
+    from gapnet.segment import read_mask
 
     out = tmp_path / "masks"
     assert main(["--images", str(own_files / "images"), "--out", str(out)]) == 0
@@ -112,7 +112,7 @@ def test_hpa_cells_match_hpa_cell_segmentation_at_iou_0_6():
     # HPA 2021 a34d8680 at 512 px (a tuned field) against HPA-Cell-Segmentation's mask;
     # gapnet before issue #25: F1 0.83 at IoU 0.5, 0.61 at IoU 0.6 (diameter 50 or default)
     from benchmarks.segmentation_real import HPA_512_DIR, hpa_references
-    from gapnet.data.segment import edge_labels, segment_cells
+    from gapnet.segment import edge_labels, segment_cells
 
     ((_, image, truth),) = hpa_references(HPA_512_DIR, report=False)
     for params in (SegmentParams(nucleus_diameter=50), SegmentParams()):
@@ -173,7 +173,7 @@ def test_bad_pixels_are_refused_and_an_empty_field_is_reported(tmp_path, capsys)
 
 
 def test_a_field_with_no_nuclei_warns_naming_the_file(tmp_path, capsys, monkeypatch):
-    import gapnet.data.segment_files as sf
+    import gapnet.segment.files as sf
 
     empty = np.zeros((32, 32), np.int32)
     monkeypatch.setattr(sf, "grow_cells", lambda blue, body, p: (empty, empty, 12.0))
@@ -185,7 +185,7 @@ def test_a_field_with_no_nuclei_warns_naming_the_file(tmp_path, capsys, monkeypa
 
 def test_too_many_objects_name_the_input_file(tmp_path, monkeypatch):
     # before: a bare ValueError naming the output PNG
-    import gapnet.data.segment_files as sf
+    import gapnet.segment.files as sf
 
     many = np.arange(1, 300 * 300 + 1, dtype=np.int32).reshape(300, 300)
     monkeypatch.setattr(sf, "grow_cells", lambda blue, body, p: (many, many, 2.0))
@@ -246,7 +246,7 @@ def test_csv_edge_column_names_the_cells_cut_by_the_edge(tmp_path):
 
     from benchmarks.segmentation_real import HPA_512_DIR
     from data_prep.segment import main
-    from gapnet.data.segment import edge_labels, read_mask
+    from gapnet.segment import edge_labels, read_mask
 
     stem = "a34d8680-bb99-11e8-b2b9-ac1f6b6435d0"
     field, out = tmp_path / "field", tmp_path / "hpa"
@@ -306,7 +306,7 @@ def test_a_folder_mixing_a_two_channel_tiff_and_lone_nucleus_images_runs(own_fil
     import shutil
 
     from data_prep.segment import main
-    from gapnet.data.segment import read_mask
+    from gapnet.segment import read_mask
 
     mixed = tmp_path / "mixed"
     shutil.copytree(own_files / "images", mixed)
@@ -332,3 +332,40 @@ def test_the_dsb_2018_score_counts_a_hit_at_iou_strictly_above_each_threshold():
     # hits at 0.5, 0.55, 0.6, 0.65, 0.7; not at 0.75 (IoU == t) nor above: 5 of 10
     assert score(pred, truth)["dsb2018"] == pytest.approx(0.5)
     assert score(truth, truth)["dsb2018"] == 1.0
+
+
+# The classical method's masks on the committed real references, bit for bit (sha256 of
+# the int32 label image). Recorded before segmentation moved from gapnet/data to
+# gapnet/segment (issue #35) and unchanged by the move. A deliberate change of the method
+# updates these and says so in docs/segmentation.md.
+MASK_SHA256 = {
+    "coelho2009": "879e0fad267f6b50",
+    "bbbc039": "28d7e596fd74afa1",
+    "stardist_dsb2018": "0b6bcb304741d143",
+}
+HPA512_SHA256 = ("3d45fd09b534b6e8", "0af84df56cad40cd")  # (cells, nuclei) of a34d8680
+
+
+def _sha(labels: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(labels.astype(np.int32)).tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", sorted(MASK_SHA256))
+def test_classical_nuclei_on_real_references_are_unchanged_bit_for_bit(name):
+    image = REFS[name][0]
+    assert _sha(segment_nuclei(image[..., 0] if image.ndim == 3 else image)) == MASK_SHA256[name]
+
+
+def test_classical_cells_of_a_real_hpa_field_are_unchanged_bit_for_bit():
+    from PIL import Image
+
+    from gapnet.segment import segment_cells
+
+    folder = os.path.join(os.path.dirname(__file__), "data", "hpa2021_512")
+    stem = os.path.join(folder, "a34d8680-bb99-11e8-b2b9-ac1f6b6435d0")
+    ch = {c: np.asarray(Image.open(f"{stem}_{c}.png")) for c in ("red", "blue", "yellow")}
+    image = np.stack([ch["red"], np.zeros_like(ch["red"]), ch["blue"], ch["yellow"]], -1)
+    cells, nuclei = segment_cells(image)
+    assert (_sha(cells), _sha(nuclei)) == HPA512_SHA256

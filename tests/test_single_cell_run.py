@@ -24,7 +24,7 @@ def _field(tmp_path, sid="f1", size=64, seed=0):
 
 
 def _masks(tmp_path, sid="f1", size=64, kind="cells"):
-    from gapnet.data.segment import write_mask
+    from gapnet.segment import write_mask
 
     m = np.zeros((size, size), np.int32)
     m[2:20, 3:25], m[30:50, 30:60], m[0:10, 50:64] = 7, 3, 9  # gaps, unordered, at the edge
@@ -147,7 +147,7 @@ def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
     import runpy
 
     from gapnet.data.images import read_sample
-    from gapnet.data.segment import write_mask
+    from gapnet.segment import write_mask
     from gapnet.single_cell.submission import read_submission
 
     run, _ = tiny_run
@@ -319,7 +319,7 @@ def test_changed_settings_are_refused_and_force_redoes_exactly_the_stale_stages(
     from dataclasses import replace
 
     from gapnet.cv.runfolder import RunError
-    from gapnet.single_cell.run import STAGES, SingleCellConfig, check_run_config
+    from gapnet.single_cell.settings import STAGES, SingleCellConfig, check_run_config
 
     cfg = SingleCellConfig()
     out = tmp_path / "sc"

@@ -64,7 +64,7 @@ def test_images_carry_the_union_of_their_cells_labels_and_some_cells_are_negativ
 
 def test_the_pixels_follow_the_truth_cells_that_show_a_label_are_brighter(atlas):
     from gapnet.data.images import read_sample
-    from gapnet.data.segment import read_mask
+    from gapnet.segment import read_mask
 
     root, table, cells = atlas
     ratios = []

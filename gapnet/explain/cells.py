@@ -34,7 +34,7 @@ CELL_SHARE = 0.25
 
 def map_pixel_of(cells_shape, map_shape) -> np.ndarray:
     """(H*W,) the flat index of the map pixel each cell-mask pixel falls in (pixel centres
-    mapped onto the map's grid, as `gapnet.data.segment.resize_labels` maps them): a mask
+    mapped onto the map's grid, as `gapnet.segment.resize_labels` maps them): a mask
     at any size reads maps at another without resizing the mask, so no cell is lost."""
     (H, W), (h, w) = cells_shape, map_shape
     rows = np.minimum(((np.arange(H) + 0.5) * h / H).astype(np.int64), h - 1)
@@ -114,7 +114,7 @@ def cell_geometry(cells: np.ndarray):
 def cell_rows(sample_id: str, scores, labels, cells: np.ndarray) -> list[str]:
     """cells.csv rows: Id, cell, x, y, area, edge (1: the image's border cuts the cell; the
     2021 entries down-weighted such cells), p_0..p_{C-1}, labels (space-separated)."""
-    from gapnet.data.segment import edge_labels
+    from gapnet.segment import edge_labels
 
     geo = cell_geometry(cells)
     edge = set(edge_labels(cells))

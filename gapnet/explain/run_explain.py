@@ -32,7 +32,12 @@ from gapnet.classes import CHANNELS
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, load_run, read_predictions
 from gapnet.cv.submission import decide, fold_models, run_thresholds
-from gapnet.data.segment import (
+from gapnet.explain import cells as cellcalls
+from gapnet.explain import figures
+from gapnet.explain.embed import write_embeddings
+from gapnet.explain.maps import Explainer, class_maps
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
+from gapnet.segment import (
     SegmentParams,
     grow_cells,
     mask_path,
@@ -41,11 +46,6 @@ from gapnet.data.segment import (
     segmentation_row,
     write_segmentation_csv,
 )
-from gapnet.explain import cells as cellcalls
-from gapnet.explain import figures
-from gapnet.explain.embed import write_embeddings
-from gapnet.explain.maps import Explainer, class_maps
-from gapnet.io import atomic_write_json, atomic_write_text, read_json
 
 
 @dataclass

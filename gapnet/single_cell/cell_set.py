@@ -59,7 +59,7 @@ def mask_labels(masks: str | None, sample_id: str, k: int) -> np.ndarray:
     """(k,) the mask file's own label of each renumbered cell 1..k (1..k for gapnet's
     own segmentation)."""
     from gapnet.data.labels import DataError
-    from gapnet.data.segment import mask_path, read_mask
+    from gapnet.segment import mask_path, read_mask
 
     if not masks:
         return np.arange(1, k + 1)
@@ -103,7 +103,7 @@ def field_cells(image: np.ndarray, masks: str | None, sample_id: str, diameter: 
         DataError: a masks folder without this field's mask, or a mask of another size,
             naming the file."""
     from gapnet.data.labels import DataError
-    from gapnet.data.segment import SegmentParams, mask_path, read_mask, segment_cells
+    from gapnet.segment import SegmentParams, mask_path, read_mask, segment_cells
 
     if masks:
         path = next((p for k in MASK_KINDS if (p := mask_path(masks, sample_id, k))), None)
@@ -134,8 +134,8 @@ def cell_set(
     """The cells of `ids` (fields read at their own size from `image_dir`), through the
     cache folder `cache` (see the module doc)."""
     from gapnet.data.images import read_sample
-    from gapnet.data.segment import edge_labels
     from gapnet.io import atomic_write_bytes
+    from gapnet.segment import edge_labels
     from gapnet.single_cell.crops import cell_crops
 
     os.makedirs(cache, exist_ok=True)

@@ -3,7 +3,7 @@ intervals over images, the gain of one method over another on the same resamples
 per-class AP table, and per-cell macro-F1 at tuned and cross-fitted thresholds. Pure.
 
 Per-cell macro-F1 scores the predicted cells matched one to one to a true cell at IoU >=
-0.6 (`gapnet.data.match`, Hungarian), each taking that cell's true labels; unmatched
+0.6 (`gapnet.segment.match`, Hungarian), each taking that cell's true labels; unmatched
 predicted and true cells are left out (mAP counts them). Thresholds per class by the F1
 search (`gapnet.thresholds`): "cross-fitted", each image fold's cells at thresholds tuned
 on the other folds' cells (the honest figure); "tuned", on every scored cell (optimistic).
@@ -63,7 +63,7 @@ def map_table(hits: dict, base: str = "image", best: str = "image_x_cell", n_boo
 def matched_cells(truth, masks, rows, iou: float = 0.6):
     """(score rows, true labels (m, C) bool, image of each) of the predicted cells matched
     one to one to true cells at IoU >= iou."""
-    from gapnet.data.match import match
+    from gapnet.segment.match import match
 
     idx, labels, image = [], [], []
     for n, (t_cells, t_labels) in enumerate(truth):

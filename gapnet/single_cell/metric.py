@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gapnet.data.match import iou_matrix
+from gapnet.segment.match import iou_matrix
 
 CONVENTIONS = ("all", "present")
 

@@ -53,7 +53,7 @@ class FieldScorer:
         self.sc = None
         if os.path.isfile(os.path.join(run, "single_cell.json")):
             from gapnet.io import read_json
-            from gapnet.single_cell.run import SingleCellConfig
+            from gapnet.single_cell.settings import SingleCellConfig
 
             try:
                 self.sc = SingleCellConfig.from_dict(
@@ -102,7 +102,7 @@ class FieldScorer:
 
     def score(self, field: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """(n_cells, 19) scores of the cells 1..n of `cells` in `field` (H, W, 4) uint8."""
-        from gapnet.data.segment import edge_labels
+        from gapnet.segment import edge_labels
         from gapnet.single_cell.crops import cell_crops
         from gapnet.single_cell.scores import method_scores
 

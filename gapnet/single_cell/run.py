@@ -20,42 +20,17 @@ as they finish and read back on a rerun; scoring and the report are redone.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from gapnet.single_cell.cell_model import CellModelConfig
-
-
-@dataclass(frozen=True)
-class SingleCellConfig:
-    data: str | None = None  # a dataset root (Kaggle/2021 layout); None: the synthetic atlas
-    scheme: str = "hpa2021"
-    synthetic_n: int = 240  # the atlas: images ...
-    synthetic_size: int = 256  # ... their side in px ...
-    synthetic_seed: int = 0  # ... the draw ...
-    variability: float = 1.0  # ... and its single-cell variability (0..1)
-    image_epochs: int = 12  # the image model: the default job's recipe (GapNet, 128 px)
-    image_size: int = 128
-    masks: str | None = None  # a folder of `<Id>_cells.png` / `_predictedmask.png`; None: ours
-    nucleus_diameter: float = 50.0  # gapnet's segmentation: px at 512, scaled to the field
-    edge_weight: float = 1.0  # multiplies the scores of cells cut by the border (1: off)
-    negative: str = "model"  # Negative's score: "model" or "none_of" (`scores`)
-    maps: bool = True  # also score explain's map-based calls (method "maps")
-    cell: CellModelConfig = field(default_factory=CellModelConfig)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SingleCellConfig":
-        d = dict(d)
-        cell = CellModelConfig(**d.pop("cell", {}))
-        return cls(**d, cell=cell)
+from gapnet.single_cell.settings import (  # noqa: F401 (SingleCellConfig: the public name)
+    STAGES,
+    SingleCellConfig,
+    check_run_config,
+)
 
 
 def _image_config(cfg: SingleCellConfig, root: str):
@@ -69,7 +44,7 @@ def _image_config(cfg: SingleCellConfig, root: str):
 
 def atlas_truth(root: str, ids, n_classes: int) -> list:
     """[(cells label image, (n, C) bool labels)] per Id from an atlas's `truth/` folder."""
-    from gapnet.data.segment import read_mask
+    from gapnet.segment import read_mask
 
     shows: dict = {}
     with open(os.path.join(root, "truth", "cells.csv"), newline="") as f:
@@ -106,73 +81,6 @@ def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> n
             for n, m in zip(chunk, maps, strict=True):
                 out[cs.rows(n)] = cell_calls(image_p[n], thr, m, every, cs.masks[n])[0]
     return out
-
-
-def _flat(d: dict) -> dict:
-    """{"key": v, "cell.key": v} of a config dict with one nested level."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update({f"{k}.{j}": w for j, w in v.items()})
-        else:
-            out[k] = v
-    return out
-
-
-# Which stages each setting feeds (check_run_config): a changed setting redoes its stage
-# and every later one; scoring-only settings change nothing kept.
-IMAGE_KEYS = {"data", "scheme", "synthetic_n", "synthetic_size", "synthetic_seed"}
-IMAGE_KEYS |= {"variability", "image_epochs", "image_size"}
-CELL_KEYS = {"masks", "nucleus_diameter", "cell.crop_size"}
-SCORING_KEYS = {"edge_weight", "negative", "maps"}
-STAGES = ("image_run", "cells", "cell_model", "maps.npy", "results.json", "cells.csv", "report")
-
-
-def stages_to_redo(changed: set) -> list[str]:
-    """The kept stages a change of the settings `changed` (flat keys) makes stale. Pure."""
-    if changed & IMAGE_KEYS:
-        return list(STAGES)
-    if changed & CELL_KEYS:
-        return list(STAGES[1:])
-    if any(k.startswith("cell.") for k in changed):
-        return list(STAGES[2:])
-    return list(STAGES[4:]) if changed else []  # scoring only: the results are redone
-
-
-def check_run_config(out: str, cfg: SingleCellConfig, force: bool = False) -> None:
-    """Writes RUN/single_cell.json. A folder started with other settings is refused when
-    a change makes a kept stage stale (the image run, cells, cell models, maps), unless
-    `force`, which removes exactly those stages (`stages_to_redo`); scoring-only settings
-    (edge weight, Negative rule, maps on or off) pass, their results being redone anyway.
-
-    Raises:
-        RunError: the settings differ, naming each change."""
-    import shutil
-
-    from gapnet.cv.runfolder import RunError
-    from gapnet.io import atomic_write_text, read_json
-
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "single_cell.json")
-    new = json.loads(json.dumps(cfg.to_dict()))
-    if os.path.isfile(path):
-        a, b = _flat(read_json(path)), _flat(new)
-        keys = {k for k in a | b if a.get(k) != b.get(k)}
-        changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(keys)]
-        redo = stages_to_redo(keys)
-        if keys - SCORING_KEYS and not force:
-            raise RunError(
-                f"{out} was started with other settings ({'; '.join(changed)}); "
-                f"{', '.join(s for s in redo if s in STAGES[:4])} were made with those: use a "
-                "new --out, or --force to redo them"
-            )
-        for stage in redo:
-            target = os.path.join(out, stage)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.isfile(target):
-                os.remove(target)
-    atomic_write_text(path, json.dumps(new, indent=1))
 
 
 def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = False) -> dict:

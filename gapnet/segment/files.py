@@ -23,15 +23,9 @@ import sys
 import numpy as np
 
 from gapnet.data.images import ImageError, require_finite
-from gapnet.data.segment import (
-    NO_NUCLEI,
-    SEGMENTATION_FIELDS,
-    SegmentParams,
-    edge_labels,
-    grow_cells,
-    write_mask,
-    write_segmentation_csv,
-)
+from gapnet.segment.cells import SegmentParams, edge_labels, grow_cells
+from gapnet.segment.folder import NO_NUCLEI, SEGMENTATION_FIELDS, write_segmentation_csv
+from gapnet.segment.masks import write_mask
 
 CYTOPLASM = ("red", "yellow")  # microtubules, ER: the HPA cell-body markers
 MASK_KINDS = ("_nuclei", "_cells")  # stems of mask files, never read as images

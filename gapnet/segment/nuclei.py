@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gapnet.data.nucleus_size import (
+from gapnet.segment.nucleus_size import (
     estimate_diameter,
     foreground_level,
     prepared,

@@ -1,0 +1,96 @@
+"""Cell segmentation that needs no download: nuclei from the blue channel, cell bodies by
+a watershed seeded by the nuclei on the cytoplasm channels (scikit-image).
+
+Nuclei: `gapnet.segment.nuclei` (background removed, a global log-Otsu level combined
+with a local one, touching nuclei split on distance x intensity). Cells (`grow_cells`): the
+cytoplasm planes (red + yellow in an HPA image), each smoothed, offset-corrected and scaled,
+then summed and thresholded at `body_threshold` x its Otsu level; a watershed on the inverted
+signal from the nuclei grows each nucleus into its cell; body pixels no nucleus reaches stay
+background. Label images: 0 = background, 1..n the objects (cell i holds nucleus i);
+`edge_labels` names the objects cut by the image's border.
+
+The parameter that matters across microscopes is `nucleus_diameter`, the expected nucleus
+diameter in pixels at the image's size (about 50 at HPA's 512 px, 200 at 2048); left None
+it is estimated from the image (`gapnet.segment.nucleus_size`). Results on real references:
+docs/segmentation.md. Reading and writing masks: `gapnet.segment.masks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gapnet.classes import CHANNELS
+from gapnet.segment.nuclei import find_nuclei, median_diameter
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    # expected nucleus diameter in pixels at the image's size; None: estimated from the image
+    nucleus_diameter: float | None = None
+    body_threshold: float = 0.25  # cell-body level as a fraction of the Otsu threshold
+    nucleus_threshold: float = 1.0  # x the global nucleus level (segment_nuclei's step 2)
+    smooth: float = 0.04  # Gaussian sigma as a fraction of the nucleus diameter
+    local_fraction: float = 0.25  # a nucleus pixel is above this x the brightest one near it
+    peak_distance: float = 0.6  # nucleus centres at least this x the diameter apart
+    compactness: float = 3.0  # cell growth: weight of the distance to its nucleus (x diameter^-2)
+
+
+def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.ndarray:
+    """Nucleus label image (int32, 0 = background) from the blue channel (2-D, any dtype):
+    `gapnet.segment.nuclei.find_nuclei` without the diameter it used."""
+    return find_nuclei(blue, p)[0]
+
+
+def segment_cells(
+    image: np.ndarray, p: SegmentParams = SegmentParams(), nuclei: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cells, nuclei) label images of an (H, W, 4) image in gapnet's channel order (uint8
+    or 16-bit), bodies from its red + yellow planes (`grow_cells`)."""
+    blue = image[..., CHANNELS.index("blue")]
+    body = [image[..., CHANNELS.index(c)] for c in ("red", "yellow")]
+    return grow_cells(blue, body, p, nuclei)[:2]
+
+
+def grow_cells(
+    blue: np.ndarray,
+    body: list[np.ndarray],
+    p: SegmentParams = SegmentParams(),
+    nuclei: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(cells, nuclei, nucleus diameter used in px) from a nucleus plane and the cytoplasm
+    planes (any of microtubules, ER, ...; none: cells are empty).
+
+    Body signal: the planes, each smoothed, less its 0.5th percentile, scaled by its 99.9th,
+    then summed; cell pixels are above `body_threshold` x its Otsu level. A compact
+    watershed on the inverted signal (`compactness`: flat bodies split halfway between their
+    nuclei) grows nucleus i into cell i. Every nucleus is inside the mask, so cell i exists
+    for every nucleus i and holds it: both images share their labels.
+    """
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+    from skimage.segmentation import watershed
+
+    if nuclei is None:
+        nuclei, diameter = find_nuclei(blue, p)
+    else:
+        diameter = p.nucleus_diameter or median_diameter(nuclei)
+    if not body or not nuclei.max():
+        return np.zeros_like(nuclei), nuclei.astype(np.int32), diameter
+    sigma = max(p.smooth * diameter, 0.5)
+    signal = np.zeros(nuclei.shape, np.float32)
+    for plane in body:
+        x = ndi.gaussian_filter(plane.astype(np.float32), sigma)
+        x = np.clip(x - np.percentile(x, 0.5), 0, None)
+        signal += x / max(float(np.percentile(x, 99.9)), 1e-6)
+    level = threshold_otsu(signal) if signal.max() > signal.min() else np.inf
+    mask = (signal > p.body_threshold * level) | (nuclei > 0)
+    cells = watershed(-signal, nuclei, mask=mask, compactness=p.compactness / diameter**2)
+    return cells.astype(np.int32), nuclei.astype(np.int32), diameter
+
+
+def edge_labels(labels: np.ndarray) -> np.ndarray:
+    """The labels of the objects that touch the image's border (cut by the field of view)."""
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return np.setdiff1d(np.unique(border), [0])
