@@ -97,40 +97,34 @@ def test_every_dotted_name_the_pages_cite_exists():
     assert not missing, missing
 
 
-def test_the_readme_layout_tree_lists_every_module():
-    text = open(PAGES[0], encoding="utf-8").read()
-    tree = text[text.index("## Layout") : text.index("## Documentation")]
-    block = tree[tree.index("```\ngapnet/") : tree.index("experiments/")]
-    listed, folder = {}, None
-    for line in block.splitlines()[2:]:
-        m = re.match(r"  (\w+)/\s+(.*)", line)
-        if m:
-            folder, rest = m.group(1), m.group(2)
-        elif line.startswith("  ") and not line.startswith("   ") and ".py" in line:
-            folder, rest = "", line.strip().split("   ")[0]
-        elif folder is not None and line.startswith("     "):
-            rest = line
-        else:
-            continue
-        words = re.findall(r"(\w+)(?:\.py|/)?", rest)
-        listed.setdefault(folder, set()).update(words)
+def test_the_architecture_page_lists_every_room_and_module_in_stage_order():
+    """docs/architecture.md's table: one row per room in tests/test_layout.py's stage
+    order, naming every module of the room (the registered architectures stand as "one
+    file per architecture")."""
+    from tests.test_layout import STAGES
+
+    text = open(os.path.join(REPO, "docs", "architecture.md"), encoding="utf-8").read()
+    rows = re.findall(r"^\| (\d+) \| `([\w/]+)` \| ([^|]*) \|", text, re.M)
     root = os.path.join(REPO, "gapnet")
-    for folder, words in listed.items():
-        path = os.path.join(root, folder)
-        actual = {f[:-3] for f in os.listdir(path) if f.endswith(".py") and not f.startswith("_")}
-        actual |= {
-            d
-            for d in os.listdir(path)
-            if folder and os.path.isdir(os.path.join(path, d)) and not d.startswith("_")
-        }
-        if folder == "models":  # "one file per architecture" stands for the registered ones
+    rooms = [room.rstrip("/") for _, room, _ in rows]
+    assert [int(stage) for stage, _, _ in rows] == list(range(len(rows)))
+    top = {k for k, v in STAGES.items() if v == 0}
+    assert rooms[0] == "gapnet" and rooms[1:] == sorted(set(STAGES) - top, key=STAGES.get)
+    for (stage, _, modules), name in zip(rows, rooms, strict=True):
+        listed = set(re.findall(r"`(\w+)/?`", modules))
+        if name == "gapnet":
+            actual = {f[:-3] for f in os.listdir(root) if f.endswith(".py")} - {"__init__"}
+            assert actual == listed == top, (sorted(actual ^ listed), sorted(listed ^ top))
+            continue
+        assert int(stage) == STAGES[name], name
+        path = os.path.join(root, name)
+        actual = {f[:-3] for f in os.listdir(path) if f.endswith(".py") and f[0] != "_"}
+        actual |= {d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))}
+        actual -= {"__pycache__"}
+        if name == "models":
             from gapnet import models
 
             actual -= set(models.list_models(networks_only=True))
-        assert actual <= words, (folder or "gapnet/", sorted(actual - words))
-    dirs = {
-        d
-        for d in os.listdir(root)
-        if os.path.isdir(os.path.join(root, d)) and not d.startswith("_") and d != "resources"
-    }
-    assert dirs == set(listed) - {""}
+        assert actual <= listed, (name, sorted(actual - listed))
+    dirs = {d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))}
+    assert dirs - {"resources", "__pycache__"} == set(rooms[1:])

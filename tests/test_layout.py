@@ -1,4 +1,5 @@
-"""The package reads in pipeline order: no module imports from a later stage."""
+"""The package reads in pipeline order (docs/architecture.md): no module imports from a
+later stage, no two modules import each other, modules stay short."""
 
 import ast
 import os
@@ -14,14 +15,17 @@ STAGES = {
     "metrics": 0,
     "thresholds": 0,
     "schemes": 0,
+    "progress": 0,
+    "quiet": 0,
     "data": 1,
-    "models": 2,
-    "training": 3,
-    "cv": 4,
-    "explain": 5,
-    "report": 6,
-    "export": 7,
-    "single_cell": 8,
+    "segment": 2,
+    "models": 3,
+    "training": 4,
+    "cv": 5,
+    "explain": 6,
+    "report": 7,
+    "export": 8,
+    "single_cell": 9,
 }
 
 
@@ -31,6 +35,59 @@ def _modules():
             if f.endswith(".py"):
                 path = os.path.join(folder, f)
                 yield os.path.relpath(path, ROOT).replace(os.sep, "/"), path
+
+
+def _imports(path: str, top_level_only: bool = False) -> set[str]:
+    """The modules `path` imports (`from a.b import c` gives a.b and a.b.c); with
+    `top_level_only`, only those imported when the module itself is imported."""
+    tree = ast.parse(open(path).read())
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    out = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle found by a depth-first search of `graph` (each reported once)."""
+    found, state = [], {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def _graph(folder: str, package: str, top_level_only: bool) -> dict[str, set[str]]:
+    names = {}
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(dirpath, f), os.path.dirname(folder))
+                mod = rel[:-3].replace(os.sep, ".").removesuffix(".__init__")
+                names[mod] = os.path.join(dirpath, f)
+    graph = {}
+    for mod, path in names.items():
+        deps = set()
+        for n in _imports(path, top_level_only):
+            while n and n not in names:  # `from a.b import name`: the module a.b
+                n = n.rpartition(".")[0]
+            if n and n != mod and n.startswith(package):
+                deps.add(n)
+        graph[mod] = deps
+    return graph
 
 
 def _stage(name: str):
@@ -63,3 +120,24 @@ def test_modules_are_short():
     lengths = {rel: sum(1 for _ in open(path)) for rel, path in _modules()}
     assert max(lengths.values()) <= 400, max(lengths, key=lengths.get)
     assert sorted(lengths.values())[len(lengths) // 2] <= 150
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_in_the_package():
+    """Module-level imports only: a package's `__init__` re-exporting its modules, which
+    import each other by their full names, is no cycle at import time."""
+    graph = _graph(ROOT, "gapnet", top_level_only=True)
+    for pkg in [m for m in graph if f"{m}.__init__" not in graph]:  # __init__ -> children
+        graph[pkg] = {d for d in graph[pkg] if not d.startswith(pkg + ".")}
+    assert not _cycles(graph)
+
+
+def test_no_import_cycle_in_the_benchmarks():
+    """Every import, also those inside functions: the benchmarks share `benchmarks.common`
+    and never import each other in a circle."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    assert not _cycles(_graph(here, "benchmarks", top_level_only=False))
