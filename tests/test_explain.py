@@ -506,10 +506,12 @@ def test_cell_features_read_the_feature_map_at_the_masks_resolution():
 
 
 def test_explaining_named_samples_of_another_folder_scores_only_those(
-    tiny_run, tiny_data, tmp_path, monkeypatch
+    tiny_run, tiny_data, tmp_path, monkeypatch, capsys
 ):
     """At 31,072 samples, `explain.py --data ROOT --ids A B` must not run the models over
-    all of ROOT: only the named samples get probabilities (the gallery needs them all)."""
+    all of ROOT: only the named samples get probabilities (the gallery needs them all).
+    Each stage (scoring, explaining) writes at most 20 progress lines to a log (a 4:44
+    explain once wrote none; a terminal gets a tqdm bar)."""
     import gapnet.explain.run_explain as rx
     from gapnet.data.source import open_source
 
@@ -527,6 +529,10 @@ def test_explaining_named_samples_of_another_folder_scores_only_those(
     )
     assert rx.explain(req, log=lambda *a: None)["samples"] == [ids[7], ids[2]]
     assert asked == [[2, 7]]
+    err = capsys.readouterr().err.splitlines()
+    for stage in ("scoring", "explaining"):
+        lines = [s for s in err if s.startswith(f"{stage}: ")]
+        assert 1 <= len(lines) <= 20 and "100% (2/2 sample)" in lines[-1], err
     from gapnet.cv.submission import fold_models
     from gapnet.data.cache import open_reader
     from gapnet.training.predict import load_model
