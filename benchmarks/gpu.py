@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.timing import dump, measure, trainer  # noqa: E402
+from benchmarks.timing import measure, trainer  # noqa: E402
 from gapnet import models  # noqa: E402
 from gapnet.data import cache  # noqa: E402
 from gapnet.data.augment import AugmentRecipe  # noqa: E402
@@ -104,6 +105,7 @@ def run_cell(key, args, memory, stream, x) -> dict:
     return cell
 
 
+@json_main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["gapnet", "gapnet_pl", "densenet121"])
@@ -245,20 +247,19 @@ def main(argv=None):
         "this size and batch; the tiny form's figures are no guide)"
     )
     if args.json:
-        print(
-            dump(
-                {
-                    "device": device,
-                    "tiny": tiny,
-                    "size": args.size,
-                    "batch": args.batch,
-                    "seconds": elapsed,
-                    "cells": cells,
-                    "skipped": skipped,
-                    "failed": failed,
-                    "projection": projection,
-                }
-            )
+        emit(
+            {
+                "device": device,
+                "tiny": tiny,
+                "size": args.size,
+                "batch": args.batch,
+                "seconds": elapsed,
+                "cells": cells,
+                "skipped": skipped,
+                "failed": failed,
+                "projection": projection,
+            },
+            default=str,
         )
 
 

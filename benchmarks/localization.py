@@ -36,12 +36,12 @@ in the output. --segmentation-only scores the segmentation alone (minutes, not a
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
@@ -117,9 +117,10 @@ def segmentation_only(args, cfg, label) -> None:
     )
     segmentation_table(seg, args.size, cfg.image_size, result)
     if args.json:
-        print(json.dumps(result, indent=1))
+        emit(result)
 
 
+@json_main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", help="finished run on the synthetic atlas (default: the default job)")
@@ -168,6 +169,7 @@ def main(argv=None):
                 run,
             ],
             check=True,
+            stdout=sys.stderr if args.json else None,  # --json: stdout holds the object only
         )
     cfg = Config.from_file(os.path.join(run, "config.json"))
     check_not_trained_on(cfg, args.seed)
@@ -357,7 +359,7 @@ def main(argv=None):
             f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}] ({verdict})"
         )
     if args.json:
-        print(json.dumps(result, indent=1))
+        emit(result)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.timing import batches, dump, measure  # noqa: E402
+from benchmarks.timing import batches, measure  # noqa: E402
 from gapnet.classes import CHANNELS  # noqa: E402
 from gapnet.config import Config  # noqa: E402
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
@@ -54,6 +55,7 @@ def real_png_root(n: int) -> str:
     return root
 
 
+@json_main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="Kaggle-layout root (default: samples of real HPA PNGs)")
@@ -136,23 +138,22 @@ def main(argv=None):
         f"cache: {build_rate:.0f} samples/s"
     )
     if args.json:
-        print(
-            dump(
-                {
-                    "png": rows["png"].median,
-                    "cache": rows["cache"].median,
-                    "decode_limit": limit,
-                    "cache_over_png": ratio,
-                    "png_cpu_aug": rows["png_cpu_aug"].median,
-                    "cache_cpu_aug": rows["cache_cpu_aug"].median,
-                    "build": build_rate,
-                    "rows": rows,
-                    "n": n,
-                    "size": size,
-                    "batch": args.batch,
-                    "cores": workers,
-                }
-            )
+        emit(
+            {
+                "png": rows["png"].median,
+                "cache": rows["cache"].median,
+                "decode_limit": limit,
+                "cache_over_png": ratio,
+                "png_cpu_aug": rows["png_cpu_aug"].median,
+                "cache_cpu_aug": rows["cache_cpu_aug"].median,
+                "build": build_rate,
+                "rows": rows,
+                "n": n,
+                "size": size,
+                "batch": args.batch,
+                "cores": workers,
+            },
+            default=str,
         )
     if not args.data:
         shutil.rmtree(root)

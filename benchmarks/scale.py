@@ -59,6 +59,8 @@ import time
 
 import numpy as np
 
+from gapnet.jsonout import emit, json_main
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TEST_PER_TRAIN = 11702 / 31072  # Kaggle's test split beside its training split
@@ -228,6 +230,7 @@ def net_slopes(stages, small: int = 100) -> dict:
     return slopes(out)
 
 
+@json_main
 def main(argv=None) -> int:
     from benchmarks.scale_plan import (
         plan_labels,
@@ -300,7 +303,7 @@ def main(argv=None) -> int:
     }
     print_table(result)
     if args.json:
-        print(json.dumps(result, indent=1))
+        emit(result)
     return 0
 
 

@@ -27,7 +27,6 @@ HELD_OUT, chosen before tuning); the table reports them separately.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -225,8 +224,10 @@ def main(argv=None) -> int:
     rows = run(args.hpa2021)
     print(table(rows))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        from gapnet.jsonout import dumps
+
+        with open(args.json, "w") as f:  # strict JSON: NaN as null
+            f.write(dumps(rows) + "\n")
     return 0
 
 

@@ -27,12 +27,12 @@ Everything is synthetic; the seed must not be a development draw (DEVELOPMENT_SE
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
@@ -42,6 +42,7 @@ DEVELOPMENT_SEEDS = (21,)  # looked at while building the benchmark and choosing
 SHOWN = ("image", "maps", "cell", "image_x_cell", "image_mean_cell")
 
 
+@json_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=240, help="images in the draw")
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
     r["seconds_total"] = round(time.perf_counter() - t0, 1)
     print_table(r, sys.stderr if args.json else sys.stdout)
     if args.json:
-        print(json.dumps(r, indent=1))
+        emit(r)
     return 0
 
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import tempfile
 import time
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
@@ -94,6 +94,7 @@ def field_scores(scorer, explainers, field, cells) -> dict:
     )
 
 
+@json_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True)
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
         r = run(a, a.out or tmp)
     print_table(r, sys.stderr if a.json else sys.stdout)
     if a.json:
-        print(json.dumps(r, indent=1))
+        emit(r)
     return 0
 
 

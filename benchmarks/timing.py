@@ -9,10 +9,9 @@ spread (lowest and highest window).
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,3 @@ def trainer(model, dataset):
         return int(x.shape[0])
 
     return step
-
-
-def dump(obj) -> str:
-    """JSON of benchmark results (`Rate`s become their fields)."""
-    return json.dumps(obj, default=lambda o: asdict(o) if isinstance(o, Rate) else str(o), indent=1)

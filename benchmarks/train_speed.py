@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.timing import dump, measure, trainer  # noqa: E402
+from benchmarks.timing import measure, trainer  # noqa: E402
 from gapnet import models  # noqa: E402
 from gapnet.data import cache  # noqa: E402
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
@@ -57,6 +58,7 @@ def build(name, size, device_aug: bool):
     return model
 
 
+@json_main
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, metavar="MODEL:SIZE:PRECISION")
@@ -126,20 +128,19 @@ def main(argv=None):
             + f" | {ratio} |"
         )
     if args.json:
-        print(
-            dump(
-                {
-                    "rows": [
-                        {
-                            **{k: (v.median if hasattr(v, "median") else v) for k, v in r.items()},
-                            "spread": {c: r[c] for c in args.columns},
-                        }
-                        for r in results
-                    ],
-                    "batch": args.batch,
-                    "cores": os.cpu_count(),
-                }
-            )
+        emit(
+            {
+                "rows": [
+                    {
+                        **{k: (v.median if hasattr(v, "median") else v) for k, v in r.items()},
+                        "spread": {c: r[c] for c in args.columns},
+                    }
+                    for r in results
+                ],
+                "batch": args.batch,
+                "cores": os.cpu_count(),
+            },
+            default=str,
         )
 
 

@@ -15,16 +15,17 @@ back (scoring and the report are redone); other settings are refused unless --fo
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
+from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
 
 
+@json_main
 def main(argv=None) -> int:
     from dataclasses import replace
 
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.json:
-        print(json.dumps(r, indent=1))
+        emit(r)
     elif "map" in r:
         m = r["map"]
         print(

@@ -11,14 +11,20 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
 def run_json(script, *args):
-    out = subprocess.run(
+    """(stderr, the object): --json prints one strict JSON object on stdout, the rest on
+    stderr."""
+    proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", script), *args, "--json"],
         check=True,
         capture_output=True,
         text=True,
         timeout=600,
-    ).stdout
-    return out, json.loads(out[out.index("\n{") + 1 :])
+    )
+    return proc.stderr, json.loads(proc.stdout, parse_constant=_refuse)
+
+
+def _refuse(word):
+    raise ValueError(f"--json wrote {word}, which is not JSON")
 
 
 @pytest.mark.slow

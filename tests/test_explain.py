@@ -506,10 +506,12 @@ def test_cell_features_read_the_feature_map_at_the_masks_resolution():
 
 
 def test_explaining_named_samples_of_another_folder_scores_only_those(
-    tiny_run, tiny_data, tmp_path, monkeypatch
+    tiny_run, tiny_data, tmp_path, monkeypatch, capsys
 ):
     """At 31,072 samples, `explain.py --data ROOT --ids A B` must not run the models over
-    all of ROOT: only the named samples get probabilities (the gallery needs them all)."""
+    all of ROOT: only the named samples get probabilities (the gallery needs them all).
+    Each stage (scoring, explaining) writes at most 20 progress lines to a log (a 4:44
+    explain once wrote none; a terminal gets a tqdm bar)."""
     import gapnet.explain.run_explain as rx
     from gapnet.data.source import open_source
 
@@ -527,6 +529,10 @@ def test_explaining_named_samples_of_another_folder_scores_only_those(
     )
     assert rx.explain(req, log=lambda *a: None)["samples"] == [ids[7], ids[2]]
     assert asked == [[2, 7]]
+    err = capsys.readouterr().err.splitlines()
+    for stage in ("scoring", "explaining"):
+        lines = [s for s in err if s.startswith(f"{stage}: ")]
+        assert 1 <= len(lines) <= 20 and "100% (2/2 sample)" in lines[-1], err
     from gapnet.cv.submission import fold_models
     from gapnet.data.cache import open_reader
     from gapnet.training.predict import load_model
@@ -536,3 +542,36 @@ def test_explaining_named_samples_of_another_folder_scores_only_those(
     some, every = got[0], real(explainers, reader, len(ids))
     np.testing.assert_allclose(some[[2, 7]], every[[2, 7]], rtol=1e-5)
     assert np.isnan(np.delete(some, [2, 7], 0)).all() and not np.isnan(every).any()
+
+
+@pytest.mark.parametrize("shown", [1, 3, 6])
+def test_a_sample_figures_titles_lie_inside_the_figure(tmp_path, monkeypatch, shown):
+    """Every panel's title (the sample Id and its true labels; the class name and p) is
+    inside the saved figure: a 3.5 in figure cut their top line in every panel."""
+    from gapnet.explain import figures
+
+    kept = []
+    monkeypatch.setattr(figures.plt, "close", kept.append)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (48, 48, 4), np.uint8)
+    cells = np.zeros((48, 48), np.int32)
+    cells[5:20, 5:20] = 1
+    classes = [0, 25, 5, 7, 11, 2][:shown]
+    path = tmp_path / "f.png"
+    title = "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab\ntrue: [0, 25]"
+    probs = rng.random(28)
+    figures.sample_figure(
+        str(path), image, rng.random((shown, 48, 48)), classes, probs, title, cells, {0, 25}
+    )
+    assert path.stat().st_size > 1000
+    (fig,) = kept
+    fig.set_dpi(80)  # as saved
+    fig.canvas.draw()
+    renderer, box = fig.canvas.get_renderer(), fig.bbox
+    for ax in fig.axes:
+        extent = ax.title.get_window_extent(renderer)
+        assert ax.title.get_text()
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, ax.title.get_text()
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1, ax.title.get_text()
+    monkeypatch.undo()
+    figures.plt.close(fig)

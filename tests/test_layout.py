@@ -17,6 +17,7 @@ STAGES = {
     "schemes": 0,
     "progress": 0,
     "quiet": 0,
+    "jsonout": 0,
     "data": 1,
     "segment": 2,
     "models": 3,

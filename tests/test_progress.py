@@ -88,3 +88,35 @@ def test_a_run_logged_to_a_file_gets_step_lines_not_a_bar(monkeypatch):
     assert step_lines(0) == [] and step_lines(2) == []
     monkeypatch.setattr(sys, "stdout", _Tty())
     assert fit_verbosity(1) == 1 and step_lines(1) == []
+
+
+def test_the_default_jobs_38_step_epochs_get_at_most_20_lines_in_a_log(monkeypatch):
+    """`run_kfold.py > log` on the default job (38 steps an epoch): Keras' verbose is
+    dropped to one line per epoch and StepProgress adds at most about 20 lines an epoch
+    (rounding 5 % of 38 steps down to 1 once wrote a line per step)."""
+    import sys
+
+    from gapnet.training.fit import fit_verbosity, step_lines
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", log)
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(inputs))
+    model.compile("sgd", "mse")
+    x, y = np.ones((38 * 4, 4), np.float32), np.zeros((38 * 4, 1), np.float32)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=fit_verbosity(1), callbacks=step_lines(1))
+    lines = log.getvalue().splitlines()
+    for e in (1, 2):
+        steps = [s for s in lines if s.startswith(f"epoch {e}/2 (loss")]
+        assert 10 <= len(steps) <= 20 and "100% (38/38 step)" in steps[-1]
+    assert len(lines) <= 2 * 22  # with Keras' own line per epoch
+
+
+def test_no_stage_writes_more_than_20_lines_whatever_its_size():
+    for total in (1, 7, 19, 21, 38, 39, 100, 101, 999, 31072):
+        out = io.StringIO()
+        with track(total, "x", stream=out) as bar:
+            for _ in range(total):
+                bar.update()
+        lines = out.getvalue().splitlines()
+        assert 1 <= len(lines) <= 20 and lines[-1].startswith("x: 100%"), total

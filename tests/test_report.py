@@ -110,3 +110,63 @@ def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run,
     row = next(line for line in md.splitlines() if line.startswith("| out of fold |"))
     _, rlo, rhi = map(float, re.findall(r"(\d\.\d{3}) \[(\d\.\d{3}), (\d\.\d{3})\]", row)[0])
     assert (rlo, rhi) == pytest.approx((lo, hi), abs=5e-4)
+
+
+def _page(report):
+    return open(report[1], encoding="utf-8").read()
+
+
+def test_the_figures_follow_the_headline_tables_and_the_config_comes_last_folded(report):
+    """A reader sees the figures after the headline tables, not after the 85-row
+    configuration, which is last and folded."""
+    page = _page(report)
+    heads = re.findall(r'<(?:h2|details) id="([^"]+)"', page)
+    assert heads[:4] == [
+        "run",
+        heads[1],
+        heads[2],
+        "figures",
+    ], heads
+    assert heads[1].startswith("macro-f1-with-bootstrap") and heads[2].startswith("summary")
+    assert (
+        heads[-1] == "config"
+        and heads.index("per-class-cross-fitted-thresholds-seed-000-table-v") > 3
+    )
+    first_img = page.index("<img ")
+    assert page.index('id="summary') < first_img < page.index('id="per-class')
+    assert re.search(r'<details id="config"><summary><h2>Config</h2></summary><table>', page)
+    md = open(os.path.join(report[0], "report", "report.md")).read()
+    assert (
+        md.index("## Summary")
+        < md.index("## Figures")
+        < md.index("## Per class")
+        < md.index("## Config")
+    )
+
+
+def test_the_html_sets_code_links_its_sections_and_names_the_run(report, tiny_run):
+    import json
+
+    page = _page(report)
+    assert "`" not in page  # markdown's backticks are <code>, not literal
+    assert "<code>cross-fitted</code>" in page
+    ids = re.findall(r'<(?:h2|details) id="([^"]+)"', page)
+    links = re.findall(r'<a href="#([^"]+)">', page)
+    assert len(ids) >= 6 and links == ids and len(set(ids)) == len(ids)
+    title = re.search(r"<title>(.*)</title>", page).group(1)
+    cfg = json.load(open(os.path.join(tiny_run[0], "config.json")))
+    assert os.path.basename(tiny_run[0]) in title and cfg["model"] in title
+    assert os.path.basename(cfg["data"]) in title and "synthetic" in title
+    assert title != f"gapnet report: {cfg['model']}"
+
+
+def test_the_per_class_f1_chart_says_cross_fitted_as_its_caption(tmp_path, monkeypatch):
+    from gapnet.report import figures
+
+    kept = []
+    monkeypatch.setattr(figures.plt, "close", kept.append)
+    figures.per_class_f1_per_fold(np.full((3, 28), 0.5), str(tmp_path / "f.png"))
+    (fig,) = kept
+    assert fig.axes[0].get_ylabel() == "F1 (cross-fitted thresholds)"
+    monkeypatch.undo()
+    figures.plt.close(fig)

@@ -60,11 +60,15 @@ def write_embeddings(out, explainers, reader, ids, y, probs, thr, fold_of, cell_
     model and their 2-D map, coloured by label; per cell of the explained samples, the last
     tap's feature map averaged inside the cell (`cell_ids` "Id:cell", `cell_features`),
     with its own 2-D map. cell_feats: (Id, cell, features, labels called in the cell)."""
+    from gapnet.progress import track
+
     feats = []
-    for n, sid in enumerate(ids):
-        fold = fold_of[sid]
-        e = explainers[0 if fold is None else fold]
-        feats.append(e.features(reader(n)[None])[0])
+    with track(len(ids), "embedding") as bar:
+        for n, sid in enumerate(ids):
+            fold = fold_of[sid]
+            e = explainers[0 if fold is None else fold]
+            feats.append(e.features(reader(n)[None])[0])
+            bar.update()
     feats = np.stack(feats).astype(np.float32)
     xy, method = two_d(feats)
     cell_ids = np.asarray([f"{sid}:{c}" for sid, c, _, _ in cell_feats])

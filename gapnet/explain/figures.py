@@ -50,7 +50,9 @@ def sample_figure(
     for `classes`), cell outlines when given; `truth`: the true labels, marked in titles."""
     n = 1 + len(classes)
     names = scheme_of_width(len(probs)).classes
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.5), squeeze=False)
+    # square panels 3.2 in wide leave no height to spare: a 3.5 in figure cut the top of the
+    # two-line titles whatever the layout engine; 3.9 in holds the image and its title
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.9), squeeze=False, layout="constrained")
     edge = None if cells is None else outlines(cells)
     rgb = composite(image)
     if edge is not None:
@@ -70,7 +72,6 @@ def sample_figure(
         ax.set_title(f"{k} {names[k][:22]}\np={probs[k]:.2f}{mark}", fontsize=8)
     for ax in axes.ravel():
         ax.set_axis_off()
-    fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

@@ -37,6 +37,7 @@ from gapnet.explain import figures
 from gapnet.explain.embed import write_embeddings
 from gapnet.explain.maps import Explainer, class_maps
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
+from gapnet.progress import track
 from gapnet.segment import (
     SegmentParams,
     grow_cells,
@@ -154,6 +155,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
     rows, cell_feats, seg_sizes, seg_rows = [], [], set(), []
     kind = explainers[0].kind if req.method == "auto" else req.method
     log(f"explaining {len(chosen)} samples ({rule}; maps: {kind}, TTA {req.tta})")
+    bar = track(len(chosen), "explaining")  # a bar on a terminal, else <= 20 lines
     for sid in chosen:
         n = index[sid]
         image = reader(n)
@@ -192,6 +194,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
             f = np.mean([e.cell_features(image, cells) for e in models_], 0)
             present = set(np.unique(cells).tolist())
             cell_feats += [(sid, c + 1, f[c], labels[c]) for c in range(len(f)) if c + 1 in present]
+        bar.update()
+    bar.close()
     method = {
         "maps": kind,
         "layers": explainers[0].tap_names if req.method == "auto" else ["the protein channel"],
@@ -252,12 +256,16 @@ def _probabilities(explainers, reader, n: int, rows=None, batch: int = 16) -> np
     `rows`, only those rows are computed (the others are NaN)."""
     rows = np.arange(n) if rows is None else np.asarray(rows, int)
     out = None
-    for start in range(0, len(rows), batch):
-        part = rows[start : start + batch]
-        p = np.mean([e.probabilities(np.stack([reader(j) for j in part])) for e in explainers], 0)
-        if out is None:
-            out = np.full((n, p.shape[1]), np.nan, np.float32)
-        out[part] = p
+    with track(len(rows), "scoring") as bar:
+        for start in range(0, len(rows), batch):
+            part = rows[start : start + batch]
+            p = np.mean(
+                [e.probabilities(np.stack([reader(j) for j in part])) for e in explainers], 0
+            )
+            if out is None:
+                out = np.full((n, p.shape[1]), np.nan, np.float32)
+            out[part] = p
+            bar.update(len(part))
     return out
 
 

@@ -30,14 +30,15 @@ def _save(fig, path: str) -> str:
 
 
 def per_class_f1_per_fold(f1: np.ndarray, path: str) -> str:
-    """f1: (folds, classes) per-class F1 of each fold's validation predictions."""
+    """f1: (folds, classes) per-class F1 of each fold's validation predictions at that
+    fold's cross-fitted thresholds (chosen on the other folds; the report's caption)."""
     fig, ax = plt.subplots(figsize=(12, 4))
     k, n = len(f1), np.shape(f1)[1]
     width = 0.8 / k
     for i, row in enumerate(f1):
         ax.bar(np.arange(n) + (i - (k - 1) / 2) * width, row, width, label=f"fold {i}")
     ax.set_xticks(range(n), short_names(n), rotation=75, ha="right", fontsize=7)
-    ax.set_ylabel("F1 (tuned thresholds)")
+    ax.set_ylabel("F1 (cross-fitted thresholds)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     ax.set_title("Per-class F1 per fold")

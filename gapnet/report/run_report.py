@@ -1,10 +1,12 @@
 """The report of a finished run: `RUN/report/report.html` (self-contained) and `report.md`.
 
-Contents: the resolved config; per-fold and out-of-fold macro-F1 at 0.5, tuned and
-cross-fitted thresholds with bootstrap 95% intervals; seed 000's summary tables (macro and
-micro precision, recall, F1, ROC-AUC, Hamming loss) and per-class table (precision, recall,
-F1, examples in train and validation); the figures of `gapnet.report.figures` (PNG files beside
-the pages, embedded in the HTML). Tables are built once as rows and rendered to both.
+Contents, in this order: the run in a paragraph; per-fold and out-of-fold macro-F1 at 0.5,
+tuned and cross-fitted thresholds with bootstrap 95% intervals; seed 000's summary tables
+(macro and micro precision, recall, F1, ROC-AUC, Hamming loss); the figures of
+`gapnet.report.figures` (PNG files beside the pages, embedded in the HTML); the per-class
+table (precision, recall, F1, examples in train and validation); explain's maps when
+RUN/explain has them; the resolved config (folded in the HTML). Tables are built once as
+rows and rendered to both; the title names the run folder, the model and the data.
 """
 
 from __future__ import annotations
@@ -230,6 +232,14 @@ def explain_section(run: str, out_dir: str):
     return ("Where the protein is", None, [], [[text]]), figs
 
 
+def report_title(run: str, cfg, synthetic: bool) -> str:
+    """The run named: its folder, the model and the data (the folder's name, or the atlas)."""
+    folder = os.path.basename(os.path.abspath(run))
+    data = os.path.basename(os.path.normpath(cfg.data)) if cfg.data else "the synthetic atlas"
+    kind = " (synthetic)" if synthetic and cfg.data else ""
+    return f"gapnet report: {folder}, {cfg.model} on {data}{kind}"
+
+
 def write_report(run: str, log=print) -> str:
     """Writes RUN/report/{report.html, report.md, *.png}; returns the HTML path."""
     table = load_run(run, log=lambda *a: None)
@@ -312,16 +322,13 @@ def write_report(run: str, log=print) -> str:
     ]
     figs = make_figures(out_dir, targets, oof, folds, tuned, cross, run)
     explained = explain_section(run, out_dir)
-    if explained:
-        sections.insert(-1, explained[0])
-        figs += explained[1]
+    if explained:  # its own figures below it
+        sections.insert(-1, explained[0] + (explained[1],))
 
-    md, page = render(
-        f"Report: {os.path.basename(os.path.abspath(run))}",
-        f"gapnet report: {cfg.model}",
-        sections,
-        figs,
-    )
+    # the figures right after the headline tables (run, macro-F1, summary); the
+    # configuration (85 rows) last, folded in the HTML
+    name = report_title(run, cfg, run_metrics.get("synthetic", table.synthetic))
+    md, page = render(name, name, sections, figs, figures_at=3, collapsed=("Config",))
     atomic_write_text(os.path.join(out_dir, "report.md"), md)
     html_path = os.path.join(out_dir, "report.html")
     atomic_write_text(html_path, page)
