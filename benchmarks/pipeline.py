@@ -29,7 +29,7 @@ from gapnet.quiet import quiet_tensorflow  # noqa: E402
 quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.timing import batches, measure  # noqa: E402
+from benchmarks.common import batches, measure  # noqa: E402
 from gapnet.classes import CHANNELS  # noqa: E402
 from gapnet.config import Config  # noqa: E402
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402

@@ -52,151 +52,25 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-from gapnet.jsonout import emit, json_main
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-TEST_PER_TRAIN = 11702 / 31072  # Kaggle's test split beside its training split
-PY = sys.executable
+from benchmarks.common import REPO  # noqa: E402
+from benchmarks.scale_plan import (  # noqa: E402
+    plan_labels,
+    plan_size,
+    prepare_shared,
+    rehearse_predict,
+    segment_and_hpav18,
+)
+from gapnet.jsonout import emit, json_main  # noqa: E402
+
 # set-up and fixed-window stages: their seconds do not measure growth in n
 NOT_SCALED = ("atlas", "trained_run", "train", "fake_run", "hpav18_write", "segment_rehearsal")
-
-
-def drop_caches() -> bool:
-    """Drops the page cache (root only); True if it could."""
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
-
-
-def disk_bytes(paths) -> int:
-    """Allocated bytes under `paths` (hard links counted once)."""
-    seen, total = set(), 0
-    for top in paths:
-        if not os.path.exists(top):
-            continue
-        walk = [(top, [], [""])] if os.path.isfile(top) else os.walk(top)
-        for folder, _, files in walk:
-            for name in files:
-                try:
-                    st = os.lstat(os.path.join(folder, name))
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_blocks * 512
-    return total
-
-
-def run(cmd, log_path, outputs=(), kill_after=None, cold=True, restart=True) -> dict:
-    """Runs `cmd` (page cache dropped first if `cold`); wall seconds, peak RSS (MB), disk written
-    (MB, blocks of `outputs`), log bytes and exit status. With `kill_after` (seconds, or a
-    function polled every 0.1 s that says when), SIGKILLs it
-    after that many seconds (with its process group) and, if `restart`, starts it again
-    (both counted)."""
-    before = disk_bytes(outputs)
-    cold = drop_caches() if cold else False
-    tries, seconds, rss, status, killed = 0, 0.0, 0.0, None, False
-    with open(log_path, "wb") as log:
-        while True:
-            tries += 1
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
-            )
-            when = kill_after if callable(kill_after) and tries == 1 else None
-            deadline = t0 + kill_after if kill_after and not when and tries == 1 else None
-            while True:  # os.wait4, not Popen.wait: the rusage holds the peak RSS
-                pid, raw, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                due = when() if when else deadline and time.perf_counter() > deadline
-                if due and not killed:
-                    os.killpg(proc.pid, signal.SIGKILL)  # its worker processes too
-                    killed = True
-                time.sleep(0.1)
-            proc.returncode = os.waitstatus_to_exitcode(raw)
-            seconds += time.perf_counter() - t0
-            rss = max(rss, usage.ru_maxrss / 1024)
-            status = proc.returncode
-            if not (killed and tries == 1 and restart):
-                break
-            log.write(b"\n=== killed (SIGKILL), started again ===\n")
-            log.flush()
-    return {
-        "seconds": round(seconds, 2),
-        "peak_rss_mb": round(rss, 1),
-        "disk_mb": round((disk_bytes(outputs) - before) / 1e6, 1),
-        "log_bytes": os.path.getsize(log_path),
-        "status": status,
-        "cold": cold,
-        "killed_and_resumed": killed,
-    }
-
-
-def last_json(log_path) -> dict:
-    if not os.path.isfile(log_path):  # a stage --stages skipped
-        return {}
-    with open(log_path, encoding="utf-8", errors="replace") as f:
-        lines = [line for line in f if line.startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
-
-
-def make_folder(base: str, root: str, n: int, images: bool = True) -> int:
-    """The n-sample Kaggle folder from the atlas at `base` (see the module docstring);
-    returns the test split's size. Without `images`, only the CSVs (and empty folders)."""
-    from gapnet.classes import CHANNELS
-    from gapnet.data.source import open_source
-
-    src = open_source(base)
-    ids, targets = src.labels.ids, src.labels.targets
-    n_test = round(n * TEST_PER_TRAIN)
-    for split in ("train", "test"):
-        os.makedirs(os.path.join(root, split), exist_ok=True)
-    rows, test_rows = [], []
-    for k in range(n):
-        new, old = f"s{k:06d}", ids[k % len(ids)]
-        for c in CHANNELS if images else ():
-            dst = os.path.join(root, "train", f"{new}_{c}.png")
-            if not os.path.exists(dst):
-                shutil.copyfile(os.path.join(src.image_dir, f"{old}_{c}.png"), dst)
-            if k < n_test:
-                link = os.path.join(root, "test", f"t{k:06d}_{c}.png")
-                if not os.path.exists(link):
-                    os.link(dst, link)
-        rows.append(f"{new},{' '.join(map(str, np.flatnonzero(targets[k % len(ids)])))}")
-        if k < n_test:
-            test_rows.append(f"t{k:06d},0")
-    with open(os.path.join(root, "train.csv"), "w") as f:
-        f.write("Id,Target\n" + "\n".join(rows) + "\n")
-    with open(os.path.join(root, "sample_submission.csv"), "w") as f:
-        f.write("Id,Predicted\n" + "\n".join(test_rows) + "\n")
-    marker = os.path.join(base, "SYNTHETIC.json")
-    if os.path.isfile(marker):
-        shutil.copyfile(marker, os.path.join(root, "SYNTHETIC.json"))
-    return n_test
-
-
-def sub_root(base: str, root: str, m: int) -> None:
-    """A folder whose train.csv is the atlas's first m rows (images: a link to its train/)."""
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(base, "train.csv")) as f:
-        lines = f.readlines()[: m + 1]
-    with open(os.path.join(root, "train.csv"), "w") as f:
-        f.writelines(lines)
-    if not os.path.exists(os.path.join(root, "train")):
-        os.symlink(os.path.join(base, "train"), os.path.join(root, "train"))
 
 
 def slopes(stages) -> dict:
@@ -232,14 +106,6 @@ def net_slopes(stages, small: int = 100) -> dict:
 
 @json_main
 def main(argv=None) -> int:
-    from benchmarks.scale_plan import (
-        plan_labels,
-        plan_size,
-        prepare_shared,
-        rehearse_predict,
-        segment_and_hpav18,
-    )
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True, help="working folder outside the repository")
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000, 31072])
@@ -321,5 +187,4 @@ def print_table(result) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, REPO)
     sys.exit(main())

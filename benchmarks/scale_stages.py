@@ -67,7 +67,7 @@ def epoch(args) -> dict:
 def train(args) -> dict:
     import tensorflow as tf
 
-    from benchmarks.timing import measure, trainer
+    from benchmarks.common import measure, trainer
     from benchmarks.train_speed import build
     from gapnet.data.pipeline import make_dataset
 

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.timing import measure, trainer  # noqa: E402
+from benchmarks.common import measure, trainer  # noqa: E402
 from gapnet import models  # noqa: E402
 from gapnet.data import cache  # noqa: E402
 from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
