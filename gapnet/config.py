@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 
 import yaml
+
+from gapnet.config_rules import coerce
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class Config:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"Unknown config key(s) {unknown}. Valid keys: {sorted(known)}")
-        checked = {k: _coerce(k, v, hints[k]) for k, v in values.items()}
+        checked = {k: coerce(k, v, hints[k]) for k, v in values.items()}
         cfg = dataclasses.replace(base, **checked)
         cfg.check()
         return cfg
@@ -199,127 +199,7 @@ class Config:
 
     # === Checks ===
     def check(self) -> None:
-        """Raises ValueError naming the first out-of-range value."""
-        choices = {
-            "normalization": ("dataset", "per_image", "none"),
-            "cache": ("auto", "off", "require"),
-            "strategy": ("default", "mirrored", "multiworker"),
-            "optimizer": ("adam", "sgd"),
-            "precision": ("float32", "mixed_float16", "mixed_bfloat16"),
-            "threshold_strategy": ("f1_search", "frequency", "fixed"),
-            "aug_backend": ("auto", "cpu", "device"),
-            "lr_schedule": ("constant", "cosine", "sgdr", "plateau"),
-            "tta": ("none", "flips", "d4"),
-            "selection": ("inner", "last", "peek"),
-        }
-        from gapnet.schemes import SCHEMES
+        """Raises ValueError naming the first out-of-range value (`gapnet.config_rules`)."""
+        from gapnet.config_rules import check
 
-        if self.scheme is not None and self.scheme not in SCHEMES:
-            raise ValueError(f"scheme={self.scheme!r}; expected one of {tuple(SCHEMES)} or null")
-        if not 0 <= self.synthetic_variability <= 1:
-            raise ValueError(
-                f"synthetic_variability must be in [0, 1], got {self.synthetic_variability}"
-            )
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"{key}={getattr(self, key)!r}; expected one of {allowed}")
-        for key in (
-            "image_size",
-            "epochs",
-            "batch_size",
-            "grad_accum_steps",
-            "folds",
-            "synthetic_n",
-            "synthetic_size",
-            "steps_per_execution",
-        ):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.folds < 2:
-            raise ValueError(f"folds must be >= 2 for cross-validation, got {self.folds}")
-        if not 0 <= self.lr_warmup_epochs < self.epochs:
-            raise ValueError(
-                f"lr_warmup_epochs must be in [0, epochs), got {self.lr_warmup_epochs}"
-            )
-        if self.lr_warmup_epochs and self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(
-                f"lr_warmup_epochs works with the constant and cosine schedules, "
-                f"not {self.lr_schedule!r}"
-            )
-        if not 0 < self.inner_fraction < 0.5:
-            raise ValueError(f"inner_fraction must be in (0, 0.5), got {self.inner_fraction}")
-        if self.selection == "last" and (
-            self.early_stopping_patience or self.lr_schedule == "plateau"
-        ):
-            raise ValueError(
-                "selection='last' trains every epoch and watches nothing: it "
-                "cannot early-stop or use the plateau schedule (set "
-                "early_stopping_patience=0, or selection='inner')"
-            )
-        if "dropout" in self.model_kwargs:
-            raise ValueError("set the dropout rate with the dropout key, not model_kwargs")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
-            raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum}")
-        if not 0 < self.threshold_step < 1:
-            raise ValueError(f"threshold_step must be in (0, 1), got {self.threshold_step}")
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if (
-                f.name.startswith("aug_")
-                and isinstance(v, float)
-                and not f.name.endswith(("rotate", "shear", "sigma", "std", "max", "translate"))
-                and not 0 <= v <= 1
-            ):
-                raise ValueError(f"{f.name} is a probability; got {v}")
-        for key in ("aug_scale", "aug_contrast_range", "aug_brightness_range"):
-            lo, hi = getattr(self, key)
-            if not 0 < lo <= hi:
-                raise ValueError(f"{key} must be (low, high) with 0 < low <= high, got {(lo, hi)}")
-
-
-# PyYAML follows YAML 1.1, where a float needs a dot: "3e-4" loads as a string.
-_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _real(x):
-    """`x` as a float if it is a number or a YAML-1.1 string like "3e-4", else None."""
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return float(x)
-    if isinstance(x, str) and _SCIENTIFIC.fullmatch(x.strip()):
-        return float(x)
-    return None
-
-
-def _coerce(key: str, value, hint):
-    """Checks `value` against the field's type hint, converting lists to tuples."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        real = _real(value)
-        if real is not None:
-            return real
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-    elif hint is tuple:
-        reals = [_real(x) for x in value] if isinstance(value, (list, tuple)) else []
-        if len(reals) == 2 and None not in reals:
-            return tuple(reals)
-    elif hint is dict:
-        if isinstance(value, dict):
-            return dict(value)
-    raise ValueError(
-        f"config key {key!r}: {value!r} is not a valid {getattr(hint, '__name__', hint)}"
-    )
+        check(self)

@@ -11,6 +11,7 @@ ROOT = os.path.dirname(gapnet.__file__)
 STAGES = {
     "classes": 0,
     "config": 0,
+    "config_rules": 0,
     "io": 0,
     "metrics": 0,
     "thresholds": 0,
