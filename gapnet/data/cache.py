@@ -38,7 +38,7 @@ def cache_dir(root: str, split: str, size: int) -> str:
     return os.path.join(os.path.abspath(root), CACHE_FOLDER, f"{split}-{size}")
 
 
-def sample_prints(image_dir: str, ext: str, ids) -> np.ndarray:
+def sample_prints(image_dir: str, ext, ids) -> np.ndarray:
     """One 64-bit print per sample of its four files' sizes and modification times."""
     out = np.empty(len(ids), np.uint64)
     for n, sample_id in enumerate(ids):
@@ -53,7 +53,7 @@ def sample_prints(image_dir: str, ext: str, ids) -> np.ndarray:
     return out
 
 
-def fingerprint(image_dir: str, ext: str, ids) -> str:
+def fingerprint(image_dir: str, ext, ids) -> str:
     """Changes when any of the samples' files is replaced, edited, added or removed."""
     return hashlib.sha256(sample_prints(image_dir, ext, ids).tobytes()).hexdigest()
 
