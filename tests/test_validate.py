@@ -130,3 +130,21 @@ def test_a_sample_with_no_file_is_named_by_the_folder_type(kaggle_root):
     assert report.source.ext == "png"
     assert report.bad_ids == ["ghost"]
     assert any("ghost_red.png" in p.path for p in report.errors)
+
+
+def test_repeated_notes_are_summarised_per_kind_but_every_error_is_named(kaggle_root, capsys):
+    """On 2021-size fields every channel file gets a size note (~87,000 lines on the full
+    set): one line per kind with its count and first files; errors stay one per file."""
+    for c in ("red", "blue"):
+        (kaggle_root / "train" / f"sample05_{c}.png").unlink()
+    assert run_cli(kaggle_root, "--size", "128") == 1
+    out = capsys.readouterr().out.splitlines()
+    notes = [line for line in out if line.startswith("NOTE")]
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("NOTE 22 files: size 512x512: resized to 128x128; e.g. ")
+    assert "sample00_red.png (Id sample00)" in notes[0]
+    errors = [line for line in out if line.startswith("ERROR")]
+    assert len(errors) == 2 and all("missing file" in e for e in errors)
+    assert "22 note(s)" in out[-1]
+    assert run_cli(kaggle_root, "--size", "128", "--all-notes") == 1
+    assert capsys.readouterr().out.count("NOTE ") == 22
