@@ -2,8 +2,14 @@
 
     python data_prep/make_synthetic.py --out DIR --n N --size S --seed K
                                        [--min-per-class M] [--workers W] [--truth]
+                                       [--scheme hpa2018|hpa2021] [--variability V]
     python data_prep/make_synthetic.py --figure PNG [--real DIR/ID] [--size S]
     python data_prep/make_synthetic.py --as-hpav18 ROOT --out DIR [--n N] [--size 2048]
+
+--scheme hpa2021 writes the 2021 layout (`ID,Label`, labels joined by `|`, 19 classes with
+Negative); --variability V (0..1) lets a label of an image show in only some of its cells
+(ground truth written). run_single_cell.py's default atlas is `--scheme hpa2021 --variability 1
+--truth`.
 
 --as-hpav18 writes the samples of ROOT (an atlas folder) as simulated HPAv18 files: one RGB
 JPEG per channel, upscaled to --size (default 2048), named like HPAv18's, with DIR/labels.csv
@@ -46,6 +52,23 @@ def main(argv=None) -> int:
         help="also write the ground truth to DIR/truth/: cell and nucleus label "
         "images, each label's pattern mask, cells.csv (the labels each cell "
         "shows); the images are the same bytes either way",
+    )
+    p.add_argument(
+        "--scheme",
+        choices=["hpa2018", "hpa2021"],
+        default="hpa2018",
+        help="label scheme: hpa2018 (Id,Target, 28 classes; default) or hpa2021 (ID,Label "
+        "joined by '|', 19 classes with Negative for a field that shows nothing; the three "
+        "2018 classes 2021 dropped are not drawn)",
+    )
+    p.add_argument(
+        "--variability",
+        type=float,
+        default=0.0,
+        help="single-cell variability, 0..1: the probability that a label of an image "
+        "shows in only a subset of its cells (an image's labels are then its cells' "
+        "union; implies --truth). 0 (default): every cell shows its image's labels, files "
+        "byte-identical to an atlas made without the flag",
     )
     p.add_argument(
         "--figure",
@@ -92,6 +115,8 @@ def main(argv=None) -> int:
         p.error("--out is required (or --figure)")
     if args.n < 1 or args.size < 16:
         p.error("--n must be >= 1 and --size >= 16")
+    if not 0 <= args.variability <= 1:
+        p.error(f"--variability must be in 0..1, got {args.variability}")
     m = default_min_per_class(args.n) if args.min_per_class is None else args.min_per_class
     try:  # None keeps the default's best effort in datasets too small for it
         out = write_dataset(
@@ -102,10 +127,16 @@ def main(argv=None) -> int:
             args.min_per_class,
             args.workers,
             truth=args.truth,
+            variability=args.variability,
+            scheme=args.scheme,
         )
     except ValueError as e:  # an unreachable --min-per-class
         p.error(str(e))
-    print(f"wrote {args.n} samples ({args.size}px, seed {args.seed}, min per class {m}) to {out}")
+    extra = f", {args.scheme}" + (f", variability {args.variability:g}" if args.variability else "")
+    print(
+        f"wrote {args.n} samples ({args.size}px, seed {args.seed}, min per class {m}{extra}) "
+        f"to {out}"
+    )
     return 0
 
 

@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     from gapnet.cv.kfold import merge, run_kfold
     from gapnet.cv.runfolder import RunError, default_out
+    from gapnet.cv.sizes import ConfigDataMismatch
     from gapnet.report.run_report import write_report
     from gapnet.report.tables import caption, summary_table
     from gapnet.training.resume import TrainingError
@@ -169,6 +170,9 @@ def main(argv=None) -> int:
     out = args.out or default_out(cfg)
     try:
         m = run_kfold(cfg, out, fold=args.fold, force=args.force)
+    except ConfigDataMismatch as e:  # every change the data needs, listed at once
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (DataError, RunError, TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

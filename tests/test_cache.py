@@ -147,3 +147,36 @@ def test_a_failed_open_is_a_clear_error_and_a_full_disk_names_the_cache(
         os.pwrite = real
         os.close(fd)
     assert (tmp_path / "f").read_bytes() == b"abcdefgh" and calls[0] == 8 and len(calls) > 1
+
+
+def test_a_reader_closes_quietly_at_interpreter_exit(data):
+    """At exit a module's globals may already be None when the last reference to a reader
+    goes (the teardown below does that to `gapnet.data.cache`): no "Exception ignored"
+    traceback, and the descriptor is closed, at once or at exit."""
+    import subprocess
+    import sys
+
+    cache.build(data, 16, progress=False, **quiet)
+    script = f"""
+import os, sys
+from gapnet.data import cache
+from gapnet.data.source import open_source
+folder = cache.cache_dir({data!r}, "train", 16)
+ids = open_source({data!r}).labels.ids
+kept = cache.CacheReader(folder, ids)  # alive at exit: closed by the finalizer
+kept(0)
+gone = cache.CacheReader(folder, ids)
+gone(1)
+fd, stat = gone._fd, os.fstat
+cache.os = None  # what interpreter teardown does to the module's globals
+del gone
+try:
+    stat(fd)
+    sys.exit("descriptor left open")
+except OSError:
+    pass
+"""
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Exception ignored" not in proc.stderr, proc.stderr[-2000:]

@@ -125,6 +125,45 @@ def test_a_locked_run_folder_is_refused(data, tmp_path):
             pass
 
 
+def test_the_lock_file_exists_only_while_held_and_the_last_shared_holder_removes_it(tmp_path):
+    path = str(tmp_path / "run" / ".lock")
+    with RunLock(path):
+        assert os.path.exists(path)
+    assert not os.path.exists(path)
+    with RunLock(path, shared=True):  # two --fold K processes
+        with RunLock(path, shared=True):
+            pass
+        assert os.path.exists(path)  # the other still trains
+    assert not os.path.exists(path)
+
+
+def test_a_lock_removed_between_open_and_flock_is_taken_again_on_the_new_file(
+    tmp_path, monkeypatch
+):
+    """Removing the file is safe: a process that opened it just before its holder removed
+    it must not lock the orphan (two processes would then both 'hold' the run)."""
+    import fcntl
+
+    path = str(tmp_path / ".lock")
+    first = RunLock(path).__enter__()
+    real, calls = fcntl.flock, []
+
+    def flock(fd, op):
+        if not calls:  # the holder finishes between our open and our flock
+            calls.append(fd)
+            first.__exit__(None, None, None)
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with RunLock(path) as second:
+        assert os.path.exists(path)
+        assert os.fstat(second.fd).st_ino == os.stat(path).st_ino
+        monkeypatch.setattr(fcntl, "flock", real)
+        with pytest.raises(RunError, match="in use"):  # a third process sees it held
+            RunLock(path).__enter__()
+    assert not os.path.exists(path)
+
+
 def test_a_non_finite_loss_names_fold_epoch_and_batch():
     import keras
 

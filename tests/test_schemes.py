@@ -48,6 +48,18 @@ def test_a_2021_train_csv_is_read_from_its_header_and_bad_rows_are_named(tmp_pat
         read_labels(path)  # the errors raise; the note does not count
 
 
+def test_a_2021_negative_with_a_location_is_refused_naming_the_row(tmp_path):
+    """In the official 2021 train.csv 18 (Negative) always stands alone (34 rows, none
+    mixed): `18|3` is a contradiction, not a label set."""
+    path = tmp_path / "train.csv"
+    path.write_text("ID,Label\na1,18\na2,18|3\na3,3\na4,18|18\n")
+    table, problems = parse_label_csv(path)
+    assert table.ids == ("a1", "a3", "a4")
+    errors = [p for p in problems if p.severity == "error"]
+    assert len(errors) == 1 and errors[0].row == 3 and errors[0].sample_id == "a2"
+    assert "'18|3'" in errors[0].message and "Negative" in errors[0].message
+
+
 def test_a_header_that_does_not_fit_the_scheme_given_is_an_error(tmp_path):
     path = tmp_path / "train.csv"
     path.write_text("Id,Target\ns1,0 27\n")

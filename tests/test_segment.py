@@ -195,3 +195,18 @@ def test_segmentation_that_would_not_fit_is_refused_naming_the_folder(tmp_path, 
     empty = tmp_path / "new"
     empty.mkdir()
     assert mask_bytes(str(empty), set(), 2048) > 12 * mask_bytes(str(empty), set(), 512)
+
+
+def test_a_mask_of_more_than_65535_objects_is_refused_not_wrapped(tmp_path):
+    """A 16-bit PNG holds labels up to 65,535: label 65,536 would be written as 0 (the
+    object lost into the background) without the refusal."""
+    from gapnet.data.images import ImageError
+
+    labels = np.zeros((2, 2), np.int32)
+    labels[0, 0], labels[1, 1] = 65535, 7
+    write_mask(str(tmp_path / "ok.png"), labels)
+    np.testing.assert_array_equal(read_mask(str(tmp_path / "ok.png")), labels)  # the limit itself
+    labels[0, 1] = 65536
+    with pytest.raises(ImageError, match=r"field.png: 65536 objects found: more than a 16-bit"):
+        write_mask(str(tmp_path / "bad.png"), labels, source="field.png")
+    assert not os.path.exists(tmp_path / "bad.png")

@@ -223,3 +223,32 @@ def test_more_forced_phases_than_cells_drops_the_extra_phases():
 
     layout = make_layout(np.random.default_rng(0), 64, phases=["metaphase"] * 40)
     assert 5 <= len(layout.cells) < 40
+
+
+def test_make_synthetic_writes_the_2021_scheme_and_single_cell_variability(tmp_path, capsys):
+    """--scheme and --variability give what the library's generator writes for them (the
+    2021-scheme, variable atlas run_single_cell.py trains on)."""
+    import filecmp
+    import runpy
+
+    from gapnet.data.labels import read_labels
+    from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.data.synthetic.marker import read_marker
+
+    main = runpy.run_path("data_prep/make_synthetic.py", run_name="make_synthetic")["main"]
+    out = tmp_path / "cli"
+    args = ["--out", str(out), "--n", "6", "--size", "32", "--seed", "2", "--workers", "1"]
+    assert main([*args, "--scheme", "hpa2021", "--variability", "1"]) == 0
+    assert "hpa2021, variability 1" in capsys.readouterr().out
+    marker = read_marker(out)
+    assert marker["scheme"] == "hpa2021" and marker["variability"] == 1.0 and marker["truth"]
+    assert read_labels(out / "train.csv").targets.shape == (6, 19)
+    lib = write_dataset(
+        tmp_path / "lib", 6, 32, 2, workers=1, progress=False, variability=1.0, scheme="hpa2021"
+    )
+    cmp = filecmp.dircmp(out / "train", os.path.join(lib, "train"))
+    assert cmp.left_only == cmp.right_only == cmp.diff_files == []
+    assert (out / "train.csv").read_bytes() == open(os.path.join(lib, "train.csv"), "rb").read()
+    with pytest.raises(SystemExit):
+        main([*args, "--variability", "1.5"])
+    assert "--variability must be in 0..1" in capsys.readouterr().err

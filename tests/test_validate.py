@@ -1,3 +1,4 @@
+import os
 import runpy
 import shutil
 
@@ -98,3 +99,52 @@ def test_training_guard_fails_fast_or_skips_bad(kaggle_root):
     ids = check_or_raise(report, skip_bad=True, log=logged.append)
     assert sorted(ids) == [f"sample{i:02d}" for i in range(6)]
     assert any("dropped 4 sample(s)" in m and "trunc" in m for m in logged)
+
+
+def test_a_folder_mixing_png_and_jpg_samples_reads_each_by_its_own_type(kaggle_root):
+    """The README: HPAv18 JPGs are read too, so a Kaggle folder may hold both; the type
+    is per sample (it was decided once from the first 20 samples: '..._red.png missing')."""
+    from gapnet.data.pipeline import PngReader
+    from tests.conftest import REAL_JPG
+
+    for f in sorted(os.listdir(REAL_JPG)):  # one HPAv18 sample, listed after the PNG ones
+        shutil.copy(
+            os.path.join(REAL_JPG, f), kaggle_root / "train" / f.replace("10814_50_A1_1", "v18")
+        )
+    with open(kaggle_root / "train.csv", "a") as f:
+        f.write("v18,0 4\n")
+    report = validate(kaggle_root, size=64, progress=False)
+    assert report.errors == [], [str(p) for p in report.errors]
+    src = report.source
+    assert src.paths("v18")[0].endswith("v18_red.jpg")
+    assert src.paths("sample00")[0].endswith("sample00_red.png")
+    reader = PngReader(src.image_dir, src.ext, src.labels.ids, 32)
+    assert "JPG+PNG" in reader.kind
+    assert reader(len(src.labels.ids) - 1).shape == (32, 32, 4)
+
+
+def test_a_sample_with_no_file_is_named_by_the_folder_type(kaggle_root):
+    with open(kaggle_root / "train.csv", "a") as f:
+        f.write("ghost,1\n")
+    report = validate(kaggle_root, size=64, progress=False)
+    assert report.source.ext == "png"
+    assert report.bad_ids == ["ghost"]
+    assert any("ghost_red.png" in p.path for p in report.errors)
+
+
+def test_repeated_notes_are_summarised_per_kind_but_every_error_is_named(kaggle_root, capsys):
+    """On 2021-size fields every channel file gets a size note (~87,000 lines on the full
+    set): one line per kind with its count and first files; errors stay one per file."""
+    for c in ("red", "blue"):
+        (kaggle_root / "train" / f"sample05_{c}.png").unlink()
+    assert run_cli(kaggle_root, "--size", "128") == 1
+    out = capsys.readouterr().out.splitlines()
+    notes = [line for line in out if line.startswith("NOTE")]
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("NOTE 22 files: size 512x512: resized to 128x128; e.g. ")
+    assert "sample00_red.png (Id sample00)" in notes[0]
+    errors = [line for line in out if line.startswith("ERROR")]
+    assert len(errors) == 2 and all("missing file" in e for e in errors)
+    assert "22 note(s)" in out[-1]
+    assert run_cli(kaggle_root, "--size", "128", "--all-notes") == 1
+    assert capsys.readouterr().out.count("NOTE ") == 22

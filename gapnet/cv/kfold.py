@@ -33,6 +33,7 @@ from gapnet.cv.runfolder import (
     write_predictions,
     write_scores,
 )
+from gapnet.cv.sizes import require_fit
 from gapnet.data.prepare import Prepared, prepare
 from gapnet.io import atomic_write_text, read_json
 from gapnet.training.build import augment_backend
@@ -164,8 +165,10 @@ def run_kfold(
         )
         if models.spec(cfg.model).network:
             log(f"augmentation: {augment_backend(cfg) or 'off'} (aug_backend={cfg.aug_backend})")
+        require_fit(cfg, data.ids, data.groups)  # before anything is written
         check_config(out, cfg, force, log)
         folds = assign_folds(cfg, out, data.ids, data.targets, data.groups)
+        require_fit(cfg, data.ids, data.groups, folds)  # the folds' real sizes
         k_values = sorted(set(folds.tolist()))
         if fold is not None and fold not in k_values:
             raise RunError(f"--fold {fold}: this run has folds {k_values}")

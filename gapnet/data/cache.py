@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -38,7 +39,7 @@ def cache_dir(root: str, split: str, size: int) -> str:
     return os.path.join(os.path.abspath(root), CACHE_FOLDER, f"{split}-{size}")
 
 
-def sample_prints(image_dir: str, ext: str, ids) -> np.ndarray:
+def sample_prints(image_dir: str, ext, ids) -> np.ndarray:
     """One 64-bit print per sample of its four files' sizes and modification times."""
     out = np.empty(len(ids), np.uint64)
     for n, sample_id in enumerate(ids):
@@ -53,7 +54,7 @@ def sample_prints(image_dir: str, ext: str, ids) -> np.ndarray:
     return out
 
 
-def fingerprint(image_dir: str, ext: str, ids) -> str:
+def fingerprint(image_dir: str, ext, ids) -> str:
     """Changes when any of the samples' files is replaced, edited, added or removed."""
     return hashlib.sha256(sample_prints(image_dir, ext, ids).tobytes()).hexdigest()
 
@@ -179,13 +180,25 @@ def _write_row(fd: int, data: bytes, offset: int, path: str) -> None:
         raise
 
 
-class CacheReader:
-    """Reads sample i of `ids` from a uint8 cache as (size, size, 4); same contract as PngReader."""
+def _close(fd: int, pid: int, getpid=os.getpid, close=os.close) -> None:
+    """Closes a reader's descriptor in the process that opened it. The functions are bound
+    here, not looked up at call time: at interpreter exit module globals may be gone."""
+    if getpid() == pid:
+        try:
+            close(fd)
+        except OSError:
+            pass
 
-    _fd: int | None = None  # set before anything can raise: __del__ reads them
-    _pid: int | None = None
+
+class CacheReader:
+    """Reads sample i of `ids` from a uint8 cache as (size, size, 4); same contract as PngReader.
+
+    Its descriptor is closed by a `weakref.finalize` (when the reader goes, or at
+    interpreter exit, quietly), not by `__del__`.
+    """
 
     def __init__(self, folder: str, ids):
+        self._fd, self._pid, self._finalizer = None, None, None
         meta = read_json(os.path.join(folder, "meta.json"))
         row = {sample_id: n for n, sample_id in enumerate(read_ids(folder))}
         missing = [i for i in ids if i not in row]
@@ -203,7 +216,6 @@ class CacheReader:
             raise DataError(f"{self.path}: not {expected:,} bytes; rebuild the cache")
         self.image_dir, self.ext = meta["source"], meta["ext"]  # the files it was made from
         self.kind = f"uint8 cache {folder}"
-        self._fd, self._pid = None, None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -212,15 +224,13 @@ class CacheReader:
         if self._pid != os.getpid():  # a descriptor per process (pread is thread-safe)
             with _OPEN_LOCK:  # tf.data's threads: one descriptor, not one each
                 if self._pid != os.getpid():
-                    self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+                    fd, pid = os.open(self.path, os.O_RDONLY), os.getpid()
+                    self._finalizer = weakref.finalize(self, _close, fd, pid)
+                    self._fd, self._pid = fd, pid
         return self._fd
 
     def __getstate__(self):
-        return {**self.__dict__, "_fd": None, "_pid": None}
-
-    def __del__(self):
-        if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
+        return {**self.__dict__, "_fd": None, "_pid": None, "_finalizer": None}
 
     def __call__(self, i: int) -> np.ndarray:
         return self.read_batch([i])[0]

@@ -45,9 +45,18 @@ class ImageError(ValueError):
         return (type(self), (self.path, self.reason))
 
 
-def channel_path(image_dir: str, sample_id: str, color: str, ext: str = "png") -> str:
-    """`image_dir/<Id>_<color>.<ext>`."""
+def channel_path(image_dir: str, sample_id: str, color: str, ext="png") -> str:
+    """`image_dir/<Id>_<color>.<ext>`. `ext` is one extension for every sample, or, for a
+    folder mixing file types, a mapping Id -> extension (`HPASource.ext`)."""
+    if not isinstance(ext, str):
+        ext = ext.get(sample_id, "png")
     return os.path.join(image_dir, f"{sample_id}_{color}.{ext}")
+
+
+def describe_ext(ext) -> str:
+    """`ext` (one extension or a mapping Id -> extension) for messages: "PNG", "JPG+PNG"."""
+    exts = {ext} if isinstance(ext, str) else set(ext.values())
+    return "+".join(sorted(e.upper() for e in exts))
 
 
 MAX_PIXELS = 4096 * 4096  # HPA fields are at most 3072 px square; larger is not an HPA image
@@ -173,8 +182,9 @@ def read_channel(
     return arr if size is None else _resize(arr, size)
 
 
-def read_sample(image_dir: str, sample_id: str, size: int, ext: str = "png") -> np.ndarray:
-    """Reads the four channel files of a sample as uint8 (size, size, 4) in `CHANNELS` order."""
+def read_sample(image_dir: str, sample_id: str, size: int, ext="png") -> np.ndarray:
+    """Reads the four channel files of a sample as uint8 (size, size, 4) in `CHANNELS` order
+    (`ext`: as in `channel_path`)."""
     out = np.empty((size, size, len(CHANNELS)), np.uint8)
     for c, color in enumerate(CHANNELS):
         out[..., c] = read_channel(channel_path(image_dir, sample_id, color, ext), color, size)

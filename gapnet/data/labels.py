@@ -10,8 +10,9 @@ Tolerated quirks: a UTF-8 byte-order mark, CRLF line ends, extra spaces around a
 labels, blank lines (trailing or not), and a label repeated within a row (counted once,
 reported as a note: the official 2021 train.csv has 146 such rows, e.g. `13|13`). Errors:
 a row with the wrong number of fields, a label that is not an integer or lies outside the
-scheme's classes (0..27, 0..18), an empty label cell in a training CSV, a duplicate Id, and
-an Id that is not a plain file-name stem (see `check_id`).
+scheme's classes (0..27, 0..18), 2021's Negative (18) with another label (in the official
+train.csv 18 always stands alone), an empty label cell in a training CSV, a duplicate Id,
+and an Id that is not a plain file-name stem (see `check_id`).
 """
 
 from __future__ import annotations
@@ -247,6 +248,17 @@ def parse_label_csv(
                 continue
             if not labels:
                 problems.append(Problem(path, f"empty {header[1]}", line, sample_id))
+                continue
+            if sc.negative in labels and set(labels) != {sc.negative}:
+                problems.append(
+                    Problem(
+                        path,
+                        f"{row[1].strip()!r}: label {sc.negative} (Negative) stands alone "
+                        "(no location can be present in a negative field)",
+                        line,
+                        sample_id,
+                    )
+                )
                 continue
             if len(set(labels)) < len(labels):
                 problems.append(

@@ -62,7 +62,7 @@ def write_oversampled(
     """Writes the oversampled dataset to `out`; returns (originals, copies)."""
     from PIL import Image
 
-    from gapnet.data.images import channel_path, read_channel
+    from gapnet.data.images import channel_path, describe_ext, read_channel
     from gapnet.data.labels import format_target, read_labels
     from gapnet.data.source import open_source
     from gapnet.data.synthetic.marker import read_marker, write_marker
@@ -79,7 +79,7 @@ def write_oversampled(
         )
     if src.ext != "png":
         raise ValueError(
-            f"{src.image_dir}: {src.ext} files; convert them to the Kaggle PNG "
+            f"{src.image_dir}: {describe_ext(src.ext)} files; convert them to the Kaggle PNG "
             "layout first (data_prep/import_external.py)"
         )
     copies = plan_copies(table.targets, min_count, seed)

@@ -21,15 +21,16 @@ import numpy as np
 import tensorflow as tf
 
 from gapnet.classes import CHANNELS, N_CLASSES
-from gapnet.data.images import read_sample
+from gapnet.data.images import describe_ext, read_sample
 
 
 class PngReader:
-    """Reads sample i of `ids` from Kaggle-layout files as uint8 (size, size, 4)."""
+    """Reads sample i of `ids` from Kaggle-layout files as uint8 (size, size, 4); `ext` is
+    one extension or a mapping Id -> extension (`HPASource.ext`)."""
 
-    def __init__(self, image_dir: str, ext: str, ids, size: int):
+    def __init__(self, image_dir: str, ext, ids, size: int):
         self.image_dir, self.ext, self.ids, self.size = image_dir, ext, list(ids), size
-        self.kind = f"{ext.upper()} files in {image_dir}"
+        self.kind = f"{describe_ext(ext)} files in {image_dir}"
 
     def __len__(self) -> int:
         return len(self.ids)

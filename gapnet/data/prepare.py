@@ -56,12 +56,12 @@ def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
 def prepare(cfg: Config, log=print) -> Prepared:
     """Validates the data (stopping on a bad file unless `cfg.skip_bad`) and opens a reader."""
     from gapnet.data.cache import open_reader
-    from gapnet.data.validate import check_or_raise, validate
+    from gapnet.data.validate import check_or_raise, summarize_notes, validate
 
     root, synthetic = resolve_data(cfg, log)
     report = validate(root, "train", cfg.image_size, progress=False, scheme=cfg.scheme)
-    for note in report.notes[:5]:
-        log(str(note))
+    for line in summarize_notes(report.notes)[:5]:
+        log(line)
     ids = check_or_raise(report, cfg.skip_bad, log)
     src = report.source
     table = src.labels.subset(np.isin(np.array(src.labels.ids), ids))

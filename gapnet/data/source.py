@@ -3,7 +3,8 @@
 Kaggle layout: `ROOT/train.csv` with images in `ROOT/train/` (Kaggle's unzip layout) or
 directly in `ROOT`; the test split is `ROOT/sample_submission.csv` with images in
 `ROOT/test/` (or `ROOT`). Four files per sample: `<Id>_red|green|blue|yellow.<ext>`,
-where ext is png (Kaggle) or jpg (HPAv18), detected from the first sample.
+where ext is png (Kaggle) or jpg (HPAv18), found per sample from one listing of the
+folder (a folder may mix them).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class HPASource:
         split: "train" or "test".
         csv_path: the label CSV.
         image_dir: the folder holding the `<Id>_<color>.<ext>` files.
-        ext: image file extension.
+        ext: the image file extension of every sample ("png"), or, in a folder mixing
+            file types, a dict Id -> extension (`gapnet.data.images.channel_path` takes
+            either).
         labels: the CSV's good rows.
         csv_problems: the CSV's bad rows (left out of `labels`).
     """
@@ -35,7 +38,7 @@ class HPASource:
     split: str
     csv_path: str
     image_dir: str
-    ext: str
+    ext: str | dict[str, str]
     labels: LabelTable
     csv_problems: tuple[Problem, ...]
 
@@ -45,12 +48,34 @@ class HPASource:
         return [channel_path(self.image_dir, sample_id, c, self.ext) for c in CHANNELS]
 
 
-def _detect_ext(image_dir: str, ids) -> str:
-    for sample_id in ids[:20]:
-        for ext in IMAGE_EXTENSIONS:
-            if os.path.exists(channel_path(image_dir, sample_id, "green", ext)):
-                return ext
-    return "png"
+def detect_ext(image_dir: str, ids) -> str | dict[str, str]:
+    """The file extension of each sample from one listing of `image_dir` (no stat per
+    file): the extension most of its four channel files have (ties: `IMAGE_EXTENSIONS`
+    order). A sample with no file at all gets the folder's most common extension (png if
+    none), so that its error names the file it lacks. One str when every sample agrees,
+    else a dict Id -> extension."""
+    from collections import Counter
+
+    from gapnet.classes import CHANNELS
+
+    wanted, colors = set(ids), set(CHANNELS)
+    counts: dict[str, Counter] = {}
+    try:
+        names = os.listdir(image_dir)
+    except OSError:
+        names = []
+    for name in names:
+        stem, dot, ext = name.rpartition(".")
+        sample_id, _, color = stem.rpartition("_")
+        if dot and ext in IMAGE_EXTENSIONS and color in colors and sample_id in wanted:
+            counts.setdefault(sample_id, Counter())[ext] += 1
+    order = {e: k for k, e in enumerate(IMAGE_EXTENSIONS)}
+    found = {i: max(c, key=lambda e: (c[e], -order[e])) for i, c in counts.items()}
+    tally = Counter(found.values())
+    common = max(tally, key=lambda e: (tally[e], -order[e])) if tally else "png"
+    exts = {i: found.get(i, common) for i in ids}
+    kinds = set(exts.values())
+    return kinds.pop() if len(kinds) == 1 else (exts if kinds else common)
 
 
 def open_source(
@@ -83,7 +108,7 @@ def open_source(
         split,
         csv_path,
         image_dir,
-        _detect_ext(image_dir, labels.ids),
+        detect_ext(image_dir, labels.ids),
         labels,
         tuple(problems),
     )

@@ -9,6 +9,7 @@ Files are fully decoded (a header check misses truncated data), in parallel thre
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -89,6 +90,29 @@ def validate(
                 report.bad_ids.append(sample_id)
         bar.close()
     return report
+
+
+def summarize_notes(notes: list[Problem], first: int = 3) -> list[str]:
+    """Notes as lines, one per kind (a 2021 set gives one per channel file: ~87,000): a kind
+    with more than `first` notes becomes one line with its count and its first `first`
+    files or rows; the others are printed as they are. Kinds keep their first order."""
+    kinds: dict[tuple, list[Problem]] = {}
+    for p in notes:
+        kind = re.sub(r"'[^']*'", "'...'", p.message)  # a CSV cell quoted in the message
+        kinds.setdefault((p.row is None, kind), []).append(p)
+    lines = []
+    for (is_file, kind), group in kinds.items():
+        if len(group) <= first:
+            lines += [str(p) for p in group]
+            continue
+        where = ", ".join(
+            (p.path if is_file else f"{p.path}:{p.row}")
+            + (f" (Id {p.sample_id})" if p.sample_id else "")
+            for p in group[:first]
+        )
+        what = "files" if is_file else "rows"
+        lines.append(f"NOTE {len(group):,} {what}: {kind}; e.g. {where}, ...")
+    return lines
 
 
 def check_or_raise(report: ValidationReport, skip_bad: bool, log=print) -> list[str]:
