@@ -7,8 +7,8 @@ import pytest
 from gapnet.classes import N_CLASSES
 from gapnet.data.labels import read_labels
 from gapnet.data.synthetic import generate
+from gapnet.data.synthetic.default import CACHE_ENV, default_dataset
 from gapnet.data.synthetic.generate import (
-    default_dataset,
     draw_label_sets,
     real_label_sets,
     render_sample,
@@ -179,7 +179,7 @@ def test_small_renders_are_as_noisy_as_the_512px_field_averaged_down():
 
 
 def test_default_dataset_generated_once_then_reused(tmp_path, monkeypatch):
-    monkeypatch.setenv(generate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     logs = []
     path = default_dataset(n=4, size=32, seed=0, log=logs.append)
     mtime = os.path.getmtime(os.path.join(path, "train.csv"))

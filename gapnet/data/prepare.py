@@ -40,7 +40,7 @@ def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
         from gapnet.data.synthetic.marker import is_synthetic
 
         return cfg.data, is_synthetic(cfg.data)
-    from gapnet.data.synthetic.generate import default_dataset
+    from gapnet.data.synthetic.default import default_dataset
 
     path = default_dataset(
         cfg.synthetic_n,
