@@ -28,12 +28,9 @@ import argparse
 import os
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.cv.runfolder import RunError  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.cv.runfolder import RunError
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def parse(argv=None):
@@ -98,6 +95,7 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.explain.run_explain import ExplainRequest, explain
 
     req = ExplainRequest(

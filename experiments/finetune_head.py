@@ -10,11 +10,8 @@ import argparse
 import os
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def main(argv=None) -> int:
@@ -29,6 +26,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5, help="default 5")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.cv.finetune import finetune_dir, finetune_run
     from gapnet.io import atomic_write_text, read_json
     from gapnet.report.tables import before_after, summary_table

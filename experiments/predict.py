@@ -34,13 +34,10 @@ import argparse
 import os
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.cv.runfolder import RunError  # noqa: E402
-from gapnet.data.images import ImageError  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.cv.runfolder import RunError
+from gapnet.data.images import ImageError
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def parse(argv=None):
@@ -159,6 +156,7 @@ def single_cell(args) -> int:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     try:
         if args.format == "hpa2021":
             return single_cell(args)

@@ -12,19 +12,18 @@ every run.
 import argparse
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.cv.runfolder import RunError  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
-from gapnet.report.run_report import write_report  # noqa: E402
+from gapnet.cv.runfolder import RunError
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run folder written by run_kfold.py")
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
+    from gapnet.report.run_report import write_report
+
     try:
         write_report(args.run)
     except (DataError, RunError, FileNotFoundError) as e:

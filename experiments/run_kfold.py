@@ -16,12 +16,9 @@ processes or machines sharing the run folder:
 import argparse
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.config import Config  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.config import Config
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def parse(argv=None):
@@ -141,6 +138,7 @@ def resolve_config(args) -> Config:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.cv.kfold import merge, run_kfold
     from gapnet.cv.runfolder import RunError, default_out
     from gapnet.report.run_report import write_report

@@ -20,9 +20,7 @@ import os
 import sys
 import time
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
+from gapnet.quiet import quiet_tensorflow
 
 
 def main(argv=None) -> int:
@@ -56,6 +54,7 @@ def main(argv=None) -> int:
         help="continue --out with changed settings, redoing the stages they feed",
     )
     a = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     cfg = SingleCellConfig(
         data=a.data,
         scheme=a.scheme,
