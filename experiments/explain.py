@@ -95,6 +95,13 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    from gapnet.cv.runfolder import require_finished
+
+    try:
+        require_finished(args.run)  # before TensorFlow loads
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.explain.run_explain import ExplainRequest, explain
 

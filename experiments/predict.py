@@ -154,8 +154,27 @@ def single_cell(args) -> int:
     return 0
 
 
+def check_model(args) -> None:
+    """The run or preset folder exists and is finished (RunError naming it otherwise)."""
+    from gapnet.cv.runfolder import require_finished
+
+    if args.preset:
+        if not os.path.isfile(os.path.join(args.preset, "preset.json")):
+            raise RunError(f"{args.preset}: not a preset folder (no preset.json)")
+    elif args.format == "hpa2021":  # a single-cell run folder, or a plain run
+        if not os.path.isdir(args.run):
+            raise RunError(f"{args.run}: no such run folder")
+    else:
+        require_finished(args.run)
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    try:
+        check_model(args)
+    except RunError as e:  # before TensorFlow loads: a mistyped folder is told at once
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     try:
         if args.format == "hpa2021":

@@ -174,7 +174,7 @@ def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
     assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2
 
 
-def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
+def test_finetune_head_moves_only_the_head(tiny_run, tmp_path, capsys):
     import shutil
 
     import keras
@@ -205,6 +205,13 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     assert main(["--run", str(run), "--loss", "soft_f1", "--epochs", "1", "--lr", "1e-2"]) == 0
     table = (run / "finetune_soft_f1" / "before_after.md").read_text()
     assert f"| after | {m['macro_f1']:.3f} |" in table
+    # It says where it wrote, and compare.py takes that folder beside the run's own.
+    tuned = str(run / "finetune_soft_f1")
+    assert f"fine-tuned run folder: {tuned}" in capsys.readouterr().out
+    compare = runpy.run_path("experiments/compare.py", run_name="compare")["main"]
+    assert compare([str(run), tuned, "--out", str(tmp_path / "cmp")]) == 0
+    rows = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["run", "run/finetune_soft_f1"]
 
 
 def _train_one_fold(data_root, tmp_path, **extra):

@@ -48,3 +48,53 @@ def test_help_does_not_import_tensorflow(script):
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"{script} --help imported them"
+
+
+# (script, its arguments around the run folder RUN): every script that reads a run.
+RUN_SCRIPTS = [
+    ("experiments/predict.py", ["--run", "RUN", "--data", "ROOT"]),
+    ("experiments/predict.py", ["--run", "RUN", "--images", "ROOT"]),
+    ("experiments/explain.py", ["--run", "RUN"]),
+    ("experiments/export.py", ["--run", "RUN", "--out", "OUT"]),
+    ("experiments/report.py", ["RUN"]),
+    ("experiments/compare.py", ["RUN"]),
+    ("experiments/finetune_head.py", ["--run", "RUN"]),
+]
+
+
+def unfinished_run(path):
+    """A run killed in its first fold: config, folds, a fold folder without its marker."""
+    (path / "fold_0").mkdir(parents=True)
+    (path / "config.json").write_text('{"model": "gapnet"}\n')
+    (path / "folds.csv").write_text("Id,fold\na,0\nb,1\n")
+    return path
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "unfinished"])
+@pytest.mark.parametrize("script,argv", RUN_SCRIPTS, ids=lambda v: str(v))
+def test_a_missing_or_unfinished_run_is_named_without_a_traceback(tmp_path, script, argv, state):
+    run = tmp_path / "runs" / "my-run"
+    if state == "empty":
+        run.mkdir(parents=True)
+    elif state == "unfinished":
+        unfinished_run(run)
+    subs = {"RUN": str(run), "ROOT": str(tmp_path), "OUT": str(tmp_path / "out")}
+    out = subprocess.run(
+        [sys.executable, script, *[subs.get(a, a) for a in argv]],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr, out.stderr
+    err = out.stderr.strip().splitlines()
+    assert err and err[-1].startswith("error: ") and str(run) in err[-1], out.stderr
+    want = {
+        "missing": "no such run folder",
+        "empty": "not a run folder",
+        "unfinished": "not finished",
+    }
+    assert want[state] in err[-1]
+    assert not (tmp_path / "out").exists()  # nothing written for a run that is not there

@@ -199,6 +199,34 @@ def check_config(out: str, cfg: Config, force: bool, log=print) -> None:
 
 
 # === Reading a run back ===
+FINISHED_FILES = ("config.json", "thresholds.json", "metrics.json")  # written last: merged
+
+
+def require_finished(run: str) -> None:
+    """Checks that `run` is a finished run folder (run_kfold.py's, or a fine-tuned one in
+    RUN/finetune_<loss>/) before anything is loaded; cheap, no TensorFlow.
+
+    Raises:
+        RunError: the folder is missing, is not a run folder, or has not finished (named,
+            with what to do).
+    """
+    if not os.path.isdir(run):
+        raise RunError(f"{run}: no such run folder")
+    if not os.path.isfile(os.path.join(run, "config.json")):
+        raise RunError(f"{run} is not a run folder (no config.json)")
+    missing = [f for f in FINISHED_FILES if not os.path.isfile(os.path.join(run, f))]
+    if missing:
+        name = os.path.basename(os.path.normpath(run))
+        how = (
+            f"rerun `python experiments/finetune_head.py --run {os.path.dirname(run) or '.'}` "
+            "with the same --loss (it resumes)"
+            if name.startswith("finetune_")
+            else f"finish it with `python experiments/run_kfold.py --out {run}` (the same "
+            f"options; it resumes), or `--out {run} --merge` after training its folds with --fold"
+        )
+        raise RunError(f"{run} has not finished (no {', '.join(missing)}): {how}")
+
+
 def is_copy(ids, groups) -> np.ndarray:
     """True for an augmented copy (data_prep/oversample.py): its group is another Id."""
     return (
