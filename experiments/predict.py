@@ -28,6 +28,9 @@ field stops it, named. Finished fields are kept in <out>.parts/ (with the run an
 that made them): a killed prediction resumes.
 
 Bad or missing images stop it with the full list, as data_prep/validate.py prints it.
+--skip-bad (--data, hpa2018) drops those samples instead: each keeps its row in the
+submission with an empty prediction (Kaggle wants every Id), is left out of the
+probabilities CSV, and is listed (in the log and the closing summary).
 """
 
 import argparse
@@ -76,6 +79,14 @@ def parse(argv=None):
     )
     p.add_argument("--cells", help="--format hpa2021: folder of cell masks (default: segment)")
     p.add_argument(
+        "--skip-bad",
+        dest="skip_bad",
+        action="store_true",
+        help="--data, --format hpa2018: drop samples with bad image files instead of "
+        "stopping; each keeps its row in the submission with an empty prediction, is left "
+        "out of the probabilities CSV, and is listed",
+    )
+    p.add_argument(
         "--empty",
         choices=["top", "none"],
         default="top",
@@ -88,26 +99,48 @@ def parse(argv=None):
         p.error("--format hpa2021 needs --run")
     if args.cells and args.format != "hpa2021":
         p.error("--cells goes with --format hpa2021")
+    if args.skip_bad and (not args.data or args.format != "hpa2018"):
+        p.error("--skip-bad goes with --data and --format hpa2018 (a Kaggle 2018 test set)")
     return args
 
 
 def test_set(args) -> int:
     from gapnet.cv.runfolder import write_predictions
-    from gapnet.cv.submission import decide, predict_test, run_thresholds, write_submission
+    from gapnet.cv.submission import (
+        decide,
+        predict_test,
+        run_thresholds,
+        submission_rows,
+        write_submission,
+    )
+    from gapnet.data.source import open_source
 
     out = args.out or "submission.csv"
     ids, probs = predict_test(
-        args.run, args.data, args.tta, args.batch_size, parts=out + ".parts", progress=True
+        args.run,
+        args.data,
+        args.tta,
+        args.batch_size,
+        parts=out + ".parts",
+        progress=True,
+        skip_bad=args.skip_bad,
     )
     thresholds = run_thresholds(args.run)
-    labels = decide(probs, thresholds, args.empty)
-    write_submission(out, ids, labels)
+    every = open_source(args.data, "test").labels.ids  # sample_submission.csv's order
+    labels, dropped = submission_rows(every, ids, decide(probs, thresholds, args.empty))
+    write_submission(out, every, labels)
     prob_path = args.probabilities or os.path.splitext(out)[0] + "_probabilities.csv"
     write_predictions(prob_path, ids, probs)
     empty = sum(not row for row in decide(probs, thresholds, "none"))
     print(
-        f"{out}: {len(ids)} samples ({empty} with no class above threshold: "
-        f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}"
+        f"{out}: {len(ids)} samples predicted ({empty} with no class above threshold: "
+        f"{'top class' if args.empty == 'top' else 'left empty'})"
+        + (
+            f"; {len(dropped)} dropped for bad files, left empty: {', '.join(dropped)}"
+            if dropped
+            else ""
+        )
+        + f"; probabilities in {prob_path}"
     )
     return 0
 
@@ -139,7 +172,8 @@ def single_cell(args) -> int:
         from gapnet.data.validate import check_or_raise, validate
 
         report = validate(args.data, "test", 512, progress=False)
-        ids = check_or_raise(report, skip_bad=False, log=lambda *a: None)
+        hint = "Fix or remove the bad files (--skip-bad is for --format hpa2018)."
+        ids = check_or_raise(report, skip_bad=False, log=lambda *a: None, hint=hint)
         src = report.source
         image_dir, ext = src.image_dir, src.ext
     else:
