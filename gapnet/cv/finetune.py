@@ -27,6 +27,7 @@ from gapnet.cv.runfolder import (
     mark_done,
     read_folds,
     read_predictions,
+    record_data,
     write_predictions,
     write_scores,
 )
@@ -71,6 +72,7 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
     atomic_write_text(os.path.join(out, "config.json"), cfg.to_json() + "\n")
     shutil.copyfile(os.path.join(run, "folds.csv"), os.path.join(out, "folds.csv"))
     data = prepare(cfg, log)
+    record_data(out, data.root, data.synthetic)
     ids, targets = data.ids, data.targets
     folds = read_folds(os.path.join(run, "folds.csv"), ids)
     copy = is_copy(ids, data.groups)  # augmented copies train, but are never scored

@@ -29,6 +29,7 @@ from gapnet.cv.runfolder import (
     mark_done,
     read_folds,
     read_predictions,
+    record_data,
     write_folds,
     write_predictions,
     write_scores,
@@ -165,6 +166,7 @@ def run_kfold(
         if models.spec(cfg.model).network:
             log(f"augmentation: {augment_backend(cfg) or 'off'} (aug_backend={cfg.aug_backend})")
         check_config(out, cfg, force, log)
+        record_data(out, data.root, data.synthetic)
         folds = assign_folds(cfg, out, data.ids, data.targets, data.groups)
         k_values = sorted(set(folds.tolist()))
         if fold is not None and fold not in k_values:

@@ -18,6 +18,8 @@ Run folder (`out`):
                            cross-fitted ones of each fold
     metrics.json           `gapnet.cv.evaluate`: the headline at cross-fitted thresholds,
                            and at 0.5 and tuned; per class; per fold
+    data.json              the dataset folder trained on (the synthetic atlas's own, read
+                           back whatever $GAPNET_CACHE says later) and whether it is synthetic
     report/                the report (`gapnet.report`): report.md, report.html, figures
 """
 
@@ -249,15 +251,44 @@ class RunTable:
     n_copies: int = 0
 
 
-def load_run(out: str, log=print) -> RunTable:
-    """The scored samples of a run folder, labels read from its data (see `RunTable`)."""
+DATA_RECORD = "data.json"
+
+
+def record_data(out: str, root: str, synthetic: bool) -> None:
+    """Writes `out`/data.json: the dataset folder the run trained on (for the synthetic
+    atlas, the folder it was generated into, which $GAPNET_CACHE chose) and whether it is
+    synthetic; `run_data` reads it back."""
+    atomic_write_json(
+        os.path.join(out, DATA_RECORD), {"root": os.path.abspath(root), "synthetic": synthetic}
+    )
+
+
+def run_data(out: str, log=print) -> tuple[str, bool]:
+    """The dataset root of a run folder and whether it is synthetic. The synthetic atlas
+    is read where the run recorded it (data.json), whatever $GAPNET_CACHE says now; only
+    when that folder is gone (or a run predates the record) is it found in, or generated
+    into, today's cache, and `log` says so."""
     from gapnet.data.prepare import resolve_data
+
+    cfg = Config.from_file(os.path.join(out, "config.json"))
+    record = os.path.join(out, DATA_RECORD)
+    if cfg.data is None and os.path.isfile(record):
+        root = read_json(record)["root"]
+        if os.path.isfile(os.path.join(root, "train.csv")):
+            return root, True
+        log(f"synthetic atlas: {root}, where {out} recorded its data, is gone")
+    return resolve_data(cfg, log)
+
+
+def load_run(out: str, log=print) -> RunTable:
+    """The scored samples of a run folder, labels read from its data (`run_data`; see
+    `RunTable`)."""
     from gapnet.data.source import open_source
 
     if not os.path.isfile(os.path.join(out, "config.json")):
         raise RunError(f"{out} is not a run folder (no config.json)")
     cfg = Config.from_file(os.path.join(out, "config.json"))
-    root, synthetic = resolve_data(cfg, log)
+    root, synthetic = run_data(out, log)
     table = open_source(root, scheme=cfg.scheme).labels
     ids, folds = read_fold_table(os.path.join(out, "folds.csv"))
     row = {i: n for n, i in enumerate(table.ids)}

@@ -262,10 +262,9 @@ def _probabilities(explainers, reader, n: int, rows=None, batch: int = 16) -> np
 
 
 def _run_root(run: str, log) -> str:
-    from gapnet.config import Config
-    from gapnet.data.prepare import resolve_data
+    from gapnet.cv.runfolder import run_data
 
-    return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
+    return run_data(run, log)[0]
 
 
 def _cells(masks, sid, src, nucleus_diameter: float | None):
