@@ -27,6 +27,9 @@ images in ROOT/test/ or ROOT; checked first, every bad file listed). With --imag
 field stops it, named. Finished fields are kept in <out>.parts/ (with the run and masks
 that made them): a killed prediction resumes.
 
+A model trained on synthetic data (the embedded atlas or a make_synthetic.py folder) is
+named on stderr before anything is predicted: its labels for real images mean nothing.
+
 Bad or missing images stop it with the full list, as data_prep/validate.py prints it.
 --skip-bad (--data, hpa2018) drops those samples instead: each keeps its row in the
 submission with an empty prediction (Kaggle wants every Id), is left out of the
@@ -202,6 +205,23 @@ def check_model(args) -> None:
         require_finished(args.run)
 
 
+def synthetic(args) -> str | None:
+    """The note for a model trained on synthetic data (None otherwise)."""
+    from gapnet.cv.runfolder import synthetic_note, trained_on_synthetic
+    from gapnet.io import read_json
+
+    if args.preset:
+        meta = read_json(os.path.join(args.preset, "preset.json"))
+        if "trained_on_synthetic" in meta:
+            return synthetic_note(args.preset) if meta["trained_on_synthetic"] else None
+        cfg = os.path.join(args.preset, "config.json")  # a preset older than the key
+        data = read_json(cfg).get("data") if os.path.isfile(cfg) else "unknown"
+        return None if data else synthetic_note(args.preset)
+    if os.path.isfile(os.path.join(args.run, "config.json")):
+        return synthetic_note(args.run) if trained_on_synthetic(args.run) else None
+    return None  # a single-cell run folder: its image_run says
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     try:
@@ -209,6 +229,9 @@ def main(argv=None) -> int:
     except RunError as e:  # before TensorFlow loads: a mistyped folder is told at once
         print(f"error: {e}", file=sys.stderr)
         return 1
+    note = synthetic(args)
+    if note:
+        print(note, file=sys.stderr, flush=True)
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     try:
         if args.format == "hpa2021":

@@ -69,6 +69,20 @@ def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_roo
     ]
 
 
+def test_a_model_of_synthetic_data_says_so_before_labelling_images(
+    tiny_run, test_root, tmp_path, capsys
+):
+    from experiments.predict import main
+
+    run, _ = tiny_run  # trained on a make_synthetic.py folder
+    root, ids = test_root
+    out = tmp_path / "p.csv"
+    assert main(["--run", run, "--images", str(root / "test"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {run} was trained on SYNTHETIC data" in err
+    assert len(out.read_text().splitlines()) == 1 + len(ids)
+
+
 def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path, capsys):
     from experiments.predict import main
 

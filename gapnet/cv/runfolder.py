@@ -280,6 +280,25 @@ def run_data(out: str, log=print) -> tuple[str, bool]:
     return resolve_data(cfg, log)
 
 
+def trained_on_synthetic(out: str) -> bool:
+    """Whether a finished run trained on synthetic data: metrics.json's "synthetic" (the
+    data folder's marker at training time), else data.json's; runs older than both:
+    synthetic only without --data."""
+    for name in ("metrics.json", DATA_RECORD):
+        path = os.path.join(out, name)
+        if os.path.isfile(path) and "synthetic" in read_json(path):
+            return bool(read_json(path)["synthetic"])
+    return not read_json(os.path.join(out, "config.json")).get("data")
+
+
+def synthetic_note(what: str) -> str:
+    """The line predict.py and explain.py print for a model trained on synthetic data."""
+    return (
+        f"note: {what} was trained on SYNTHETIC data (gapnet's generator), not HPA images: "
+        "its labels and maps for real images are not meaningful; use it to test the pipeline"
+    )
+
+
 def load_run(out: str, log=print) -> RunTable:
     """The scored samples of a run folder, labels read from its data (`run_data`; see
     `RunTable`)."""
