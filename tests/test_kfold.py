@@ -477,3 +477,14 @@ def test_report_says_where_the_atlas_comes_from_when_the_recorded_one_is_gone(
     assert f"{tmp_path / 'deleted-atlas'}, where {run} recorded its data, is gone" in err
     assert "synthetic atlas: generating" in err
     assert run_data(str(run), log=lambda *a: None) == (tiny_data, True)
+
+
+def test_jit_compile_without_a_gpu_is_warned_with_what_was_measured():
+    from gapnet.config import Config
+    from gapnet.training.build import jit_compile_warning
+
+    xla = Config(jit_compile=True)
+    said = jit_compile_warning(xla, gpus=0)
+    assert said.startswith("warning: jit_compile") and "4-5x slower" in said
+    assert jit_compile_warning(xla, gpus=1) is None  # on a GPU it may pay: not warned
+    assert jit_compile_warning(Config(), gpus=0) is None
