@@ -10,14 +10,11 @@ build continues where it stopped; a build over an unchanged dataset does nothing
 import argparse
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.data.cache import build  # noqa: E402
-from gapnet.data.images import ImageError  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
-from gapnet.io import DiskSpaceError  # noqa: E402
+from gapnet.data.cache import build
+from gapnet.data.images import ImageError
+from gapnet.data.labels import DataError
+from gapnet.io import DiskSpaceError
+from gapnet.quiet import quiet_tensorflow
 
 
 def main(argv=None) -> int:
@@ -29,6 +26,7 @@ def main(argv=None) -> int:
         "--workers", type=int, default=None, help="decoding threads (default: all cores)"
     )
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     try:
         build(args.root, args.size, args.split, args.workers, progress=True)
     except (DataError, ImageError, DiskSpaceError) as e:

@@ -13,13 +13,10 @@ file in SRC are only counted. A rerun continues where it stopped.
 import argparse
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.data.external import import_external  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
-from gapnet.io import DiskSpaceError  # noqa: E402
+from gapnet.data.external import import_external
+from gapnet.data.labels import DataError
+from gapnet.io import DiskSpaceError
+from gapnet.quiet import quiet_tensorflow
 
 
 def main(argv=None) -> int:
@@ -30,6 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=512, help="output size (default 512)")
     p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     try:
         import_external(args.src, args.root, args.labels, args.size, args.workers, progress=True)
     except (DataError, DiskSpaceError) as e:

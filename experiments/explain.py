@@ -18,22 +18,21 @@ Writes DIR (default RUN/explain): figures/<Id>.png, gallery.html, cells.csv (Id,
 y, area in the mask's pixels, edge = 1 for a cell cut by the border, p_0..p_27, labels),
 segmentation.csv when gapnet segments (the columns of data_prep/segment.py's: per sample
 its size, the nucleus diameter used, given or estimated, nuclei, cells, edge cells, a
-no-nuclei warning), summary.json, and with --embeddings embeddings.npz,
-embeddings.h5ad, cells.h5ad (AnnData) and embedding.png (UMAP, else PCA); then refreshes
-the run report, which shows a few of the figures (not with --data: the report is scored on
-the run's own data, which --data does not read).
+no-nuclei warning), summary.json ("trained_on_synthetic": a run trained on synthetic data,
+also said on stderr and in the gallery's caption, whose maps of real images mean nothing),
+and with --embeddings embeddings.npz, embeddings.h5ad, cells.h5ad (AnnData) and
+embedding.png (UMAP, else PCA); then refreshes the run report, which shows a few of the
+figures (not with --data: the report is scored on the run's own data, which --data does
+not read).
 """
 
 import argparse
 import os
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.cv.runfolder import RunError  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.cv.runfolder import RunError
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def parse(argv=None):
@@ -98,6 +97,16 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    from gapnet.cv.runfolder import require_finished, synthetic_note, trained_on_synthetic
+
+    try:
+        require_finished(args.run)  # before TensorFlow loads
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if trained_on_synthetic(args.run):
+        print(synthetic_note(args.run), file=sys.stderr, flush=True)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.explain.run_explain import ExplainRequest, explain
 
     req = ExplainRequest(

@@ -10,9 +10,7 @@ config.json, README.md (the model card), and saved_model/ and/or model.onnx. Loa
 import argparse
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
+from gapnet.quiet import quiet_tensorflow
 
 FORMATS = {
     "savedmodel": ("savedmodel",),
@@ -33,7 +31,14 @@ def main(argv=None) -> int:
         help="exports beside model.keras (default both: SavedModel and ONNX)",
     )
     args = p.parse_args(argv)
-    from gapnet.cv.runfolder import RunError
+    from gapnet.cv.runfolder import RunError, require_finished
+
+    try:
+        require_finished(args.run)  # before TensorFlow loads
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.export.preset import export_run
 
     try:

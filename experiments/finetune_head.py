@@ -3,18 +3,17 @@
     python experiments/finetune_head.py --run RUN [--loss bce|soft_f1|focal|...] [--epochs N]
         [--lr X]
 
-Writes RUN/finetune_<loss>/ with the files of a run and before_after.md.
+Writes RUN/finetune_<loss>/ (its path is printed at the end), a run folder of its own
+(config.json, folds.csv, fold models, OOF predictions, thresholds, metrics) that
+compare.py, report.py, predict.py and export.py take, and before_after.md.
 """
 
 import argparse
 import os
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def main(argv=None) -> int:
@@ -29,6 +28,14 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5, help="default 5")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     args = p.parse_args(argv)
+    from gapnet.cv.runfolder import RunError, require_finished
+
+    try:
+        require_finished(args.run)  # before TensorFlow loads
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.cv.finetune import finetune_dir, finetune_run
     from gapnet.io import atomic_write_text, read_json
     from gapnet.report.tables import before_after, summary_table
@@ -39,11 +46,11 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     comparison = before_after(read_json(os.path.join(args.run, "metrics.json")), m, args.loss)
-    atomic_write_text(
-        os.path.join(finetune_dir(args.run, args.loss), "before_after.md"), comparison
-    )
+    out = finetune_dir(args.run, args.loss)
+    atomic_write_text(os.path.join(out, "before_after.md"), comparison)
     print(summary_table(m))
     print(comparison)
+    print(f"fine-tuned run folder: {out} (compare: python experiments/compare.py {args.run} {out})")
     return 0
 
 

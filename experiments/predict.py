@@ -27,20 +27,23 @@ images in ROOT/test/ or ROOT; checked first, every bad file listed). With --imag
 field stops it, named. Finished fields are kept in <out>.parts/ (with the run and masks
 that made them): a killed prediction resumes.
 
+A model trained on synthetic data (the embedded atlas or a make_synthetic.py folder) is
+named on stderr before anything is predicted: its labels for real images mean nothing.
+
 Bad or missing images stop it with the full list, as data_prep/validate.py prints it.
+--skip-bad (--data, hpa2018) drops those samples instead: each keeps its row in the
+submission with an empty prediction (Kaggle wants every Id), is left out of the
+probabilities CSV, and is listed (in the log and the closing summary).
 """
 
 import argparse
 import os
 import sys
 
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-from gapnet.cv.runfolder import RunError  # noqa: E402
-from gapnet.data.images import ImageError  # noqa: E402
-from gapnet.data.labels import DataError  # noqa: E402
+from gapnet.cv.runfolder import RunError
+from gapnet.data.images import ImageError
+from gapnet.data.labels import DataError
+from gapnet.quiet import quiet_tensorflow
 
 
 def parse(argv=None):
@@ -79,6 +82,14 @@ def parse(argv=None):
     )
     p.add_argument("--cells", help="--format hpa2021: folder of cell masks (default: segment)")
     p.add_argument(
+        "--skip-bad",
+        dest="skip_bad",
+        action="store_true",
+        help="--data, --format hpa2018: drop samples with bad image files instead of "
+        "stopping; each keeps its row in the submission with an empty prediction, is left "
+        "out of the probabilities CSV, and is listed",
+    )
+    p.add_argument(
         "--empty",
         choices=["top", "none"],
         default="top",
@@ -91,26 +102,48 @@ def parse(argv=None):
         p.error("--format hpa2021 needs --run")
     if args.cells and args.format != "hpa2021":
         p.error("--cells goes with --format hpa2021")
+    if args.skip_bad and (not args.data or args.format != "hpa2018"):
+        p.error("--skip-bad goes with --data and --format hpa2018 (a Kaggle 2018 test set)")
     return args
 
 
 def test_set(args) -> int:
     from gapnet.cv.runfolder import write_predictions
-    from gapnet.cv.submission import decide, predict_test, run_thresholds, write_submission
+    from gapnet.cv.submission import (
+        decide,
+        predict_test,
+        run_thresholds,
+        submission_rows,
+        write_submission,
+    )
+    from gapnet.data.source import open_source
 
     out = args.out or "submission.csv"
     ids, probs = predict_test(
-        args.run, args.data, args.tta, args.batch_size, parts=out + ".parts", progress=True
+        args.run,
+        args.data,
+        args.tta,
+        args.batch_size,
+        parts=out + ".parts",
+        progress=True,
+        skip_bad=args.skip_bad,
     )
     thresholds = run_thresholds(args.run)
-    labels = decide(probs, thresholds, args.empty)
-    write_submission(out, ids, labels)
+    every = open_source(args.data, "test").labels.ids  # sample_submission.csv's order
+    labels, dropped = submission_rows(every, ids, decide(probs, thresholds, args.empty))
+    write_submission(out, every, labels)
     prob_path = args.probabilities or os.path.splitext(out)[0] + "_probabilities.csv"
     write_predictions(prob_path, ids, probs)
     empty = sum(not row for row in decide(probs, thresholds, "none"))
     print(
-        f"{out}: {len(ids)} samples ({empty} with no class above threshold: "
-        f"{'top class' if args.empty == 'top' else 'left empty'}); probabilities in {prob_path}"
+        f"{out}: {len(ids)} samples predicted ({empty} with no class above threshold: "
+        f"{'top class' if args.empty == 'top' else 'left empty'})"
+        + (
+            f"; {len(dropped)} dropped for bad files, left empty: {', '.join(dropped)}"
+            if dropped
+            else ""
+        )
+        + f"; probabilities in {prob_path}"
     )
     return 0
 
@@ -142,7 +175,8 @@ def single_cell(args) -> int:
         from gapnet.data.validate import check_or_raise, validate
 
         report = validate(args.data, "test", 512, progress=False)
-        ids = check_or_raise(report, skip_bad=False, log=lambda *a: None)
+        hint = "Fix or remove the bad files (--skip-bad is for --format hpa2018)."
+        ids = check_or_raise(report, skip_bad=False, log=lambda *a: None, hint=hint)
         src = report.source
         image_dir, ext = src.image_dir, src.ext
     else:
@@ -157,8 +191,48 @@ def single_cell(args) -> int:
     return 0
 
 
+def check_model(args) -> None:
+    """The run or preset folder exists and is finished (RunError naming it otherwise)."""
+    from gapnet.cv.runfolder import require_finished
+
+    if args.preset:
+        if not os.path.isfile(os.path.join(args.preset, "preset.json")):
+            raise RunError(f"{args.preset}: not a preset folder (no preset.json)")
+    elif args.format == "hpa2021":  # a single-cell run folder, or a plain run
+        if not os.path.isdir(args.run):
+            raise RunError(f"{args.run}: no such run folder")
+    else:
+        require_finished(args.run)
+
+
+def synthetic(args) -> str | None:
+    """The note for a model trained on synthetic data (None otherwise)."""
+    from gapnet.cv.runfolder import synthetic_note, trained_on_synthetic
+    from gapnet.io import read_json
+
+    if args.preset:
+        meta = read_json(os.path.join(args.preset, "preset.json"))
+        if "trained_on_synthetic" in meta:
+            return synthetic_note(args.preset) if meta["trained_on_synthetic"] else None
+        cfg = os.path.join(args.preset, "config.json")  # a preset older than the key
+        data = read_json(cfg).get("data") if os.path.isfile(cfg) else "unknown"
+        return None if data else synthetic_note(args.preset)
+    if os.path.isfile(os.path.join(args.run, "config.json")):
+        return synthetic_note(args.run) if trained_on_synthetic(args.run) else None
+    return None  # a single-cell run folder: its image_run says
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    try:
+        check_model(args)
+    except RunError as e:  # before TensorFlow loads: a mistyped folder is told at once
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    note = synthetic(args)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     try:
         if args.format == "hpa2021":
             return single_cell(args)

@@ -19,10 +19,8 @@ import os
 import sys
 import time
 
-from gapnet.jsonout import emit, json_main  # noqa: E402
-from gapnet.quiet import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
+from gapnet.jsonout import emit, json_main
+from gapnet.quiet import quiet_tensorflow
 
 
 @json_main
@@ -57,6 +55,7 @@ def main(argv=None) -> int:
         help="continue --out with changed settings, redoing the stages they feed",
     )
     a = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     cfg = SingleCellConfig(
         data=a.data,
         scheme=a.scheme,

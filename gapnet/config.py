@@ -71,7 +71,7 @@ class Config:
     strategy: str = (
         "default"  # tf.distribute: default, mirrored (local GPUs), multiworker (TF_CONFIG)
     )
-    jit_compile: bool = False  # XLA: slower on the 2-core CPUs measured here
+    jit_compile: bool = False  # XLA: 4-5x slower on a 2-core CPU (docs/configuration.md)
     steps_per_execution: int = 1
     seed: int = 0
     deterministic: bool = False  # TF op determinism + deterministic input order

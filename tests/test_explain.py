@@ -410,7 +410,13 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
     args = ["--run", str(run), "--data", str(kaggle_root), "--ids", "sample00"]
     rc = cli.main(args + ["--nucleus-diameter", "estimate"])
     assert rc == 0
-    assert "run report not refreshed" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "run report not refreshed" in said.out
+    # a model of synthetic data explaining real images: said, and written down
+    assert f"note: {run} was trained on SYNTHETIC data" in said.err
+    summary = json.loads((run / "explain" / "summary.json").read_text())
+    assert summary["trained_on_synthetic"] is True and summary["synthetic"] is False
+    assert "trained on SYNTHETIC data" in (run / "explain" / "gallery.html").read_text()
     assert os.listdir(cache) == [] and (run / "explain" / "cells.csv").is_file()
     # the diameter estimated per image is written beside the cells
     with open(run / "explain" / "segmentation.csv", newline="") as f:

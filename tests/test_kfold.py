@@ -174,7 +174,7 @@ def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
     assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2
 
 
-def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
+def test_finetune_head_moves_only_the_head(tiny_run, tmp_path, capsys):
     import shutil
 
     import keras
@@ -205,6 +205,13 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path):
     assert main(["--run", str(run), "--loss", "soft_f1", "--epochs", "1", "--lr", "1e-2"]) == 0
     table = (run / "finetune_soft_f1" / "before_after.md").read_text()
     assert f"| after | {m['macro_f1']:.3f} |" in table
+    # It says where it wrote, and compare.py takes that folder beside the run's own.
+    tuned = str(run / "finetune_soft_f1")
+    assert f"fine-tuned run folder: {tuned}" in capsys.readouterr().out
+    compare = runpy.run_path("experiments/compare.py", run_name="compare")["main"]
+    assert compare([str(run), tuned, "--out", str(tmp_path / "cmp")]) == 0
+    rows = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["run", "run/finetune_soft_f1"]
 
 
 def _train_one_fold(data_root, tmp_path, **extra):
@@ -401,3 +408,83 @@ def test_tensorboard_logs_hold_each_folds_curves(tiny_run):
         assert logged[("train", "epoch_learning_rate")] == pytest.approx(
             float(row["learning_rate"]), rel=1e-6
         )
+
+
+def _atlas_run(tmp_path, atlas, recorded=None):
+    """A finished-looking run folder of the embedded atlas (no --data) trained on `atlas`,
+    whose data.json records `recorded` (default `atlas`)."""
+    from gapnet.config import Config
+    from gapnet.cv.runfolder import record_data
+    from gapnet.data.labels import read_labels
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = Config.synthetic_default(1)
+    (run / "config.json").write_text(
+        Config.from_dict({"synthetic_n": 30, "synthetic_size": 48}, cfg).to_json()
+    )
+    ids = read_labels(os.path.join(atlas, "train.csv")).ids
+    (run / "folds.csv").write_text(
+        "Id,fold\n" + "".join(f"{i},{n % 3}\n" for n, i in enumerate(ids))
+    )
+    for name in ("thresholds.json", "metrics.json"):
+        (run / name).write_text("{}\n")
+    record_data(str(run), recorded or atlas, True)
+    return run, ids
+
+
+def test_a_run_reads_its_atlas_where_it_recorded_it_whatever_the_cache(
+    tiny_run, tiny_data, tmp_path, monkeypatch
+):
+    """report.py used to regenerate the synthetic atlas (about a minute at its default size)
+    whenever $GAPNET_CACHE differed from the run's; the run's data.json says where it is."""
+    import json
+
+    from gapnet.cv.runfolder import load_run
+
+    run_dir, _ = tiny_run  # run_kfold records what it trained on
+    record = json.loads(open(os.path.join(run_dir, "data.json")).read())
+    assert record == {"root": os.path.abspath(tiny_data), "synthetic": True}
+    cache = tmp_path / "elsewhere"
+    cache.mkdir()
+    monkeypatch.setenv("GAPNET_CACHE", str(cache))
+    run, ids = _atlas_run(tmp_path, tiny_data)
+    said = []
+    table = load_run(str(run), log=said.append)
+    assert table.ids == list(ids) and table.synthetic
+    assert os.listdir(cache) == [] and said == []  # nothing generated, nothing to say
+
+
+def test_report_says_where_the_atlas_comes_from_when_the_recorded_one_is_gone(
+    tiny_data, tmp_path, monkeypatch, capsys
+):
+    import runpy
+
+    from gapnet.cv.runfolder import run_data
+
+    run, _ = _atlas_run(tmp_path, tiny_data, recorded=str(tmp_path / "deleted-atlas"))
+    monkeypatch.setenv("GAPNET_CACHE", str(tmp_path / "cache"))
+
+    def generator(cfg, log):  # stands in for the atlas generator: no minute spent
+        log("synthetic atlas: generating 30 samples (once)")
+        return tiny_data, True
+
+    monkeypatch.setattr("gapnet.data.prepare.resolve_data", generator)
+    monkeypatch.setattr("gapnet.report.run_report.write_report", lambda run: None)  # a stub run
+    main = runpy.run_path("experiments/report.py", run_name="report")["main"]
+    assert main([str(run)]) == 0
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'deleted-atlas'}, where {run} recorded its data, is gone" in err
+    assert "synthetic atlas: generating" in err
+    assert run_data(str(run), log=lambda *a: None) == (tiny_data, True)
+
+
+def test_jit_compile_without_a_gpu_is_warned_with_what_was_measured():
+    from gapnet.config import Config
+    from gapnet.training.build import jit_compile_warning
+
+    xla = Config(jit_compile=True)
+    said = jit_compile_warning(xla, gpus=0)
+    assert said.startswith("warning: jit_compile") and "4-5x slower" in said
+    assert jit_compile_warning(xla, gpus=1) is None  # on a GPU it may pay: not warned
+    assert jit_compile_warning(Config(), gpus=0) is None

@@ -69,6 +69,20 @@ def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_roo
     ]
 
 
+def test_a_model_of_synthetic_data_says_so_before_labelling_images(
+    tiny_run, test_root, tmp_path, capsys
+):
+    from experiments.predict import main
+
+    run, _ = tiny_run  # trained on a make_synthetic.py folder
+    root, ids = test_root
+    out = tmp_path / "p.csv"
+    assert main(["--run", run, "--images", str(root / "test"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {run} was trained on SYNTHETIC data" in err
+    assert len(out.read_text().splitlines()) == 1 + len(ids)
+
+
 def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path, capsys):
     from experiments.predict import main
 
@@ -79,7 +93,30 @@ def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path,
     assert main(["--run", run, "--data", str(root), "--out", str(tmp_path / "s.csv")]) == 1
     err = capsys.readouterr().err
     assert "t3_green.png" in err and "t1_blue.png" in err
+    assert "6 rows, 4 usable samples" in err  # t3 and t1 are not usable
+    assert "--skip-bad" in err
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_skip_bad_leaves_the_dropped_samples_rows_empty(tiny_run, test_root, tmp_path, capsys):
+    """What the message above offers: --skip-bad predicts the good samples; the dropped
+    ones keep their submission rows (sample_submission.csv's order), empty, and are named."""
+    from experiments.predict import main
+
+    run, _ = tiny_run
+    root, ids = test_root
+    os.remove(root / "test" / "t3_green.png")
+    (root / "test" / "t1_blue.png").write_bytes(b"not a png")
+    out = tmp_path / "s.csv"
+    assert main(["--run", run, "--data", str(root), "--out", str(out), "--skip-bad"]) == 0
+    rows = dict(line.split(",") for line in out.read_text().splitlines()[1:])
+    assert list(rows) == ids
+    assert rows["t3"] == rows["t1"] == ""
+    assert all(rows[i].strip() for i in ids if i not in ("t3", "t1"))
+    got_ids, _ = read_predictions(str(tmp_path / "s_probabilities.csv"))
+    assert got_ids == ["t5", "t0", "t4", "t2"]
+    said = capsys.readouterr().out
+    assert "4 samples predicted" in said and "2 dropped for bad files, left empty: t3, t1" in said
 
 
 def test_an_unfinished_run_cannot_predict(tiny_run, test_root, tmp_path):

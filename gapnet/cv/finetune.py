@@ -5,13 +5,15 @@ For each fold: load the fold's model, freeze the convolution chain (every layer 
 the fully connected head on the fold's training samples with the chosen loss for a fixed
 number of epochs (the last one kept: nothing is chosen on the scored fold), and re-predict
 the fold's scored samples (originals). Writes `RUN/finetune_<loss>/` with the files of a
-run (fold models, oof_predictions.csv, thresholds.json, metrics.json);
+run (config.json, folds.csv, fold models, oof_predictions.csv, thresholds.json,
+metrics.json), so it reads like any run folder;
 `experiments/finetune_head.py` adds `before_after.md`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -25,10 +27,12 @@ from gapnet.cv.runfolder import (
     mark_done,
     read_folds,
     read_predictions,
+    record_data,
     write_predictions,
     write_scores,
 )
 from gapnet.data.prepare import prepare
+from gapnet.io import atomic_write_text
 from gapnet.training.build import compile_model, setup
 from gapnet.training.fit import FoldTask, datasets, fit_verbosity
 from gapnet.training.predict import load_model, predict
@@ -63,7 +67,12 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
     )
     out = finetune_dir(run, loss)
     os.makedirs(out, exist_ok=True)
+    # A run folder of its own (compare.py, report.py, predict.py and export.py read it):
+    # its config (the fine-tuning's loss, epochs and rate) and the run's folds.
+    atomic_write_text(os.path.join(out, "config.json"), cfg.to_json() + "\n")
+    shutil.copyfile(os.path.join(run, "folds.csv"), os.path.join(out, "folds.csv"))
     data = prepare(cfg, log)
+    record_data(out, data.root, data.synthetic)
     ids, targets = data.ids, data.targets
     folds = read_folds(os.path.join(run, "folds.csv"), ids)
     copy = is_copy(ids, data.groups)  # augmented copies train, but are never scored

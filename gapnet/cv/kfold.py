@@ -29,6 +29,7 @@ from gapnet.cv.runfolder import (
     mark_done,
     read_folds,
     read_predictions,
+    record_data,
     write_folds,
     write_predictions,
     write_scores,
@@ -36,7 +37,7 @@ from gapnet.cv.runfolder import (
 from gapnet.cv.sizes import require_fit
 from gapnet.data.prepare import Prepared, prepare
 from gapnet.io import atomic_write_text, read_json
-from gapnet.training.build import augment_backend
+from gapnet.training.build import augment_backend, jit_compile_warning
 
 
 def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray:
@@ -165,8 +166,12 @@ def run_kfold(
         )
         if models.spec(cfg.model).network:
             log(f"augmentation: {augment_backend(cfg) or 'off'} (aug_backend={cfg.aug_backend})")
+            warning = jit_compile_warning(cfg)
+            if warning:
+                log(warning)
         require_fit(cfg, data.ids, data.groups)  # before anything is written
         check_config(out, cfg, force, log)
+        record_data(out, data.root, data.synthetic)
         folds = assign_folds(cfg, out, data.ids, data.targets, data.groups)
         require_fit(cfg, data.ids, data.groups, folds)  # the folds' real sizes
         k_values = sorted(set(folds.tolist()))

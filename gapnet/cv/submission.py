@@ -2,7 +2,9 @@
 
 Rule for a sample with no class above its threshold: it gets its most probable class
 (Kaggle's metric scores an empty prediction as a miss on every true label, and every HPA
-sample has at least one label). `decide` is the pure function that applies it.
+sample has at least one label). `decide` is the pure function that applies it. A sample
+dropped for bad image files (`skip_bad`) is not predicted: its row stays in the
+submission with an empty prediction (`submission_rows`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def fold_models(run: str) -> list[str]:
     return paths
 
 
+SKIP_HINT = (
+    "Fix the files, or rerun with --skip-bad: samples with bad files are then dropped, "
+    "listed, and get an empty prediction in the submission."
+)
 PART = 1024  # test samples per kept part of a fold's predictions
 PART_NAME = re.compile(r"fold\d+-\d{5}\.npy")
 
@@ -61,9 +67,12 @@ def predict_test(
     log=print,
     parts: str | None = None,
     progress: bool = False,
+    skip_bad: bool = False,
 ) -> tuple[list[str], np.ndarray]:
     """Ids in sample_submission.csv order and fold-averaged probabilities (n, 28): the
     Kaggle 2018 test set and a 28-class run (a 2021 run: `gapnet.single_cell.predict`).
+    With `skip_bad`, samples with bad image files are dropped (logged, naming them) and
+    left out of both; `submission_rows` gives them their empty rows.
 
     With `parts` (a folder), each fold's probabilities for each block of `PART` samples
     are kept there as they are finished (`fold<K>-<block>.npy`, beside a manifest naming
@@ -72,7 +81,8 @@ def predict_test(
     test image, TTA or size are discarded (`_check_parts`).
 
     Raises:
-        gapnet.data.labels.DataError: the test split has bad or missing files (all listed).
+        gapnet.data.labels.DataError: the test split has bad or missing files (all listed;
+            without `skip_bad`).
         RunError: the run or the test set is not in the 28-class scheme.
     """
     from gapnet.data.cache import open_reader
@@ -95,7 +105,7 @@ def predict_test(
             "submission with --format hpa2021"
         )
     report = validate(root, "test", cfg.image_size, progress=progress)
-    ids = check_or_raise(report, skip_bad=False, log=log)
+    ids = check_or_raise(report, skip_bad, log, hint=SKIP_HINT)
     reader = open_reader(report.source, ids, cfg.image_size, cfg.cache, log)
     tta = tta or cfg.tta
     if parts:
@@ -177,6 +187,14 @@ def _check_parts(parts: str, run: str, src, ids, tta: str, size: int, models, lo
 def run_thresholds(run: str) -> np.ndarray:
     """The per-class thresholds tuned on the run's out-of-fold predictions."""
     return np.asarray(read_json(os.path.join(run, "thresholds.json"))["thresholds"], np.float32)
+
+
+def submission_rows(all_ids, ids, labels) -> tuple[list[list[int]], list[str]]:
+    """The labels of every Id of sample_submission.csv (`all_ids`, in order) from those of
+    the predicted `ids`, and the Ids that were not predicted (dropped with --skip-bad):
+    they get an empty prediction, so the submission keeps every row. Pure."""
+    of = dict(zip(ids, labels, strict=True))
+    return [of.get(i, []) for i in all_ids], [i for i in all_ids if i not in of]
 
 
 def write_submission(path: str, ids, labels) -> None:

@@ -36,8 +36,9 @@ class ValidationReport:
 
     def summary(self) -> str:
         n = len(self.source.labels) + len({p.row for p in self.source.csv_problems})
+        usable = len(self.source.labels) - len(self.bad_ids)  # rows with good files
         return (
-            f"{self.source.csv_path}: {n} rows, {len(self.source.labels)} usable samples, "
+            f"{self.source.csv_path}: {n} rows, {usable} usable samples, "
             f"{len(self.errors)} error(s), {len(self.notes)} note(s), "
             f"{len(self.bad_ids)} sample(s) with bad image files"
         )
@@ -115,8 +116,14 @@ def summarize_notes(notes: list[Problem], first: int = 3) -> list[str]:
     return lines
 
 
-def check_or_raise(report: ValidationReport, skip_bad: bool, log=print) -> list[str]:
-    """The guard in front of training: the usable Ids, or DataError listing the errors.
+SKIP_HINT = "Fix the files, or rerun with --skip-bad to drop these samples."
+
+
+def check_or_raise(
+    report: ValidationReport, skip_bad: bool, log=print, hint: str = SKIP_HINT
+) -> list[str]:
+    """The guard in front of training: the usable Ids, or DataError listing the errors
+    and ending with `hint` (what the command that called it lets the user do).
 
     With `skip_bad`, samples with bad image files are dropped and logged instead (CSV
     rows with errors are always left out and logged).
@@ -127,10 +134,7 @@ def check_or_raise(report: ValidationReport, skip_bad: bool, log=print) -> list[
     if errors and not skip_bad:
         listing = "\n".join(str(p) for p in errors[:50])
         more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        raise DataError(
-            f"{report.summary()}\n{listing}{more}\n"
-            "Fix the files, or rerun with --skip-bad to drop these samples."
-        )
+        raise DataError(f"{report.summary()}\n{listing}{more}\n{hint}")
     if csv_errors:
         log(
             f"skip-bad: left out {len(csv_errors)} bad CSV row(s): "

@@ -30,7 +30,7 @@ import numpy as np
 
 from gapnet.classes import CHANNELS
 from gapnet.config import Config
-from gapnet.cv.runfolder import RunError, load_run, read_predictions
+from gapnet.cv.runfolder import RunError, load_run, read_predictions, trained_on_synthetic
 from gapnet.cv.submission import decide, fold_models, run_thresholds
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
@@ -100,6 +100,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
     if not os.path.isfile(os.path.join(req.run, "config.json")):
         raise RunError(f"{req.run} is not a run folder (no config.json)")
     run_cfg = Config.from_file(os.path.join(req.run, "config.json"))
+    trained = trained_on_synthetic(req.run)  # the model's data, not the explained images'
     size = run_cfg.image_size
     synthetic = False
     out = req.out or os.path.join(req.run, "explain")
@@ -234,13 +235,16 @@ def explain(req: ExplainRequest, log=print) -> dict:
         entries,
         f"Localization maps of {os.path.basename(os.path.abspath(req.run))}",
         f"{method['maps']} on {', '.join(method['layers'])}; {rule}; "
-        f"cells: {method['cells']}." + (" Synthetic data." if synthetic else ""),
+        f"cells: {method['cells']}."
+        + (" Synthetic data." if synthetic else "")
+        + (" Model trained on SYNTHETIC data: not meaningful for HPA images." if trained else ""),
         probs.shape[1],
     )
     summary = {
         "samples": chosen,
         "method": method,
         "synthetic": synthetic,
+        "trained_on_synthetic": trained,
         "figures": [f"figures/{sid}.png" for sid in chosen[:4]],
     }
     if req.embeddings:
@@ -270,10 +274,9 @@ def _probabilities(explainers, reader, n: int, rows=None, batch: int = 16) -> np
 
 
 def _run_root(run: str, log) -> str:
-    from gapnet.config import Config
-    from gapnet.data.prepare import resolve_data
+    from gapnet.cv.runfolder import run_data
 
-    return resolve_data(Config.from_file(os.path.join(run, "config.json")), log)[0]
+    return run_data(run, log)[0]
 
 
 def _cells(masks, sid, src, nucleus_diameter: float | None):

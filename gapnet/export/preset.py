@@ -3,7 +3,7 @@
     DIR/model.keras       the fold-average Keras model (`gapnet.export.ensemble`)
     DIR/preset.json       class names, channel order, image size, `input` (shape, dtype,
                           `value_range` [0, 255]: 8-bit values, not 0..1),
-                          thresholds and their rule
+                          thresholds and their rule, `trained_on_synthetic`
     DIR/config.json       the run's Config (to rebuild or retrain it)
     DIR/README.md         the model card (`gapnet.export.card`)
     DIR/saved_model/      TensorFlow SavedModel (Keras export; endpoint `serve`)
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapnet.classes import CHANNELS
+from gapnet.cv.runfolder import trained_on_synthetic
 from gapnet.cv.submission import fold_models
 from gapnet.export.apply import model_of_run
 from gapnet.export.card import model_card
@@ -93,6 +94,7 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
             "predictions of the run",
             "n_folds": n_folds,
             "run": os.path.abspath(run),
+            "trained_on_synthetic": trained_on_synthetic(run),
         },
     )
     shutil.copyfile(os.path.join(run, "config.json"), os.path.join(out, "config.json"))

@@ -1,0 +1,115 @@
+"""The command-line scripts of experiments/ and data_prep/ as a user meets them: --help
+without TensorFlow, and clear errors (no traceback) for a missing or unfinished run."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = sorted(
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, "experiments", "*.py"))
+    + glob.glob(os.path.join(ROOT, "data_prep", "*.py"))
+)
+
+# Runs a script's --help in this process and reports whether TensorFlow (or Keras) was
+# imported: parsing the arguments must come first, so --help is instant.
+HELP_PROBE = """
+import runpy, sys
+sys.argv = [sys.argv[1], "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as e:
+    assert e.code in (0, None), e.code
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy))
+"""
+
+
+def env():
+    e = dict(os.environ, PYTHONPATH=ROOT)
+    for key in ("GAPNET_QUIET_TF", "TF_CPP_MIN_LOG_LEVEL"):  # as a user starts them
+        e.pop(key, None)
+    return e
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_does_not_import_tensorflow(script):
+    out = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, script],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "usage:" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"{script} --help imported them"
+
+
+# (script, its arguments around the run folder RUN): every script that reads a run.
+RUN_SCRIPTS = [
+    ("experiments/predict.py", ["--run", "RUN", "--data", "ROOT"]),
+    ("experiments/predict.py", ["--run", "RUN", "--images", "ROOT"]),
+    ("experiments/explain.py", ["--run", "RUN"]),
+    ("experiments/export.py", ["--run", "RUN", "--out", "OUT"]),
+    ("experiments/report.py", ["RUN"]),
+    ("experiments/compare.py", ["RUN"]),
+    ("experiments/finetune_head.py", ["--run", "RUN"]),
+]
+
+
+def unfinished_run(path):
+    """A run killed in its first fold: config, folds, a fold folder without its marker."""
+    (path / "fold_0").mkdir(parents=True)
+    (path / "config.json").write_text('{"model": "gapnet"}\n')
+    (path / "folds.csv").write_text("Id,fold\na,0\nb,1\n")
+    return path
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "unfinished"])
+@pytest.mark.parametrize("script,argv", RUN_SCRIPTS, ids=lambda v: str(v))
+def test_a_missing_or_unfinished_run_is_named_without_a_traceback(tmp_path, script, argv, state):
+    run = tmp_path / "runs" / "my-run"
+    if state == "empty":
+        run.mkdir(parents=True)
+    elif state == "unfinished":
+        unfinished_run(run)
+    subs = {"RUN": str(run), "ROOT": str(tmp_path), "OUT": str(tmp_path / "out")}
+    out = subprocess.run(
+        [sys.executable, script, *[subs.get(a, a) for a in argv]],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr, out.stderr
+    err = out.stderr.strip().splitlines()
+    assert err and err[-1].startswith("error: ") and str(run) in err[-1], out.stderr
+    want = {
+        "missing": "no such run folder",
+        "empty": "not a run folder",
+        "unfinished": "not finished",
+    }
+    assert want[state] in err[-1]
+    assert not (tmp_path / "out").exists()  # nothing written for a run that is not there
+
+
+def test_jit_compile_help_states_what_it_costs_on_a_cpu():
+    out = subprocess.run(
+        [sys.executable, "experiments/run_kfold.py", "--help"],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    text = " ".join(out.stdout.split())  # argparse wraps the help
+    jit = text[text.index("--jit-compile") :]
+    assert "4-5x slower" in jit and "without a GPU" in jit
+    doc = open(os.path.join(ROOT, "docs", "configuration.md")).read()
+    assert "`jit_compile` (`--jit-compile`" in doc and "0.78-0.91 img/s" in doc
