@@ -18,7 +18,8 @@ import json
 import os
 import sys
 
-from gapnet.cv.runfolder import RunError, require_finished
+from gapnet.cv.runfolder import RunError
+from gapnet.cv.runread import require_finished
 from gapnet.io import atomic_write_text
 from gapnet.report.figures import comparison
 from gapnet.report.tables import comparison_markdown, comparison_rows

@@ -97,7 +97,7 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    from gapnet.cv.runfolder import require_finished, synthetic_note, trained_on_synthetic
+    from gapnet.cv.runread import require_finished, synthetic_note, trained_on_synthetic
 
     try:
         require_finished(args.run)  # before TensorFlow loads

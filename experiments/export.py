@@ -31,7 +31,8 @@ def main(argv=None) -> int:
         help="exports beside model.keras (default both: SavedModel and ONNX)",
     )
     args = p.parse_args(argv)
-    from gapnet.cv.runfolder import RunError, require_finished
+    from gapnet.cv.runfolder import RunError
+    from gapnet.cv.runread import require_finished
 
     try:
         require_finished(args.run)  # before TensorFlow loads

@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5, help="default 5")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     args = p.parse_args(argv)
-    from gapnet.cv.runfolder import RunError, require_finished
+    from gapnet.cv.runfolder import RunError
+    from gapnet.cv.runread import require_finished
 
     try:
         require_finished(args.run)  # before TensorFlow loads

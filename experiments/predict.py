@@ -193,7 +193,7 @@ def single_cell(args) -> int:
 
 def check_model(args) -> None:
     """The run or preset folder exists and is finished (RunError naming it otherwise)."""
-    from gapnet.cv.runfolder import require_finished
+    from gapnet.cv.runread import require_finished
 
     if args.preset:
         if not os.path.isfile(os.path.join(args.preset, "preset.json")):
@@ -207,7 +207,7 @@ def check_model(args) -> None:
 
 def synthetic(args) -> str | None:
     """The note for a model trained on synthetic data (None otherwise)."""
-    from gapnet.cv.runfolder import synthetic_note, trained_on_synthetic
+    from gapnet.cv.runread import synthetic_note, trained_on_synthetic
     from gapnet.io import read_json
 
     if args.preset:

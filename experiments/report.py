@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run folder written by run_kfold.py")
     args = p.parse_args(argv)
-    from gapnet.cv.runfolder import require_finished
+    from gapnet.cv.runread import require_finished
 
     try:
         require_finished(args.run)  # before TensorFlow loads
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
-    from gapnet.cv.runfolder import run_data
+    from gapnet.cv.runread import run_data
     from gapnet.report.run_report import write_report
 
     try:

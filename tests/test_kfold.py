@@ -48,7 +48,7 @@ def test_run_folder_has_every_file(tiny_run):
         assert key in saved
     # The headline is the honest figure: cross-fitted thresholds, read back from the files.
     from gapnet import metrics, thresholds
-    from gapnet.cv.runfolder import load_run
+    from gapnet.cv.runread import load_run
 
     table = load_run(out, log=lambda *a: None)
     by_fold = {int(k): np.array(v) for k, v in thr["crossfit"].items()}
@@ -414,7 +414,7 @@ def _atlas_run(tmp_path, atlas, recorded=None):
     """A finished-looking run folder of the embedded atlas (no --data) trained on `atlas`,
     whose data.json records `recorded` (default `atlas`)."""
     from gapnet.config import Config
-    from gapnet.cv.runfolder import record_data
+    from gapnet.cv.runread import record_data
     from gapnet.data.labels import read_labels
 
     run = tmp_path / "run"
@@ -440,7 +440,7 @@ def test_a_run_reads_its_atlas_where_it_recorded_it_whatever_the_cache(
     whenever $GAPNET_CACHE differed from the run's; the run's data.json says where it is."""
     import json
 
-    from gapnet.cv.runfolder import load_run
+    from gapnet.cv.runread import load_run
 
     run_dir, _ = tiny_run  # run_kfold records what it trained on
     record = json.loads(open(os.path.join(run_dir, "data.json")).read())
@@ -460,7 +460,7 @@ def test_report_says_where_the_atlas_comes_from_when_the_recorded_one_is_gone(
 ):
     import runpy
 
-    from gapnet.cv.runfolder import run_data
+    from gapnet.cv.runread import run_data
 
     run, _ = _atlas_run(tmp_path, tiny_data, recorded=str(tmp_path / "deleted-atlas"))
     monkeypatch.setenv("GAPNET_CACHE", str(tmp_path / "cache"))

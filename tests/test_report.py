@@ -84,7 +84,8 @@ def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run,
     import json
 
     from gapnet import metrics, thresholds
-    from gapnet.cv.runfolder import load_run, read_predictions
+    from gapnet.cv.runfolder import read_predictions
+    from gapnet.cv.runread import load_run
     from gapnet.report.run_report import write_report
     from gapnet.report.tables import comparison_rows, summary_table
 

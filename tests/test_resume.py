@@ -8,7 +8,8 @@ import pytest
 
 from gapnet.config import Config
 from gapnet.cv.kfold import merge, run_kfold
-from gapnet.cv.runfolder import RunError, RunLock, read_predictions
+from gapnet.cv.runfolder import RunError, read_predictions
+from gapnet.cv.runlock import RunLock
 from gapnet.data.synthetic.generate import write_dataset
 from gapnet.training import resume
 

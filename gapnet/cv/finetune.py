@@ -23,14 +23,13 @@ from gapnet.config import Config
 from gapnet.cv.evaluate import evaluate_oof
 from gapnet.cv.runfolder import (
     fold_done,
-    is_copy,
     mark_done,
     read_folds,
     read_predictions,
-    record_data,
     write_predictions,
     write_scores,
 )
+from gapnet.cv.runread import is_copy, record_data
 from gapnet.data.prepare import prepare
 from gapnet.io import atomic_write_text
 from gapnet.training.build import compile_model, setup

@@ -19,21 +19,17 @@ from gapnet.cv.evaluate import evaluate_oof
 from gapnet.cv.folds import inner_split, make_folds
 from gapnet.cv.runfolder import (
     RunError,
-    RunLock,
-    RunTable,
-    check_config,
     fold_dir,
     fold_done,
-    is_copy,
-    load_run,
     mark_done,
     read_folds,
     read_predictions,
-    record_data,
     write_folds,
     write_predictions,
     write_scores,
 )
+from gapnet.cv.runlock import RunLock, check_config
+from gapnet.cv.runread import RunTable, is_copy, load_run, record_data
 from gapnet.cv.sizes import require_fit
 from gapnet.data.prepare import Prepared, prepare
 from gapnet.io import atomic_write_text, read_json

@@ -16,7 +16,8 @@ import numpy as np
 
 from gapnet import models
 from gapnet.config import Config
-from gapnet.cv.runfolder import RunError, is_copy
+from gapnet.cv.runfolder import RunError
+from gapnet.cv.runread import is_copy
 
 
 class ConfigDataMismatch(RunError):

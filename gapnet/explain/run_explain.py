@@ -30,7 +30,8 @@ import numpy as np
 
 from gapnet.classes import CHANNELS
 from gapnet.config import Config
-from gapnet.cv.runfolder import RunError, load_run, read_predictions, trained_on_synthetic
+from gapnet.cv.runfolder import RunError, read_predictions
+from gapnet.cv.runread import load_run, trained_on_synthetic
 from gapnet.cv.submission import decide, fold_models, run_thresholds
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
@@ -274,7 +275,7 @@ def _probabilities(explainers, reader, n: int, rows=None, batch: int = 16) -> np
 
 
 def _run_root(run: str, log) -> str:
-    from gapnet.cv.runfolder import run_data
+    from gapnet.cv.runread import run_data
 
     return run_data(run, log)[0]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapnet.classes import CHANNELS
-from gapnet.cv.runfolder import trained_on_synthetic
+from gapnet.cv.runread import trained_on_synthetic
 from gapnet.cv.submission import fold_models
 from gapnet.export.apply import model_of_run
 from gapnet.export.card import model_card

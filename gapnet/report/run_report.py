@@ -18,7 +18,8 @@ import numpy as np
 
 from gapnet import metrics
 from gapnet.cv.evaluate import selection_label
-from gapnet.cv.runfolder import load_run, read_predictions
+from gapnet.cv.runfolder import read_predictions
+from gapnet.cv.runread import load_run
 from gapnet.io import atomic_write_text, read_json
 from gapnet.report.page import render
 from gapnet.report.run_figures import explain_section, make_figures
