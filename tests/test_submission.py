@@ -175,21 +175,39 @@ def test_a_killed_prediction_continues_from_its_parts_and_foreign_parts_are_refu
     sub.predict_test(run, str(root), parts=parts, log=said.append)
     assert "6 parts of 6 kept from an earlier run" in said
     assert not [f for f in os.listdir(parts) if f.startswith(".tmp-")] and len(calls) == 5
-    # other TTA, a retrained fold model or an edited test image: predicted afresh
-    _, flipped = sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
-    assert any("other tta: predicting afresh" in m for m in said) and len(calls) == 11
-    os.utime(os.path.join(run, "fold_1", "model.keras"))
-    said.clear()
-    sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
-    assert any("other fold_models: predicting afresh" in m for m in said) and len(calls) == 17
-    png = root / "test" / f"{ids[0]}_green.png"
-    os.utime(png, (1, 1))
-    said.clear()
-    _, again = sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
-    assert any("other images: predicting afresh" in m for m in said) and len(calls) == 23
-    np.testing.assert_allclose(again, flipped, atol=1e-6)
     stray = tmp_path / "stray.parts"
     stray.mkdir()
     np.save(stray / "fold0-00000.npy", kept)
     with pytest.raises(RunError, match="unknown origin"):
         sub.predict_test(run, str(root), parts=str(stray), log=lambda *a: None)
+
+
+@pytest.mark.slow  # six more predictions of three fold models
+def test_parts_of_another_tta_model_or_image_are_predicted_afresh(
+    tiny_run, test_root, tmp_path, monkeypatch
+):
+    import gapnet.cv.submission as sub
+    import gapnet.training.predict as tp
+
+    run = str(shutil.copytree(tiny_run[0], tmp_path / "run"))  # its models are touched
+    root, ids = test_root
+    monkeypatch.setattr(sub, "PART", 4)
+    parts = str(tmp_path / "sub.parts")
+    sub.predict_test(run, str(root), parts=parts, log=lambda *a: None)
+    calls, real, said = [], tp.predict, []
+    monkeypatch.setattr(
+        tp, "predict", lambda m, r, rows, *a: calls.append(rows) or real(m, r, rows, *a)
+    )
+    # other TTA, a retrained fold model or an edited test image: predicted afresh
+    _, flipped = sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
+    assert any("other tta: predicting afresh" in m for m in said) and len(calls) == 6
+    os.utime(os.path.join(run, "fold_1", "model.keras"))
+    said.clear()
+    sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
+    assert any("other fold_models: predicting afresh" in m for m in said) and len(calls) == 12
+    png = root / "test" / f"{ids[0]}_green.png"
+    os.utime(png, (1, 1))
+    said.clear()
+    _, again = sub.predict_test(run, str(root), tta="flips", parts=parts, log=said.append)
+    assert any("other images: predicting afresh" in m for m in said) and len(calls) == 18
+    np.testing.assert_allclose(again, flipped, atol=1e-6)
