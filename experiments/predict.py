@@ -186,7 +186,7 @@ def single_cell(args) -> int:
     rows = predict_submission(
         args.run, image_dir, ids, out, args.cells, ext, log=lambda *a: print(*a, file=sys.stderr)
     )
-    n = sum(len(r[3].split()) // 3 for r in rows)
+    n = sum(r[3] for r in rows)
     print(f"{out}: {len(rows)} fields, {n} (cell, label) predictions")
     return 0
 

@@ -36,6 +36,12 @@ def main(argv=None) -> int:
     p.add_argument("--data", help="dataset root (default: the synthetic atlas)")
     p.add_argument("--scheme", default=d.scheme, choices=("hpa2018", "hpa2021"))
     p.add_argument("--masks", help="folder of <Id>_cells.png / <Id>_predictedmask.png")
+    p.add_argument(
+        "--nucleus-diameter",
+        type=float,
+        help="gapnet's segmentation: nucleus diameter in px at 512, scaled to each field "
+        "(default: estimated from each field)",
+    )
     p.add_argument("--n", type=int, default=d.synthetic_n, help="atlas images (default 240)")
     p.add_argument("--size", type=int, default=d.synthetic_size, help="atlas px (default 256)")
     p.add_argument("--seed", type=int, default=d.synthetic_seed, help="atlas draw (default 0)")
@@ -60,6 +66,7 @@ def main(argv=None) -> int:
         data=a.data,
         scheme=a.scheme,
         masks=a.masks,
+        nucleus_diameter=a.nucleus_diameter,
         synthetic_n=a.n,
         synthetic_size=a.size,
         synthetic_seed=a.seed,

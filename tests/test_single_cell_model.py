@@ -22,15 +22,15 @@ def test_cross_fit_never_trains_on_a_cell_of_a_scored_image(monkeypatch):
     folds = cm.cell_folds(list(range(12)), np.arange(12) % 3, image_of.tolist())
     seen = []
 
-    def fake_train(x, y, cfg):
-        seen.append(set(np.unique(x[:, 0, 0, 0]).tolist()))
+    def fake_train(x, y, cfg, rows):
+        seen.append(set(np.unique(x[rows, 0, 0, 0]).tolist()))
         return seen[-1]
 
     monkeypatch.setattr(cm, "train_cell_model", fake_train)
     monkeypatch.setattr(
         cm,
         "predict_cells",
-        lambda trained, x: np.array([[float(i in trained)] for i in x[:, 0, 0, 0]]),
+        lambda trained, x, rows: np.array([[float(i in trained)] for i in x[rows, 0, 0, 0]]),
     )
     targets = np.zeros((len(image_of), 1), np.float32)
     oof = cm.cross_fit(crops, targets, folds, cm.CellModelConfig(), log=lambda *a: None)

@@ -10,60 +10,6 @@ from gapnet.single_cell import evaluate as ev
 from gapnet.single_cell.scores import method_scores
 
 
-def _field(tmp_path, sid="f1", size=64, seed=0):
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    d = tmp_path / "fields"
-    d.mkdir(exist_ok=True)
-    for c in ("red", "green", "blue", "yellow"):
-        Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(
-            d / f"{sid}_{c}.png"
-        )
-    return str(d)
-
-
-def _masks(tmp_path, sid="f1", size=64, kind="cells"):
-    from gapnet.segment import write_mask
-
-    m = np.zeros((size, size), np.int32)
-    m[2:20, 3:25], m[30:50, 30:60], m[0:10, 50:64] = 7, 3, 9  # gaps, unordered, at the edge
-    d = tmp_path / "masks"
-    d.mkdir(exist_ok=True)
-    write_mask(str(d / f"{sid}_{kind}.png"), m)
-    return str(d), m
-
-
-def test_cell_set_crops_given_masks_once_then_reads_its_cache(tmp_path):
-    from gapnet.single_cell.cell_set import cell_set
-
-    fields = _field(tmp_path)
-    masks, m = _masks(tmp_path, kind="predictedmask")  # HPA-Cell-Segmentation's name
-    logs = []
-    a = cell_set(fields, ["f1"], str(tmp_path / "c"), 16, masks, log=logs.append)
-    assert a.crops.dtype == np.uint8 and a.crops.shape == (3, 16, 16, 4)
-    # renumbered 1..3 in label order (3, 7, 9); only label 9 touches the border
-    assert sorted(np.unique(a.masks[0]).tolist()) == [0, 1, 2, 3]
-    assert np.array_equal(a.masks[0] == 2, m == 7)
-    assert a.edge.tolist() == [False, False, True]
-    assert a.rows(0) == slice(0, 3)
-    b = cell_set(
-        fields, ["f1"], str(tmp_path / "c"), 16, str(tmp_path / "nowhere"), log=logs.append
-    )
-    assert "1 segmented and cropped now" in logs[0] and "0 segmented" in logs[-1]
-    assert np.array_equal(a.crops, b.crops)  # from the cache: the missing masks never read
-
-
-def test_cell_set_names_a_field_without_a_mask(tmp_path):
-    from gapnet.data.labels import DataError
-    from gapnet.single_cell.cell_set import cell_set
-
-    fields = _field(tmp_path)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no mask for f1"):
-        cell_set(fields, ["f1"], str(tmp_path / "c"), 16, str(tmp_path / "empty"))
-
-
 def test_method_scores_product_mean_negative_rule_and_edge_weight():
     img = np.array([[0.8, 0.5, 0.1], [0.8, 0.5, 0.1]])
     cell = np.array([[0.5, 0.2, 0.9], [0.1, 0.4, 0.3]])
@@ -185,14 +131,17 @@ def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
         want = np.repeat(probabilities_to_hpa2021(p28[None]), 3, 0)
         assert scores.shape == (3, 19)
         np.testing.assert_allclose(scores, want, rtol=1e-5)
-    # killed after one field: its part is kept (a sentinel here: no cells), the rest is
-    # done on the next call
+    # killed after one field: its part is kept (a sentinel here: no cells, under the
+    # print of its files), the rest is done on the next call
     parts = out + ".parts"
     os.remove(out)
     for sid in ids[1:]:
         os.remove(os.path.join(parts, f"{sid}.txt"))
-    with open(os.path.join(parts, f"{ids[0]}.txt"), "w", encoding="utf-8") as f:
-        f.write("48,48,\n")
+    part0 = os.path.join(parts, f"{ids[0]}.txt")
+    with open(part0, encoding="utf-8") as f:
+        made = f.readline()
+    with open(part0, "w", encoding="utf-8") as f:
+        f.write(made + "48,48,\n")
     assert main(args + ["--out", out]) == 0
     again = read_submission(out)
     assert sorted(again) == ids and not again[ids[0]][0].any()  # the kept part, not redone
@@ -204,6 +153,44 @@ def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
         write_mask(str(other / f"{sid}_cells.png"), m)
     args2 = ["--run", run, "--images", str(fields), "--cells", str(other), "--format", "hpa2021"]
     assert main(args2 + ["--out", out]) == 1
+
+
+def test_a_submission_rerun_predicts_a_field_whose_mask_changed_again(
+    tiny_run, tiny_data, tmp_path
+):
+    """Parts finished, then one field's mask edited in place (3 cells to 2): the rerun's
+    CSV has its 2 cells, not the stale part's 3; the other fields' parts are kept."""
+    import runpy
+
+    from gapnet.segment import write_mask
+    from gapnet.single_cell.submission import read_submission
+
+    images = os.path.join(tiny_data, "train")
+    ids = sorted(f[: -len("_green.png")] for f in os.listdir(images) if f.endswith("_green.png"))
+    ids = ids[:2]
+    fields, masks = tmp_path / "fields", tmp_path / "masks"
+    fields.mkdir()
+    masks.mkdir()
+    m = np.zeros((48, 48), np.int32)
+    m[1:20, 1:20], m[25:47, 5:30], m[5:15, 30:46] = 1, 2, 3
+    for sid in ids:
+        for c in ("red", "green", "blue", "yellow"):
+            os.link(os.path.join(images, f"{sid}_{c}.png"), fields / f"{sid}_{c}.png")
+        write_mask(str(masks / f"{sid}_cells.png"), m)
+    out = str(tmp_path / "sub.csv")
+    main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
+    args = ["--run", tiny_run[0], "--images", str(fields), "--cells", str(masks)]
+    args += ["--format", "hpa2021", "--out", out]
+    assert main(args) == 0
+    m2 = m.copy()
+    m2[m2 == 3] = 0
+    write_mask(str(masks / f"{ids[1]}_cells.png"), m2)
+    kept = os.path.getmtime(os.path.join(out + ".parts", f"{ids[0]}.txt"))
+    assert main(args) == 0
+    sub = read_submission(out)
+    assert np.array_equal(sub[ids[1]][0], m2) and len(sub[ids[1]][1]) == 2
+    assert np.array_equal(sub[ids[0]][0], m)
+    assert os.path.getmtime(os.path.join(out + ".parts", f"{ids[0]}.txt")) == kept
 
 
 @pytest.mark.slow
@@ -276,8 +263,7 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     from gapnet.single_cell.submission import read_submission
 
     root = r["root"]
-    ids = sorted(os.listdir(os.path.join(out, "cells")))[:2]
-    ids = [i[: -len(".npz")] for i in ids]
+    ids = cs.ids[:2]
     sub = str(tmp_path / "sub.csv")
     predict_submission(out, os.path.join(root, "train"), ids, sub, log=lambda *a: None)
     got = read_submission(sub)
@@ -303,7 +289,7 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     reviews = tmp_path / "reviews.csv"
     lines = ["image_id,mask_label,class_2021,score_1to5"]
     for sid in ids[:2]:
-        n = int(field_cells(read_sample(str(fields), sid, 128), None, sid, 50.0)[0].max())
+        n = int(field_cells(read_sample(str(fields), sid, 128), None, sid)[0].max())
         lines += [f"{sid},{c},0,{5 if c % 2 else 1}" for c in range(1, n + 1)]
     reviews.write_text("\n".join(lines) + "\n")
     args = SimpleNamespace(

@@ -64,64 +64,119 @@ def build_cell_model(cfg: CellModelConfig, n_classes: int):
     return model
 
 
-def train_cell_model(crops: np.ndarray, targets: np.ndarray, cfg: CellModelConfig):
-    """A model trained on (n, s, s, 4) uint8 crops with (n, C) 0/1 targets (their images'
-    labels), for cfg.epochs, no selection (nothing is held out to choose on)."""
-    if len(crops) != len(targets):
-        raise ValueError(f"{len(crops)} crops but {len(targets)} target rows")
-    model = build_cell_model(cfg, targets.shape[1])
-    model.fit(
-        crops,
-        np.asarray(targets, np.float32),
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        shuffle=True,
-        verbose=0,
+def _source(crops, targets):
+    """(read(cells) -> uint8 crops, labels(cells) -> float32 targets, n) of an in-memory
+    (n, s, s, 4) array or a `CellCache`, and targets as an (n, C) array or a function."""
+    read = crops.read if hasattr(crops, "read") else (lambda i: np.asarray(crops)[i])
+    n = crops.n_cells if hasattr(crops, "n_cells") else len(crops)
+    if callable(targets):
+        return read, targets, n
+    t = np.asarray(targets, np.float32)
+    if len(t) != n:
+        raise ValueError(f"{n} crops but {len(t)} target rows")
+    return read, lambda i: t[i], n
+
+
+def cell_dataset(read, labels, rows, n_classes: int, crop: int, batch: int, seed: int = 0):
+    """An endless tf.data stream of (crops, targets) batches over the cell numbers `rows`,
+    reshuffled each epoch; each batch read from its source when needed (a `CellCache`:
+    one preadv per crop), so no more than a few batches are held at once."""
+    import tensorflow as tf
+
+    rows = np.asarray(rows, np.int64)
+
+    def gen():
+        rng = np.random.default_rng(seed)
+        while True:
+            order = rng.permutation(rows)
+            for i in range(0, len(order), batch):
+                b = np.sort(order[i : i + batch])  # sorted: the file read in order
+                yield read(b), np.asarray(labels(b), np.float32)
+
+    sig = (
+        tf.TensorSpec((None, crop, crop, 4), tf.uint8),
+        tf.TensorSpec((None, n_classes), tf.float32),
     )
+    return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)
+
+
+def train_cell_model(crops, targets, cfg: CellModelConfig, rows=None):
+    """A model trained on uint8 crops (an (n, s, s, 4) array or a `CellCache`; `rows`:
+    the cell numbers to train on, default all) with their images' 0/1 labels (an (n, C)
+    array, or a function of cell numbers), for cfg.epochs through tf.data, no selection
+    (nothing is held out to choose on)."""
+    read, labels, n = _source(crops, targets)
+    rows = np.arange(n) if rows is None else np.asarray(rows, np.int64)
+    n_classes = np.shape(labels(rows[:1]))[1]
+    model = build_cell_model(cfg, n_classes)
+    ds = cell_dataset(read, labels, rows, n_classes, cfg.crop_size, cfg.batch_size, cfg.seed)
+    steps = max(-(-len(rows) // cfg.batch_size), 1)
+    model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, verbose=0)
     return model
 
 
-def predict_cells(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """(n, C) outputs of the model for x, in batches: a direct call, so that no
-    tf.function is retraced for each new model or batch shape (as `predict` would)."""
-    if not len(x):
+def predict_cells(model, x, batch: int = 256, rows=None) -> np.ndarray:
+    """(n, C) outputs of the model for x (an array, or a `CellCache` read at the cell
+    numbers `rows`), in batches: a direct call, so that no tf.function is retraced for
+    each new model or batch shape (as `predict` would)."""
+    if rows is None and not hasattr(x, "read"):
+        read, rows = (lambda i: x[i[0] : i[-1] + 1]), np.arange(len(x))
+    else:
+        read = x.read if hasattr(x, "read") else (lambda i: np.asarray(x)[i])
+        rows = np.arange(x.n_cells) if rows is None else np.asarray(rows, np.int64)
+    if not len(rows):
         return np.zeros((0, model.output_shape[-1]), np.float32)
     return np.concatenate(
-        [np.asarray(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
+        [
+            np.asarray(model(read(rows[i : i + batch]), training=False))
+            for i in range(0, len(rows), batch)
+        ]
     ).astype(np.float32)
 
 
-def cross_fit(crops, targets, folds, cfg: CellModelConfig, log=print, folder=None) -> np.ndarray:
+def cross_fit(
+    crops, targets, folds, cfg: CellModelConfig, log=print, folder=None, stamp: str = ""
+) -> np.ndarray:
     """(n, C) out-of-fold cell probabilities: fold k's cells scored by a model trained on
-    the other folds' cells (folds by image: `cell_folds`). With `folder`, each fold's model
-    (`fold_<k>.keras`) and scores (`fold_<k>.npy`) are kept there as it finishes, and a
-    finished fold is read back instead of retrained (a killed run resumes)."""
+    the other folds' cells (folds by image: `cell_folds`). crops: an (n, s, s, 4) array
+    or a `CellCache` (read in batches: the crops are never all in memory); targets: (n, C)
+    or a function of cell numbers; folds: (n,). With `folder`, each fold's model
+    (`fold_<k>.keras`), scores (`fold_<k>.npy`) and the `stamp` of the cells it was made
+    from (`fold_<k>.json`) are kept there as it finishes, and a finished fold is read
+    back instead of retrained when its stamp is the same (a killed run resumes; a fold
+    made from cells since changed is redone)."""
+    import json
     import os
 
+    from gapnet.io import atomic_write_text
+
+    read, labels, n = _source(crops, targets)
     folds = np.asarray(folds)
-    oof = np.zeros(np.shape(targets), np.float32)
+    n_classes = np.shape(labels(np.zeros(1, np.int64)))[1] if n else 0
+    oof = np.zeros((n, n_classes), np.float32)
     if folder:
         os.makedirs(folder, exist_ok=True)
     for k in sorted(set(folds.tolist())):
-        train, score = folds != k, folds == k
+        train, score = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         pred = os.path.join(folder, f"fold_{k}.npy") if folder else None
-        if pred and os.path.isfile(pred):
+        meta = os.path.join(folder, f"fold_{k}.json") if folder else None
+        if pred and os.path.isfile(pred) and os.path.isfile(meta):
+            with open(meta, encoding="utf-8") as f:
+                same = json.load(f).get("stamp") == stamp
             kept = np.load(pred)
-            if kept.shape != (score.sum(), oof.shape[1]):
-                raise ValueError(
-                    f"{pred} holds {kept.shape} scores but fold {k} has {score.sum()} cells "
-                    f"of {oof.shape[1]} classes: made from other cells; use a new run folder"
-                )
-            oof[score] = kept
-            log(f"cell model, fold {k}: finished earlier, read back")
-            continue
-        log(f"cell model, fold {k}: training on {train.sum()} cells, scoring {score.sum()}")
-        model = train_cell_model(crops[train], targets[train], cfg)
-        oof[score] = predict_cells(model, crops[score])
+            if same and kept.shape == (len(score), n_classes):
+                oof[score] = kept
+                log(f"cell model, fold {k}: finished earlier, read back")
+                continue
+            log(f"cell model, fold {k}: made from other cells (changed since), redone")
+        log(f"cell model, fold {k}: training on {len(train)} cells, scoring {len(score)}")
+        model = train_cell_model(crops, labels, cfg, rows=train)
+        oof[score] = predict_cells(model, crops, rows=score)
         if pred:
             model.save(os.path.join(folder, f"fold_{k}.keras"))
             np.save(pred + ".tmp.npy", oof[score])
             os.replace(pred + ".tmp.npy", pred)
+            atomic_write_text(meta, json.dumps({"stamp": stamp, "n_cells": len(score)}))
     return oof
 
 

@@ -1,48 +1,16 @@
-"""The cells of a set of fields, cached: each field's cell mask (given, or gapnet's own
-segmentation) and its masked crops as uint8, one file per field, so that a killed run
-keeps every field it finished and a second run reads instead of segmenting again.
-
-Cache layout: `DIR/<Id>.npz` with `cells` (the field's label image at its own size,
-cells renumbered 1..k in label order), `crops` ((k, s, s, 4) uint8, `crops.cell_crops`),
-`edge` ((k,) bool: the field's border cuts the cell) and `source` (where the mask came
-from: a file, or "gapnet segmentation, diameter D px"). A file is written atomically
-and reused only when its crop size matches.
+"""One field's cells: its given mask (`<Id>_cells.*` or HPA-Cell-Segmentation's
+`<Id>_predictedmask.*`) or gapnet's segmentation at the nucleus size estimated from the
+field (or a set one), renumbered 1..k in label order; the field's side. The cells of many
+fields, on disk: `gapnet.single_cell.cell_cache`.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import numpy as np
 
+from gapnet.classes import CHANNELS
+
 MASK_KINDS = ("cells", "predictedmask")  # gapnet's `<Id>_cells.png`, HPA-Cell-Segmentation's
-
-
-@dataclass(frozen=True)
-class CellSet:
-    """Every cell of the fields `ids`, in field order, then cell-label order.
-
-    Attributes:
-        ids: the fields.
-        masks: per field its label image (1..k).
-        crops: (n_cells, s, s, 4) uint8 masked crops.
-        image_of: (n_cells,) each cell's field (an index into `ids`).
-        edge: (n_cells,) bool, the field's border cuts the cell.
-        sources: per field where its mask came from.
-    """
-
-    ids: list
-    masks: list
-    crops: np.ndarray
-    image_of: np.ndarray
-    edge: np.ndarray
-    sources: list
-
-    def rows(self, n: int) -> slice:
-        """The cells of field n, a slice of `crops`, `image_of` and `edge`."""
-        start = int(np.searchsorted(self.image_of, n, "left"))
-        return slice(start, int(np.searchsorted(self.image_of, n, "right")))
 
 
 def relabel(cells: np.ndarray) -> np.ndarray:
@@ -55,17 +23,29 @@ def relabel(cells: np.ndarray) -> np.ndarray:
     return lut[cells]
 
 
+def find_mask(masks: str, sample_id: str) -> str:
+    """The field's mask file in the folder `masks` (`<Id>_cells.*`, else `_predictedmask.*`).
+
+    Raises:
+        DataError: there is none, naming the folder and the field."""
+    from gapnet.data.labels import DataError
+    from gapnet.segment import mask_path
+
+    path = next((p for kind in MASK_KINDS if (p := mask_path(masks, sample_id, kind))), None)
+    if path is None:
+        raise DataError(f"{masks}: no mask for {sample_id} (<Id>_cells.png or _predictedmask)")
+    return path
+
+
 def mask_labels(masks: str | None, sample_id: str, k: int) -> np.ndarray:
     """(k,) the mask file's own label of each renumbered cell 1..k (1..k for gapnet's
     own segmentation)."""
     from gapnet.data.labels import DataError
-    from gapnet.segment import mask_path, read_mask
+    from gapnet.segment import read_mask
 
     if not masks:
         return np.arange(1, k + 1)
-    path = next((p for kind in MASK_KINDS if (p := mask_path(masks, sample_id, kind))), None)
-    if path is None:
-        raise DataError(f"{masks}: no mask for {sample_id} (<Id>_cells.png or _predictedmask)")
+    path = find_mask(masks, sample_id)
     labels = np.unique(read_mask(path))
     labels = labels[labels > 0]
     if len(labels) != k:
@@ -93,89 +73,46 @@ def native_size(image_dir: str, sample_id: str, ext: str = "png") -> int:
     return w
 
 
-def field_cells(image: np.ndarray, masks: str | None, sample_id: str, diameter: float):
-    """(cells 1..k, source) of one field: `masks/<Id>_cells.*` or `_predictedmask.*` when
-    a folder is given (it must be the field's size), else gapnet's segmentation with the
-    nucleus diameter `diameter` px at 512 (scaled to the field). Cells are renumbered
-    1..k in label order (`mask_labels` gives the file's own labels back).
+def field_cells(image: np.ndarray, masks: str | None, sample_id: str, diameter=None):
+    """(cells 1..k, source) of one field (`cells_of`)."""
+    return cells_of(image, masks, sample_id, diameter)[:2]
+
+
+def cells_of(image: np.ndarray, masks: str | None, sample_id: str, diameter=None):
+    """(cells 1..k, source, the mask's own label of each cell, nucleus diameter used in px
+    or None) of one field: `masks/<Id>_cells.*` or `_predictedmask.*` when a folder is
+    given (it must be the field's size), else gapnet's segmentation, with the nucleus
+    diameter estimated from the field (`diameter` None, the default) or `diameter` px at
+    512 scaled to the field. Cells are renumbered 1..k in label order.
 
     Raises:
         DataError: a masks folder without this field's mask, or a mask of another size,
             naming the file."""
     from gapnet.data.labels import DataError
-    from gapnet.segment import SegmentParams, mask_path, read_mask, segment_cells
+    from gapnet.segment import SegmentParams, grow_cells, read_mask
 
     if masks:
-        path = next((p for k in MASK_KINDS if (p := mask_path(masks, sample_id, k))), None)
-        if path is None:
-            raise DataError(f"{masks}: no mask for {sample_id} (<Id>_cells.png or _predictedmask)")
+        path = find_mask(masks, sample_id)
         labels = read_mask(path)
         if labels.shape != image.shape[:2]:
             raise DataError(
                 f"{path}: mask is {labels.shape[1]}x{labels.shape[0]}, its field "
                 f"{sample_id} {image.shape[1]}x{image.shape[0]}: masks must be at the field's size"
             )
-        return relabel(labels), path
-    d = diameter * image.shape[0] / 512
-    cells = segment_cells(image, SegmentParams(nucleus_diameter=d))[0]
-    return relabel(cells), f"gapnet segmentation, nucleus diameter {d:.0f} px"
+        own = np.unique(labels)
+        return relabel(labels), path, own[own > 0], None
+    d = None if diameter is None else diameter * image.shape[0] / 512
+    blue = image[..., CHANNELS.index("blue")]
+    body = [image[..., CHANNELS.index(c)] for c in ("red", "yellow")]
+    cells, _, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
+    how = "estimated" if d is None else "set"
+    cells = relabel(cells)
+    own = np.arange(1, cells.max() + 1)
+    return cells, f"gapnet segmentation, nucleus diameter {how}", own, used
 
 
-def cell_set(
-    image_dir: str,
-    ids,
-    cache: str,
-    crop: int = 64,
-    masks: str | None = None,
-    diameter: float = 50.0,
-    ext: str = "png",
-    log=print,
-) -> CellSet:
-    """The cells of `ids` (fields read at their own size from `image_dir`), through the
-    cache folder `cache` (see the module doc)."""
-    from gapnet.data.images import read_sample
-    from gapnet.io import atomic_write_bytes
-    from gapnet.segment import edge_labels
-    from gapnet.single_cell.crops import cell_crops
+def cell_set(*args, **kwargs):
+    """The cells of many fields, on disk: `gapnet.single_cell.cell_cache.cell_set`."""
+    from gapnet.single_cell.cell_cache import cell_set as build
 
-    os.makedirs(cache, exist_ok=True)
-    masks_, crops, image_of, edge, sources = [], [], [], [], []
-    made = 0
-    for n, sid in enumerate(ids):
-        path = os.path.join(cache, f"{sid}.npz")
-        hit = None
-        if os.path.isfile(path):
-            with np.load(path, allow_pickle=False) as z:
-                if z["crops"].shape[1:3] == (crop, crop):
-                    hit = {k: z[k] for k in z.files}
-        if hit is None:
-            image = read_sample(image_dir, sid, native_size(image_dir, sid, ext), ext)
-            cells, source = field_cells(image, masks, sid, diameter)
-            c, labels = cell_crops(image, cells, crop)
-            e = np.isin(labels, edge_labels(cells))
-            import io
-
-            buf = io.BytesIO()
-            np.savez_compressed(buf, cells=cells, crops=c, edge=e, source=np.array(source))
-            atomic_write_bytes(path, buf.getvalue())
-            hit = {"cells": cells, "crops": c, "edge": e, "source": np.array(source)}
-            made += 1
-            if len(ids) >= 20 and made % (len(ids) // 10) == 0:
-                log(f"cells: {n + 1}/{len(ids)} fields")
-        masks_.append(hit["cells"].astype(np.int32))
-        crops.append(hit["crops"])
-        edge.append(hit["edge"].astype(bool))
-        image_of += [n] * len(hit["crops"])
-        sources.append(str(hit["source"]))
-    log(
-        f"cells: {len(image_of)} in {len(ids)} fields ({made} segmented and cropped now, "
-        "the rest read from the cache)"
-    )
-    return CellSet(
-        list(ids),
-        masks_,
-        np.concatenate(crops) if crops else np.zeros((0, crop, crop, 4), np.uint8),
-        np.asarray(image_of, np.int64),
-        np.concatenate(edge) if edge else np.zeros(0, bool),
-        sources,
-    )
+    return build(*args, **kwargs)

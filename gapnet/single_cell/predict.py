@@ -10,7 +10,10 @@ then gets its image's probabilities (method "image"), a 28-class run's mapped to
 2021 classes (`gapnet.schemes.probabilities_to_hpa2021`).
 
 Each field's PredictionString is kept in `<out>.parts/<ID>.txt` as it is finished, so a
-killed prediction resumes; the CSV is written when every field is done.
+killed prediction resumes; the CSV is written when every field is done. A part holds the
+print of the bytes its field's image files and mask were read from
+(`cell_cache.content_print`): a field whose image or mask changed since is predicted
+again, never taken from its stale part.
 """
 
 from __future__ import annotations
@@ -162,35 +165,86 @@ def _check_parts(parts: str, run: str, masks, diameter: float, image_dir: str) -
     atomic_write_text(path, json.dumps(want, indent=1))
 
 
+def _kept_part(part: str, files, settings: str):
+    """(width, height, text) of a part made from the same bytes of `files`, else None."""
+    import json
+
+    from gapnet.single_cell.cell_cache import content_print, file_key
+
+    if not os.path.isfile(part):
+        return None
+    with open(part, encoding="utf-8") as f:
+        head, _, body = f.read().partition("\n")
+    try:
+        made = json.loads(head)
+    except json.JSONDecodeError:
+        return None  # a part of an older gapnet, without its print: redone
+    if made.get("keys") != [file_key(p) for p in files]:
+        if made.get("print") != content_print(files, settings):
+            return None
+    w, h, text = body.rstrip("\n").split(",", 2)
+    return int(w), int(h), text
+
+
+def _write_csv(out: str, parts: str, ids) -> None:
+    """The submission CSV from the parts, one field at a time, written atomically (a
+    2048-px field's string runs to megabytes: the rows are never all in memory)."""
+    import tempfile
+
+    from gapnet.single_cell.submission import HEADER
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(HEADER + "\n")
+            for sid in ids:
+                with open(os.path.join(parts, f"{sid}.txt"), encoding="utf-8") as p:
+                    p.readline()  # the print
+                    f.write(f"{sid},{p.readline().rstrip(chr(10))}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def predict_submission(
     run: str, image_dir: str, ids, out: str, masks: str | None = None, ext="png", log=print
 ) -> list[tuple]:
-    """Writes the submission CSV `out` for fields `ids` of `image_dir` and returns its rows
-    (ID, width, height, PredictionString). Cells: `masks` (a folder) or gapnet's own
-    segmentation (the run's nucleus diameter, or 50 px at 512)."""
+    """Writes the submission CSV `out` for fields `ids` of `image_dir` and returns per
+    field (ID, width, height, number of label-confidence-mask triples). Cells: `masks` (a
+    folder) or gapnet's own segmentation (the run's nucleus diameter; by default estimated
+    from each field). Fields are read, scored and kept one at a time."""
+    import json
+
     from gapnet.data.images import read_sample
     from gapnet.io import atomic_write_text
+    from gapnet.single_cell.cell_cache import content_print, field_files, file_key
     from gapnet.single_cell.cell_set import field_cells, native_size
-    from gapnet.single_cell.submission import prediction_string, write_submission
+    from gapnet.single_cell.submission import prediction_string
 
     scorer = FieldScorer(run)
-    diameter = scorer.sc.nucleus_diameter if scorer.sc else 50.0
+    diameter = scorer.sc.nucleus_diameter if scorer.sc else None
     parts = out + ".parts"
     _check_parts(parts, run, masks, diameter, image_dir)
+    settings = json.dumps({"nucleus_diameter_at_512": None if masks else diameter})
     rows = []
     for n, sid in enumerate(ids):
         part = os.path.join(parts, f"{sid}.txt")
-        if os.path.isfile(part):
-            with open(part, encoding="utf-8") as f:
-                w, h, text = f.read().rstrip("\n").split(",", 2)
-            rows.append((sid, int(w), int(h), text))
+        files = field_files(image_dir, masks, sid, ext)
+        kept = _kept_part(part, files, settings)
+        if kept is not None:
+            rows.append((sid, kept[0], kept[1], len(kept[2].split()) // 3))
             continue
+        made = {"keys": [file_key(p) for p in files], "print": content_print(files, settings)}
         size = native_size(image_dir, sid, ext)
         field = read_sample(image_dir, sid, size, ext)
         cells, _ = field_cells(field, masks, sid, diameter)
         text = prediction_string(cells, scorer.score(field, cells)) if cells.max() else ""
-        atomic_write_text(part, f"{size},{size},{text}\n")
-        rows.append((sid, size, size, text))
+        atomic_write_text(part, f"{json.dumps(made)}\n{size},{size},{text}\n")
+        rows.append((sid, size, size, len(text.split()) // 3))
         log(f"{n + 1}/{len(ids)} {sid}: {int(cells.max())} cells")
-    write_submission(out, rows)
+    _write_csv(out, parts, ids)
     return rows

@@ -3,9 +3,11 @@ and (when the data has true cells) their mAP@0.6 and per-cell macro-F1, into a r
 
     RUN/single_cell.json   the resolved SingleCellConfig
     RUN/image_run/         the image model: a gapnet K-fold run (`gapnet.cv.kfold`)
-    RUN/cells/<Id>.npz     each field's cells and uint8 crops (`cell_set`)
-    RUN/cell_model/        fold_<k>.keras and fold_<k>.npy (its out-of-fold cell scores)
-    RUN/maps.npy           map-based scores of every cell (explain's rule)
+    RUN/cells/             every field's cells: masks/<Id>.png, the uint8 crops of every
+                           cell in one file, index.jsonl (`gapnet.single_cell.cell_cache`)
+    RUN/cell_model/        fold_<k>.keras, fold_<k>.npy (its out-of-fold cell scores) and
+                           fold_<k>.json (the print of the cells it was made from)
+    RUN/maps.npy           map-based scores of every cell (explain's rule), maps.json
     RUN/cells.csv          per cell: Id, cell, mask_label, edge, fold, image_x_cell's scores
     RUN/results.json       every figure (synthetic data: labelled so)
     RUN/report/            report.md and report.html (`gapnet.single_cell.report`)
@@ -14,7 +16,13 @@ Cross-fitting: the image model's folds (multilabel-stratified over images) are t
 model's, so a field's cells are scored by a cell model that never trained on any cell of
 that field, and its image probabilities come from the fold model that never saw it. The
 image run's folds, each field's cells, each cell-model fold and the maps are kept on disk
-as they finish and read back on a rerun; scoring and the report are redone.
+as they finish and read back on a rerun; scoring and the report are redone. A field whose
+image or mask changed since is segmented and cropped again, and every cell-model fold and
+the maps made from the old cells are redone (their stamp is the cells' print).
+
+Memory: the crops stay on disk (read in batches for training, scoring and the maps) and a
+field's mask is read when that field is scored; what is held grows with the cells only
+by their scores (4 bytes per class and method) and flags, not with the fields' pixels.
 """
 
 from __future__ import annotations
@@ -42,27 +50,35 @@ def _image_config(cfg: SingleCellConfig, root: str):
     )
 
 
-def atlas_truth(root: str, ids, n_classes: int) -> list:
-    """[(cells label image, (n, C) bool labels)] per Id from an atlas's `truth/` folder."""
-    from gapnet.segment import read_mask
+class AtlasTruth:
+    """The atlas's true cells, one field at a time: `truth[n]` is (cells label image,
+    (k, C) bool labels) of field `ids[n]`, read from `truth/` when asked."""
 
-    shows: dict = {}
-    with open(os.path.join(root, "truth", "cells.csv"), newline="") as f:
-        for r in csv.DictReader(f):
-            shows.setdefault(r["Id"], {})[int(r["cell"])] = [int(k) for k in r["labels"].split()]
-    out = []
-    for sid in ids:
-        cells = read_mask(os.path.join(root, "truth", f"{sid}_cells.png"))
-        labels = np.zeros((int(cells.max()), n_classes), bool)
-        for cell, ks in shows.get(sid, {}).items():
-            labels[cell - 1, ks] = True
-        out.append((cells, labels))
-    return out
+    def __init__(self, root: str, ids, n_classes: int):
+        self.root, self.ids, self.n_classes = root, list(ids), n_classes
+        self.shows: dict = {}
+        with open(os.path.join(root, "truth", "cells.csv"), newline="") as f:
+            for r in csv.DictReader(f):
+                self.shows.setdefault(r["Id"], []).append((int(r["cell"]), r["labels"]))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, n: int):
+        from gapnet.segment import read_mask
+
+        sid = self.ids[n]
+        cells = read_mask(os.path.join(self.root, "truth", f"{sid}_cells.png"))
+        labels = np.zeros((int(cells.max()), self.n_classes), bool)
+        for cell, ks in self.shows.get(sid, []):
+            labels[cell - 1, [int(k) for k in ks.split()]] = True
+        return cells, labels
 
 
 def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> np.ndarray:
     """(n_cells, C) explain's per-cell scores (gradient x input maps of each field's own
-    fold model; `cell_calls`' p_k * min(r_k, 1)), every class mapped."""
+    fold model; `cell_calls`' p_k * min(r_k, 1)), every class mapped; each field's mask
+    read from the cells' folder when its batch is mapped."""
     from gapnet.cv.submission import fold_models
     from gapnet.explain.cells import cell_calls
     from gapnet.explain.maps import Explainer, class_maps
@@ -71,7 +87,7 @@ def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> n
     explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(image_run)]
     every = list(range(image_p.shape[1]))
     thr = np.full(len(every), 0.5)  # the scores do not threshold
-    out = np.zeros((len(cs.crops), len(every)), np.float32)
+    out = np.zeros((cs.n_cells, len(every)), np.float32)
     for k in sorted(set(np.asarray(folds).tolist())):
         fields = np.flatnonzero(np.asarray(folds) == k)
         for start in range(0, len(fields), batch):  # a batch of fields per gradient call
@@ -79,7 +95,7 @@ def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> n
             x = np.stack([reader(int(n)) for n in chunk])
             maps = class_maps(explainers[k], x, every, method="input_gradient")
             for n, m in zip(chunk, maps, strict=True):
-                out[cs.rows(n)] = cell_calls(image_p[n], thr, m, every, cs.masks[n])[0]
+                out[cs.rows(n)] = cell_calls(image_p[n], thr, m, every, cs.mask(n))[0]
     return out
 
 
@@ -92,13 +108,14 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
     from gapnet.data.cache import open_reader
     from gapnet.data.prepare import resolve_data
     from gapnet.data.source import open_source
-    from gapnet.io import atomic_write_text, read_json
+    from gapnet.io import atomic_save_npy, atomic_write_text, read_json
     from gapnet.schemes import get_scheme
     from gapnet.single_cell import evaluate as ev
+    from gapnet.single_cell.cell_cache import cell_set
     from gapnet.single_cell.cell_model import cross_fit
-    from gapnet.single_cell.cell_set import cell_set
+    from gapnet.single_cell.field_pass import score_fields
     from gapnet.single_cell.metric import CONVENTIONS, pooled_map
-    from gapnet.single_cell.scores import ALTERNATIVES, METHODS, method_scores
+    from gapnet.single_cell.scores import ALTERNATIVES, METHODS
 
     check_run_config(out, cfg, force)
     sc = get_scheme(cfg.scheme)
@@ -143,38 +160,43 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
     )
     seconds["cells"] = time.perf_counter() - t
     t = time.perf_counter()
-    cell_targets = targets[cs.image_of].astype(np.float32)
+    field_targets = targets.astype(np.float32)
     cell_p = cross_fit(
-        cs.crops, cell_targets, folds[cs.image_of], cfg.cell, log, os.path.join(out, "cell_model")
+        cs,
+        lambda cells: field_targets[cs.cell_fields(cells)],
+        folds[cs.cell_fields()],
+        cfg.cell,
+        log,
+        os.path.join(out, "cell_model"),
+        stamp=cs.print,
     )
     seconds["cell_model"] = time.perf_counter() - t
     map_p = None
     if cfg.maps:
         t = time.perf_counter()
-        path = os.path.join(out, "maps.npy")
-        if os.path.isfile(path) and np.load(path, mmap_mode="r").shape == cell_p.shape:
+        path, stamp_path = os.path.join(out, "maps.npy"), os.path.join(out, "maps.json")
+        same = os.path.isfile(stamp_path) and read_json(stamp_path).get("stamp") == cs.print
+        if same and os.path.isfile(path) and np.load(path, mmap_mode="r").shape == cell_p.shape:
             map_p = np.load(path)
         else:
             log("maps: gradient x input of each field's own fold model")
             reader = open_reader(src, ids, img_cfg.image_size, "auto", log=lambda *a: None)
             map_p = map_scores(run_dir, reader, ids, folds, image_p, cs)
-            np.save(path + ".tmp.npy", map_p)
-            os.replace(path + ".tmp.npy", path)
+            atomic_save_npy(path, map_p)
+            atomic_write_text(stamp_path, json.dumps({"stamp": cs.print}))
         seconds["maps"] = time.perf_counter() - t
 
     negative = None if sc.negative is None else (sc.negative, cfg.negative)
-    policy = dict(edge=cs.edge, edge_weight=cfg.edge_weight, negative=negative)
-    scores = method_scores(image_p[cs.image_of], cell_p, map_p, **policy)
-    _write_cells(os.path.join(out, "cells.csv"), cs, folds, scores["image_x_cell"], cfg.masks)
+    policy = dict(edge_weight=cfg.edge_weight, negative=negative)
     result = {
         "data": "synthetic atlas (not HPA scores)" if synthetic else "real data",
         "synthetic": synthetic,
         "root": root,
         "scheme": sc.name,
         "n_images": len(ids),
-        "n_cells": int(len(cs.crops)),
+        "n_cells": cs.n_cells,
         "n_edge_cells": int(cs.edge.sum()),
-        "mask_sources": sorted(set(s.split(",")[0] for s in cs.sources)),
+        "mask_sources": cs.sources,
         "policy": {"edge_weight": cfg.edge_weight, "negative": cfg.negative},
         "draw": (
             {
@@ -191,73 +213,53 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
         "image_model_macro_f1": read_json(os.path.join(run_dir, "metrics.json"))["macro_f1"],
     }
     has_truth = os.path.isfile(os.path.join(root, "truth", "cells.csv"))
-    if has_truth:
-        t = time.perf_counter()
-        truth = atlas_truth(root, ids, sc.n_classes)
-        rows = [cs.rows(n) for n in range(len(ids))]
-        methods = [m for m in METHODS + ALTERNATIVES if m in scores]
-        hits = {m: ev.hits_of(truth, cs.masks, scores[m], rows) for m in methods}
-        # the two policies, each switched on alone for image_x_cell
+    variants = {}
+    if has_truth:  # the two policies, each switched on alone for image_x_cell
         other_edge = 0.5 if cfg.edge_weight == 1.0 else 1.0
-        variants = {"edge_weight": {"edge_weight": other_edge}, "negative": {}}
+        variants = {"edge_weight": {"edge_weight": other_edge}}
+        result["policy_variants"] = {"edge_weight": other_edge}
         if negative is not None:
             other = "none_of" if cfg.negative == "model" else "model"
             variants["negative"] = {"negative": (sc.negative, other)}
-            result["policy_variants"] = {"edge_weight": other_edge, "negative": other}
-        else:
-            result["policy_variants"] = {"edge_weight": other_edge}
-        result.update(ev.map_table(hits))
-        for name, change in variants.items():  # points only: a policy is judged on them
-            if change:
-                s = method_scores(image_p[cs.image_of], cell_p, None, **{**policy, **change})
-                h = ev.hits_of(truth, cs.masks, s["image_x_cell"], rows)
-                for conv in CONVENTIONS:
-                    result["map"][f"image_x_cell/{name}/{conv}"] = pooled_map(h, conv)["map"]
-        idx, y, image = ev.matched_cells(truth, cs.masks, rows)
-        result["cell_f1"] = {m: ev.cell_f1(y, scores[m][idx], image, folds) for m in methods}
-        result["n_cells_matched"] = int(len(idx))
-        result["n_true_cells"] = int(sum(len(lab) for _, lab in truth))
+            result["policy_variants"]["negative"] = other
+    t = time.perf_counter()
+    truth = AtlasTruth(root, ids, sc.n_classes) if has_truth else None
+    scored = score_fields(
+        cs, image_p, cell_p, map_p, policy, variants, truth, folds, os.path.join(out, "cells.csv")
+    )
+    if has_truth:
+        methods = [m for m in METHODS + ALTERNATIVES if m in scored["hits"]]
+        result.update(ev.map_table({m: scored["hits"][m] for m in methods}))
+        for name in variants:  # points only: a policy is judged on them
+            for conv in CONVENTIONS:
+                h = scored["hits"][f"image_x_cell/{name}"]
+                result["map"][f"image_x_cell/{name}/{conv}"] = pooled_map(h, conv)["map"]
+        y, image = scored["matched_labels"], scored["matched_image"]
+        result["cell_f1"] = {
+            m: ev.cell_f1(y, scored["matched_scores"][m], image, folds) for m in methods
+        }
+        result["n_cells_matched"] = int(len(y))
+        result["n_true_cells"] = scored["n_true_cells"]
         seconds["scoring"] = time.perf_counter() - t
     result["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     atomic_write_text(os.path.join(out, "results.json"), json.dumps(result, indent=1))
-    _report(out, result, src, cs, scores["image_x_cell"], log)
+    _report(out, result, src, cs, scored["examples"], log)
     return result
 
 
-def _report(out, result, src, cs, scores, log, n_examples: int = 3) -> None:
-    """The report, with the first `n_examples` fields as per-cell examples."""
+def _report(out, result, src, cs, scores, log) -> None:
+    """The report, with the first fields' cells as per-cell examples (their image x cell
+    scores: `scores`)."""
     from gapnet.data.images import read_sample
     from gapnet.single_cell.cell_set import native_size
     from gapnet.single_cell.report import write_report
 
-    picks = list(range(min(n_examples, len(cs.ids))))
+    picks = list(range(len(scores)))
     images = [
         read_sample(
             src.image_dir, cs.ids[n], native_size(src.image_dir, cs.ids[n], src.ext), src.ext
         )
         for n in picks
     ]
-    examples = (
-        images,
-        [cs.masks[n] for n in picks],
-        [scores[cs.rows(n)] for n in picks],
-        [cs.ids[n][:12] for n in picks],
-    )
+    examples = (images, [cs.mask(n) for n in picks], scores, [cs.ids[n][:12] for n in picks])
     log(f"report: {write_report(out, result, examples)}")
-
-
-def _write_cells(path, cs, folds, scores, masks=None) -> None:
-    """cells.csv: Id, cell (1..k, the crops' order), mask_label (the mask file's own
-    label; = cell for gapnet's segmentation), edge, fold, then the C scores."""
-    from gapnet.io import atomic_write_text
-    from gapnet.single_cell.cell_set import mask_labels
-
-    head = "Id,cell,mask_label,edge,fold," + ",".join(f"p_{k}" for k in range(scores.shape[1]))
-    lines = [head]
-    for n, sid in enumerate(cs.ids):
-        r = cs.rows(n)
-        own = mask_labels(masks, sid, r.stop - r.start)
-        for j, (e, s) in enumerate(zip(cs.edge[r], scores[r], strict=True)):
-            vals = ",".join(f"{v:.5g}" for v in s)
-            lines.append(f"{sid},{j + 1},{own[j]},{int(e)},{folds[n]},{vals}")
-    atomic_write_text(path, "\n".join(lines) + "\n")

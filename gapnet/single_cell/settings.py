@@ -23,7 +23,10 @@ class SingleCellConfig:
     image_epochs: int = 12  # the image model: the default job's recipe (GapNet, 128 px)
     image_size: int = 128
     masks: str | None = None  # a folder of `<Id>_cells.png` / `_predictedmask.png`; None: ours
-    nucleus_diameter: float = 50.0  # gapnet's segmentation: px at 512, scaled to the field
+    # gapnet's segmentation: None estimates the nucleus size from each field (the default:
+    # F1 0.90 against 0.76 for a fixed 50 px on a held-out real field); a number is px at
+    # 512, scaled to each field's size
+    nucleus_diameter: float | None = None
     edge_weight: float = 1.0  # multiplies the scores of cells cut by the border (1: off)
     negative: str = "model"  # Negative's score: "model" or "none_of" (`scores`)
     maps: bool = True  # also score explain's map-based calls (method "maps")

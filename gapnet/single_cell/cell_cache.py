@@ -1,0 +1,305 @@
+"""The cells of a set of fields, on disk: each field's cell mask (given, or gapnet's own
+segmentation) as a 16-bit PNG and its masked crops as rows of one flat uint8 file, built
+one field at a time, so that the memory the job holds does not grow with the fields
+(a 2048-px field's int32 mask alone is 17 MB; 21,806 of them would not fit).
+
+Layout of the folder (RUN/cells/):
+
+    crops.u8      every cell's (s, s, 4) uint8 crop (`crops.cell_crops`), one row per cell,
+                  written with pwrite and read with preadv (no memory map)
+    masks/<Id>.png  the field's cells renumbered 1..k in label order (the crops' order)
+    index.jsonl   one line per finished field: its content print, first row and count
+                  in crops.u8, edge flags, the mask file's own labels, where the mask came
+                  from, the nucleus diameter used
+
+Resuming: crops and masks are flushed to disk before a field's line is appended, so a
+field is either finished (its line present) or redone; a killed build keeps every field
+it finished. Staleness: a field's print hashes the bytes of its four image files and of
+its mask file (when masks are given) with the settings (crop size, nucleus diameter), so
+an image or mask changed in place is redone on the next build (the file's size, times and
+inode, kept beside the print, only spare rehashing files that were not touched). A redone
+field's new rows are appended; its old rows stay in crops.u8 unused until the folder is
+rebuilt. Before a build the free space is checked for the fields left (crop bytes at the
+mean cell count of the finished fields, else `DEFAULT_CELLS`), refusing with the bytes
+needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from gapnet.classes import CHANNELS
+
+CROPS, INDEX, MASKS = "crops.u8", "index.jsonl", "masks"
+DEFAULT_CELLS = 60  # cells per field assumed by the free-space check before any is done
+MASK_RATIO = 0.05  # PNG bytes / raw 16-bit bytes of a cell mask (as gapnet.segment.masks)
+FLUSH = 16  # fields between two flushes of the crops and the index
+
+
+def file_key(path: str) -> list:
+    """What changes whenever a file's bytes are written: size, mtime, ctime, inode."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def content_print(paths, settings: str) -> str:
+    """A hash of the bytes of `paths` (in order) and the settings string."""
+    h = hashlib.blake2b(settings.encode(), digest_size=16)
+    for p in paths:
+        h.update(os.path.basename(p).encode() + b"\0")
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def field_files(image_dir: str, masks: str | None, sample_id: str, ext: str) -> list[str]:
+    """The four channel files of a field, and its mask file when a masks folder is given.
+
+    Raises:
+        DataError: a masks folder without this field's mask, naming it."""
+    from gapnet.data.images import channel_path
+    from gapnet.single_cell.cell_set import find_mask
+
+    files = [channel_path(image_dir, sample_id, c, ext) for c in CHANNELS]
+    return files + ([find_mask(masks, sample_id)] if masks else [])
+
+
+def _read_index(folder: str) -> tuple[dict, int]:
+    """({Id: its last record}, the first crops row no record uses)."""
+    records, end = {}, 0
+    path = os.path.join(folder, INDEX)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill: its field is redone
+                    continue
+                records[r["id"]] = r
+                end = max(end, r["row"] + r["n"])
+    return records, end
+
+
+class CellCache:
+    """Every cell of the fields `ids`, in field order, then cell-label order ("cell i").
+
+    Held in memory per cell: the edge flag and the mask file's own label (5 bytes); per
+    field its rows (16 bytes). Crops are read from crops.u8 and masks from masks/ on
+    demand (`read`, `mask`).
+    """
+
+    def __init__(self, folder: str, ids, records: dict, crop: int):
+        self.folder, self.ids, self.crop = folder, list(ids), crop
+        rs = [records[i] for i in self.ids]
+        self.counts = np.array([r["n"] for r in rs], np.int64)
+        self.starts = np.array([r["row"] for r in rs], np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self.edge = np.frombuffer("".join(r["edge"] for r in rs).encode(), np.uint8) == 49
+        self.labels = np.concatenate([np.asarray(r["labels"], np.int32) for r in rs] or [[]])
+        self.labels = self.labels.astype(np.int32)
+        self.sources = sorted({r["source"].split(",")[0] for r in rs})
+        self.diameters = np.array([r.get("diameter") or np.nan for r in rs], np.float32)
+        self.print = hashlib.sha256("".join(r["print"] for r in rs).encode()).hexdigest()
+        self.shape = (crop, crop, len(CHANNELS))
+        self.path = os.path.join(folder, CROPS)
+        self._fd, self._pid = None, None
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.offsets[-1])
+
+    def rows(self, n: int) -> slice:
+        """The cells of field n (a slice of cell numbers)."""
+        return slice(int(self.offsets[n]), int(self.offsets[n + 1]))
+
+    def cell_fields(self, cells=None) -> np.ndarray:
+        """Each cell's field (an index into `ids`), of `cells` or of every cell."""
+        cells = np.arange(self.n_cells) if cells is None else np.asarray(cells, np.int64)
+        return np.searchsorted(self.offsets, cells, "right") - 1
+
+    def mask(self, n: int) -> np.ndarray:
+        """Field n's cells 1..k (int32), read from masks/."""
+        from gapnet.segment import read_mask
+
+        return read_mask(os.path.join(self.folder, MASKS, f"{self.ids[n]}.png"))
+
+    def _file(self) -> int:
+        if self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def __getstate__(self):
+        return {**self.__dict__, "_fd": None, "_pid": None}
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+    def read(self, cells) -> np.ndarray:
+        """The crops of cell numbers `cells`, (len, s, s, 4) uint8, one preadv each."""
+        from gapnet.data.cache import aligned_empty
+        from gapnet.data.labels import DataError
+
+        cells = np.asarray(cells, np.int64)
+        f = self.cell_fields(cells)
+        rows = self.starts[f] + cells - self.offsets[f]
+        out = aligned_empty((len(cells),) + self.shape)
+        fd, nbytes = self._file(), int(np.prod(self.shape))
+        for j, row in enumerate(rows):
+            if os.preadv(fd, [out[j]], int(row) * nbytes) != nbytes:
+                raise DataError(f"{self.path}: short read at row {row}; rebuild the cells")
+        return out
+
+
+def _settings(crop: int, diameter, masks) -> str:
+    d = None if masks else diameter
+    return json.dumps({"crop": crop, "nucleus_diameter_at_512": d, "given_masks": bool(masks)})
+
+
+def _check_space(folder, records, todo, first_side: int, crop: int) -> None:
+    from gapnet.io import check_free_space
+
+    if not todo:
+        return
+    done = [r["n"] for r in records.values()]
+    cells = float(np.mean(done)) if done else DEFAULT_CELLS
+    per_field = int(cells * crop * crop * len(CHANNELS) + first_side**2 * 2 * MASK_RATIO + 4096)
+    check_free_space(
+        folder, len(todo) * per_field, f"the cell crops and masks of {len(todo)} fields"
+    )
+
+
+def cell_set(
+    image_dir: str,
+    ids,
+    folder: str,
+    crop: int = 64,
+    masks: str | None = None,
+    diameter: float | None = None,
+    ext: str = "png",
+    log=print,
+) -> CellCache:
+    """Builds (or resumes) the cells of `ids` (fields read at their own size from
+    `image_dir`) in `folder` (see the module doc) and returns them. Cells: `masks`' files
+    (`field_cells`), or gapnet's segmentation at nucleus diameter `diameter` px at 512
+    (scaled to the field), or estimated from each field when None.
+
+    Raises:
+        DataError / ImageError: a field or mask that cannot be read, naming it.
+        DiskSpaceError: the crops and masks left would not fit, with the bytes needed."""
+    from gapnet.single_cell.cell_set import native_size
+
+    os.makedirs(os.path.join(folder, MASKS), exist_ok=True)
+    records, end = _read_index(folder)
+    settings = _settings(crop, diameter, masks)
+    todo, rekeyed = [], False
+    for sid in ids:
+        files = field_files(image_dir, masks, sid, ext)
+        r = records.get(sid)
+        keys = [file_key(p) for p in files]
+        if r is not None and r["settings"] == settings:
+            if r["keys"] == keys and r["files"] == [os.path.basename(p) for p in files]:
+                continue
+            if content_print(files, settings) == r["print"]:  # touched, not changed
+                records[sid], rekeyed = {**r, "keys": keys}, True
+                continue
+        todo.append(sid)
+    if todo:
+        _check_space(folder, records, todo, native_size(image_dir, todo[0], ext), crop)
+    with open(os.path.join(folder, CROPS), "ab") as f:  # drop rows no line records
+        f.truncate(end * crop * crop * len(CHANNELS))
+    pending = []
+    fd = os.open(os.path.join(folder, CROPS), os.O_WRONLY)
+    try:
+        for n, sid in enumerate(todo):
+            rec = _one_field(image_dir, sid, folder, crop, masks, diameter, ext, fd, end)
+            rec["settings"] = settings
+            end += rec["n"]
+            records[sid] = rec
+            pending.append(rec)
+            if len(pending) >= FLUSH or n == len(todo) - 1:
+                _flush(folder, fd, pending)
+                pending = []
+            if len(todo) >= 20 and (n + 1) % max(len(todo) // 10, 1) == 0:
+                log(f"cells: {n + 1}/{len(todo)} fields segmented and cropped")
+    finally:
+        if pending:
+            _flush(folder, fd, pending)
+        os.close(fd)
+    if rekeyed:  # touched but unchanged: their new keys, so they are not rehashed again
+        _rewrite_keys(folder, records)
+    cs = CellCache(folder, ids, records, crop)
+    log(
+        f"cells: {cs.n_cells} in {len(ids)} fields ({len(todo)} segmented and cropped now, "
+        "the rest read from the cache)"
+    )
+    return cs
+
+
+def _flush(folder: str, fd: int, records: list) -> None:
+    """Crops and masks on disk, then the fields' lines: a line names only finished rows."""
+    os.fsync(fd)
+    with open(os.path.join(folder, INDEX), "a", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _rewrite_keys(folder: str, records: dict) -> None:
+    """The index rewritten (one line per field, the live records) when file keys moved."""
+    from gapnet.io import atomic_write_text
+
+    path = os.path.join(folder, INDEX)
+    lines = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            live = records.get(r["id"])
+            if live is not None and live["row"] == r["row"] and live["print"] == r["print"]:
+                r = live
+            lines.append(json.dumps(r, separators=(",", ":")))
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def _one_field(image_dir, sid, folder, crop, masks, diameter, ext, fd, row) -> dict:
+    """Segments (or reads the mask of) one field, writes its mask and crops at `row`, and
+    returns its index record."""
+    from gapnet.data.cache import _write_row
+    from gapnet.data.images import read_sample
+    from gapnet.segment import edge_labels, write_mask
+    from gapnet.single_cell.cell_set import cells_of, native_size
+    from gapnet.single_cell.crops import cell_crops
+
+    files = field_files(image_dir, masks, sid, ext)
+    keys = [file_key(p) for p in files]
+    settings = _settings(crop, diameter, masks)
+    fp = content_print(files, settings)
+    image = read_sample(image_dir, sid, native_size(image_dir, sid, ext), ext)
+    cells, source, own, used = cells_of(image, masks, sid, diameter)
+    c, labels = cell_crops(image, cells, crop)
+    edge = np.isin(labels, edge_labels(cells))
+    write_mask(os.path.join(folder, MASKS, f"{sid}.png"), cells, source=sid)
+    path = os.path.join(folder, CROPS)
+    _write_row(fd, np.ascontiguousarray(c).tobytes(), row * crop * crop * len(CHANNELS), path)
+    return {
+        "id": sid,
+        "print": fp,
+        "files": [os.path.basename(p) for p in files],
+        "keys": keys,
+        "row": int(row),
+        "n": int(len(c)),
+        "edge": "".join("1" if e else "0" for e in edge),
+        "labels": [int(x) for x in own],
+        "source": source,
+        "shape": list(cells.shape),
+        "diameter": None if used is None else round(float(used), 2),
+    }

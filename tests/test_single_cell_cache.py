@@ -1,0 +1,224 @@
+"""The single-cell job's cells on disk: cropped once and read back, a field whose image or
+mask changed redone, the memory held per field bounded, the nucleus size estimated from
+each field, a killed build resumed."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gapnet.classes import CHANNELS
+
+
+def _fields(tmp_path, ids, size=64, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    d = tmp_path / "fields"
+    d.mkdir(exist_ok=True)
+    for sid in ids:
+        for c in CHANNELS:
+            Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(
+                d / f"{sid}_{c}.png"
+            )
+    return str(d)
+
+
+def _mask(size=64):
+    m = np.zeros((size, size), np.int32)
+    m[2:20, 3:25], m[30:50, 30:60], m[0:10, 50:64] = 7, 3, 9  # gaps, unordered, at the edge
+    return m
+
+
+def _masks(tmp_path, ids, size=64, kind="cells"):
+    from gapnet.segment import write_mask
+
+    d = tmp_path / "masks"
+    d.mkdir(exist_ok=True)
+    for sid in ids:
+        write_mask(str(d / f"{sid}_{kind}.png"), _mask(size))
+    return str(d)
+
+
+def test_cells_are_cropped_once_then_read_back(tmp_path):
+    from gapnet.single_cell.cell_set import cell_set
+
+    fields = _fields(tmp_path, ["f1", "f2"])
+    masks = _masks(tmp_path, ["f1", "f2"], kind="predictedmask")  # HPA-Cell-Segmentation's
+    logs = []
+    a = cell_set(fields, ["f1", "f2"], str(tmp_path / "c"), 16, masks, log=logs.append)
+    assert a.n_cells == 6 and a.rows(1) == slice(3, 6)
+    crops = a.read(np.arange(6))
+    assert crops.dtype == np.uint8 and crops.shape == (6, 16, 16, 4)
+    # renumbered 1..3 in label order (3, 7, 9); only label 9 touches the border
+    m = a.mask(0)
+    assert sorted(np.unique(m).tolist()) == [0, 1, 2, 3]
+    assert np.array_equal(m == 2, _mask() == 7)
+    assert a.edge.tolist() == [False, False, True] * 2
+    assert a.labels.tolist() == [3, 7, 9] * 2  # the mask file's own labels
+    assert a.cell_fields().tolist() == [0, 0, 0, 1, 1, 1]
+    b = cell_set(fields, ["f1", "f2"], str(tmp_path / "c"), 16, masks, log=logs.append)
+    assert "2 segmented and cropped now" in logs[0] and "0 segmented" in logs[-1]
+    assert np.array_equal(crops, b.read(np.arange(6)))
+    assert a.print == b.print
+    # only one field asked: its cells alone
+    c = cell_set(fields, ["f2"], str(tmp_path / "c"), 16, masks, log=logs.append)
+    assert c.n_cells == 3 and np.array_equal(c.read([0, 1, 2]), crops[3:])
+
+
+def test_a_field_without_a_mask_is_named(tmp_path):
+    from gapnet.data.labels import DataError
+    from gapnet.single_cell.cell_set import cell_set
+
+    fields = _fields(tmp_path, ["f1"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no mask for f1"):
+        cell_set(fields, ["f1"], str(tmp_path / "c"), 16, str(tmp_path / "empty"))
+
+
+def test_a_mask_or_image_changed_in_place_is_redone(tmp_path):
+    """Editing a field's mask (3 cells to 2) or image: the next build crops it again;
+    touching a file without changing it does not."""
+    from PIL import Image
+
+    from gapnet.segment import write_mask
+    from gapnet.single_cell.cell_set import cell_set
+
+    fields = _fields(tmp_path, ["f1", "f2"])
+    masks = _masks(tmp_path, ["f1", "f2"])
+    out = str(tmp_path / "c")
+    a = cell_set(fields, ["f1", "f2"], out, 16, masks, log=lambda *a: None)
+    assert a.rows(0) == slice(0, 3)
+    m = _mask()
+    m[m == 9] = 0
+    write_mask(os.path.join(masks, "f1_cells.png"), m)  # the same path, 2 cells now
+    logs = []
+    b = cell_set(fields, ["f1", "f2"], out, 16, masks, log=logs.append)
+    assert b.rows(0) == slice(0, 2) and b.n_cells == 5
+    assert "1 segmented and cropped now" in logs[-1] and b.print != a.print
+    assert np.array_equal(b.mask(0) > 0, m > 0)
+    # an image edited in place: its crops change
+    path = os.path.join(fields, "f2_green.png")
+    Image.fromarray(np.full((64, 64), 200, np.uint8)).save(path)
+    c = cell_set(fields, ["f1", "f2"], out, 16, masks, log=logs.append)
+    assert "1 segmented and cropped now" in logs[-1]
+    green = CHANNELS.index("green")
+    assert c.read([2])[0, ..., green].max() == 200 and b.read([2])[0, ..., green].max() != 200
+    # touched, not changed: read back
+    os.utime(path)
+    cell_set(fields, ["f1", "f2"], out, 16, masks, log=logs.append)
+    assert "0 segmented" in logs[-1]
+
+
+def _held(build, n):
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    kept = build(n)
+    gc.collect()
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del kept
+    return held - base, peak - base
+
+
+def test_the_memory_held_per_field_does_not_grow_with_its_pixels(tmp_path):
+    """The cells of n and 2n fields at 128 px: each extra field adds less than 2 KB held
+    after the build (its cells' flags and rows; a 128-px int32 mask alone is 64 KB) and
+    less than 8 KB to the peak."""
+    from gapnet.single_cell.cell_set import cell_set
+
+    ids = [f"f{i:03d}" for i in range(16)]
+    fields = _fields(tmp_path, ids, size=128)
+    masks = _masks(tmp_path, ids, size=128)
+
+    def build(n):
+        return cell_set(fields, ids[:n], str(tmp_path / f"c{n}"), 16, masks, log=lambda *a: None)
+
+    build(2)  # imports and first-call caches outside the measurement
+    h8, p8 = _held(build, 8)
+    h16, p16 = _held(build, 16)
+    assert (h16 - h8) / 8 < 2048, (h8, h16)
+    assert (p16 - p8) / 8 < 8192, (p8, p16)
+
+
+def test_the_nucleus_size_is_estimated_from_each_field_by_default(tmp_path):
+    """Nine cells with nuclei 48 px across in a 256-px field (2x HPA's 50 px at 512):
+    the estimated size finds each cell at IoU >= 0.6; a fixed 50 px at 512 (25 px here)
+    splits some."""
+    from PIL import Image
+
+    from gapnet.segment import match
+    from gapnet.single_cell.cell_set import cell_set
+
+    rng = np.random.default_rng(0)
+    s = 256
+    yy, xx = np.mgrid[:s, :s]
+    blue, body, truth = np.zeros((s, s)), np.zeros((s, s)), np.zeros((s, s), np.int32)
+    for k in range(9):
+        cy, cx = 43 + 85 * (k // 3) + rng.integers(-5, 5), 43 + 85 * (k % 3) + rng.integers(-5, 5)
+        r = np.hypot(yy - cy, xx - cx)
+        blue += (r < 24) * (150 + 40 * np.sin(xx / 3.0) * np.cos(yy / 4.0))
+        body += (r < 40) * 90
+        truth[r < 40] = k + 1
+    planes = {"blue": blue, "red": body, "yellow": body, "green": body / 3}
+    d = tmp_path / "fields"
+    d.mkdir()
+    for c, x in planes.items():
+        x = np.clip(x + rng.normal(0, 5, (s, s)), 0, 255).astype(np.uint8)
+        Image.fromarray(x).save(d / f"f_{c}.png")
+    cs = cell_set(str(d), ["f"], str(tmp_path / "c"), 16, log=lambda *a: None)
+    assert cs.rows(0) == slice(0, 9)
+    assert len(match(cs.mask(0), truth, 0.6).pairs) == 9
+    fixed = cell_set(str(d), ["f"], str(tmp_path / "c50"), 16, None, 50.0, log=lambda *a: None)
+    assert fixed.n_cells > 9
+
+
+def test_a_killed_build_keeps_its_finished_fields(tmp_path, monkeypatch):
+    """A build that dies on its fifth field keeps the four before it (flushed) and the
+    next build crops only the rest; rows past the last recorded field are dropped."""
+    from gapnet.single_cell import cell_cache
+    from gapnet.single_cell.cell_set import cell_set
+
+    ids = [f"f{i}" for i in range(6)]
+    fields = _fields(tmp_path, ids)
+    masks = _masks(tmp_path, ids)
+    out = str(tmp_path / "c")
+    real = cell_cache._one_field
+    calls = []
+
+    def dying(*args):
+        calls.append(args[1])
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # as a kill between two fields
+        return real(*args)
+
+    monkeypatch.setattr(cell_cache, "FLUSH", 2)
+    monkeypatch.setattr(cell_cache, "_one_field", dying)
+    with pytest.raises(KeyboardInterrupt):
+        cell_set(fields, ids, out, 16, masks, log=lambda *a: None)
+    monkeypatch.setattr(cell_cache, "_one_field", real)
+    logs = []
+    cs = cell_set(fields, ids, out, 16, masks, log=logs.append)
+    assert "2 segmented and cropped now" in logs[-1]
+    assert os.path.getsize(os.path.join(out, "crops.u8")) == 18 * 16 * 16 * 4
+    whole = cell_set(fields, ids, str(tmp_path / "whole"), 16, masks, log=lambda *a: None)
+    assert np.array_equal(cs.read(np.arange(18)), whole.read(np.arange(18)))
+
+
+def test_a_build_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from gapnet.io import DiskSpaceError
+    from gapnet.single_cell.cell_set import cell_set
+
+    fields = _fields(tmp_path, ["f1"])
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 10**6, 1000))
+    with pytest.raises(DiskSpaceError, match=r"cell crops and masks of 1 fields needs"):
+        cell_set(fields, ["f1"], str(tmp_path / "c"), 16, log=lambda *a: None)
+    assert not os.path.exists(tmp_path / "c" / "index.jsonl")
