@@ -138,3 +138,37 @@ def cells_header(n_classes: int = N_CLASSES) -> str:
 
 
 CELLS_HEADER = cells_header()  # the 2018 scheme's
+
+
+def sample_cells(masks, sid, src, nucleus_diameter: float | None):
+    """(cell label image at its own resolution, where it came from, its segmentation.csv
+    row or None): the masks folder's mask as it is, or segmented here on the sample read at
+    its file's resolution (nucleus diameter scaled from 512 px, or estimated when None).
+    Cells are scored at that resolution (each cell pixel reads the map pixel it falls in),
+    so no cell is lost to resizing."""
+    import os
+
+    from gapnet.classes import CHANNELS
+    from gapnet.segment import SegmentParams, grow_cells, mask_path, read_mask, segmentation_row
+
+    if masks:
+        path = mask_path(masks, sid, "cells")
+        if path is None:
+            raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
+        return read_mask(path), "masks", None
+    from gapnet.data.images import channel_path, read_channel, read_sample
+
+    native = read_channel(channel_path(src.image_dir, sid, "green", src.ext), "green").shape[0]
+    full = read_sample(src.image_dir, sid, native, src.ext)
+    d = nucleus_diameter * native / 512 if nucleus_diameter else None
+    blue = full[..., CHANNELS.index("blue")]
+    body = [full[..., CHANNELS.index(c)] for c in ("red", "yellow")]
+    cells, nuclei, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
+    where = os.path.join(src.image_dir, f"{sid}_*")
+    given = "given" if nucleus_diameter else "estimated"
+    row = segmentation_row(sid, where, cells, nuclei, round(float(used), 1), given)
+    if row["warning"]:
+        import sys
+
+        print(f"warning: {where}: {row['warning']}", file=sys.stderr)
+    return cells, native, row

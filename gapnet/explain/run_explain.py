@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gapnet.classes import CHANNELS
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, read_predictions
 from gapnet.cv.runread import load_run, trained_on_synthetic
@@ -40,12 +39,7 @@ from gapnet.explain.maps import Explainer, class_maps
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.progress import track
 from gapnet.segment import (
-    SegmentParams,
-    grow_cells,
-    mask_path,
-    read_mask,
     resize_labels,
-    segmentation_row,
     write_segmentation_csv,
 )
 
@@ -174,7 +168,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
             [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
         classes, maps = shown, all_maps[shown]
-        cells, seg, seg_row = _cells(req.masks, sid, src, req.nucleus_diameter)
+        cells, seg, seg_row = cellcalls.sample_cells(req.masks, sid, src, req.nucleus_diameter)
         seg_sizes.add(seg)
         if seg_row:
             seg_rows.append(seg_row)
@@ -278,32 +272,3 @@ def _run_root(run: str, log) -> str:
     from gapnet.cv.runread import run_data
 
     return run_data(run, log)[0]
-
-
-def _cells(masks, sid, src, nucleus_diameter: float | None):
-    """(cell label image at its own resolution, where it came from, its segmentation.csv
-    row or None): the masks folder's mask as it is, or segmented here on the sample read at
-    its file's resolution (nucleus diameter scaled from 512 px, or estimated when None).
-    Cells are scored at that resolution (each cell pixel reads the map pixel it falls in),
-    so no cell is lost to resizing."""
-    if masks:
-        path = mask_path(masks, sid, "cells")
-        if path is None:
-            raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
-        return read_mask(path), "masks", None
-    from gapnet.data.images import channel_path, read_channel, read_sample
-
-    native = read_channel(channel_path(src.image_dir, sid, "green", src.ext), "green").shape[0]
-    full = read_sample(src.image_dir, sid, native, src.ext)
-    d = nucleus_diameter * native / 512 if nucleus_diameter else None
-    blue = full[..., CHANNELS.index("blue")]
-    body = [full[..., CHANNELS.index(c)] for c in ("red", "yellow")]
-    cells, nuclei, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
-    where = os.path.join(src.image_dir, f"{sid}_*")
-    given = "given" if nucleus_diameter else "estimated"
-    row = segmentation_row(sid, where, cells, nuclei, round(float(used), 1), given)
-    if row["warning"]:
-        import sys
-
-        print(f"warning: {where}: {row['warning']}", file=sys.stderr)
-    return cells, native, row
