@@ -7,21 +7,26 @@ the temporary file's private 0o600, so collaborators can read run folders and da
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file in the same folder and a rename."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+    """A file to write `path` through: a temporary file in the same folder, flushed,
+    synced and renamed onto `path` when the block ends without an exception (removed
+    otherwise), with the mode an ordinary `open` gives (0o666 less the umask). For
+    writing a large file piece by piece (a submission, a cells table) atomically."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
     try:
         os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's file is 0o600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -29,6 +34,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes `data` to `path` through a temporary file in the same folder and a rename."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def current_umask() -> int:

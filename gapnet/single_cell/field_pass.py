@@ -5,8 +5,6 @@ field's mask stays in memory after its turn (`gapnet.single_cell.run`)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 N_EXAMPLES = 3  # fields whose image x cell scores the report shows
@@ -28,8 +26,7 @@ def score_fields(
     "matched_scores": {method: (m, C)}, "matched_labels" (m, C) bool, "matched_image"
     (m,), "n_true_cells", "examples": the first fields' image x cell scores}.
     """
-    import tempfile
-
+    from gapnet.io import atomic_open
     from gapnet.segment.match import match
     from gapnet.single_cell.metric import image_hits
     from gapnet.single_cell.scores import method_scores
@@ -38,50 +35,40 @@ def score_fields(
     hits: dict = {}
     matched: dict = {}
     labels, image, n_true, examples = [], [], 0, []
-    folder = os.path.dirname(os.path.abspath(csv_path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-cells.csv")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("Id,cell,mask_label,edge,fold," + ",".join(f"p_{k}" for k in range(n_classes)))
-            f.write("\n")
-            for n, sid in enumerate(cs.ids):
-                r = cs.rows(n)
-                k = r.stop - r.start
-                a = np.repeat(image_p[n][None], k, 0)
-                m = None if map_p is None else map_p[r]
-                s = method_scores(a, cell_p[r], m, edge=cs.edge[r], **policy)
-                best = s["image_x_cell"]
-                for j in range(k):
-                    vals = ",".join(f"{v:.5g}" for v in best[j])
-                    f.write(f"{sid},{j + 1},{cs.labels[r][j]},{int(cs.edge[r][j])},")
-                    f.write(f"{folds[n]},{vals}\n")
-                if n < N_EXAMPLES:
-                    examples.append(best)
-                if truth is None:
-                    continue
-                t_cells, t_labels = truth[n]
-                cells = cs.mask(n)
-                n_true += len(t_labels)
-                for name, sc in s.items():
-                    hits.setdefault(name, []).append(image_hits(t_cells, t_labels, cells, sc, iou))
-                for name, change in variants.items():
-                    v = method_scores(a, cell_p[r], None, edge=cs.edge[r], **{**policy, **change})
-                    h = image_hits(t_cells, t_labels, cells, v["image_x_cell"], iou)
-                    hits.setdefault(f"image_x_cell/{name}", []).append(h)
-                pairs = match(cells, t_cells, iou).pairs
-                for _, t in pairs:
-                    labels.append(np.asarray(t_labels[t - 1], bool))
-                    image.append(n)
-                idx = np.asarray([p - 1 for p, _ in pairs], np.int64)
-                for name, sc in s.items():
-                    matched.setdefault(name, []).append(sc[idx].astype(np.float32))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, csv_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(csv_path) as f:
+        f.write("Id,cell,mask_label,edge,fold," + ",".join(f"p_{k}" for k in range(n_classes)))
+        f.write("\n")
+        for n, sid in enumerate(cs.ids):
+            r = cs.rows(n)
+            k = r.stop - r.start
+            a = np.repeat(image_p[n][None], k, 0)
+            m = None if map_p is None else map_p[r]
+            s = method_scores(a, cell_p[r], m, edge=cs.edge[r], **policy)
+            best = s["image_x_cell"]
+            for j in range(k):
+                vals = ",".join(f"{v:.5g}" for v in best[j])
+                f.write(f"{sid},{j + 1},{cs.labels[r][j]},{int(cs.edge[r][j])},")
+                f.write(f"{folds[n]},{vals}\n")
+            if n < N_EXAMPLES:
+                examples.append(best)
+            if truth is None:
+                continue
+            t_cells, t_labels = truth[n]
+            cells = cs.mask(n)
+            n_true += len(t_labels)
+            for name, sc in s.items():
+                hits.setdefault(name, []).append(image_hits(t_cells, t_labels, cells, sc, iou))
+            for name, change in variants.items():
+                v = method_scores(a, cell_p[r], None, edge=cs.edge[r], **{**policy, **change})
+                h = image_hits(t_cells, t_labels, cells, v["image_x_cell"], iou)
+                hits.setdefault(f"image_x_cell/{name}", []).append(h)
+            pairs = match(cells, t_cells, iou).pairs
+            for _, t in pairs:
+                labels.append(np.asarray(t_labels[t - 1], bool))
+                image.append(n)
+            idx = np.asarray([p - 1 for p, _ in pairs], np.int64)
+            for name, sc in s.items():
+                matched.setdefault(name, []).append(sc[idx].astype(np.float32))
     return {
         "hits": hits,
         "matched_scores": {m: np.concatenate(v).astype(np.float64) for m, v in matched.items()},

@@ -189,25 +189,15 @@ def _kept_part(part: str, files, settings: str):
 def _write_csv(out: str, parts: str, ids) -> None:
     """The submission CSV from the parts, one field at a time, written atomically (a
     2048-px field's string runs to megabytes: the rows are never all in memory)."""
-    import tempfile
-
+    from gapnet.io import atomic_open
     from gapnet.single_cell.submission import HEADER
 
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(HEADER + "\n")
-            for sid in ids:
-                with open(os.path.join(parts, f"{sid}.txt"), encoding="utf-8") as p:
-                    p.readline()  # the print
-                    f.write(f"{sid},{p.readline().rstrip(chr(10))}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(out) as f:
+        f.write(HEADER + "\n")
+        for sid in ids:
+            with open(os.path.join(parts, f"{sid}.txt"), encoding="utf-8") as p:
+                p.readline()  # the print
+                f.write(f"{sid},{p.readline().rstrip(chr(10))}\n")
 
 
 def predict_submission(
