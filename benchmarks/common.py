@@ -23,6 +23,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 
@@ -171,3 +173,16 @@ def last_json(log_path) -> dict:
     with open(log_path, encoding="utf-8", errors="replace") as f:
         lines = [line for line in f if line.startswith("{")]
     return json.loads(lines[-1]) if lines else {}
+
+
+# === Growth in n ===
+def slopes(stages) -> dict:
+    """Per stage, the least-squares slope of log(seconds) on log(n) over its rows (stages
+    with at least two distinct n)."""
+    out = {}
+    for name in dict.fromkeys(s["stage"] for s in stages):
+        pts = [(s["n"], s["seconds"]) for s in stages if s["stage"] == name and s["seconds"] > 0]
+        if len({n for n, _ in pts}) >= 2:
+            x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+            out[name] = round(float(np.polyfit(x, y, 1)[0]), 3)
+    return out

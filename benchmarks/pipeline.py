@@ -9,7 +9,7 @@ cores, no tf.data); the PNG path (tf.data decoding the files), with and without 
 augmentation recipe (OpenCV + NumPy); the cache path (the uint8 array file of
 `data_prep/build_cache.py`, one gather per batch), whose augmentation then runs on the
 device inside the model; and the cache with the CPU recipe. Every row is the median of
-`--repeats` windows of at least `--seconds` each on one stream (benchmarks/timing.py),
+`--repeats` windows of at least `--seconds` each on one stream (benchmarks/common.py),
 with the spread. Without --data the samples are made of the real HPA PNGs in tests/data
 (each sample's four channels are real single-channel files), so decode cost is that of
 real images; files are read once before timing (the page cache, not the disk).

@@ -55,11 +55,9 @@ import shutil
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import REPO  # noqa: E402
+from benchmarks.common import REPO, slopes  # noqa: E402
 from benchmarks.scale_plan import (  # noqa: E402
     plan_labels,
     plan_size,
@@ -71,16 +69,6 @@ from gapnet.jsonout import emit, json_main  # noqa: E402
 
 # set-up and fixed-window stages: their seconds do not measure growth in n
 NOT_SCALED = ("atlas", "trained_run", "train", "fake_run", "hpav18_write", "segment_rehearsal")
-
-
-def slopes(stages) -> dict:
-    out = {}
-    for name in dict.fromkeys(s["stage"] for s in stages):
-        pts = [(s["n"], s["seconds"]) for s in stages if s["stage"] == name and s["seconds"] > 0]
-        if len({n for n, _ in pts}) >= 2:
-            x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-            out[name] = round(float(np.polyfit(x, y, 1)[0]), 3)
-    return out
 
 
 def top_two(stages) -> list:

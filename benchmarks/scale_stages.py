@@ -12,7 +12,7 @@ training's shuffled order, no CPU augmentation: the cache path augments on the d
 from ROOT's 512-px uint8 cache; samples/s.
 train: GapNet-PL at 512 px with device augmentation (`benchmarks/train_speed.py`'s recipe),
 img/s fed from the cache in shuffled order and, as the ceiling, from one batch held in
-memory (benchmarks/timing.py windows).
+memory (benchmarks/common.py windows).
 fake-run: a finished run folder for ROOT whose fold predictions are synthetic (noisy
 functions of the labels) and whose models are absent, for timing the OOF evaluation
 (`run_kfold.py --merge`) and the report on n x 28 predictions. Not a trained model.

@@ -57,7 +57,14 @@ def real_figure(path: str) -> None:
     print(f"wrote {path}")
 
 
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", help="the PNG to write (docs/segmentation_real.png)")
+    real_figure(p.parse_args(argv).out)
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        raise SystemExit(__doc__.split("\n\n")[1].strip())
-    real_figure(sys.argv[1])
+    sys.exit(main())

@@ -25,7 +25,6 @@ enough for thousands of draws.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +32,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+
+from gapnet.jsonout import emit, json_main  # noqa: E402
 
 C = 19  # the 2021 classes
 FREQ = 0.5 * 0.8 ** np.arange(C)  # each class's share of images: a few common, many rare
@@ -127,6 +128,7 @@ def coverage(n: int, reps: int, n_boot: int, truth: dict, seed: int) -> dict:
     }
 
 
+@json_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, nargs="+", default=[30, 240])
@@ -162,7 +164,7 @@ def main(argv=None) -> int:
     )
     print(f"nearest 95 %: {best}", file=sys.stderr)
     if a.json:
-        print(json.dumps(result, indent=1))
+        emit(result)
     return 0
 
 

@@ -46,8 +46,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import PY, disk_bytes, last_json, run, slopes  # noqa: E402
+from gapnet.jsonout import emit, json_main  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-PY = sys.executable
 STAGES = ("segment", "crop_cache", "cell_epoch", "scoring", "submission")
 FULL_SET = 21806
 
@@ -209,9 +211,8 @@ def stage_field_cost(a) -> dict:
 # ---- the driver ----------------------------------------------------------------------
 
 
+@json_main
 def main(argv=None) -> int:
-    from benchmarks.scale import disk_bytes, run, slopes
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
     p.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 4000])
@@ -270,7 +271,7 @@ def main(argv=None) -> int:
                 kill = _after_first_flush(cells, a.kill_after)
             log = os.path.join(logs, f"{name}.log")
             r = run(me + args + common, log, outputs, kill_after=kill)
-            r.update(_last_json(log))
+            r.update(last_json(log))
             rows.append({"stage": name, "n": n, **r})
             print(_row(rows[-1]), file=sys.stderr, flush=True)
         rows.append({"stage": "folder_disk", "n": n, "disk_mb": disk_bytes([root]) / 1e6})
@@ -283,11 +284,11 @@ def main(argv=None) -> int:
         args += ["--out", os.path.join(work, "field_cost"), "--crop", str(a.crop)]
         args += ["--fields", str(a.field_count), "--field-sizes", *map(str, a.field_sizes)]
         r = run(me + args, log, [os.path.join(work, "field_cost")])
-        result["field_cost"] = {**_last_json(log), "peak_rss_mb": r["peak_rss_mb"]}
+        result["field_cost"] = {**last_json(log), "peak_rss_mb": r["peak_rss_mb"]}
     print("slopes (log seconds / log n): " + json.dumps(result["slopes"]), file=sys.stderr)
     print("inside the call: " + json.dumps(result["call_slopes"]), file=sys.stderr)
     if a.json:
-        print(json.dumps(result, indent=1))
+        emit(result)
     return 0
 
 
@@ -313,12 +314,6 @@ def _given_masks(cells: str, given: str) -> None:
         dst = os.path.join(given, f[: -len(".png")] + "_cells.png")
         if not os.path.exists(dst):
             os.link(os.path.join(cells, "masks", f), dst)
-
-
-def _last_json(path: str) -> dict:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = [line for line in f if line.startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
 
 
 def _row(r: dict) -> str:

@@ -14,7 +14,7 @@ its batches:
 - PNG: decoding the PNG files, augmentation on the device;
 - PNG + CPU aug: decoding the PNGs with the CPU recipe (gapnet 0.2's path).
 
-Each cell is the median of --repeats windows of at least --seconds (benchmarks/timing.py).
+Each cell is the median of --repeats windows of at least --seconds (benchmarks/common.py).
 The data are 80 synthetic samples written at the row's size. The ratio cache/memory says
 whether the input keeps up with the model (goal >= 0.9).
 """
