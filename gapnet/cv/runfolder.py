@@ -136,3 +136,28 @@ def mark_done(path: str, files, fold: int, **extra) -> None:
         os.path.join(path, "done.json"),
         {"fold": fold, "sha256": {f: _sha256(os.path.join(path, f)) for f in files}, **extra},
     )
+
+
+# Names that lived here before gapnet 0.4 (docs/architecture.md, "Moved in 0.4"): still
+# importable from here, with a DeprecationWarning naming the new home.
+_MOVED = {
+    **dict.fromkeys(("RunLock", "check_config", "IGNORED_ON_RESUME"), "gapnet.cv.runlock"),
+    **dict.fromkeys(
+        ("load_run", "RunTable", "is_copy", "require_finished", "run_data", "record_data"),
+        "gapnet.cv.runread",
+    ),
+}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        warnings.warn(
+            f"gapnet.cv.runfolder.{name} moved to {_MOVED[name]}.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

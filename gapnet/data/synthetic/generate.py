@@ -272,3 +272,20 @@ def _single_thread():
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def __getattr__(name):
+    """`default_dataset`, `cache_dir` and `CACHE_ENV` lived here before gapnet 0.4: still
+    importable, with a DeprecationWarning naming `gapnet.data.synthetic.default`."""
+    if name in ("default_dataset", "cache_dir", "CACHE_ENV"):
+        import warnings
+
+        from gapnet.data.synthetic import default
+
+        warnings.warn(
+            f"gapnet.data.synthetic.generate.{name} moved to gapnet.data.synthetic.default",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(default, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
