@@ -16,7 +16,11 @@ prediction resumes; parts made otherwise are discarded and predicted afresh.
 --images: a multi-channel TIFF / OME-TIFF file, or a folder of them and/or of per-channel
 files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the model's).
 Which TIFF channel is which: --channels (file order), else OME channel names. Writes one CSV
-row per image: the labels and the probabilities (28, or 19 for a 2021 run).
+row per image: Id (the stem), the labels and the probabilities (28, or 19 for a 2021 run;
+a run on its data's own classes.csv: one column per class, named by the class).
+A model trained on a channel set (e.g. GFP=green,DAPI=blue) reads the files its run named
+(`<stem>_GFP.png`), or those --channel-map names (`ch1=green,ch2=blue`: `<stem>_ch1.png`);
+an image lacking one is refused, named; channels the model does not use are dropped.
 
 --format hpa2021: the HPA 2021 Single-Cell submission (ID,ImageWidth,ImageHeight,
 PredictionString) from a single-cell run (experiments/run_single_cell.py --out) or a plain
@@ -59,6 +63,12 @@ def parse(argv=None):
     p.add_argument(
         "--channels",
         help="TIFF channel names in file order, e.g. red,green,blue,yellow (default: OME metadata)",
+    )
+    p.add_argument(
+        "--channel-map",
+        dest="channel_map",
+        help="--images: your file channel names -> the model's roles, e.g. ch1=green,ch2=blue "
+        "(default: the names the run was trained on)",
     )
     p.add_argument(
         "--out",
@@ -149,18 +159,44 @@ def test_set(args) -> int:
 
 
 def own_images(args) -> int:
-    from gapnet.export.apply import model_of_run, predict_images, write_image_predictions
+    from gapnet.channels import parse_channel_map
+    from gapnet.export.apply import (
+        input_channels,
+        model_of_run,
+        predict_images,
+        run_channel_set,
+        write_image_predictions,
+    )
 
     if args.preset:
         from gapnet.export.preset import load_preset
 
         preset = load_preset(args.preset)
-        model, thresholds = preset.model, preset.thresholds
+        model, thresholds, trained = preset.model, preset.thresholds, preset.channel_set
     else:
         model, thresholds = model_of_run(args.run)
-    channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
+        trained = run_channel_set(args.run)
+    try:
+        given = parse_channel_map(args.channel_map) if args.channel_map else None
+    except ValueError as e:
+        raise DataError(f"--channel-map: {e}") from None
+    cs = input_channels(trained, given)
+    if given and set(given.values()) - set(cs.roles):
+        print(
+            f"note: --channel-map roles {sorted(set(given.values()) - set(cs.roles))} are not "
+            f"the model's ({cs.describe()}): those files are dropped",
+            file=sys.stderr,
+        )
+    channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
     names, probs, labels = predict_images(
-        model, thresholds, args.images, channels, args.batch_size or 16, args.empty
+        model,
+        thresholds,
+        args.images,
+        channels,
+        args.batch_size or 16,
+        args.empty,
+        cs,
+        log=lambda m: print(m, file=sys.stderr),
     )
     out = args.out or "predictions.csv"
     write_image_predictions(out, names, probs, labels)

@@ -2,6 +2,7 @@
 
     python experiments/run_kfold.py                      # GapNet, 3 folds, synthetic atlas
     python experiments/run_kfold.py --data ROOT --config experiments/configs/hpa_512.yaml
+    python experiments/run_kfold.py --data DIR --channel-map GFP=green,DNA=blue --image-size 48
 
 Without --data it uses the embedded synthetic atlas (generated once, then cached), with the
 small recipe of `Config.synthetic_default()`. Rerunning with the same --out resumes: folds
@@ -55,6 +56,13 @@ def parse(argv=None):
         help="override a config key (repeatable)",
     )
     p.add_argument("--folds-file", dest="folds_file", help="reuse an Id,fold CSV")
+    p.add_argument(
+        "--channel-map",
+        dest="channel_map",
+        help="your file channel names -> gapnet's roles, e.g. GFP=green,DAPI=blue (files "
+        "<Id>_GFP.png ...; roles not mapped are absent from the model); or --set "
+        "channels=green,blue for a subset of the roles' own files",
+    )
     p.add_argument(
         "--scheme",
         choices=["hpa2018", "hpa2021"],
@@ -115,7 +123,8 @@ def resolve_config(args) -> Config:
     # The synthetic recipe's warmup is a quarter of its epochs, so --epochs rescales it.
     base = Config() if args.data else Config.synthetic_default(args.epochs or 12)
     cfg = Config.from_file(args.config, base) if args.config else base
-    flags = {
+    flags = {"channel_map": args.channel_map} if args.channel_map else {}
+    flags |= {
         k: getattr(args, k)
         for k in (
             "data",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from gapnet.classes import CHANNELS
 from gapnet.config_rules import coerce
 
 
@@ -31,7 +32,11 @@ class Config:
     synthetic_seed: int = 0  # ... and generator seed
     synthetic_variability: float = 0.0  # ... single-cell variability 0..1 (docs/single_cell.md)
     scheme: str | None = None  # labels: "hpa2018", "hpa2021"; None: from the CSV's header
-    # (the synthetic atlas is then hpa2018)
+    # (the synthetic atlas is then hpa2018); a folder's own classes: DIR/classes.csv
+    channels: tuple = CHANNELS  # the roles the model sees (any subset holding green), e.g.
+    # green,blue for a GFP + DNA screen; input channel k is the k-th in CHANNELS order
+    channel_map: dict = field(default_factory=dict)  # file channel name -> role, e.g.
+    # {GFP: green, DAPI: blue}: files <Id>_GFP.png; its roles are the run's channels
     # === Model ===
     model: str = "gapnet"
     model_kwargs: dict = field(default_factory=dict)  # builder arguments (gapnet.models.build)
@@ -196,6 +201,13 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    @property
+    def channel_set(self):
+        """The run's `gapnet.channels.ChannelSet` (roles and file channel names)."""
+        from gapnet.channels import make_channel_set
+
+        return make_channel_set(self.channels, self.channel_map)
 
     # === Checks ===
     def check(self) -> None:

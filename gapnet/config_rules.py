@@ -28,6 +28,9 @@ def check(cfg) -> None:
 
     if cfg.scheme is not None and cfg.scheme not in SCHEMES:
         raise ValueError(f"scheme={cfg.scheme!r}; expected one of {tuple(SCHEMES)} or null")
+    from gapnet.channels import make_channel_set
+
+    make_channel_set(cfg.channels, cfg.channel_map)  # ValueError naming the bad channel
     if not 0 <= cfg.synthetic_variability <= 1:
         raise ValueError(
             f"synthetic_variability must be in [0, 1], got {cfg.synthetic_variability}"
@@ -121,6 +124,14 @@ def coerce(key: str, value, hint):
     elif hint is str:
         if isinstance(value, str):
             return value
+    elif hint is tuple and key == "channels":  # "green,blue" or [green, blue]
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)) and all(isinstance(x, str) for x in items):
+            return tuple(x.strip().lower() for x in items if x.strip())
+    elif hint is dict and key == "channel_map" and isinstance(value, str):  # "GFP=green,..."
+        from gapnet.channels import parse_channel_map
+
+        return parse_channel_map(value)
     elif hint is tuple:
         reals = [_real(x) for x in value] if isinstance(value, (list, tuple)) else []
         if len(reals) == 2 and None not in reals:

@@ -75,12 +75,27 @@ def get_scheme(name: str | LabelScheme) -> LabelScheme:
         raise ValueError(f"unknown label scheme {name!r} (known: {', '.join(SCHEMES)})") from None
 
 
+# A user's own classes (`DIR/classes.csv`, a run's copy): the latest declared per width.
+_OWN: dict[int, LabelScheme] = {}
+
+
+def own_scheme(names) -> LabelScheme:
+    """A user's own classes (`classes.csv`) as a scheme written like 2018's (`Id,Target`,
+    labels space-separated), remembered for `scheme_of_width` in this process."""
+    sc = LabelScheme("own", tuple(names), "Id", "Target", " ")
+    _OWN[sc.n_classes] = sc
+    return sc
+
+
 def scheme_of_width(n_classes: int) -> LabelScheme:
-    """The scheme with `n_classes` classes (28: hpa2018, 19: hpa2021): how a table of
-    probabilities or labels names its columns.
+    """The scheme with `n_classes` classes: a user's own classes declared in this process
+    (`own_scheme`), else 28: hpa2018, 19: hpa2021; how a table of probabilities or labels
+    names its columns.
 
     Raises:
         ValueError: no scheme has that many classes."""
+    if n_classes in _OWN:
+        return _OWN[n_classes]
     for sc in SCHEMES.values():
         if sc.n_classes == n_classes:
             return sc

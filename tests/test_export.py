@@ -199,7 +199,7 @@ def test_own_16bit_tiffs_predict_as_the_same_pngs(tiny_run, tmp_path, capsys):
         == 0
     )
     rows = out.read_text().splitlines()
-    assert rows[0].startswith("image,labels,label_names,0,1") and len(rows) == 4
+    assert rows[0].startswith("Id,labels,label_names,0,1") and len(rows) == 4
     np.testing.assert_allclose([float(v) for v in rows[1].split(",")[3:]], from_png[0], rtol=1e-6)
     capsys.readouterr()
     assert main(["--run", tiny_run[0], "--images", str(tmp_path / "tiff")]) == 1

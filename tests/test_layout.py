@@ -10,6 +10,7 @@ ROOT = os.path.dirname(gapnet.__file__)
 # Stage of each top-level module or subpackage; a module may import its own stage or earlier.
 STAGES = {
     "classes": 0,
+    "channels": 0,
     "config": 0,
     "config_rules": 0,
     "io": 0,

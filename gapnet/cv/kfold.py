@@ -86,7 +86,9 @@ def train_fold(cfg: Config, task, log=print) -> np.ndarray:
         from gapnet.models import baselines
 
         r = task.reader
-        small = PngReader(r.image_dir, r.ext, r.ids, baselines.FEATURE_SIZE)
+        small = PngReader(
+            r.image_dir, r.ext, r.ids, baselines.FEATURE_SIZE, getattr(r, "channels", None)
+        )
         return baselines.fit_predict(
             cfg.model,
             small,
@@ -167,7 +169,7 @@ def run_kfold(
                 log(warning)
         require_fit(cfg, data.ids, data.groups)  # before anything is written
         check_config(out, cfg, force, log)
-        record_data(out, data.root, data.synthetic)
+        record_data(out, data.root, data.synthetic, data.classes)
         folds = assign_folds(cfg, out, data.ids, data.targets, data.groups)
         require_fit(cfg, data.ids, data.groups, folds)  # the folds' real sizes
         k_values = sorted(set(folds.tolist()))

@@ -67,13 +67,26 @@ class RunTable:
 DATA_RECORD = "data.json"
 
 
-def record_data(out: str, root: str, synthetic: bool) -> None:
+def record_data(out: str, root: str, synthetic: bool, classes=None) -> None:
     """Writes `out`/data.json: the dataset folder the run trained on (for the synthetic
-    atlas, the folder it was generated into, which $GAPNET_CACHE chose) and whether it is
-    synthetic; `run_data` reads it back."""
-    atomic_write_json(
-        os.path.join(out, DATA_RECORD), {"root": os.path.abspath(root), "synthetic": synthetic}
-    )
+    atlas, the folder it was generated into, which $GAPNET_CACHE chose), whether it is
+    synthetic, and the folder's own class names (`classes.csv`; None: an HPA scheme);
+    `run_data` and `run_classes` read it back."""
+    record = {"root": os.path.abspath(root), "synthetic": synthetic}
+    if classes:
+        record["classes"] = list(classes)
+    atomic_write_json(os.path.join(out, DATA_RECORD), record)
+
+
+def run_classes(out: str) -> tuple[str, ...] | None:
+    """A run's own class names (its data's `classes.csv`, recorded in data.json), declared
+    for this process (`gapnet.schemes.own_scheme`: tables and figures name them); None for
+    a run on an HPA scheme."""
+    from gapnet.schemes import own_scheme
+
+    path = os.path.join(out, DATA_RECORD)
+    names = read_json(path).get("classes") if os.path.isfile(path) else None
+    return own_scheme(names).classes if names else None
 
 
 def run_data(out: str, log=print) -> tuple[str, bool]:
@@ -121,6 +134,7 @@ def load_run(out: str, log=print) -> RunTable:
         raise RunError(f"{out} is not a run folder (no config.json)")
     cfg = Config.from_file(os.path.join(out, "config.json"))
     root, synthetic = run_data(out, log)
+    run_classes(out)
     table = open_source(root, scheme=cfg.scheme).labels
     ids, folds = read_fold_table(os.path.join(out, "folds.csv"))
     row = {i: n for n, i in enumerate(table.ids)}

@@ -7,7 +7,8 @@ with `pwrite` and read with one `preadv` per sample (no memory map: a reader's r
 memory does not grow with a cache larger than memory). One flat file beat TFRecord shards here: no
 parsing, random access for shuffling, and the page cache shares it between fold processes.
 
-Layout: `<root>/.gapnet-cache/<split>-<size>/{images.u8, ids.txt, rows.npy, meta.json}`. `meta.json`
+Layout: `<root>/.gapnet-cache/<split>-<size>/{images.u8, ids.txt, rows.npy, meta.json}` (a
+channel set other than the four: `<split>-<size>-<its file names>/`, C channels a row). `meta.json`
 holds a fingerprint of the source files (size and modification time of each), so an
 edited dataset is noticed. Builds are incremental: `rows.npy` records which files each
 row was decoded from, so a killed build continues where it stopped and a rebuild after
@@ -35,16 +36,19 @@ _OPEN_LOCK = threading.Lock()
 CHUNK = 256  # rows decoded between two progress saves
 
 
-def cache_dir(root: str, split: str, size: int) -> str:
-    return os.path.join(os.path.abspath(root), CACHE_FOLDER, f"{split}-{size}")
+def cache_dir(root: str, split: str, size: int, channels=None) -> str:
+    """The cache of a split at `size`; a channel set other than the four gets its own
+    (`<split>-<size>-<names>`: the files it reads)."""
+    tag = "" if channels is None or channels.default else "-" + "-".join(channels.names)
+    return os.path.join(os.path.abspath(root), CACHE_FOLDER, f"{split}-{size}{tag}")
 
 
-def sample_prints(image_dir: str, ext, ids) -> np.ndarray:
-    """One 64-bit print per sample of its four files' sizes and modification times."""
+def sample_prints(image_dir: str, ext, ids, names=CHANNELS) -> np.ndarray:
+    """One 64-bit print per sample of its channel files' sizes and modification times."""
     out = np.empty(len(ids), np.uint64)
     for n, sample_id in enumerate(ids):
         h = hashlib.blake2b(sample_id.encode(), digest_size=8)
-        for color in CHANNELS:
+        for color in names:
             try:
                 st = os.stat(channel_path(image_dir, sample_id, color, ext))
                 h.update(f":{st.st_size}:{st.st_mtime_ns}".encode())
@@ -54,9 +58,9 @@ def sample_prints(image_dir: str, ext, ids) -> np.ndarray:
     return out
 
 
-def fingerprint(image_dir: str, ext, ids) -> str:
+def fingerprint(image_dir: str, ext, ids, names=CHANNELS) -> str:
     """Changes when any of the samples' files is replaced, edited, added or removed."""
-    return hashlib.sha256(sample_prints(image_dir, ext, ids).tobytes()).hexdigest()
+    return hashlib.sha256(sample_prints(image_dir, ext, ids, names).tobytes()).hexdigest()
 
 
 def build(
@@ -66,6 +70,7 @@ def build(
     workers: int | None = None,
     progress: bool = True,
     log=print,
+    channels=None,
 ) -> str:
     """Decodes the samples of `split` into the cache (only those not cached yet or whose
     files changed) and returns the cache folder.
@@ -77,13 +82,13 @@ def build(
 
     from gapnet.data.source import open_source
 
-    src = open_source(root, split)
+    src = open_source(root, split, channels=channels)
     ids = list(src.labels.ids)
     if not ids:
         raise DataError(f"{src.csv_path}: no samples to cache")
-    out = cache_dir(root, split, size)
+    out = cache_dir(root, split, size, src.channels)
     os.makedirs(out, exist_ok=True)
-    prints = sample_prints(src.image_dir, src.ext, ids)
+    prints = sample_prints(src.image_dir, src.ext, ids, src.channels.names)
     fp = hashlib.sha256(prints.tobytes()).hexdigest()
     meta_path = os.path.join(out, "meta.json")
     if os.path.isfile(meta_path):
@@ -91,7 +96,7 @@ def build(
             log(f"cache {out} is up to date ({len(ids)} samples at {size}px)")
             return out
         os.remove(meta_path)  # stale until the changed rows are redone
-    shape = (len(ids), size, size, len(CHANNELS))
+    shape = (len(ids), size, size, len(src.channels))
     data_path, rows_path = os.path.join(out, "images.u8"), os.path.join(out, "rows.npy")
     # rows.npy: the print of the files each row was decoded from (0: not written yet).
     same_ids = (
@@ -129,7 +134,10 @@ def build(
                 rows = todo[start : start + CHUNK]
                 for i, img in zip(
                     rows,
-                    pool.map(lambda i: read_sample(src.image_dir, ids[i], size, src.ext), rows),
+                    pool.map(
+                        lambda i: read_sample(src.image_dir, ids[i], size, src.ext, src.channels),
+                        rows,
+                    ),
                     strict=True,
                 ):
                     _write_row(
@@ -154,6 +162,7 @@ def build(
             "ext": src.ext,
             "source": src.image_dir,
             "fingerprint": fp,
+            "channels": src.channels.to_json(),
         },
     )
     log(f"cache {out}: {len(ids)} samples at {size}px, {os.path.getsize(data_path) / 1e9:.2f} GB")
@@ -209,7 +218,10 @@ class CacheReader:
             )
         self.folder, self.ids, self.size = folder, list(ids), int(meta["size"])
         self.rows = np.array([row[i] for i in ids], np.int64)
-        self.shape = (self.size, self.size, len(CHANNELS))
+        from gapnet.channels import ChannelSet
+
+        self.channels = ChannelSet.from_json(meta.get("channels"))
+        self.shape = (self.size, self.size, len(self.channels))
         self.path = os.path.join(folder, "images.u8")
         expected = int(meta["n"]) * int(np.prod(self.shape))
         if os.path.getsize(self.path) != expected:
@@ -269,13 +281,13 @@ def open_reader(src, ids, size: int, mode: str = "auto", log=print):
     from gapnet.data.pipeline import PngReader
 
     if mode != "off":
-        folder = cache_dir(src.root, src.split, size)
+        folder = cache_dir(src.root, src.split, size, src.channels)
         meta_path = os.path.join(folder, "meta.json")
         problem = None
         if not os.path.isfile(meta_path):
             problem = f"no cache at {folder}"
         elif read_json(meta_path)["fingerprint"] != fingerprint(
-            src.image_dir, src.ext, read_ids(folder)
+            src.image_dir, src.ext, read_ids(folder), src.channels.names
         ):
             problem = f"the cache {folder} is stale (the image files changed since it was built)"
         if problem is None:
@@ -289,7 +301,7 @@ def open_reader(src, ids, size: int, mode: str = "auto", log=print):
             )
         if "stale" in problem:
             log(f"warning: {problem}; reading the image files instead (rebuild the cache)")
-    return PngReader(src.image_dir, src.ext, ids, size)
+    return PngReader(src.image_dir, src.ext, ids, size, src.channels)
 
 
 def read_ids(folder: str) -> list[str]:

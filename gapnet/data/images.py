@@ -5,7 +5,9 @@ Rules (documented in docs/data.md, tested in tests/test_images.py):
 - Every array is uint8. A 16-bit file is scaled by its dtype range (v * 255 / 65535,
   rounded), never clipped: Keras' loaders saturate 16-bit images (keras#13023). A
   32-bit integer or float file is scaled by its own maximum.
-- A multi-plane file (RGB, RGBA, as the HPAv18 JPGs and some re-saved PNGs are) gives
+- A multi-plane file whose colour planes are equal (a grey picture stored as RGB or RGBA,
+  as the BBBC013 crops are) is that one grey plane, whatever its role.
+- Another multi-plane file (RGB, RGBA, as the HPAv18 JPGs and some re-saved PNGs are) gives
   the plane of its colour: red -> R, green -> G, blue -> B, yellow -> mean(R, G) (the
   HPA renders yellow as red + green). An alpha plane is ignored.
 - Any size is resized to `size` x `size` (area interpolation when shrinking, bilinear
@@ -182,10 +184,13 @@ def read_channel(
     return arr if size is None else _resize(arr, size)
 
 
-def read_sample(image_dir: str, sample_id: str, size: int, ext="png") -> np.ndarray:
-    """Reads the four channel files of a sample as uint8 (size, size, 4) in `CHANNELS` order
-    (`ext`: as in `channel_path`)."""
-    out = np.empty((size, size, len(CHANNELS)), np.uint8)
-    for c, color in enumerate(CHANNELS):
-        out[..., c] = read_channel(channel_path(image_dir, sample_id, color, ext), color, size)
+def read_sample(image_dir: str, sample_id: str, size: int, ext="png", channels=None) -> np.ndarray:
+    """Reads the channel files of a sample as uint8 (size, size, C) in the roles' order of
+    `channels` (a `gapnet.channels.ChannelSet`; default the four, `<Id>_<color>` files;
+    `ext`: as in `channel_path`)."""
+    roles = channels.roles if channels is not None else CHANNELS
+    names = channels.names if channels is not None else CHANNELS
+    out = np.empty((size, size, len(roles)), np.uint8)
+    for c, (role, name) in enumerate(zip(roles, names, strict=True)):
+        out[..., c] = read_channel(channel_path(image_dir, sample_id, name, ext), role, size)
     return out

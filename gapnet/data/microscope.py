@@ -1,5 +1,11 @@
 """A user's own microscope images: multi-channel TIFF / OME-TIFF files, or one file per
-channel, read as gapnet samples (uint8 (size, size, 4) in `CHANNELS` order).
+channel, read as gapnet samples (uint8 (size, size, C) in the order of a model's channel
+set, `gapnet.channels`; the four `CHANNELS` by default).
+
+- A model's channel set names each role's file channel (`GFP=green`): a TIFF's channel
+  names (given or OME) and a per-channel file's `<stem>_<name>` are matched to them
+  (case-insensitively). A sample lacking one of the model's channels is refused, naming
+  the file and the channel; a channel the model does not use is dropped (one note).
 
 - Multi-channel TIFF: channels first (CYX, as microscopes write them) or last (YXC); the
   channel axis is the one tifffile names C, S or Q, else the axis of length 4. Which
@@ -22,6 +28,7 @@ import re
 
 import numpy as np
 
+from gapnet.channels import ALL
 from gapnet.classes import CHANNELS
 from gapnet.data.images import IMAGE_EXTENSIONS, ImageError, _resize, read_channel, to_uint8
 
@@ -73,21 +80,30 @@ def _tiff_planes(path: str, channels=None) -> tuple[np.ndarray, list[str] | None
     return arr, names
 
 
-def read_tiff(path: str, size: int, channels=None) -> np.ndarray:
-    """A multi-channel TIFF / OME-TIFF as uint8 (size, size, 4) in `CHANNELS` order."""
+def read_tiff(path: str, size: int, channels=None, channel_set=None, notes=None) -> np.ndarray:
+    """A multi-channel TIFF / OME-TIFF as uint8 (size, size, C) in the order of
+    `channel_set` (default: the four `CHANNELS`); `notes` gets the names of channels the
+    set does not use (dropped)."""
+    want = list((channel_set or ALL).names)
     arr, names = _tiff_planes(path, channels)
     if not names:
         raise ImageError(
             path,
             "which channel is which is unknown: give the order "
-            "(--channels red,green,blue,yellow) or OME channel names",
+            f"(--channels {','.join(want)}) or OME channel names",
         )
-    missing = [c for c in CHANNELS if c not in names]
+    lower = [n.lower() for n in names]
+    missing = [c for c in want if c.lower() not in lower]
     if missing:
-        raise ImageError(path, f"no {', '.join(missing)} channel among {names}")
+        raise ImageError(
+            path, f"no {', '.join(missing)} channel among {names} (the model needs {want})"
+        )
+    if notes is not None:
+        notes += [n for n in names if n.lower() not in {c.lower() for c in want}]
     planes = to_uint8(arr, path)
     return np.stack(
-        [_resize(np.ascontiguousarray(planes[..., names.index(c)]), size) for c in CHANNELS], -1
+        [_resize(np.ascontiguousarray(planes[..., lower.index(c.lower())]), size) for c in want],
+        -1,
     )
 
 
@@ -173,20 +189,29 @@ def read_planes(source, channels=None) -> dict[str, np.ndarray]:
     )
 
 
-def find_images(path: str, lone: bool = False) -> list[tuple[str, object]]:
+_ANY_CHANNEL = re.compile(r"^(.+)_([^_.]+)\.(" + "|".join(IMAGE_EXTENSIONS) + r")$", re.IGNORECASE)
+
+
+def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str, object]]:
     """(name, what to read) of every sample at `path`: a TIFF file, or a folder of TIFF files
-    and/or per-channel files (with `lone`, also other PNG / JPEG files, each one sample).
-    What to read is a file path (TIFF or lone file) or a {colour: path} dict."""
+    and/or per-channel files `<stem>_<name>` (with `lone`, also other PNG / JPEG files, each
+    one sample). A stem with a file of one of `names` (a channel set's file names, the four
+    colours by default) is a per-channel sample, and all its `<stem>_<x>` files are its
+    channels. What to read is a file path (TIFF or lone file) or a {channel: path} dict
+    (colours lower-cased; a channel set's own names as the files spell them)."""
     if os.path.isfile(path):
         return [(os.path.splitext(os.path.basename(path))[0], path)]
     if not os.path.isdir(path):
         raise ImageError(path, "no such file or folder")
+    known = {n.lower() for n in names}
+    parsed = {f: _ANY_CHANNEL.match(f) for f in sorted(os.listdir(path))}
+    stems = {m.group(1) for m in parsed.values() if m and m.group(2).lower() in known}
     found, groups = [], {}
-    for f in sorted(os.listdir(path)):
+    for f, m in parsed.items():
         full = os.path.join(path, f)
-        m = _PER_CHANNEL.match(f)
-        if m:
-            groups.setdefault(m.group(1), {})[m.group(2).lower()] = full
+        if m and m.group(1) in stems:
+            ch = m.group(2)
+            groups.setdefault(m.group(1), {})[ch.lower() if ch.lower() in CHANNELS else ch] = full
         elif f.lower().endswith(TIFF) or (
             lone and f.lower().endswith(tuple("." + e for e in IMAGE_EXTENSIONS))
         ):
@@ -198,12 +223,30 @@ def find_images(path: str, lone: bool = False) -> list[tuple[str, object]]:
     return found
 
 
-def read_image(source, size: int, channels=None) -> np.ndarray:
-    """Reads one entry of `find_images` as uint8 (size, size, 4)."""
+def read_image(source, size: int, channels=None, channel_set=None, notes=None) -> np.ndarray:
+    """Reads one entry of `find_images` as uint8 (size, size, C) in the order of
+    `channel_set` (default: the four colours); `notes` (a list) gets the names of the
+    channels it has that the set does not use (dropped).
+
+    Raises:
+        ImageError: naming a file of the sample and each channel the set needs that it lacks.
+    """
+    cs = channel_set or ALL
     if isinstance(source, dict):
-        missing = [c for c in CHANNELS if c not in source]
+        have = {k.lower(): v for k, v in source.items()}
+        missing = [(n, r) for n, r in zip(cs.names, cs.roles, strict=True) if n.lower() not in have]
         if missing:
             any_file = next(iter(source.values()))
-            raise ImageError(any_file, f"no {', '.join(missing)} file beside it")
-        return np.stack([read_channel(source[c], c, size) for c in CHANNELS], -1)
-    return read_tiff(source, size, channels)
+            what = ", ".join(n if n == r else f"{n} ({r})" for n, r in missing)
+            raise ImageError(any_file, f"no {what} file beside it")
+        if notes is not None:
+            wanted = {n.lower() for n in cs.names}
+            notes += [k for k in source if k.lower() not in wanted]
+        return np.stack(
+            [
+                read_channel(have[n.lower()], r, size)
+                for r, n in zip(cs.roles, cs.names, strict=True)
+            ],
+            -1,
+        )
+    return read_tiff(source, size, channels, cs, notes)

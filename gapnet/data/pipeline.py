@@ -1,4 +1,5 @@
-"""The tf.data input pipeline: HPA samples -> (uint8 [B, H, W, 4], multi-hot [B, 28]).
+"""The tf.data input pipeline: HPA samples -> (uint8 [B, H, W, C], multi-hot [B, classes])
+(C: the run's channels, 4 by default).
 
 Batches stay uint8, a quarter of float32's bytes, all the way to the model: every gapnet
 network converts to float in 0..1 in its first layer (`to_float`), on the device.
@@ -25,18 +26,23 @@ from gapnet.data.images import describe_ext, read_sample
 
 
 class PngReader:
-    """Reads sample i of `ids` from Kaggle-layout files as uint8 (size, size, 4); `ext` is
-    one extension or a mapping Id -> extension (`HPASource.ext`)."""
+    """Reads sample i of `ids` from Kaggle-layout files as uint8 (size, size, C); `ext` is
+    one extension or a mapping Id -> extension (`HPASource.ext`); `channels`: the run's
+    `gapnet.channels.ChannelSet` (default the four)."""
 
-    def __init__(self, image_dir: str, ext, ids, size: int):
+    def __init__(self, image_dir: str, ext, ids, size: int, channels=None):
+        from gapnet.channels import ALL
+
         self.image_dir, self.ext, self.ids, self.size = image_dir, ext, list(ids), size
+        self.channels = channels or ALL
+        self.shape = (size, size, len(self.channels))
         self.kind = f"{describe_ext(ext)} files in {image_dir}"
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __call__(self, i: int) -> np.ndarray:
-        return read_sample(self.image_dir, self.ids[i], self.size, self.ext)
+        return read_sample(self.image_dir, self.ids[i], self.size, self.ext, self.channels)
 
 
 def epoch_size(n: int, batch_size: int, parts: int = 1) -> int:
@@ -93,6 +99,7 @@ def make_dataset(
     """
     indices = np.arange(len(reader)) if indices is None else np.asarray(indices, np.int64)
     size = reader.size
+    depth = getattr(reader, "shape", (0, 0, len(CHANNELS)))[-1]  # C input channels
     n = len(indices)
     parts = 1 if shard is None else shard[2]
     if shard is not None and (not training or batch_size % parts):
@@ -135,14 +142,14 @@ def make_dataset(
 
     def tf_load(i, s):
         img = tf.numpy_function(load, [i, s], tf.uint8, stateful=False)
-        img.set_shape((size, size, len(CHANNELS)))
+        img.set_shape((size, size, depth))
         if targets is None:
             return img
         return img, tf.gather(labels, i)
 
     def tf_load_batch(i, s):
         img = tf.numpy_function(reader.read_batch, [i], tf.uint8, stateful=False)
-        img = tf.ensure_shape(img, (None, size, size, len(CHANNELS)))
+        img = tf.ensure_shape(img, (None, size, size, depth))
         return img if targets is None else (img, tf.gather(labels, i))
 
     by_batch = hasattr(reader, "read_batch") and not use_aug  # uint8 cache: one gather a batch

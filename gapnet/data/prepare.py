@@ -21,7 +21,8 @@ class Prepared:
         ids, targets: the good samples' Ids and (n, classes) 0/1 labels (28 in the 2018
             scheme, 19 in the 2021 one).
         groups: each sample's group (its own Id, or the original of an augmented copy).
-        reader: reads sample i as uint8 (H, W, 4) at the run's image size.
+        reader: reads sample i as uint8 (H, W, C) at the run's image size (C: the run's
+            channels, `cfg.channel_set`).
     """
 
     root: str
@@ -30,6 +31,7 @@ class Prepared:
     targets: np.ndarray
     groups: list
     reader: object
+    classes: tuple | None = None  # the folder's own class names (classes.csv), else None
 
 
 def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
@@ -59,11 +61,25 @@ def prepare(cfg: Config, log=print) -> Prepared:
     from gapnet.data.validate import check_or_raise, summarize_notes, validate
 
     root, synthetic = resolve_data(cfg, log)
-    report = validate(root, "train", cfg.image_size, progress=False, scheme=cfg.scheme)
+    report = validate(
+        root,
+        "train",
+        cfg.image_size,
+        progress=False,
+        scheme=cfg.scheme,
+        channels=cfg.channel_set,
+    )
     for line in summarize_notes(report.notes)[:5]:
         log(line)
     ids = check_or_raise(report, cfg.skip_bad, log)
     src = report.source
     table = src.labels.subset(np.isin(np.array(src.labels.ids), ids))
     reader = open_reader(src, table.ids, cfg.image_size, cfg.cache, log)
-    return Prepared(root, synthetic, list(table.ids), table.targets, list(table.groups), reader)
+    classes = None
+    if table.scheme == "own":
+        from gapnet.schemes import scheme_of_width
+
+        classes = scheme_of_width(table.targets.shape[1]).classes
+    return Prepared(
+        root, synthetic, list(table.ids), table.targets, list(table.groups), reader, classes
+    )

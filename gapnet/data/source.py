@@ -4,7 +4,10 @@ Kaggle layout: `ROOT/train.csv` with images in `ROOT/train/` (Kaggle's unzip lay
 directly in `ROOT`; the test split is `ROOT/sample_submission.csv` with images in
 `ROOT/test/` (or `ROOT`). Four files per sample: `<Id>_red|green|blue|yellow.<ext>`,
 where ext is png (Kaggle) or jpg (HPAv18), found per sample from one listing of the
-folder (a folder may mix them).
+folder (a folder may mix them). A run on a channel set (`gapnet.channels`) reads
+`<Id>_<name>.<ext>` files, one per role, named by the user's own channel names. A folder
+may declare its own classes in `ROOT/classes.csv` (`index,name`); without it, the classes
+are the HPA scheme of the CSV's header.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from gapnet.channels import ALL, ChannelSet
 from gapnet.data.images import IMAGE_EXTENSIONS, channel_path
-from gapnet.data.labels import DataError, LabelTable, Problem, parse_label_csv
+from gapnet.data.labels import DataError, LabelTable, Problem, parse_label_csv, read_classes
 
 SPLITS = {"train": ("train.csv", "train"), "test": ("sample_submission.csv", "test")}
 
@@ -32,6 +36,7 @@ class HPASource:
             either).
         labels: the CSV's good rows.
         csv_problems: the CSV's bad rows (left out of `labels`).
+        channels: the roles read and their file channel names (default: the four).
     """
 
     root: str
@@ -41,14 +46,13 @@ class HPASource:
     ext: str | dict[str, str]
     labels: LabelTable
     csv_problems: tuple[Problem, ...]
+    channels: ChannelSet = ALL
 
     def paths(self, sample_id: str) -> list[str]:
-        from gapnet.classes import CHANNELS
-
-        return [channel_path(self.image_dir, sample_id, c, self.ext) for c in CHANNELS]
+        return [channel_path(self.image_dir, sample_id, c, self.ext) for c in self.channels.names]
 
 
-def detect_ext(image_dir: str, ids) -> str | dict[str, str]:
+def detect_ext(image_dir: str, ids, names=None) -> str | dict[str, str]:
     """The file extension of each sample from one listing of `image_dir` (no stat per
     file): the extension most of its four channel files have (ties: `IMAGE_EXTENSIONS`
     order). A sample with no file at all gets the folder's most common extension (png if
@@ -58,7 +62,7 @@ def detect_ext(image_dir: str, ids) -> str | dict[str, str]:
 
     from gapnet.classes import CHANNELS
 
-    wanted, colors = set(ids), set(CHANNELS)
+    wanted, colors = set(ids), set(names or CHANNELS)
     counts: dict[str, Counter] = {}
     try:
         names = os.listdir(image_dir)
@@ -79,10 +83,14 @@ def detect_ext(image_dir: str, ids) -> str | dict[str, str]:
 
 
 def open_source(
-    root: str | os.PathLike, split: str = "train", scheme: str | None = None
+    root: str | os.PathLike,
+    split: str = "train",
+    scheme: str | None = None,
+    channels: ChannelSet | None = None,
 ) -> HPASource:
     """Locates a split of an HPA dataset and parses its CSV (bad rows become problems);
-    `scheme` ("hpa2018", "hpa2021") or None: the CSV header's (`gapnet.data.labels`).
+    `scheme` ("hpa2018", "hpa2021") or None: `ROOT/classes.csv`'s own classes if there is
+    one, else the CSV header's (`gapnet.data.labels`); `channels`: the run's channel set.
 
     Raises:
         DataError: the folder or its CSV is missing, or the CSV is unusable as a whole.
@@ -99,6 +107,9 @@ def open_source(
             f"{csv_path}: missing (expected the Kaggle layout: ROOT/{csv_name} "
             f"with images in ROOT/{sub}/ or ROOT/)"
         )
+    classes = os.path.join(root, "classes.csv")
+    if scheme is None and os.path.isfile(classes):
+        scheme = read_classes(classes)
     labels, problems = parse_label_csv(csv_path, require_targets=(split == "train"), scheme=scheme)
     image_dir = os.path.join(root, sub)
     if not os.path.isdir(image_dir):
@@ -108,7 +119,8 @@ def open_source(
         split,
         csv_path,
         image_dir,
-        detect_ext(image_dir, labels.ids),
+        detect_ext(image_dir, labels.ids, (channels or ALL).names),
         labels,
         tuple(problems),
+        channels or ALL,
     )

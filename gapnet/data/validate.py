@@ -13,7 +13,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError, read_channel
 from gapnet.data.labels import DataError, Problem
 from gapnet.data.source import HPASource, open_source
@@ -46,7 +45,7 @@ class ValidationReport:
 
 def _check_sample(source: HPASource, sample_id: str, size: int) -> list[Problem]:
     problems = []
-    for color, path in zip(CHANNELS, source.paths(sample_id), strict=True):
+    for color, path in zip(source.channels.roles, source.paths(sample_id), strict=True):
         notes: list[str] = []
         try:
             read_channel(path, color, size, notes)
@@ -63,6 +62,7 @@ def validate(
     workers: int | None = None,
     progress: bool = True,
     scheme: str | None = None,
+    channels=None,
 ) -> ValidationReport:
     """Checks every CSV row and every image file of a dataset split.
 
@@ -73,11 +73,12 @@ def validate(
         workers: decoding threads (default: CPU count).
         progress: report progress (`gapnet.progress.track`).
         scheme: the label scheme; None: the CSV header's (`gapnet.data.labels`).
+        channels: the run's `gapnet.channels.ChannelSet` (default: the four).
 
     Raises:
         DataError: the folder or CSV is unusable as a whole (missing, no header).
     """
-    source = open_source(root, split, scheme)
+    source = open_source(root, split, scheme, channels)
     report = ValidationReport(source, list(source.csv_problems))
     ids = source.labels.ids
     workers = workers or os.cpu_count() or 1

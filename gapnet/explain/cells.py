@@ -148,7 +148,6 @@ def sample_cells(masks, sid, src, nucleus_diameter: float | None):
     so no cell is lost to resizing."""
     import os
 
-    from gapnet.classes import CHANNELS
     from gapnet.segment import SegmentParams, grow_cells, mask_path, read_mask, segmentation_row
 
     if masks:
@@ -156,13 +155,17 @@ def sample_cells(masks, sid, src, nucleus_diameter: float | None):
         if path is None:
             raise FileNotFoundError(f"{masks}: no {sid}_cells.png / .npy / .tif mask")
         return read_mask(path), "masks", None
-    from gapnet.data.images import channel_path, read_channel, read_sample
+    from gapnet.data.images import ImageError, channel_path, read_channel, read_sample
 
-    native = read_channel(channel_path(src.image_dir, sid, "green", src.ext), "green").shape[0]
-    full = read_sample(src.image_dir, sid, native, src.ext)
+    cs = src.channels
+    first = channel_path(src.image_dir, sid, cs.name_of("green"), src.ext)
+    if cs.index("blue") is None:
+        raise ImageError(first, "no nucleus (blue) channel in this run to find cells with")
+    native = read_channel(first, "green").shape[0]
+    full = read_sample(src.image_dir, sid, native, src.ext, cs)
     d = nucleus_diameter * native / 512 if nucleus_diameter else None
-    blue = full[..., CHANNELS.index("blue")]
-    body = [full[..., CHANNELS.index(c)] for c in ("red", "yellow")]
+    blue = full[..., cs.index("blue")]
+    body = [full[..., cs.index(c)] for c in ("red", "yellow") if c in cs.roles]
     cells, nuclei, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
     where = os.path.join(src.image_dir, f"{sid}_*")
     given = "given" if nucleus_diameter else "estimated"

@@ -21,10 +21,13 @@ from gapnet.classes import CHANNELS  # noqa: E402
 from gapnet.schemes import scheme_of_width  # noqa: E402
 
 
-def composite(image: np.ndarray) -> np.ndarray:
-    """An RGB view of a uint8 (H, W, 4) sample as HPA shows it: microtubules red, protein
-    green, nucleus blue, ER yellow (red + green)."""
-    c = {name: image[..., i].astype(np.float32) / 255 for i, name in enumerate(CHANNELS)}
+def composite(image: np.ndarray, roles=CHANNELS) -> np.ndarray:
+    """An RGB view of a uint8 (H, W, C) sample as HPA shows it: microtubules red, protein
+    green, nucleus blue, ER yellow (red + green); `roles`: the image's channels (a run's
+    channel set; a role it lacks is dark)."""
+    dark = np.zeros(image.shape[:2], np.float32)
+    c = {name: dark for name in CHANNELS}
+    c |= {name: image[..., i].astype(np.float32) / 255 for i, name in enumerate(roles)}
     rgb = np.stack([c["red"] + 0.5 * c["yellow"], c["green"] + 0.5 * c["yellow"], c["blue"]], -1)
     return np.clip(rgb, 0, 1)
 
@@ -45,22 +48,24 @@ def sample_figure(
     title: str,
     cells: np.ndarray | None = None,
     truth=None,
+    roles=CHANNELS,
 ) -> str:
     """One sample: composite, then the protein channel with each class's map (maps (K, H, W)
-    for `classes`), cell outlines when given; `truth`: the true labels, marked in titles."""
+    for `classes`), cell outlines when given; `truth`: the true labels, marked in titles;
+    `roles`: the image's channels."""
     n = 1 + len(classes)
     names = scheme_of_width(len(probs)).classes
     # square panels 3.2 in wide leave no height to spare: a 3.5 in figure cut the top of the
     # two-line titles whatever the layout engine; 3.9 in holds the image and its title
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.9), squeeze=False, layout="constrained")
     edge = None if cells is None else outlines(cells)
-    rgb = composite(image)
+    rgb = composite(image, roles)
     if edge is not None:
         rgb = rgb.copy()
         rgb[edge] = (1.0, 1.0, 1.0)
     axes[0, 0].imshow(rgb)
     axes[0, 0].set_title(title, fontsize=8)
-    green = image[..., CHANNELS.index("green")]
+    green = image[..., list(roles).index("green")]
     for ax, k, m in zip(axes[0, 1:], classes, maps, strict=True):
         ax.imshow(green, cmap="gray")
         positive = m[m > 0]  # scaled to its 99th percentile: a few hot pixels do not hide the rest

@@ -76,8 +76,11 @@ class Explainer:
     ("cam" or "gradcam"); `probabilities(x)` and `features(x)` (the pooled taps,
     concatenated: the penultimate features embeddings use) from the same forward pass."""
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, green: int | None = None):
         self.model = model
+        # the protein's input channel: 1 of the four (R, G, B, Y); a run on a channel set
+        # passes its own (`Config.channel_set.index("green")`)
+        self.green = CHANNELS.index("green") if green is None else int(green)
         self.net, self.scale = network_of(model)
         pools = [layer for layer in self.net.layers if isinstance(layer, _POOLS)]
         if not pools:
@@ -188,7 +191,7 @@ class Explainer:
 
     def _green_grads(self, x, classes):
         """(B, K, H, W) d logit_k / d x_green for a float batch x of pixel values."""
-        green = CHANNELS.index("green")
+        green = self.green
         x = tf.convert_to_tensor(np.asarray(x, np.float32))
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
@@ -204,7 +207,7 @@ class Explainer:
         resolution, its positive part (or signed, `positive=False`). Under per-image
         normalization the signed map sums to 0: not a share of the logit."""
         x = np.asarray(x, np.float32)
-        m = self._green_grads(x, classes) * x[:, None, ..., CHANNELS.index("green")]
+        m = self._green_grads(x, classes) * x[:, None, ..., self.green]
         return np.maximum(m, 0) if positive else m
 
     def integrated_gradients(self, x, classes, steps: int = 32, baseline=None) -> np.ndarray:
@@ -212,8 +215,12 @@ class Explainer:
         the pixels is logit_k(x) - logit_k(baseline) up to the `steps`-point midpoint rule.
         baseline: a batch like x, default `blurred_baseline(x)`."""
         x = np.asarray(x, np.float32)
-        base = blurred_baseline(x) if baseline is None else np.asarray(baseline, np.float32)
-        green = CHANNELS.index("green")
+        green = self.green
+        base = (
+            blurred_baseline(x, green=green)
+            if baseline is None
+            else np.asarray(baseline, np.float32)
+        )
         alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         out = []
         for xb, bb in zip(x, base, strict=True):
@@ -229,13 +236,13 @@ class Explainer:
         return np.asarray(tf.transpose(up, (0, 3, 1, 2)), np.float32)
 
 
-def blurred_baseline(x, sigma: float | None = None) -> np.ndarray:
+def blurred_baseline(x, sigma: float | None = None, green: int | None = None) -> np.ndarray:
     """x (B, H, W, 4) with its protein channel Gaussian-blurred (sigma = side / 32 unless
     given): the integrated-gradients baseline, same brightness, no protein pattern."""
     from scipy.ndimage import gaussian_filter
 
     x = np.array(x, np.float32)
-    green = CHANNELS.index("green")
+    green = CHANNELS.index("green") if green is None else green
     s = max(x.shape[1], x.shape[2]) / 32 if sigma is None else sigma
     for b in range(len(x)):
         x[b, ..., green] = gaussian_filter(x[b, ..., green], s, mode="reflect")

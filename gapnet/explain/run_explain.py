@@ -30,7 +30,7 @@ import numpy as np
 
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, read_predictions
-from gapnet.cv.runread import load_run, trained_on_synthetic
+from gapnet.cv.runread import load_run, run_classes, trained_on_synthetic
 from gapnet.cv.submission import decide, fold_models, run_thresholds
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
@@ -100,7 +100,11 @@ def explain(req: ExplainRequest, log=print) -> dict:
     synthetic = False
     out = req.out or os.path.join(req.run, "explain")
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
-    explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(req.run)]
+    cs = run_cfg.channel_set
+    run_classes(req.run)  # a run on its data's own classes: tables and figures name them
+    explainers = [
+        Explainer(load_model(p, compile=False), cs.index("green")) for p in fold_models(req.run)
+    ]
     thr_all = read_json(os.path.join(req.run, "thresholds.json"))
     n_classes = len(thr_all["thresholds"])
     bad = [k for k in req.classes if not 0 <= int(k) < n_classes]
@@ -109,7 +113,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
     if req.data is None:  # out of fold: each sample by the model that never saw it
         table = load_run(req.run, log)  # resolves (or generates) the run's data
         synthetic = table.synthetic
-        src = open_source(_run_root(req.run, log), scheme=run_cfg.scheme)
+        src = open_source(_run_root(req.run, log), scheme=run_cfg.scheme, channels=cs)
         oof_ids, oof = read_predictions(os.path.join(req.run, "oof_predictions.csv"))
         row = {i: n for n, i in enumerate(oof_ids)}
         ids, y = list(table.ids), table.targets
@@ -119,7 +123,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         thr = np.stack([np.asarray(cross.get(str(fold_of[i]), thr_all["thresholds"])) for i in ids])
         rule = "each sample's fold model; cross-fitted thresholds"
     else:
-        src = open_source(req.data, scheme=run_cfg.scheme)
+        src = open_source(req.data, scheme=run_cfg.scheme, channels=cs)
         synthetic = is_synthetic(req.data)
         ids, y = list(src.labels.ids), src.labels.targets
         if y.shape[1] != len(thr_all["thresholds"]):
@@ -183,6 +187,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
             f"{sid}\ntrue: {sorted(truth)}",
             small,
             truth,
+            cs.roles,
         )
         scores, labels = cellcalls.cell_calls(p, thr[n], all_maps, every, cells)
         rows += cellcalls.cell_rows(sid, scores, labels, cells)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gapnet.channels import ALL, ChannelSet
 from gapnet.cv.submission import decide
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
@@ -14,47 +15,105 @@ from gapnet.schemes import scheme_of_width
 
 
 def model_of_run(run: str):
-    """(fold-average Keras model, tuned thresholds) of a finished run folder."""
+    """(fold-average Keras model, tuned thresholds) of a finished run folder (its own
+    classes, if any, declared: `gapnet.cv.runread.run_classes`)."""
+    from gapnet.cv.runread import run_classes
     from gapnet.cv.submission import fold_models, run_thresholds
     from gapnet.export.ensemble import fold_average
     from gapnet.training.predict import load_model
 
+    run_classes(run)
     model = fold_average([load_model(p, compile=False) for p in fold_models(run)])
     return model, run_thresholds(run)
 
 
-def predict_images(
-    model, thresholds, path: str, channels=None, batch_size: int = 16, empty: str = "top"
-):
-    """(names, probabilities (n, classes), label lists) of every image at `path`, read at the
-    model's input size.
+def run_channel_set(run: str) -> ChannelSet:
+    """The channel set a run was trained on (its config's channels and channel map)."""
+    import os
+
+    from gapnet.config import Config
+
+    return Config.from_file(os.path.join(run, "config.json")).channel_set
+
+
+def input_channels(model_set: ChannelSet, channel_map: dict | None) -> ChannelSet:
+    """The files to read for a model trained on `model_set`: its own file names, or those a
+    user's `channel_map` (file name -> role) gives its roles; map entries for roles the
+    model lacks are left out (the caller notes them).
 
     Raises:
-        DataError: some files cannot be used; the message lists every one.
+        DataError: the map gives no file channel for a role the model needs."""
+    if not channel_map:
+        return model_set
+    by_role = {r: n for n, r in channel_map.items()}
+    missing = [r for r in model_set.roles if r not in by_role]
+    if missing:
+        raise DataError(
+            f"--channel-map {','.join(f'{n}={r}' for n, r in channel_map.items())} gives no "
+            f"file channel for {', '.join(missing)}, which the model needs (it was trained on "
+            f"{model_set.describe()})"
+        )
+    return ChannelSet(model_set.roles, tuple(by_role[r] for r in model_set.roles))
+
+
+def predict_images(
+    model,
+    thresholds,
+    path: str,
+    channels=None,
+    batch_size: int = 16,
+    empty: str = "top",
+    channel_set: ChannelSet | None = None,
+    log=None,
+):
+    """(names, probabilities (n, classes), label lists) of every image at `path`, read at the
+    model's input size, in the channels of `channel_set` (default: the four); channels the
+    model does not use are dropped, and `log` says so once.
+
+    Raises:
+        DataError: some files cannot be used (a missing channel, ...); the message lists
+            every one.
     """
+    cs = channel_set or ALL
     size = model.input_shape[1]
-    images, names, bad = [], [], []
-    for name, source in find_images(path):
+    if model.input_shape[-1] != len(cs):
+        raise DataError(
+            f"the model takes {model.input_shape[-1]} channels; {len(cs)} given ({cs.describe()})"
+        )
+    images, names, bad, extra = [], [], [], set()
+    for name, source in find_images(path, names=cs.names):
+        notes: list = []
         try:
-            images.append(read_image(source, size, channels))
+            images.append(read_image(source, size, channels, cs, notes))
             names.append(name)
         except ImageError as e:
             bad.append(str(e))
+        extra.update(notes)
     if bad:
         raise DataError(f"{len(bad)} image(s) cannot be used:\n" + "\n".join(bad))
+    if extra and log is not None:
+        log(f"note: channel(s) {', '.join(sorted(extra))} dropped: the model uses {cs.describe()}")
     x = np.stack(images)  # uint8: the model scales pixels itself
     probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
     return names, probs, decide(probs, thresholds, empty)
 
 
 def write_image_predictions(path: str, names, probs, labels) -> None:
-    """CSV: image, predicted labels (numbers and names, of the scheme with as many
-    classes as `probs` has columns), then the probabilities."""
-    names_of = scheme_of_width(probs.shape[1]).classes
-    head = "image,labels,label_names," + ",".join(str(k) for k in range(probs.shape[1]))
+    """CSV: Id (the image's name), predicted labels (numbers and names, of the scheme with
+    as many classes as `probs` has columns), then the probabilities: one column per class,
+    named by the class numbers for an HPA scheme, by the class names for a user's own
+    classes (`classes.csv`)."""
+    sc = scheme_of_width(probs.shape[1])
+    names_of = sc.classes
+    columns = sc.classes if sc.name == "own" else [str(k) for k in range(probs.shape[1])]
+    head = "Id,labels,label_names," + ",".join(_csv_cell(c) for c in columns)
     rows = [
-        f"{n},{' '.join(map(str, ls))},{'; '.join(names_of[k] for k in ls)},"
+        f"{n},{' '.join(map(str, ls))},{_csv_cell('; '.join(names_of[k] for k in ls))},"
         + ",".join(f"{p:.7g}" for p in row)
         for n, row, ls in zip(names, probs, labels, strict=True)
     ]
     atomic_write_text(path, "\n".join([head] + rows) + "\n")
+
+
+def _csv_cell(text: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text

@@ -33,11 +33,32 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
     ci = metrics.get("macro_f1_ci95") or [None, None]
     spread = metrics.get("fold_spread", {}).get("macro_f1", {})
     scheme = scheme_of_width(len(thresholds))
-    what = (
-        "which of 28 subcellular locations (HPA Kaggle 2018 classes) hold the protein"
-        if scheme.name == "hpa2018"
-        else "which of 18 subcellular locations, or Negative (18), hold the protein "
-        "(HPA 2021 Single-Cell Classification classes, predicted per image)"
+    what = {
+        "hpa2018": "which of 28 subcellular locations (HPA Kaggle 2018 classes) hold the protein",
+        "hpa2021": "which of 18 subcellular locations, or Negative (18), hold the protein "
+        "(HPA 2021 Single-Cell Classification classes, predicted per image)",
+    }.get(
+        scheme.name,
+        f"which of the data's own {scheme.n_classes} classes ({', '.join(scheme.classes)}, "
+        "declared in its classes.csv) each image shows",
+    )
+    from gapnet.channels import make_channel_set
+
+    cs = make_channel_set(cfg.get("channels") or CHANNELS, cfg.get("channel_map") or {})
+    meaning = {
+        "red": "microtubules",
+        "green": "protein of interest",
+        "blue": "nucleus",
+        "yellow": "endoplasmic reticulum",
+    }
+    order = (
+        ", ".join(f"`{c}`" for c in CHANNELS)
+        + " (microtubules, protein of interest, nucleus, endoplasmic reticulum)"
+        if cs.default
+        else ", ".join(
+            f"`{r}` ({meaning[r]}" + (f"; files `_{n}`)" if n != r else ")")
+            for r, n in zip(cs.roles, cs.names, strict=True)
+        )
     )
     per_class = (metrics.get("per_class") or {}).get("f1") or [None] * scheme.n_classes
     rows = [
@@ -59,11 +80,9 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
             "",
             "## Input",
             "",
-            f"- One image (batch, {size}, {size}, 4) of 8-bit pixel values: uint8, or float32 "
-            "in 0..255 (the model scales them to 0..1 in its first layer, `to_float`), "
-            "channels in the order "
-            + ", ".join(f"`{c}`" for c in CHANNELS)
-            + " (microtubules, protein of interest, nucleus, endoplasmic reticulum).",
+            f"- One image (batch, {size}, {size}, {len(cs)}) of 8-bit pixel values: uint8, or "
+            "float32 in 0..255 (the model scales them to 0..1 in its first layer, `to_float`), "
+            "channels in the order " + order + ".",
             f"- Fields are resized to {size} x {size} px as in training (area interpolation when "
             "shrinking). The HPA Kaggle fields are confocal images taken with a 63x objective "
             "and stored at 512 px (downsampled from 2048 or 3072 px): feed whole fields of a "

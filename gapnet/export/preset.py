@@ -1,7 +1,8 @@
 """A preset folder: a finished run's fold models as one model, ready to use without the run.
 
     DIR/model.keras       the fold-average Keras model (`gapnet.export.ensemble`)
-    DIR/preset.json       class names, channel order, image size, `input` (shape, dtype,
+    DIR/preset.json       class names, channel order (roles, and the file channel names
+                          they were trained from), image size, `input` (shape, dtype,
                           `value_range` [0, 255]: 8-bit values, not 0..1),
                           thresholds and their rule, `trained_on_synthetic`
     DIR/config.json       the run's Config (to rebuild or retrain it)
@@ -20,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gapnet.classes import CHANNELS
 from gapnet.cv.runread import trained_on_synthetic
 from gapnet.cv.submission import fold_models
-from gapnet.export.apply import model_of_run
+from gapnet.export.apply import model_of_run, run_channel_set
 from gapnet.export.card import model_card
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.schemes import scheme_of_width
@@ -41,6 +41,14 @@ class Preset:
     class_names: tuple
     channels: tuple
     image_size: int
+    channel_names: tuple = ()  # the file channel name of each role (default: the roles)
+
+    @property
+    def channel_set(self):
+        """The `gapnet.channels.ChannelSet` its input must be read in."""
+        from gapnet.channels import ChannelSet
+
+        return ChannelSet(tuple(self.channels), tuple(self.channel_names or self.channels))
 
 
 def onnx_available() -> bool:
@@ -68,9 +76,10 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
     )
     thresholds = read_json(os.path.join(run, "thresholds.json"))["thresholds"]
     model, _ = model_of_run(run)
+    cs = run_channel_set(run)
     n_folds = len(fold_models(run))
     size = model.input_shape[1]
-    model.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)  # built
+    model.predict(np.zeros((1, size, size, len(cs)), np.float32), verbose=0)  # built
     os.makedirs(out, exist_ok=True)
     model.save(os.path.join(out, "model.keras"))
     atomic_write_json(
@@ -78,10 +87,11 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
         {
             "scheme": scheme_of_width(len(thresholds)).name,
             "class_names": list(scheme_of_width(len(thresholds)).classes),
-            "channels": list(CHANNELS),
+            "channels": list(cs.roles),
+            "channel_names": list(cs.names),
             "image_size": size,
             "input": {
-                "shape": [None, size, size, len(CHANNELS)],
+                "shape": [None, size, size, len(cs)],
                 "dtype": model.inputs[0].dtype,
                 "value_range": [0, 255],
                 "description": "8-bit pixel values as the PNGs hold them (uint8, or float "
@@ -105,7 +115,7 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
         from gapnet.export.ensemble import with_weight_normalization
 
         portable = with_weight_normalization(model)
-        portable.predict(np.zeros((1, size, size, len(CHANNELS)), np.float32), verbose=0)
+        portable.predict(np.zeros((1, size, size, len(cs)), np.float32), verbose=0)
         portable.export(os.path.join(out, "model.onnx"), format="onnx", verbose=False)
     log(f"exported {n_folds} fold models of {run} to {out} ({', '.join(formats) or 'keras'})")
     return out
@@ -113,8 +123,12 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
 
 def load_preset(path: str) -> Preset:
     """The preset folder's Keras model with its thresholds, class names, channel order
-    and image size."""
+    and image size (a preset's own class names declared: `gapnet.schemes.own_scheme`)."""
     meta = read_json(os.path.join(path, "preset.json"))
+    if meta.get("scheme") == "own":
+        from gapnet.schemes import own_scheme
+
+        own_scheme(meta["class_names"])
     model = load_model(os.path.join(path, "model.keras"), compile=False)
     return Preset(
         model,
@@ -122,4 +136,5 @@ def load_preset(path: str) -> Preset:
         tuple(meta["class_names"]),
         tuple(meta["channels"]),
         int(meta["image_size"]),
+        tuple(meta.get("channel_names") or meta["channels"]),
     )

@@ -1,5 +1,9 @@
 """Four-channel (RGBY) models from three-channel backbones, with or without pretrained weights.
 
+Any other channel set (`channels`: a subset of the roles holding green, in `CHANNELS`
+order, e.g. green + blue) is fed the same way: its red, green and blue inputs get those
+pretrained kernels (pass-through weights in the adapter), yellow copies red or is zero.
+
 Two documented ways to feed 4 channels to an RGB backbone:
 
 - `four_channel="widen"` (seed 000; bestfitting, iafoss on Kaggle): the backbone is built
@@ -48,21 +52,26 @@ def _load_3ch(factory, input_shape, weights):
     return net
 
 
-def widen_first_kernel(kernel: np.ndarray, rgb_order: str, yellow_init: str) -> np.ndarray:
-    """(k, k, 3, F) pretrained kernel -> (k, k, 4, F) in gapnet's (R, G, B, Y) order."""
-    slot = {c: rgb_order.index(c[0].upper()) for c in ("red", "green", "blue")}
-    out = np.zeros(kernel.shape[:2] + (4,) + kernel.shape[3:], kernel.dtype)
-    for c in ("red", "green", "blue"):
-        out[:, :, CHANNELS.index(c)] = kernel[:, :, slot[c]]
-    if yellow_init == "copy_red":
-        out[:, :, CHANNELS.index("yellow")] = kernel[:, :, slot["red"]]
-        out *= 3.0 / 4.0  # four inputs of the same size instead of three
-    elif yellow_init != "zeros":
+def widen_first_kernel(
+    kernel: np.ndarray, rgb_order: str, yellow_init: str, channels=CHANNELS
+) -> np.ndarray:
+    """(k, k, 3, F) pretrained kernel -> (k, k, C, F) in the order of `channels` (gapnet's
+    (R, G, B, Y) by default); scaled by 3 / (inputs given a kernel) so that activations
+    keep their size."""
+    if yellow_init not in ("copy_red", "zeros"):
         raise ValueError(f"yellow_init must be 'copy_red' or 'zeros', got {yellow_init!r}")
-    return out
+    slot = {c: rgb_order.index(c[0].upper()) for c in ("red", "green", "blue")}
+    slot["yellow"] = slot["red"] if yellow_init == "copy_red" else None
+    out = np.zeros(kernel.shape[:2] + (len(channels),) + kernel.shape[3:], kernel.dtype)
+    filled = 0
+    for i, c in enumerate(channels):
+        if slot[c] is not None:
+            out[:, :, i] = kernel[:, :, slot[c]]
+            filled += 1
+    return out * (3.0 / max(filled, 1))
 
 
-def _widened(factory, input_shape, weights, rgb_order, yellow_init):
+def _widened(factory, input_shape, weights, rgb_order, yellow_init, channels):
     with warnings.catch_warnings():  # Keras warns about != 3 channels: intended here
         warnings.simplefilter("ignore", UserWarning)
         net = factory(include_top=False, weights=None, input_shape=tuple(input_shape))
@@ -75,18 +84,19 @@ def _widened(factory, input_shape, weights, rgb_order, yellow_init):
         if not w:
             continue
         if first and isinstance(dst_layer, layers.Conv2D):
-            w[0] = widen_first_kernel(w[0], rgb_order, yellow_init)
+            w[0] = widen_first_kernel(w[0], rgb_order, yellow_init, channels)
             first = False
         dst_layer.set_weights(w)
     return net
 
 
-def _adapter(input_shape, rgb_order):
+def _adapter(input_shape, rgb_order, channels):
     conv = layers.Conv2D(3, 1, use_bias=False, name="rgby_to_rgb")
-    conv.build((None,) + tuple(input_shape[:-1]) + (4,))
-    k = np.zeros((1, 1, 4, 3), np.float32)
-    for c in ("red", "green", "blue"):
-        k[0, 0, CHANNELS.index(c), rgb_order.index(c[0].upper())] = 1.0
+    conv.build((None,) + tuple(input_shape[:-1]) + (len(channels),))
+    k = np.zeros((1, 1, len(channels), 3), np.float32)
+    for i, c in enumerate(channels):
+        if c != "yellow":
+            k[0, 0, i, rgb_order.index(c[0].upper())] = 1.0
     conv.set_weights([k])
     return conv
 
@@ -103,6 +113,7 @@ def transfer_model(
     input_scale=1.0,
     dropout=0.0,
     preprocess=None,
+    channels=None,
 ):
     """A backbone from `keras.applications` (or alike) with GAP and a sigmoid head.
 
@@ -115,16 +126,21 @@ def transfer_model(
         input_scale: multiplies the (standardized) input to match the spread the
             pretrained weights saw (e.g. about 58 for caffe-style 0..255 inputs).
         dropout: rate before the classifier.
+        channels: the roles of the input channels (default: the four, `CHANNELS`); their
+            number is `input_shape[-1]`.
     """
+    channels = tuple(channels or CHANNELS)
+    if len(channels) != input_shape[-1]:
+        raise ValueError(f"{len(channels)} channel roles {channels} for input {input_shape}")
     if four_channel not in ("widen", "adapter"):
         raise ValueError(f"four_channel must be 'widen' or 'adapter', got {four_channel!r}")
     inputs, x = stem(input_shape, preprocess)
     if input_scale != 1.0:
         x = layers.Rescaling(input_scale, name="input_scale")(x)
     if four_channel == "widen":
-        backbone = _widened(factory, input_shape, weights, rgb_order, yellow_init)
+        backbone = _widened(factory, input_shape, weights, rgb_order, yellow_init, channels)
     else:
-        x = _adapter(input_shape, rgb_order)(x)
+        x = _adapter(input_shape, rgb_order, channels)(x)
         backbone = _load_3ch(factory, input_shape, weights)
     backbone.name = "backbone"
     x = backbone(x)

@@ -23,7 +23,7 @@ C_GRID = (1e-4, 1e-3, 1e-2)
 
 
 def features(reader, indices) -> np.ndarray:
-    """Flattened uint8 images (n, 64*64*4) as float32 (reader must read at 64 px)."""
+    """Flattened uint8 images (n, 64*64*C) as float32 (reader must read at 64 px)."""
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         imgs = list(pool.map(lambda i: reader(int(i)), indices))
     return np.stack(imgs).reshape(len(imgs), -1).astype(np.float32) / 255.0

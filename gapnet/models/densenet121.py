@@ -27,6 +27,7 @@ def build_densenet121(
     yellow_init="copy_red",
     dropout=0.0,
     preprocess=None,
+    channels=None,
 ):
     # torch-style preprocessing (ImageNet mean/std): our standardized input matches it.
     return transfer_model(
@@ -41,4 +42,5 @@ def build_densenet121(
         1.0,
         dropout,
         preprocess,
+        channels=channels,
     )

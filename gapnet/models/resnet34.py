@@ -68,6 +68,7 @@ def build_resnet34(
     yellow_init="copy_red",
     dropout=0.0,
     preprocess=None,
+    channels=None,
 ):
     return transfer_model(
         ResNet34,
@@ -81,4 +82,5 @@ def build_resnet34(
         1.0,
         dropout,
         preprocess,
+        channels=channels,
     )

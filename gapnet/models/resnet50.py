@@ -19,6 +19,7 @@ def build_resnet50(
     yellow_init="copy_red",
     dropout=0.0,
     preprocess=None,
+    channels=None,
 ):
     return transfer_model(
         keras.applications.ResNet50,
@@ -32,4 +33,5 @@ def build_resnet50(
         58.0,
         dropout,
         preprocess,
+        channels=channels,
     )

@@ -18,6 +18,7 @@ def build_xception(
     yellow_init="copy_red",
     dropout=0.0,
     preprocess=None,
+    channels=None,
 ):
     return transfer_model(
         keras.applications.Xception,
@@ -31,4 +32,5 @@ def build_xception(
         0.5,
         dropout,
         preprocess,
+        channels=channels,
     )

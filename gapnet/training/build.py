@@ -5,6 +5,7 @@ loss and the streaming macro-F1.
 
 from __future__ import annotations
 
+import inspect
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,7 +69,8 @@ def build_model(
     cfg: Config, reader, train_idx, seed: int, n_classes: int = N_CLASSES
 ) -> keras.Model:
     """The configured architecture with its preprocessing (`to_float`, then augmentation
-    and normalization), with `n_classes` outputs (the scheme's: 28 or 19)."""
+    and normalization), for the run's C input channels (`cfg.channel_set`), with
+    `n_classes` outputs (the scheme's: 28 or 19, or a folder's own classes)."""
     preprocess = []
     if augment_backend(cfg) == "device":
         preprocess.append(device_augment(AugmentRecipe.from_config(cfg), seed=seed))
@@ -79,8 +81,11 @@ def build_model(
         )
     elif cfg.normalization == "per_image":
         preprocess.append(PerImageStandardization(name="normalize"))
-    shape = (reader.size, reader.size, 4)
+    roles = cfg.channel_set.roles
+    shape = (reader.size, reader.size, len(roles))
     kwargs = dict(cfg.model_kwargs)
+    if len(roles) != 4 and "channels" in inspect.signature(models.spec(cfg.model).build).parameters:
+        kwargs["channels"] = roles  # a transfer model adapts its first convolution to them
     if cfg.dropout is not None:
         kwargs["dropout"] = cfg.dropout
     model = models.build(cfg.model, shape, n_classes, preprocess=preprocess, **kwargs)
