@@ -3,6 +3,7 @@
     python experiments/predict.py --run RUN --data ROOT [--out submission.csv] [--tta d4]
     python experiments/predict.py --run RUN --images PATH [--channels red,green,blue,yellow]
     python experiments/predict.py --preset DIR --images PATH [--out predictions.csv]
+    python experiments/predict.py --model PKG.zip --images PATH [--out predictions.csv]
 
 --data: Ids come from ROOT/sample_submission.csv (the submission keeps its order), images
 from ROOT/test/ (or ROOT). The fold models of RUN are averaged; the run's thresholds (tuned
@@ -20,7 +21,9 @@ row per image: Id (the stem), the labels and the probabilities (28, or 19 for a 
 a run on its data's own classes.csv: one column per class, named by the class).
 A model trained on a channel set (e.g. GFP=green,DAPI=blue) reads the files its run named
 (`<stem>_GFP.png`), or those --channel-map names (`ch1=green,ch2=blue`: `<stem>_ch1.png`);
-an image lacking one is refused, named; channels the model does not use are dropped.
+an image lacking one is refused, named; channels the model does not use are dropped. --model: a BioImage Model Zoo package
+(export.py --format bioimageio) run through bioimageio.core (its ONNX weights when
+onnxruntime is installed), at its thresholds.json attachment.
 
 --format hpa2021: the HPA 2021 Single-Cell submission (ID,ImageWidth,ImageHeight,
 PredictionString) from a single-cell run (experiments/run_single_cell.py --out) or a plain
@@ -57,6 +60,11 @@ def parse(argv=None):
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--run", help="finished run folder (run_kfold.py --out)")
     model.add_argument("--preset", help="preset folder written by experiments/export.py")
+    model.add_argument(
+        "--model",
+        metavar="PKG.zip",
+        help="BioImage Model Zoo package (export.py --format bioimageio), with --images",
+    )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="dataset root with sample_submission.csv (needs --run)")
     data.add_argument("--images", help="a TIFF / OME-TIFF file, or a folder of images")
@@ -106,6 +114,8 @@ def parse(argv=None):
         help="a sample with no class above threshold: its top class, or nothing",
     )
     args = p.parse_args(argv)
+    if args.model and not args.images:
+        p.error("--model (a zoo package) goes with --images")
     if args.data and not args.run:
         p.error("--data (a Kaggle test set) needs --run")
     if args.format == "hpa2021" and not args.run:
@@ -168,6 +178,16 @@ def own_images(args) -> int:
         write_image_predictions,
     )
 
+    channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
+    out = args.out or "predictions.csv"
+    if args.model:
+        from gapnet.export.zoo_predict import load_package, predict_package_images
+
+        zoo = load_package(args.model)
+        names, probs, labels = predict_package_images(zoo, args.images, channels, args.empty)
+        write_image_predictions(out, names, probs, labels)
+        print(f"{out}: {len(names)} images (zoo package, {zoo.weight_format} weights)")
+        return 0
     if args.preset:
         from gapnet.export.preset import load_preset
 
@@ -198,7 +218,6 @@ def own_images(args) -> int:
         cs,
         log=lambda m: print(m, file=sys.stderr),
     )
-    out = args.out or "predictions.csv"
     write_image_predictions(out, names, probs, labels)
     print(f"{out}: {len(names)} images")
     return 0
@@ -231,7 +250,10 @@ def check_model(args) -> None:
     """The run or preset folder exists and is finished (RunError naming it otherwise)."""
     from gapnet.cv.runread import require_finished
 
-    if args.preset:
+    if args.model:
+        if not os.path.isfile(args.model):
+            raise RunError(f"{args.model}: no such zoo package (a .zip file)")
+    elif args.preset:
         if not os.path.isfile(os.path.join(args.preset, "preset.json")):
             raise RunError(f"{args.preset}: not a preset folder (no preset.json)")
     elif args.format == "hpa2021":  # a single-cell run folder, or a plain run
@@ -246,6 +268,16 @@ def synthetic(args) -> str | None:
     from gapnet.cv.runread import synthetic_note, trained_on_synthetic
     from gapnet.io import read_json
 
+    if args.model:
+        import json
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(args.model) as z:
+                meta = json.loads(z.read("thresholds.json"))
+        except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+            return None  # load_package names what is wrong
+        return synthetic_note(args.model) if meta.get("trained_on_synthetic") else None
     if args.preset:
         meta = read_json(os.path.join(args.preset, "preset.json"))
         if "trained_on_synthetic" in meta:
@@ -274,6 +306,11 @@ def main(argv=None) -> int:
             return single_cell(args)
         return test_set(args) if args.data else own_images(args)
     except (DataError, RunError, ImageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # a zoo package gapnet cannot use (PackageError)
+        if not args.model:
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
 

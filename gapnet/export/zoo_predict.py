@@ -1,0 +1,140 @@
+"""Predicting a user's images with a BioImage Model Zoo package through bioimageio.core
+(`predict.py --model PKG.zip --images DIR`).
+
+The package must take what gapnet's packages take (`gapnet.export.bioimageio`): one input
+with axes batch, y, x, channel whose channel names are gapnet's colours (red, green, blue,
+yellow, in any order), and one output of per-class probabilities (batch, channel). Its
+thresholds come from the `thresholds.json` attachment. Other packages are refused with a
+message saying why; only gapnet's own packages have been run through this path.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from gapnet.classes import CHANNELS
+from gapnet.data.images import ImageError
+from gapnet.data.labels import DataError
+
+
+class PackageError(ValueError):
+    """A zoo package this path cannot use (named, with the reason)."""
+
+
+@dataclass
+class ZooModel:
+    pipeline: object  # a bioimageio.core PredictionPipeline
+    input_id: str
+    output_id: str
+    size: int
+    channel_order: tuple  # the input's channel names, in its order
+    class_names: tuple
+    thresholds: np.ndarray
+    weight_format: str
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """(n, classes) float32 of uint8 images (n, size, size, 4) in gapnet's channel order."""
+        from bioimageio.core import predict
+
+        order = [CHANNELS.index(c) for c in self.channel_order]
+        out = []
+        for image in images:
+            sample = predict(model=self.pipeline, inputs={self.input_id: image[None][..., order]})
+            out.append(np.asarray(sample.members[self.output_id].data, np.float32).reshape(-1))
+        return np.stack(out)
+
+
+def _axes(tensor) -> list[str]:
+    return [str(a.type) for a in tensor.axes]
+
+
+def load_package(path: str, weight_format: str | None = None) -> ZooModel:
+    """A gapnet-layout zoo package ready to predict (`weight_format`: "onnx" first when
+    the package has it and onnxruntime imports, else bioimageio.core's choice)."""
+    from bioimageio.core import create_prediction_pipeline
+    from bioimageio.spec import InvalidDescr, load_model_description
+
+    try:
+        descr = load_model_description(path)
+    except Exception as e:  # bioimageio raises several kinds for a missing / bad file
+        raise PackageError(f"{path}: not a readable bioimage.io model package ({e})") from None
+    if isinstance(descr, InvalidDescr):
+        raise PackageError(f"{path}: not a valid bioimage.io model package")
+    if len(descr.inputs) != 1 or len(descr.outputs) != 1:
+        raise PackageError(f"{path}: gapnet predicts with one input and one output tensor")
+    ipt, opt = descr.inputs[0], descr.outputs[0]
+    if _axes(ipt) != ["batch", "space", "space", "channel"] or _axes(opt) != ["batch", "channel"]:
+        raise PackageError(
+            f"{path}: axes {_axes(ipt)} -> {_axes(opt)}; gapnet reads packages that take "
+            "(batch, y, x, channel) images and give (batch, class) probabilities"
+        )
+    names = tuple(str(n).lower() for n in ipt.axes[3].channel_names)
+    if sorted(names) != sorted(CHANNELS):
+        raise PackageError(f"{path}: input channels {list(names)}, not gapnet's {CHANNELS}")
+    sizes = (
+        {int(ipt.axes[1].size), int(ipt.axes[2].size)}
+        if all(isinstance(ipt.axes[i].size, int) for i in (1, 2))
+        else set()
+    )
+    if len(sizes) != 1:
+        raise PackageError(f"{path}: gapnet reads packages with one fixed square input size")
+    classes = tuple(str(n) for n in opt.axes[1].channel_names)
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("thresholds.json"))
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+        raise PackageError(
+            f"{path}: no thresholds.json attachment (not a gapnet package)"
+        ) from None
+    thresholds = np.asarray(meta["thresholds"], np.float32)
+    if len(thresholds) != len(classes):
+        raise PackageError(f"{path}: {len(thresholds)} thresholds for {len(classes)} classes")
+    if weight_format is None:
+        have = set(descr.weights.available_formats)
+        weight_format = "onnx" if "onnx" in have and _onnxruntime() else None
+    pipeline = create_prediction_pipeline(descr, weight_format=weight_format)
+    return ZooModel(
+        pipeline,
+        str(ipt.id),
+        str(opt.id),
+        sizes.pop(),
+        names,
+        classes,
+        thresholds,
+        weight_format or "bioimageio.core's default",
+    )
+
+
+def _onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def predict_package_images(zoo: ZooModel, path: str, channels=None, empty: str = "top"):
+    """(names, probabilities (n, classes), label lists) of every image at `path`, read as
+    `gapnet.export.apply.predict_images` reads them.
+
+    Raises:
+        DataError: some files cannot be used; the message lists every one.
+    """
+    from gapnet.cv.submission import decide
+    from gapnet.data.microscope import find_images, read_image
+
+    images, names, bad = [], [], []
+    for name, source in find_images(path):
+        try:
+            images.append(read_image(source, zoo.size, channels))
+            names.append(name)
+        except ImageError as e:
+            bad.append(str(e))
+    if bad:
+        raise DataError(f"{len(bad)} image(s) cannot be used:\n" + "\n".join(bad))
+    probs = zoo.probabilities(np.stack(images))
+    return names, probs, decide(probs, zoo.thresholds, empty)

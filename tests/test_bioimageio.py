@@ -1,0 +1,117 @@
+"""A run as a BioImage Model Zoo package (`export.py --format bioimageio`): it validates
+against the bioimage.io spec 0.5, bioimageio.core's test passes for its weights, and
+`predict.py --model PKG.zip` predicts what `predict.py --run RUN` predicts."""
+
+import csv
+import os
+import runpy
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("bioimageio.core")  # the [bioimageio] extra (in dev: CI runs these)
+
+from gapnet.classes import CHANNELS  # noqa: E402
+
+FIELD = os.path.join(os.path.dirname(__file__), "..", "gapnet", "resources", "hpa_field")
+JPG = os.path.join(os.path.dirname(__file__), "data", "hpav18_jpg")
+
+
+def _main(script):
+    return runpy.run_path(f"experiments/{script}.py", run_name=script)["main"]
+
+
+@pytest.fixture(scope="module")
+def package(tiny_run, tmp_path_factory):
+    run, _ = tiny_run
+    out = str(tmp_path_factory.mktemp("zoo") / "gapnet.zip")
+    assert _main("export")(["--run", run, "--format", "bioimageio", "--out", out]) == 0
+    return run, out
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Two real HPA fields: the packaged 2021 field (512 px PNG) and the HPAv18 JPEG."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for src in (FIELD, JPG):
+        for f in os.listdir(src):
+            if f.endswith((".png", ".jpg")):
+                shutil.copy(os.path.join(src, f), folder / f)
+    return str(folder)
+
+
+@pytest.mark.slow
+def test_package_validates_and_bioimageio_core_tests_every_weights_format(package):
+    from bioimageio.spec import InvalidDescr, load_model_description
+
+    from gapnet.export.bioimageio import test_package
+
+    run, path = package
+    descr = load_model_description(path)  # the spec's validation
+    assert not isinstance(descr, InvalidDescr)
+    assert str(descr.format_version).startswith("0.5")
+    results = test_package(path)
+    assert set(results) == {"keras_v3", "onnx", "tensorflow_saved_model_bundle"}
+    assert all(ok for ok, _ in results.values()), results
+
+
+@pytest.mark.slow
+def test_package_describes_inputs_outputs_thresholds_and_provenance(package):
+    import json
+
+    from bioimageio.spec import load_model_description
+
+    from gapnet.io import read_json
+
+    run, path = package
+    descr = load_model_description(path)
+    ipt, opt = descr.inputs[0], descr.outputs[0]
+    assert [a.type for a in ipt.axes] == ["batch", "space", "space", "channel"]
+    assert list(ipt.axes[3].channel_names) == list(CHANNELS)
+    assert tuple(ipt.data.range) == (0, 255) and ipt.data.type == "uint8"
+    thresholds = read_json(os.path.join(run, "thresholds.json"))["thresholds"]
+    assert len(opt.axes[1].channel_names) == len(thresholds)
+    assert opt.axes[1].channel_names[0] == "Nucleoplasm"
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        attached = json.loads(z.read("thresholds.json"))
+        x = np.load(z.open("test_input.npy"))
+    assert {"README.md", "cover.png", "model.onnx", "model.keras", "saved_model.zip"} <= names
+    np.testing.assert_allclose(attached["thresholds"], thresholds)
+    assert attached["trained_on_synthetic"] is True  # tiny_run trains on synthetic data
+    assert "SYNTHETIC" in descr.description
+    assert x.dtype == np.uint8 and x.shape[-1] == 4 and x.std() > 5  # a real field, not zeros
+    assert str(descr.license) == "MIT"
+    assert any("GapNet-PL" in c.text for c in descr.cite)
+
+
+@pytest.mark.slow
+def test_predict_with_the_package_equals_predict_with_the_run(package, images, tmp_path):
+    run, path = package
+    by_run, by_pkg = str(tmp_path / "run.csv"), str(tmp_path / "pkg.csv")
+    assert _main("predict")(["--run", run, "--images", images, "--out", by_run]) == 0
+    assert _main("predict")(["--model", path, "--images", images, "--out", by_pkg]) == 0
+    a, b = (list(csv.DictReader(open(p))) for p in (by_run, by_pkg))
+    assert [r["image"] for r in a] == [r["image"] for r in b] and len(a) == 2
+    pa = np.array([[float(r[str(k)]) for k in range(28)] for r in a])
+    pb = np.array([[float(r[str(k)]) for k in range(28)] for r in b])
+    np.testing.assert_allclose(pb, pa, atol=1e-5)  # ONNX through bioimageio.core vs Keras
+    assert [r["labels"] for r in a] == [r["labels"] for r in b]
+
+
+def test_predict_refuses_a_file_that_is_not_a_package(tmp_path, images, capsys):
+    bad = tmp_path / "not_a_model.zip"
+    bad.write_bytes(b"not a zip")
+    rc = _main("predict")(["--model", str(bad), "--images", images])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "not_a_model.zip" in err and "Traceback" not in err
+
+
+def test_export_bioimageio_needs_a_zip_path(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _main("export")(["--run", str(tmp_path), "--format", "bioimageio", "--out", "folder"])
+    assert "PKG.zip" in capsys.readouterr().err
