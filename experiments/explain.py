@@ -20,10 +20,11 @@ segmentation.csv when gapnet segments (the columns of data_prep/segment.py's: pe
 its size, the nucleus diameter used, given or estimated, nuclei, cells, edge cells, a
 no-nuclei warning), summary.json ("trained_on_synthetic": a run trained on synthetic data,
 also said on stderr and in the gallery's caption, whose maps of real images mean nothing),
-and with --embeddings embeddings.npz, embeddings.h5ad, cells.h5ad (AnnData) and
-embedding.png (UMAP, else PCA); then refreshes the run report, which shows a few of the
-figures (not with --data: the report is scored on the run's own data, which --data does
-not read).
+and with --embeddings embeddings.npz, embeddings.h5ad, cells.h5ad (AnnData in SubCell's
+layout, per image and per cell: X the embedding, obsm probabilities and X_umap, obs the ids
+and metadata, uns the run; docs/export.md) and embedding.png (UMAP, else PCA); then
+refreshes the run report, which shows a few of the figures (not with --data: the report
+is scored on the run's own data, which --data does not read).
 """
 
 import argparse
@@ -88,7 +89,8 @@ def parse(argv=None):
     p.add_argument(
         "--embeddings",
         action="store_true",
-        help="also write the penultimate features of every sample and a 2-D map",
+        help="also write the penultimate features of every sample (and of each explained "
+        "cell) and a 2-D map: embeddings.h5ad and cells.h5ad, which scanpy reads",
     )
     p.add_argument("--out", help="output folder (default RUN/explain)")
     p.add_argument("--no-report", action="store_true", help="do not refresh the run report")

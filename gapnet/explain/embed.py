@@ -1,10 +1,20 @@
 """Embeddings of a run's samples and of the explained cells: the penultimate features, a
 2-D map (UMAP, or PCA where umap-learn is missing or the points are too few), written as
-`embeddings.npz`, `embeddings.h5ad` and `cells.h5ad` (AnnData) and `embedding.png`."""
+`embeddings.npz`, `embeddings.h5ad` and `cells.h5ad` (AnnData) and `embedding.png`.
+
+The AnnData files follow SubCell's `embeddings.h5ad` (X the embedding, one row per image or
+cell, obsm["probabilities"] the class probabilities) and scanpy's conventions
+(obsm["X_umap"]), with more metadata: obs the ids (`Id`, `cell`), the image id, well and
+plate where the id names them (HPA's `<plate>_<n>_<well>_<field>`), the data's origin, the
+labels and calls; var the feature names (`feat0000` ...) and the layer each comes from;
+uns the run, model, scheme and class names. docs/export.md lines it up with SubCell's.
+"""
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 
 import numpy as np
 
@@ -38,28 +48,93 @@ def _labels_text(rows) -> list[str]:
     return [" ".join(map(str, np.flatnonzero(r).tolist())) for r in rows]
 
 
-def write_h5ad(path: str, x: np.ndarray, obs: dict, xy: np.ndarray, method: str) -> None:
+def well_plate(image_id: str) -> tuple[str, str]:
+    """(well, plate) of an HPA image id `<plate>_<n>_<well>_<field>` (e.g. 10814_50_A1_1,
+    HPAv18), else ("", ""): a Kaggle UUID names neither."""
+    m = re.fullmatch(r"(\d+)_\d+_([A-Z]\d{1,2})_\d+", str(image_id))
+    return (m.group(2), m.group(1)) if m else ("", "")
+
+
+def write_h5ad(
+    path: str,
+    x: np.ndarray,
+    obs: dict,
+    xy: np.ndarray,
+    method: str,
+    probs: np.ndarray | None = None,
+    uns: dict | None = None,
+    var: dict | None = None,
+    index=None,
+) -> None:
     """An AnnData file: X the features, `obs` the per-row columns (strings, numbers),
-    `obsm["X_2d"]` the 2-D map, `uns["embedding_method"]` how it was made."""
+    obs_names `index` (default 0..n-1), `obsm["X_2d"]` the 2-D map (also `X_umap` when it
+    is UMAP, scanpy's key), `obsm["probabilities"]` (SubCell's key) when given, var
+    `feat0000`... with `var`'s columns, `uns["embedding_method"]` and `uns`."""
     import anndata
     import pandas as pd
 
     frame = pd.DataFrame(obs)
-    frame.index = [str(i) for i in range(len(frame))]
-    ad = anndata.AnnData(
-        X=np.asarray(x, np.float32), obs=frame, obsm={"X_2d": np.asarray(xy, np.float32)}
-    )
+    n = len(np.asarray(x))
+    frame.index = [str(i) for i in (range(n) if index is None else index)]
+    obsm = {"X_2d": np.asarray(xy, np.float32)}
+    if method == "UMAP":
+        obsm["X_umap"] = obsm["X_2d"]
+    if probs is not None:
+        obsm["probabilities"] = np.asarray(probs, np.float32)
+    dim = np.asarray(x).shape[1] if np.asarray(x).ndim == 2 else 0
+    features = pd.DataFrame(var or {}, index=[f"feat{i:04d}" for i in range(dim)])
+    ad = anndata.AnnData(X=np.asarray(x, np.float32), obs=frame, obsm=obsm, var=features)
     ad.uns["embedding_method"] = method
+    for k, v in (uns or {}).items():
+        ad.uns[k] = v
     tmp = path + ".tmp"
     ad.write_h5ad(tmp)
     os.replace(tmp, path)
 
 
-def write_embeddings(out, explainers, reader, ids, y, probs, thr, fold_of, cell_feats) -> dict:
+def _layers(explainer) -> list[str]:
+    """The tap (pooling layer) each penultimate feature comes from, in feature order."""
+    n = len(explainer.tap_names)
+    widths = [int(t.shape[-1]) for t in explainer.probe.outputs[n:]]
+    return [name for name, w in zip(explainer.tap_names, widths, strict=True) for _ in range(w)]
+
+
+def _cells_csv(out: str) -> dict:
+    """{(Id, cell): cells.csv row} of the explain job's cells.csv (written before this)."""
+    path = os.path.join(out, "cells.csv")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="") as f:
+        return {(r["Id"], int(r["cell"])): r for r in csv.DictReader(f)}
+
+
+def run_uns(run: str | None, n_classes: int, origin: str) -> dict:
+    """uns of the AnnData files: the run, its model and scheme, the class names."""
+    from gapnet.io import read_json
+    from gapnet.schemes import scheme_of_width
+
+    scheme = scheme_of_width(n_classes)
+    cfg = {}
+    if run and os.path.isfile(os.path.join(run, "config.json")):
+        cfg = read_json(os.path.join(run, "config.json"))
+    return {
+        "created_by": "gapnet explain",
+        "run": os.path.abspath(run) if run else "",
+        "model": str(cfg.get("model", "")),
+        "scheme": scheme.name,
+        "class_names": list(scheme.classes),
+        "origin": origin,
+    }
+
+
+def write_embeddings(
+    out, explainers, reader, ids, y, probs, thr, fold_of, cell_feats, run=None, origin=""
+) -> dict:
     """Penultimate features (the pooled taps the head reads) of every sample by its fold
     model and their 2-D map, coloured by label; per cell of the explained samples, the last
     tap's feature map averaged inside the cell (`cell_ids` "Id:cell", `cell_features`),
-    with its own 2-D map. cell_feats: (Id, cell, features, labels called in the cell)."""
+    with its own 2-D map. cell_feats: (Id, cell, features, labels called in the cell).
+    `run` and `origin` (where the explained images come from) go into the AnnData files."""
     from gapnet.progress import track
 
     feats = []
@@ -91,30 +166,60 @@ def write_embeddings(out, explainers, reader, ids, y, probs, thr, fold_of, cell_
     from gapnet.cv.submission import decide
 
     predicted = decide(probs, thr, "none")
+    uns = run_uns(run, probs.shape[1], origin)
+    wells = [well_plate(i) for i in ids]
+    layers = _layers(explainers[0])
     write_h5ad(
         os.path.join(out, "embeddings.h5ad"),
         feats,
         {
             "Id": list(ids),
+            "image_id": list(ids),
+            "well": [w for w, _ in wells],
+            "plate": [p for _, p in wells],
+            "origin": [origin] * len(ids),
             "labels": _labels_text(y),
             "predicted": [" ".join(map(str, p)) for p in predicted],
         },
         xy,
         method,
+        probs=probs,
+        uns={**uns, "level": "image"},
+        var={"layer": layers} if len(layers) == feats.shape[1] else None,
+        index=list(ids),
     )
     if cell_feats:
         row = {sid: n for n, sid in enumerate(ids)}
+        table = _cells_csv(out)
+        rows = [table.get((sid, int(c)), {}) for sid, c, _, _ in cell_feats]
+        k = probs.shape[1]
+        cell_probs = np.asarray(
+            [[float(r.get(f"p_{j}", "nan")) for j in range(k)] for r in rows], np.float32
+        )
+        cw = [well_plate(sid) for sid, _, _, _ in cell_feats]
         write_h5ad(
             os.path.join(out, "cells.h5ad"),
             cell_features,
             {
                 "Id": [sid for sid, _, _, _ in cell_feats],
                 "cell": [int(c) for _, c, _, _ in cell_feats],
+                "image_id": [sid for sid, _, _, _ in cell_feats],
+                **{
+                    col: [float(r.get(col, "nan")) for r in rows]
+                    for col in ("x", "y", "area", "edge")
+                },
+                "well": [w for w, _ in cw],
+                "plate": [p for _, p in cw],
+                "origin": [origin] * len(cell_feats),
                 "image_labels": [_labels_text(y[[row[sid]]])[0] for sid, _, _, _ in cell_feats],
                 "predicted": [" ".join(map(str, ls)) for _, _, _, ls in cell_feats],
             },
             cell_xy,
             cell_method,
+            probs=cell_probs,
+            uns={**uns, "level": "cell", "probabilities": "per-cell scores p_ck of cells.csv"},
+            var={"layer": [explainers[0].tap_names[-1]] * cell_features.shape[1]},
+            index=[f"{sid}:{c}" for sid, c, _, _ in cell_feats],
         )
     figures.embedding_figure(os.path.join(out, "embedding.png"), xy, y, method)
     return {

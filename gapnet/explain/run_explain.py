@@ -249,7 +249,17 @@ def explain(req: ExplainRequest, log=print) -> dict:
     }
     if req.embeddings:
         summary["embeddings"] = write_embeddings(
-            out, explainers, reader, ids, y, probs, thr, fold_of, cell_feats
+            out,
+            explainers,
+            reader,
+            ids,
+            y,
+            probs,
+            thr,
+            fold_of,
+            cell_feats,
+            req.run,
+            f"{'synthetic' if synthetic else 'real'} images: {req.data or 'the run data'}",
         )
     atomic_write_json(os.path.join(out, "summary.json"), summary)
     return summary
