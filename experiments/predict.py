@@ -21,9 +21,10 @@ row per image: Id (the stem), the labels and the probabilities (28, or 19 for a 
 a run on its data's own classes.csv: one column per class, named by the class).
 A model trained on a channel set (e.g. GFP=green,DAPI=blue) reads the files its run named
 (`<stem>_GFP.png`), or those --channel-map names (`ch1=green,ch2=blue`: `<stem>_ch1.png`);
-an image lacking one is refused, named; channels the model does not use are dropped. --model: a BioImage Model Zoo package
-(export.py --format bioimageio) run through bioimageio.core (its ONNX weights when
-onnxruntime is installed), at its thresholds.json attachment.
+an image lacking one is refused, named; channels the model does not use are dropped.
+--model: a BioImage Model Zoo package (export.py --format bioimageio) run through
+bioimageio.core (its ONNX weights when onnxruntime is installed), at its thresholds.json
+attachment.
 
 --format hpa2021: the HPA 2021 Single-Cell submission (ID,ImageWidth,ImageHeight,
 PredictionString) from a single-cell run (experiments/run_single_cell.py --out) or a plain
