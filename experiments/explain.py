@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         require_finished(args.run)  # before TensorFlow loads
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
     if trained_on_synthetic(args.run):
         print(synthetic_note(args.run), file=sys.stderr, flush=True)
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         summary = explain(req)
     except (RunError, DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
     out = args.out or os.path.join(args.run, "explain")
     print(f"wrote {len(summary['samples'])} figures, gallery.html and cells.csv to {out}")
     own = os.path.abspath(out) == os.path.abspath(os.path.join(args.run, "explain"))

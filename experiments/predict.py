@@ -288,7 +288,10 @@ def synthetic(args) -> str | None:
         return None if data else synthetic_note(args.preset)
     if os.path.isfile(os.path.join(args.run, "config.json")):
         return synthetic_note(args.run) if trained_on_synthetic(args.run) else None
-    return None  # a single-cell run folder: its image_run says
+    image_run = os.path.join(args.run, "image_run")  # a single-cell run folder: its image
+    if os.path.isfile(os.path.join(image_run, "config.json")):  # model's run says
+        return synthetic_note(args.run) if trained_on_synthetic(image_run) else None
+    return None
 
 
 def main(argv=None) -> int:

@@ -17,14 +17,19 @@ import tempfile
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
     """A file to write `path` through: a temporary file in the same folder, flushed,
     synced and renamed onto `path` when the block ends without an exception (removed
-    otherwise), with the mode an ordinary `open` gives (0o666 less the umask). For
-    writing a large file piece by piece (a submission, a cells table) atomically."""
+    otherwise), with the mode an ordinary `open` gives: an existing file's permission
+    bits, else 0o666 less the umask. For writing a large file piece by piece (a
+    submission, a cells table) atomically."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's file is 0o600
+        try:  # mkstemp's file is 0o600
+            perms = os.stat(path).st_mode & 0o777  # replacing a file keeps its mode
+        except FileNotFoundError:
+            perms = 0o666 & ~current_umask()
+        os.fchmod(fd, perms)
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()

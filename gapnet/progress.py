@@ -37,24 +37,39 @@ def progress_line(desc: str, done: int, total: int, seconds: float, unit: str) -
 
 
 class LineProgress:
-    """tqdm's `update`/`close` interface, writing a line every `every` of `total`."""
+    """tqdm's `update`/`close` interface, writing a line every `every` of `total`; with
+    `min_gap`, only at those boundaries where at least `min_gap` seconds (of `clock`) have
+    passed since the start or the last line (a short stage then writes none)."""
 
-    def __init__(self, total: int, desc: str, unit: str, stream, every: float = EVERY):
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        unit: str,
+        stream,
+        every: float = EVERY,
+        min_gap: float = 0.0,
+        clock=time.monotonic,
+    ):
         self.total, self.desc, self.unit, self.stream = int(total), desc, unit, stream
         # rounded up, so a stage writes at most 1/every lines (38 steps at 5 %: a line every
         # 2 steps, 19 lines; rounding down wrote one per step); 1e-9 absorbs 0.05 * 100 > 5
         self.step = max(1, math.ceil(total * every - 1e-9))
-        self.n, self.next_at, self.start = 0, self.step, time.monotonic()
+        self.min_gap, self.clock = min_gap, clock
+        self.n, self.next_at, self.start = 0, self.step, clock()
+        self.last = self.start
 
     def update(self, k: int = 1) -> None:
         self.n += k
         if self.n >= self.next_at or self.n >= self.total:
-            self._write()
+            if self.clock() - self.last >= self.min_gap:
+                self._write()
             while self.next_at <= self.n:
                 self.next_at += self.step
 
     def _write(self) -> None:
-        elapsed = time.monotonic() - self.start
+        self.last = self.clock()
+        elapsed = self.last - self.start
         print(
             progress_line(self.desc, self.n, self.total, elapsed, self.unit),
             file=self.stream,

@@ -30,6 +30,18 @@ def test_atomic_writes_respect_the_umask_not_mkstemps_0600(tmp_path, umask):
     assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.npy"]  # no temporary file left
 
 
+def test_replacing_a_file_keeps_its_mode_as_an_ordinary_write_does(tmp_path, umask):
+    """A user's private (0600) file stays private when gapnet writes it again."""
+    path = tmp_path / "private.json"
+    path.write_text("{}")
+    os.chmod(path, 0o600)
+    atomic_write_text(path, '{"a": 1}')
+    assert mode(path) == 0o600 and path.read_text() == '{"a": 1}'
+    os.chmod(path, 0o640)
+    atomic_save_npy(path, [1])
+    assert mode(path) == 0o640
+
+
 def test_a_finished_run_leaves_no_lock_and_files_readable_as_the_umask_allows(tiny_run):
     """The README: `.lock` exists only while a run or fold trains."""
     out = tiny_run[0]

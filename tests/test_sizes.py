@@ -29,7 +29,26 @@ def test_the_readme_command_on_six_real_samples_lists_every_change(
     assert "a fold here trains on 4 (at least 10 needed)" in err
     assert "early_stopping_patience=10 watches the selection set" in err
     assert "--set selection=last --set early_stopping_patience=0" in err
-    assert not os.path.exists(out / "config.json")  # refused before anything is written
+    assert not os.path.exists(out)  # refused before anything is written, folder included
+
+
+def test_uneven_folds_the_estimate_passes_are_refused_before_anything_is_written(
+    main, kaggle_root, tmp_path, capsys
+):
+    # The estimate (6 samples in 3 folds: 4 train per fold) allows 1 in 4 held out, but
+    # these folds train fold 0 on 2: refused with nothing written (the advised rerun on the
+    # same --out used to find the refused run's config.json there and refuse too).
+    folds = tmp_path / "folds.csv"
+    rows = [0, 0, 0, 0, 1, 2]
+    folds.write_text("Id,fold\n" + "".join(f"sample0{s},{f}\n" for s, f in enumerate(rows)))
+    out = tmp_path / "run"
+    args = ["--data", str(kaggle_root), "--folds-file", str(folds), "--out", str(out)]
+    args += ["--set", "inner_fraction=0.25", "--set", "early_stopping_patience=3"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "a fold here trains on 2 (at least 4 needed)" in err
+    assert "--set selection=last --set early_stopping_patience=0" in err
+    assert not os.path.exists(out)  # so the advised rerun may use the same --out
 
 
 def test_skip_bad_leaving_one_sample_says_so_without_a_traceback(

@@ -83,6 +83,22 @@ def test_a_model_of_synthetic_data_says_so_before_labelling_images(
     assert len(out.read_text().splitlines()) == 1 + len(ids)
 
 
+@pytest.mark.parametrize("synthetic", [True, False])
+def test_a_single_cell_run_of_synthetic_data_says_so(tmp_path, synthetic):
+    from experiments.predict import parse
+    from experiments.predict import synthetic as note
+
+    run = tmp_path / "sc_run"  # run_single_cell.py's folder: the image model in image_run/
+    (run / "image_run").mkdir(parents=True)
+    (run / "single_cell.json").write_text("{}")
+    (run / "image_run" / "config.json").write_text("{}")
+    (run / "image_run" / "data.json").write_text(f'{{"synthetic": {str(synthetic).lower()}}}')
+    args = parse(["--run", str(run), "--format", "hpa2021", "--images", str(tmp_path)])
+    said = note(args)
+    assert (said is not None) == synthetic
+    assert not synthetic or f"note: {run} was trained on SYNTHETIC data" in said
+
+
 def test_bad_test_images_are_reported_not_dropped(tiny_run, test_root, tmp_path, capsys):
     from experiments.predict import main
 

@@ -148,3 +148,20 @@ def test_repeated_notes_are_summarised_per_kind_but_every_error_is_named(kaggle_
     assert "22 note(s)" in out[-1]
     assert run_cli(kaggle_root, "--size", "128", "--all-notes") == 1
     assert capsys.readouterr().out.count("NOTE ") == 22
+
+
+def test_a_run_s_notes_beyond_five_lines_say_how_many_and_how_to_see_them(kaggle_root, monkeypatch):
+    from gapnet.config import Config
+    from gapnet.data import validate as v
+    from gapnet.data.prepare import prepare
+
+    kinds = [f"NOTE kind {k}" for k in range(8)]
+    monkeypatch.setattr(v, "summarize_notes", lambda notes: kinds)
+    said = []
+    prepare(Config(data=str(kaggle_root), image_size=32), log=said.append)
+    assert said[:5] == kinds[:5] and "NOTE kind 5" not in said
+    more = [line for line in said if "more line(s) of notes" in line]
+    assert more == [
+        f"NOTE ... and 3 more line(s) of notes left out; every note: "
+        f"python data_prep/validate.py {kaggle_root} --size 32 --all-notes"
+    ]

@@ -8,6 +8,7 @@ scored. The report (`gapnet.report.write_report`) is written from the finished f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -36,14 +37,16 @@ from gapnet.io import atomic_write_text, read_json
 from gapnet.training.build import augment_backend, jit_compile_warning
 
 
-def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray:
-    """The run's folds: from --folds-file, or split (augmented copies in their source's
-    fold); must equal folds.csv if it exists."""
-    folds = (
-        read_folds(cfg.folds_file, ids)
-        if cfg.folds_file
-        else make_folds(targets, cfg.folds, cfg.seed, groups)
-    )
+def plan_folds(cfg: Config, ids, targets, groups=None) -> np.ndarray:
+    """The run's folds, in memory: from --folds-file, or split (augmented copies in their
+    source's fold). Nothing is written, so `require_fit` can check them first."""
+    if cfg.folds_file:
+        return read_folds(cfg.folds_file, ids)
+    return make_folds(targets, cfg.folds, cfg.seed, groups)
+
+
+def save_folds(out: str, ids, folds) -> None:
+    """Writes `out`/folds.csv, or checks that the one there holds the same folds."""
     path = os.path.join(out, "folds.csv")
     if os.path.isfile(path):
         if not np.array_equal(read_folds(path, ids), folds):
@@ -52,7 +55,6 @@ def assign_folds(cfg: Config, out: str, ids, targets, groups=None) -> np.ndarray
             )
     else:
         write_folds(path, ids, folds)
-    return folds
 
 
 def fold_indices(cfg: Config, k: int, folds, targets, groups, path: str, ids, seed: int):
@@ -155,6 +157,17 @@ def run_kfold(
     from gapnet.training.distribute import run_folder
 
     out = run_folder(out, cfg.strategy)
+    fresh = not os.path.isdir(out)
+    try:
+        return _run_kfold(cfg, out, log, fold, force)
+    except BaseException:
+        if fresh:  # refused (or failed) before writing anything: leave no empty folder
+            with contextlib.suppress(OSError):
+                os.rmdir(out)  # only ever removes an empty folder
+        raise
+
+
+def _run_kfold(cfg: Config, out: str, log, fold: int | None, force: bool) -> dict | None:
     with RunLock(os.path.join(out, ".lock"), shared=fold is not None):
         data = prepare(cfg, log)
         log(
@@ -167,11 +180,14 @@ def run_kfold(
             warning = jit_compile_warning(cfg)
             if warning:
                 log(warning)
-        require_fit(cfg, data.ids, data.groups)  # before anything is written
+        # Before anything is written: the estimate (can the samples be split at all?),
+        # then the folds' real sizes, split in memory.
+        require_fit(cfg, data.ids, data.groups)
+        folds = plan_folds(cfg, data.ids, data.targets, data.groups)
+        require_fit(cfg, data.ids, data.groups, folds)
         check_config(out, cfg, force, log)
         record_data(out, data.root, data.synthetic, data.classes)
-        folds = assign_folds(cfg, out, data.ids, data.targets, data.groups)
-        require_fit(cfg, data.ids, data.groups, folds)  # the folds' real sizes
+        save_folds(out, data.ids, folds)
         k_values = sorted(set(folds.tolist()))
         if fold is not None and fold not in k_values:
             raise RunError(f"--fold {fold}: this run has folds {k_values}")

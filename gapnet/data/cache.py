@@ -28,6 +28,7 @@ import numpy as np
 from gapnet.classes import CHANNELS
 from gapnet.data.images import channel_path, read_sample
 from gapnet.data.labels import DataError
+from gapnet.data.source import expand_ext
 from gapnet.io import atomic_write_json, atomic_write_text, check_free_space, read_json
 from gapnet.progress import track
 
@@ -80,7 +81,7 @@ def build(
             are kept: fix or remove the file, then build again to continue).
     """
 
-    from gapnet.data.source import open_source
+    from gapnet.data.source import compact_ext, open_source
 
     src = open_source(root, split, channels=channels)
     ids = list(src.labels.ids)
@@ -159,7 +160,7 @@ def build(
             "split": split,
             "size": size,
             "n": len(ids),
-            "ext": src.ext,
+            "ext": compact_ext(src.ext),
             "source": src.image_dir,
             "fingerprint": fp,
             "channels": src.channels.to_json(),
@@ -226,7 +227,8 @@ class CacheReader:
         expected = int(meta["n"]) * int(np.prod(self.shape))
         if os.path.getsize(self.path) != expected:
             raise DataError(f"{self.path}: not {expected:,} bytes; rebuild the cache")
-        self.image_dir, self.ext = meta["source"], meta["ext"]  # the files it was made from
+        # the files it was made from
+        self.image_dir, self.ext = meta["source"], expand_ext(meta["ext"], list(row))
         self.kind = f"uint8 cache {folder}"
 
     def __len__(self) -> int:

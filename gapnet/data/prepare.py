@@ -55,6 +55,9 @@ def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
     return path, True
 
 
+NOTE_LINES = 5  # the run's log shows this many lines of notes (one per kind of note)
+
+
 def prepare(cfg: Config, log=print) -> Prepared:
     """Validates the data (stopping on a bad file unless `cfg.skip_bad`) and opens a reader."""
     from gapnet.data.cache import open_reader
@@ -69,8 +72,14 @@ def prepare(cfg: Config, log=print) -> Prepared:
         scheme=cfg.scheme,
         channels=cfg.channel_set,
     )
-    for line in summarize_notes(report.notes)[:5]:
+    lines = summarize_notes(report.notes)
+    for line in lines[:NOTE_LINES]:
         log(line)
+    if len(lines) > NOTE_LINES:
+        log(
+            f"NOTE ... and {len(lines) - NOTE_LINES} more line(s) of notes left out; every "
+            f"note: python data_prep/validate.py {root} --size {cfg.image_size} --all-notes"
+        )
     ids = check_or_raise(report, cfg.skip_bad, log)
     src = report.source
     table = src.labels.subset(np.isin(np.array(src.labels.ids), ids))

@@ -51,6 +51,36 @@ class HPASource:
     def paths(self, sample_id: str) -> list[str]:
         return [channel_path(self.image_dir, sample_id, c, self.ext) for c in self.channels.names]
 
+    def ext_of(self, sample_id: str) -> str:
+        """One sample's extension: what a job for that sample carries (in a folder mixing
+        file types, `ext` is a dict of every sample's, too much to send with each job)."""
+        return sample_ext(self.ext, sample_id)
+
+
+def sample_ext(ext, sample_id: str) -> str:
+    """The extension of `sample_id` under `ext` (one extension, or a mapping Id -> ext)."""
+    return ext if isinstance(ext, str) else ext.get(sample_id, "png")
+
+
+def compact_ext(ext) -> str | dict:
+    """`ext` as stored in a file: one extension as is; a mapping Id -> ext as the most
+    common extension and the samples that differ, `{"most": ext, "others": {Id: ext}}`
+    (a mixed folder of 31,072 samples: 1.5 MB as a full mapping). `expand_ext` undoes it."""
+    if isinstance(ext, str):
+        return ext
+    from collections import Counter
+
+    most = Counter(ext.values()).most_common(1)[0][0]
+    return {"most": most, "others": {i: e for i, e in ext.items() if e != most}}
+
+
+def expand_ext(stored, ids) -> str | dict[str, str]:
+    """`compact_ext`'s form back as `HPASource.ext` for the samples `ids`; a full mapping
+    (as older files hold) passes through."""
+    if isinstance(stored, str) or set(stored) != {"most", "others"}:
+        return stored
+    return {i: stored["others"].get(i, stored["most"]) for i in ids}
+
 
 def detect_ext(image_dir: str, ids, names=None) -> str | dict[str, str]:
     """The file extension of each sample from one listing of `image_dir` (no stat per

@@ -109,7 +109,7 @@ def segment_folder(
 
     src = open_source(root, split)
     os.makedirs(out, exist_ok=True)
-    jobs = [(src.image_dir, src.ext, i, size, params, out) for i in src.labels.ids]
+    jobs = [(src.image_dir, src.ext_of(i), i, size, params, out) for i in src.labels.ids]
     check_mask_space(out, src.labels.ids, size)
     os.makedirs(os.path.join(out, "rows"), exist_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)

@@ -191,16 +191,22 @@ class LRFinder(keras.callbacks.Callback):
 class StepProgress(keras.callbacks.Callback):
     """Progress lines within an epoch for log files, where Keras'
     verbose=2 writes one line per epoch and verbose=1 a bar redrawn at every step: a line
-    every `every` of the steps with the loss, the rate and the ETA (`gapnet.progress`).
-    `fit_verbosity` adds it when stdout is not a terminal; at 31,072 samples an epoch's
-    lines are about 2 KB."""
+    at every `every` of the steps with the loss, the rate and the ETA (`gapnet.progress`),
+    written only where at least `min_gap` seconds have passed since the epoch began or the
+    last line. So a short epoch (the default job's: 38 steps in seconds) writes none, only
+    Keras' epoch line, and a long one about 1/`every` (a 17-minute epoch at 31,072 samples:
+    20 lines, about 2 KB). `fit_verbosity` adds it when stdout is not a terminal; `clock`
+    (seconds, default `time.monotonic`) is for tests."""
 
-    def __init__(self, every: float = 0.05, steps: int | None = None, stream=None):
+    def __init__(
+        self, every: float = 0.05, steps: int | None = None, stream=None, min_gap=30.0, clock=None
+    ):
         super().__init__()
         self.every, self.steps, self.stream = every, steps, stream
+        self.min_gap, self.clock = min_gap, clock
 
     def get_config(self):
-        return {"every": self.every, "steps": self.steps}
+        return {"every": self.every, "steps": self.steps, "min_gap": self.min_gap}
 
     @classmethod
     def from_config(cls, config):
@@ -208,13 +214,22 @@ class StepProgress(keras.callbacks.Callback):
 
     def _begin(self, desc: str):
         import sys
+        import time
 
         from gapnet.progress import LineProgress
 
         total = self.steps or self.params.get("steps") or 0
         self._bar = None
         if total:
-            self._bar = LineProgress(total, desc, "step", self.stream or sys.stdout, self.every)
+            self._bar = LineProgress(
+                total,
+                desc,
+                "step",
+                self.stream or sys.stdout,
+                self.every,
+                self.min_gap,
+                self.clock or time.monotonic,
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._begin(f"epoch {epoch + 1}/{self.params.get('epochs', '?')}")
