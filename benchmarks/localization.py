@@ -44,7 +44,6 @@ import tempfile
 from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
@@ -141,6 +140,7 @@ def main(argv=None):
         help="score the segmentation alone (no maps, no cell calls: minutes, not an hour)",
     )
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     label = draw_label(args.seed, args.allow_development)
     print(f"draw {args.seed}: {label}; development draws: {DEVELOPMENT_SEEDS}")
     from gapnet.config import Config

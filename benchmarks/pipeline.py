@@ -26,16 +26,32 @@ from concurrent.futures import ThreadPoolExecutor
 from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import batches, measure  # noqa: E402
-from gapnet.classes import CHANNELS  # noqa: E402
-from gapnet.config import Config  # noqa: E402
-from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
-from gapnet.data.images import read_sample  # noqa: E402
-from gapnet.data.pipeline import PngReader, make_dataset  # noqa: E402
-from gapnet.data.source import open_source  # noqa: E402
+
+def load() -> None:
+    """TensorFlow, Keras and the gapnet modules that load them: imported by main() after
+    argparse (--help never waits for them), and by a caller of this module's functions."""
+    global \
+        batches, \
+        measure, \
+        CHANNELS, \
+        Config, \
+        AugmentRecipe, \
+        CpuAugmenter, \
+        read_sample, \
+        PngReader, \
+        make_dataset, \
+        open_source
+    quiet_tensorflow()
+    from benchmarks.common import batches, measure
+    from gapnet.classes import CHANNELS
+    from gapnet.config import Config
+    from gapnet.data.augment import AugmentRecipe, CpuAugmenter
+    from gapnet.data.images import read_sample
+    from gapnet.data.pipeline import PngReader, make_dataset
+    from gapnet.data.source import open_source
+
 
 TESTS_PNG = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "kaggle_png")
 
@@ -66,6 +82,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="timed windows per row (median)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = p.parse_args(argv)
+    load()  # after parsing: --help never waits for TensorFlow
 
     root = args.data or real_png_root(args.n)
     src = open_source(root)

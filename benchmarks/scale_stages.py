@@ -26,7 +26,6 @@ import time
 
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
@@ -68,9 +67,10 @@ def train(args) -> dict:
     import tensorflow as tf
 
     from benchmarks.common import measure, trainer
-    from benchmarks.train_speed import build
+    from benchmarks.train_speed import build, load
     from gapnet.data.pipeline import make_dataset
 
+    load()  # train_speed's TensorFlow imports (its main() makes them)
     reader, targets = _cached(args.root)
     stream = make_dataset(reader, targets, args.batch, training=True, seed=0, epochs=(0, 10**6))
     out = {}
@@ -123,6 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--folds", type=int, default=3)
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     stage = {"folds": folds, "epoch": epoch, "train": train, "fake-run": fake_run}[args.stage]
     if args.batch is None:
         args.batch = 16 if args.stage == "train" else 32

@@ -35,7 +35,6 @@ import time
 from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DEVELOPMENT_SEEDS = (21,)  # looked at while building the benchmark and choosing its policies
@@ -57,6 +56,7 @@ def main(argv=None) -> int:
     p.add_argument("--allow-development", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     if args.seed in DEVELOPMENT_SEEDS and not args.allow_development:
         p.error(f"--seed {args.seed} is a development draw; pass --allow-development")
     t0 = time.perf_counter()

@@ -32,7 +32,6 @@ import time
 from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
@@ -104,6 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="keep the submissions here (default: a temporary folder)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     with tempfile.TemporaryDirectory() as tmp:
         r = run(a, a.out or tmp)
     print_table(r, sys.stderr if a.json else sys.stdout)

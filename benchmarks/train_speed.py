@@ -27,20 +27,39 @@ import tempfile
 from gapnet.jsonout import emit, json_main  # noqa: E402
 from gapnet.quiet import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from benchmarks.common import measure, trainer  # noqa: E402
-from gapnet import models  # noqa: E402
-from gapnet.data import cache  # noqa: E402
-from gapnet.data.augment import AugmentRecipe, CpuAugmenter  # noqa: E402
-from gapnet.data.pipeline import PngReader, make_dataset  # noqa: E402
-from gapnet.data.source import open_source  # noqa: E402
-from gapnet.data.synthetic.generate import write_dataset  # noqa: E402
-from gapnet.models.device_augment import device_augment  # noqa: E402
+def load() -> None:
+    """TensorFlow, Keras and the gapnet modules that load them: imported by main() after
+    argparse (--help never waits for them), and by a caller of this module's functions."""
+    global \
+        keras, \
+        tf, \
+        measure, \
+        trainer, \
+        models, \
+        cache, \
+        AugmentRecipe, \
+        CpuAugmenter, \
+        PngReader, \
+        make_dataset, \
+        open_source, \
+        write_dataset, \
+        device_augment
+    quiet_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    from benchmarks.common import measure, trainer
+    from gapnet import models
+    from gapnet.data import cache
+    from gapnet.data.augment import AugmentRecipe, CpuAugmenter
+    from gapnet.data.pipeline import PngReader, make_dataset
+    from gapnet.data.source import open_source
+    from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.models.device_augment import device_augment
+
 
 DEFAULT_ROWS = [
     "gapnet_pl:256:float32",
@@ -68,6 +87,7 @@ def main(argv=None):
     p.add_argument("--columns", nargs="+", default=list(COLUMNS), choices=COLUMNS)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = p.parse_args(argv)
+    load()  # after parsing: --help never waits for TensorFlow
     results, roots = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for row in args.rows:

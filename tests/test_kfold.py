@@ -8,6 +8,7 @@ from gapnet import models
 from gapnet.config import Config
 from gapnet.cv.kfold import run_kfold
 from gapnet.cv.runfolder import read_predictions
+from gapnet.io import read_json
 from tests.conftest import TINY
 
 
@@ -212,6 +213,19 @@ def test_finetune_head_moves_only_the_head(tiny_run, tmp_path, capsys):
     assert compare([str(run), tuned, "--out", str(tmp_path / "cmp")]) == 0
     rows = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["run", "run/finetune_soft_f1"]
+    # The fine-tuning chose no epoch (the last kept): not labelled as chosen on the inner set.
+    assert read_json(run / "finetune_soft_f1" / "config.json")["selection"] == "last"
+    said = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "head fine-tuned for 1 epoch(s), the last kept, from the run's fold models" in said
+
+
+def test_a_fine_tuned_run_keeps_a_peeking_base_run_optimistic_label():
+    from gapnet.cv.finetune import finetuned_selection
+
+    for base, want in (("inner", "last"), ("last", "last"), ("peek", "peek")):
+        selection, label = finetuned_selection(Config(selection=base), 3)
+        assert selection == want and label.startswith("head fine-tuned for 3 epoch(s)")
+    assert "(epoch chosen on the scored fold (optimistic))" in label
 
 
 def test_progress_bars_only_on_a_terminal(monkeypatch):

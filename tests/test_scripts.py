@@ -1,5 +1,5 @@
-"""The command-line scripts of experiments/ and data_prep/ as a user meets them: --help
-without TensorFlow, and clear errors (no traceback) for a missing or unfinished run."""
+"""The command-line scripts of experiments/, data_prep/ and benchmarks/ as a user meets
+them: --help without TensorFlow, and clear errors (no traceback) for a missing or unfinished run."""
 
 import glob
 import os
@@ -13,6 +13,11 @@ SCRIPTS = sorted(
     os.path.relpath(p, ROOT)
     for p in glob.glob(os.path.join(ROOT, "experiments", "*.py"))
     + glob.glob(os.path.join(ROOT, "data_prep", "*.py"))
+)
+BENCHMARKS = sorted(  # benchmarks/common.py and the like are imported, not run
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, "benchmarks", "*.py"))
+    if "argparse" in open(p, encoding="utf-8").read()
 )
 
 # Runs a script's --help in this process and reports whether TensorFlow (or Keras) was
@@ -36,7 +41,7 @@ def env():
     return e
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", SCRIPTS + BENCHMARKS)
 def test_help_does_not_import_tensorflow(script):
     out = subprocess.run(
         [sys.executable, "-c", HELP_PROBE, script],

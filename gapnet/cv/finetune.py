@@ -20,7 +20,7 @@ import numpy as np
 
 from gapnet import models
 from gapnet.config import Config
-from gapnet.cv.evaluate import evaluate_oof
+from gapnet.cv.evaluate import evaluate_oof, selection_label
 from gapnet.cv.runfolder import (
     fold_done,
     mark_done,
@@ -51,9 +51,22 @@ def finetune_dir(run: str, loss: str) -> str:
     return os.path.join(run, f"finetune_{loss.replace('+', '_plus_')}")
 
 
+def finetuned_selection(base: Config, epochs: int) -> tuple[str, str]:
+    """(config `selection`, `selection_label`) of the fine-tuned run of a run made with
+    `base`: the fine-tuning chooses no epoch ("last"), but models whose epoch the base
+    run chose on the scored fold ("peek") stay optimistic; the label names both steps."""
+    selection = "peek" if base.selection == "peek" else "last"
+    label = (
+        f"head fine-tuned for {epochs} epoch(s), the last kept, from the run's fold models "
+        f"({selection_label(base)})"
+    )
+    return selection, label
+
+
 def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4, log=print) -> dict:
     """Fine-tunes the heads of every fold of `run`; returns the new metrics."""
-    cfg = Config.from_file(os.path.join(run, "config.json"))
+    base = Config.from_file(os.path.join(run, "config.json"))
+    selection, label = finetuned_selection(base, epochs)
     cfg = Config.from_dict(
         {
             "loss": loss,
@@ -61,8 +74,9 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
             "learning_rate": lr,
             "lr_schedule": "constant",
             "early_stopping_patience": 0,
+            "selection": selection,
         },
-        cfg,
+        base,
     )
     out = finetune_dir(run, loss)
     os.makedirs(out, exist_ok=True)
@@ -122,5 +136,6 @@ def finetune_run(run: str, loss: str = "bce", epochs: int = 5, lr: float = 1e-4,
     result = evaluate_oof(
         cfg, targets[~copy], folds[~copy], oof[~copy], data.synthetic, int(copy.sum())
     )
+    result["metrics"]["selection_label"] = label  # compare.py and the report state it
     write_scores(out, scored, oof[~copy], result)
     return result["metrics"]

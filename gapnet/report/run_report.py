@@ -140,8 +140,9 @@ def write_report(run: str, log=print) -> str:
         "@0.5": metrics.evaluate(targets, oof, 0.5),
         "tuned (optimistic)": metrics.evaluate(targets, oof, tuned),
     }
-    selection = selection_label(cfg)
     run_metrics = read_json(os.path.join(run, "metrics.json"))
+    # as the run stated it (a fine-tuned run names its base run's choice too)
+    selection = run_metrics.get("selection_label") or selection_label(cfg)
     data = (
         "synthetic atlas: scores on synthetic data are not HPA scores"
         + (f" ({cfg.data})" if cfg.data else "")
