@@ -13,7 +13,8 @@ from gapnet import models
 from gapnet.channels import make_channel_set, parse_channel_map
 from gapnet.config import Config
 from gapnet.data.images import ImageError, _resize
-from gapnet.data.labels import DataError, read_classes
+from gapnet.data.labels import DataError
+from gapnet.data.own_classes import read_classes
 
 GFP_DNA = make_channel_set(channel_map={"GFP": "green", "DNA": "blue"})
 
