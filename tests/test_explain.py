@@ -74,7 +74,7 @@ def test_explain_writes_figures_gallery_cells_and_embeddings(tiny_run, tmp_path)
     assert "## Where the protein is" in md and "explain_" in md
 
 
-@pytest.mark.slow  # 35 s; real PNGs stay in the default suite via the cell-score test
+@pytest.mark.slow  # 35 s; real PNGs stay in the default suite: explain segments them at 512 px
 def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggle_root, tmp_path):
     """Real HPA PNGs (another folder: all fold models averaged), cells from .npy masks at
     the files' 512 px, scored there (the maps read at each cell pixel)."""
@@ -155,6 +155,7 @@ def _explain_other(run, root, masks, out):
         return [{k: v for k, v in r.items() if k.startswith("p_")} for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # 12 s; the cell rule's arithmetic is tested fast above
 def test_cell_scores_do_not_depend_on_the_true_labels_nor_generate_the_runs_data(
     tiny_run, kaggle_root, tmp_path, monkeypatch
 ):

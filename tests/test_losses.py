@@ -66,7 +66,14 @@ def test_losses_are_float32_under_mixed_precision(arrays):
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
 
 
-@pytest.mark.parametrize("name", ["weighted_bce", "focal", "soft_f1_smooth", "bce+soft_f1"])
+@pytest.mark.parametrize(  # one in the default suite; the loss values are tested above
+    "name",
+    ["focal"]
+    + [
+        pytest.param(n, marks=pytest.mark.slow)
+        for n in ("weighted_bce", "soft_f1_smooth", "bce+soft_f1")
+    ],
+)
 def test_models_with_each_loss_train_and_reload(name, arrays, tmp_path):
     y, _ = arrays
     inp = keras.Input((28,))

@@ -5,6 +5,7 @@ import glob
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -41,15 +42,26 @@ def env():
     return e
 
 
+def run_all(commands: dict, workers: int = 4) -> dict:
+    """{key: CompletedProcess} of every command, run a few at a time (each is a fresh
+    interpreter that mostly waits on its imports: in parallel they take half the time)."""
+
+    def one(cmd):
+        return subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(workers) as pool:
+        done = dict(zip(commands, pool.map(one, commands.values()), strict=True))
+    return done
+
+
+@pytest.fixture(scope="module")
+def helps():
+    return run_all({s: [sys.executable, "-c", HELP_PROBE, s] for s in SCRIPTS + BENCHMARKS})
+
+
 @pytest.mark.parametrize("script", SCRIPTS + BENCHMARKS)
-def test_help_does_not_import_tensorflow(script):
-    out = subprocess.run(
-        [sys.executable, "-c", HELP_PROBE, script],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-    )
+def test_help_does_not_import_tensorflow(helps, script):
+    out = helps[script]
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"{script} --help imported them"
@@ -75,23 +87,33 @@ def unfinished_run(path):
     return path
 
 
-@pytest.mark.parametrize("state", ["missing", "empty", "unfinished"])
+STATES = ("missing", "empty", "unfinished")
+
+
+@pytest.fixture(scope="module")
+def run_errors(tmp_path_factory):
+    """Every (script, state) run once, in parallel: {key: (CompletedProcess, run, tmp)}."""
+    cases, commands = {}, {}
+    for n, (script, argv) in enumerate(RUN_SCRIPTS):
+        for state in STATES:
+            tmp = tmp_path_factory.mktemp(f"case{n}{state}")
+            run = tmp / "runs" / "my-run"
+            if state == "empty":
+                run.mkdir(parents=True)
+            elif state == "unfinished":
+                unfinished_run(run)
+            subs = {"RUN": str(run), "ROOT": str(tmp), "OUT": str(tmp / "out")}
+            key = (script, tuple(argv), state)
+            cases[key] = (run, tmp)
+            commands[key] = [sys.executable, script, *[subs.get(a, a) for a in argv]]
+    done = run_all(commands)
+    return {k: (done[k], *cases[k]) for k in commands}
+
+
+@pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("script,argv", RUN_SCRIPTS, ids=lambda v: str(v))
-def test_a_missing_or_unfinished_run_is_named_without_a_traceback(tmp_path, script, argv, state):
-    run = tmp_path / "runs" / "my-run"
-    if state == "empty":
-        run.mkdir(parents=True)
-    elif state == "unfinished":
-        unfinished_run(run)
-    subs = {"RUN": str(run), "ROOT": str(tmp_path), "OUT": str(tmp_path / "out")}
-    out = subprocess.run(
-        [sys.executable, script, *[subs.get(a, a) for a in argv]],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_a_missing_or_unfinished_run_is_named_without_a_traceback(run_errors, script, argv, state):
+    out, run, tmp_path = run_errors[(script, tuple(argv), state)]
     assert out.returncode == 1, out.stderr  # every script alike; 2 is argparse's usage error
     assert "Traceback" not in out.stderr, out.stderr
     err = out.stderr.strip().splitlines()
