@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapnet.classes import CHANNELS
-from gapnet.segment.nuclei import find_nuclei, median_diameter
+from gapnet.segment.nuclei import _as_plane, find_nuclei, median_diameter
+
+METHODS = ("learned", "classical")
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,31 @@ class SegmentParams:
     local_fraction: float = 0.25  # a nucleus pixel is above this x the brightest one near it
     peak_distance: float = 0.6  # nucleus centres at least this x the diameter apart
     compactness: float = 3.0  # cell growth: weight of the distance to its nucleus (x diameter^-2)
+    # nuclei by the learned segmenter (gapnet.segment.learned, the default) or by the
+    # classical threshold-and-watershed pipeline (gapnet.segment.nuclei), whose settings
+    # are nucleus_threshold ... peak_distance above
+    method: str = "learned"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown segmentation method {self.method!r}: one of {METHODS}")
+
+
+def nuclei_and_diameter(blue: np.ndarray, p: SegmentParams = SegmentParams()):
+    """(nucleus labels (int32), the nucleus diameter used in px) of a nucleus plane (2-D, any
+    dtype; RGB taken by its brightest plane) by `p.method` (the learned method uses only
+    `nucleus_diameter` of the nucleus settings)."""
+    if p.method == "classical":
+        return find_nuclei(blue, p)
+    from gapnet.segment.learned import find_nuclei_learned
+
+    return find_nuclei_learned(_as_plane(blue), p.nucleus_diameter)
 
 
 def segment_nuclei(blue: np.ndarray, p: SegmentParams = SegmentParams()) -> np.ndarray:
     """Nucleus label image (int32, 0 = background) from the blue channel (2-D, any dtype):
-    `gapnet.segment.nuclei.find_nuclei` without the diameter it used."""
-    return find_nuclei(blue, p)[0]
+    `nuclei_and_diameter` without the diameter it used."""
+    return nuclei_and_diameter(blue, p)[0]
 
 
 def segment_cells(
@@ -73,7 +94,7 @@ def grow_cells(
     from skimage.segmentation import watershed
 
     if nuclei is None:
-        nuclei, diameter = find_nuclei(blue, p)
+        nuclei, diameter = nuclei_and_diameter(blue, p)
     else:
         diameter = p.nucleus_diameter or median_diameter(nuclei)
     if not body or not nuclei.max():
