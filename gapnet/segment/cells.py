@@ -25,6 +25,7 @@ from gapnet.classes import CHANNELS
 from gapnet.segment.nuclei import _as_plane, find_nuclei, median_diameter
 
 METHODS = ("learned", "classical")
+CELL_DIAMETER = 50.0  # px: the learned method grows bodies where nuclei are about this size
 
 
 @dataclass(frozen=True)
@@ -87,18 +88,43 @@ def grow_cells(
     then summed; cell pixels are above `body_threshold` x its Otsu level. A compact
     watershed on the inverted signal (`compactness`: flat bodies split halfway between their
     nuclei) grows nucleus i into cell i. Every nucleus is inside the mask, so cell i exists
-    for every nucleus i and holds it: both images share their labels.
+    for every nucleus i and holds it: both images share their labels. With the learned
+    method and nuclei over 1.5 x CELL_DIAMETER px, the bodies are grown on a copy reduced
+    so that nuclei are CELL_DIAMETER px across (a 2048-px HPA field: 512 px, where
+    HPA-Cell-Segmentation works too) and enlarged back (nearest neighbour), each nucleus
+    kept whole in its cell: 2048-px fields in about a second instead of seven.
     """
-    from scipy import ndimage as ndi
-    from skimage.filters import threshold_otsu
-    from skimage.segmentation import watershed
-
     if nuclei is None:
         nuclei, diameter = nuclei_and_diameter(blue, p)
     else:
         diameter = p.nucleus_diameter or median_diameter(nuclei)
     if not body or not nuclei.max():
         return np.zeros_like(nuclei), nuclei.astype(np.int32), diameter
+    nuclei = nuclei.astype(np.int32)
+    f = CELL_DIAMETER / diameter
+    if p.method == "classical" or f > 1 / 1.5:
+        return _grown(body, nuclei, diameter, p), nuclei, diameter
+    # large nuclei (a 2048-px HPA field): bodies grown on a copy where nuclei are
+    # CELL_DIAMETER px across (HPA's 512-px scale), enlarged back by nearest neighbour
+    import cv2
+
+    from gapnet.segment.masks import resize_labels
+
+    h, w = nuclei.shape
+    size = (max(int(round(w * f)), 1), max(int(round(h * f)), 1))
+    small = [cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_AREA) for b in body]
+    cells = _grown(small, resize_labels(nuclei, size[::-1]), diameter * f, p)
+    cells = resize_labels(cells, (h, w))
+    cells[nuclei > 0] = nuclei[nuclei > 0]  # every nucleus inside its own cell
+    return cells, nuclei, diameter
+
+
+def _grown(body: list[np.ndarray], nuclei: np.ndarray, diameter: float, p) -> np.ndarray:
+    """Cells grown from the nuclei on the body planes (`grow_cells`' steps)."""
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+    from skimage.segmentation import watershed
+
     sigma = max(p.smooth * diameter, 0.5)
     signal = np.zeros(nuclei.shape, np.float32)
     for plane in body:
@@ -108,7 +134,7 @@ def grow_cells(
     level = threshold_otsu(signal) if signal.max() > signal.min() else np.inf
     mask = (signal > p.body_threshold * level) | (nuclei > 0)
     cells = watershed(-signal, nuclei, mask=mask, compactness=p.compactness / diameter**2)
-    return cells.astype(np.int32), nuclei.astype(np.int32), diameter
+    return cells.astype(np.int32)
 
 
 def edge_labels(labels: np.ndarray) -> np.ndarray:

@@ -152,7 +152,9 @@ def train(folder: str, out: str, steps: int, seed: int = 0, log=print) -> dict:
             with open(state, "w") as f:
                 json.dump({"step": step + 1}, f)
             log(f"step {step + 1}/{steps} loss {np.mean(losses[-CHECK_EVERY:]):.4f}")
-    model.save_weights(out)
+    shipped = build_unet()  # the weights alone (no optimizer state): ~2 MB
+    shipped.set_weights(model.get_weights())
+    shipped.save_weights(out)
     return {
         "data": os.path.basename(os.path.normpath(folder)),
         "data_sha256": data_hash(folder),
