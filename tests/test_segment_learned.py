@@ -67,3 +67,63 @@ def test_bbbc039_nuclei_given_or_estimated():
 
 def test_a_blank_field_has_no_nuclei():
     assert segment_nuclei(np.zeros((64, 64), np.uint16)).max() == 0
+
+
+def test_tensorflow_is_imported_only_when_the_learned_method_runs():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from gapnet.segment import SegmentParams, segment_nuclei\n"
+        "img = np.zeros((64, 64), np.uint8); img[20:40, 20:40] = 200\n"
+        "segment_nuclei(img, SegmentParams(nucleus_diameter=20, method='classical'))\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_segment_command_takes_the_classical_method(tmp_path):
+    import tifffile
+
+    from data_prep.segment import main
+    from gapnet.segment import read_mask
+
+    image, _ = REFS["bbbc039"]
+    folder = tmp_path / "images"
+    folder.mkdir()
+    tifffile.imwrite(folder / "bbbc.tif", image)
+    out = tmp_path / "masks"  # the default (learned) is run by test_segment_real's tests
+    assert main(["--images", str(folder), "--out", str(out), "--method", "classical"]) == 0
+    want = segment_nuclei(image, SegmentParams(method="classical"))
+    np.testing.assert_array_equal(read_mask(str(out / "bbbc_nuclei.png")), want)
+
+
+@pytest.mark.slow
+def test_training_runs_resumes_and_writes_small_weights(tmp_path):
+    # a tiny DSB-layout folder (two images), two steps, then one more from the checkpoint
+    from PIL import Image
+
+    from gapnet.segment.nuclei_training import train
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    rows = ["image_id,width,height,n_nuclei"]
+    yy, xx = np.mgrid[:96, :96]
+    for k, image_id in enumerate(("a1", "b2")):
+        labels = np.zeros((96, 96), np.uint16)
+        for i, (cy, cx) in enumerate(((30, 30), (60, 64), (30, 70)), start=1):
+            labels[np.hypot(yy - cy, xx - cx - k) < 9] = i
+        rgba = np.zeros((96, 96, 4), np.uint8)
+        rgba[..., :3] = np.where(labels > 0, 180, 10)[..., None]
+        rgba[..., 3] = 255
+        Image.fromarray(rgba).save(tmp_path / "images" / f"{image_id}.png")
+        Image.fromarray(labels).save(tmp_path / "labels" / f"{image_id}.png")
+        rows.append(f"{image_id},96,96,3")
+    (tmp_path / "index.csv").write_text("\n".join(rows) + "\n")
+    out = str(tmp_path / "w.weights.h5")
+    card = train(str(tmp_path), out, steps=2, log=lambda m: None)
+    assert card["steps"] == 2 and len(card["data_sha256"]) == 64
+    assert os.path.getsize(out) < 3 * 2**20
+    assert train(str(tmp_path), out, steps=3, log=lambda m: None)["final_loss"] > 0

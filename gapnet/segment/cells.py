@@ -1,7 +1,9 @@
 """Cell segmentation that needs no download: nuclei from the blue channel, cell bodies by
 a watershed seeded by the nuclei on the cytoplasm channels (scikit-image).
 
-Nuclei: `gapnet.segment.nuclei` (background removed, a global log-Otsu level combined
+Nuclei (`SegmentParams.method`): "learned", the default, by a small U-Net trained on
+hand-annotated nuclei whose weights ship in the package (`gapnet.segment.learned`), or
+"classical", `gapnet.segment.nuclei` (background removed, a global log-Otsu level combined
 with a local one, touching nuclei split on distance x intensity). Cells (`grow_cells`): the
 cytoplasm planes (red + yellow in an HPA image), each smoothed, offset-corrected and scaled,
 then summed and thresholded at `body_threshold` x its Otsu level; a watershed on the inverted
