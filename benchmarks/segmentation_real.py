@@ -269,6 +269,29 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_card_figures(path: str, rows: list[dict]) -> None:
+    """The learned method's rows as the card's `figures` ({"image (kind), diameter": {...}})."""
+    import datetime
+    import json
+
+    with open(path) as f:
+        card = json.load(f)
+    keys = ("objects", "found", "f1@0.5", "f1@0.6", "mean_iou", "dsb2018", "seconds")
+    card["figures"] = {
+        f"{r['image']} ({r['kind']}), diameter {r['diameter']}": {k: round(r[k], 3) for k in keys}
+        for r in rows
+        if r["method"] == "learned"
+    }
+    card["figures_from"] = (
+        f"benchmarks/segmentation_real.py, {datetime.date.today().isoformat()} "
+        "(set: the classical method's tuned / held-out references; none was trained or "
+        "tuned on by the learned method)"
+    )
+    with open(path, "w") as f:
+        json.dump(card, f, indent=1)
+        f.write("\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hpa2021", help="folder of HPA 2021 fields and HPA-Cell-Segmentation masks")
@@ -279,6 +302,10 @@ def main(argv=None) -> int:
         "--methods", default="learned,classical", help="nucleus methods, comma-separated"
     )
     p.add_argument("--json", help="also write the rows as JSON here")
+    p.add_argument(
+        "--card",
+        help="write the learned rows' figures into this weights card (nuclei_unet.json)",
+    )
     args = p.parse_args(argv)
     for folder in (args.hpa2021, args.dsb_val):
         if folder and not os.path.isdir(folder):
@@ -290,6 +317,8 @@ def main(argv=None) -> int:
         return 1
     rows = run(args.hpa2021, args.dsb_val, methods)
     print(table(rows))
+    if args.card:
+        write_card_figures(args.card, rows)
     if args.json:
         from gapnet.jsonout import dumps
 

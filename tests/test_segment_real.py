@@ -144,6 +144,7 @@ def test_benchmark_reports_tuned_and_held_out_rows(tmp_path, capsys):
         "stardist_dsb2018",
         "hpa512:a34d8680",
     }
+    assert {r["method"] for r in rows} == {"learned", "classical"}
     for r in rows:
         assert r["set"] == ("tuned" if r["image"] in TUNED else "held out")
         assert r["image"] in TUNED + HELD_OUT and 0 <= r["f1@0.6"] <= r["f1@0.5"] <= 1
