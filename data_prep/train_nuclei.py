@@ -1,6 +1,6 @@
 """Train gapnet's learned nucleus segmenter and write its weights and card.
 
-    python data_prep/train_nuclei.py DSB_DIR [--steps 3000] [--seed 0] [--out DIR]
+    python data_prep/train_nuclei.py DSB_DIR [--steps 3500] [--seed 0] [--out DIR]
 
 DSB_DIR: the Data Science Bowl 2018 stage-1 training set (fluorescence images; CC0) as
 `index.csv`, `images/<id>.png` and `labels/<id>.png` (16-bit instance labels). Writes
@@ -26,7 +26,7 @@ DEFAULT_OUT = os.path.join(HERE, "..", "gapnet", "segment", "weights")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("data", help="DSB 2018 folder (index.csv, images/, labels/)")
-    p.add_argument("--steps", type=int, default=3000, help="training batches (default 3000)")
+    p.add_argument("--steps", type=int, default=3500, help="training batches (default 3500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=DEFAULT_OUT, help="folder for the weights and card")
     args = p.parse_args(argv)
