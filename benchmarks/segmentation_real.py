@@ -1,6 +1,7 @@
 """gapnet's segmentation scored on real microscope images with references.
 
-    python benchmarks/segmentation_real.py [--hpa2021 DIR] [--json out.json]
+    python benchmarks/segmentation_real.py [--hpa2021 DIR] [--dsb-val DIR]
+        [--methods learned,classical] [--json out.json]
 
 Nuclei: the three hand-segmented references in tests/data/real_nuclei (Coelho 2009 U2OS,
 a BBBC039 crop, the Data Science Bowl 2018 image of stardist's tests). Cells: HPA 2021
@@ -20,7 +21,13 @@ With `--hpa2021`, HPA field 000a6c98 is also scored enlarged to 3072 px (the 202
 largest fields), in 8 and in 16 bits (x 257), which tests the any-size / any-depth claim
 on a real field.
 
-Which images the method was tuned on and which were held out is fixed below (TUNED /
+Both nucleus methods are scored (`--methods`): the learned segmenter (gapnet's default,
+`gapnet.segment.learned`) and the classical pipeline (`method="classical"`); cells are
+grown from either's nuclei. With `--dsb-val DIR` (the Data Science Bowl 2018 folder the
+learned segmenter was trained from), its validation split (`nuclei_training.is_validation`,
+never trained or tuned on) is scored too: the mean over its images of each figure.
+
+Which images the classical method was tuned on and which were held out is fixed below (TUNED /
 HELD_OUT, chosen before tuning); the table reports them separately.
 """
 
@@ -146,31 +153,70 @@ def enlarged(name: str, image: np.ndarray, truth: np.ndarray, size: int = 3072):
     yield f"{name}@{size}px,16-bit", big.astype(np.uint16) * 257, truth
 
 
-def run(hpa_dir: str | None) -> list[dict]:
-    from gapnet.segment import SegmentParams, segment_cells, segment_nuclei
+def dsb_validation(folder: str):
+    """(name, nucleus plane, labels) of the DSB 2018 validation split in `folder`."""
+    from gapnet.segment.nuclei_training import image_ids, is_validation, read_pair
 
-    def given(d):
-        return SegmentParams(nucleus_diameter=d)
+    for image_id in image_ids(folder):
+        if is_validation(image_id):
+            yield f"dsb_val:{image_id[:8]}", *read_pair(folder, image_id)
+
+
+def _nucleus_rows(images, methods) -> list[dict]:
+    from gapnet.segment import SegmentParams, segment_nuclei
 
     rows = []
-    for name, (image, truth) in nucleus_references().items():
+    for name, image, truth in images:
         if image.ndim == 3:
             image = image.max(-1)
-        for mode, params in (
-            ("given", given(median_diameter(truth))),
-            ("default", SegmentParams()),
-        ):
-            t = time.perf_counter()
-            pred = segment_nuclei(image, params)
-            rows.append(
-                {
-                    "image": name,
-                    "kind": "nuclei",
-                    "diameter": mode,
-                    **score(pred, truth),
-                    "seconds": time.perf_counter() - t,
-                }
-            )
+        for method in methods:
+            for mode, d in (("given", median_diameter(truth)), ("default", None)):
+                t = time.perf_counter()
+                pred = segment_nuclei(image, SegmentParams(nucleus_diameter=d, method=method))
+                rows.append(
+                    {
+                        "image": name,
+                        "kind": "nuclei",
+                        "method": method,
+                        "diameter": mode,
+                        **score(pred, truth),
+                        "seconds": time.perf_counter() - t,
+                    }
+                )
+    return rows
+
+
+def split_means(rows: list[dict], prefix: str = "dsb_val:") -> list[dict]:
+    """One row per (method, diameter) with each figure's mean over the images named
+    `prefix...` (objects and found summed); the per-image rows are left out."""
+    keys = ("f1@0.5", "f1@0.6", "mean_iou", "dsb2018", "seconds")
+    part = [r for r in rows if r["image"].startswith(prefix)]
+    out = [r for r in rows if not r["image"].startswith(prefix)]
+    for method in dict.fromkeys(r["method"] for r in part):
+        for mode in ("given", "default"):
+            sel = [r for r in part if r["method"] == method and r["diameter"] == mode]
+            if sel:
+                out.append(
+                    {
+                        "image": f"{prefix.rstrip(':')} ({len(sel)} images, mean)",
+                        "kind": "nuclei",
+                        "method": method,
+                        "diameter": mode,
+                        "objects": sum(r["objects"] for r in sel),
+                        "found": sum(r["found"] for r in sel),
+                        **{k: float(np.mean([r[k] for r in sel])) for k in keys},
+                    }
+                )
+    return out
+
+
+def run(hpa_dir: str | None, dsb_dir: str | None = None, methods=("learned", "classical")):
+    from gapnet.segment import SegmentParams, segment_cells
+
+    refs = [(n, im, t) for n, (im, t) in nucleus_references().items()]
+    if dsb_dir:
+        refs += list(dsb_validation(dsb_dir))
+    rows = split_means(_nucleus_rows(refs, methods))
     fields = list(hpa_references(HPA_512_DIR, "hpa512", report=False))
     if hpa_dir:
         full = list(hpa_references(hpa_dir))
@@ -181,48 +227,98 @@ def run(hpa_dir: str | None) -> list[dict]:
     for name, image, truth in fields:
         # no nucleus reference here: "given" is HPA's nominal 50 px at 512 px, scaled
         d = 50 * image.shape[1] / 512
-        for mode, params in (("given", given(d)), ("default", SegmentParams())):
-            t = time.perf_counter()
-            cells = segment_cells(image, params)[0]
-            rows.append(
-                {
-                    "image": name,
-                    "kind": "cells",
-                    "diameter": mode,
-                    **score(cells, truth),
-                    "seconds": time.perf_counter() - t,
-                }
-            )
+        for method in methods:
+            for mode, dd in (("given", d), ("default", None)):
+                t = time.perf_counter()
+                cells = segment_cells(image, SegmentParams(nucleus_diameter=dd, method=method))[0]
+                rows.append(
+                    {
+                        "image": name,
+                        "kind": "cells",
+                        "method": method,
+                        "diameter": mode,
+                        **score(cells, truth),
+                        "seconds": time.perf_counter() - t,
+                    }
+                )
     for r in rows:
-        r["set"] = "held out" if r["image"] in HELD_OUT else "tuned"
+        r["set"] = (
+            "DSB validation"
+            if r["image"].startswith("dsb_val")
+            else "held out"
+            if r["image"] in HELD_OUT
+            else "tuned"
+        )
     return rows
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| set | image | objects | diameter | found | F1 @0.5 | F1 @0.6 | mean IoU | DSB 2018 "
-        "| s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| set | image | method | objects | diameter | found | F1 @0.5 | F1 @0.6 | mean IoU "
+        "| DSB 2018 | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=lambda r: (r["set"] != "tuned", r["kind"], r["image"])):
+    order = {"tuned": 0, "held out": 1, "DSB validation": 2}
+    for r in sorted(rows, key=lambda r: (order[r["set"]], r["kind"], r["image"], r["method"])):
         lines.append(
-            f"| {r['set']} | {r['image']} ({r['kind']}) | {r['objects']} | {r['diameter']} | "
+            f"| {r['set']} | {r['image']} ({r['kind']}) | {r['method']} | {r['objects']} | "
+            f"{r['diameter']} | "
             f"{r['found']} | {r['f1@0.5']:.2f} | {r['f1@0.6']:.2f} | {r['mean_iou']:.2f} | "
             f"{r['dsb2018']:.2f} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines)
 
 
+def write_card_figures(path: str, rows: list[dict]) -> None:
+    """The learned method's rows as the card's `figures` ({"image (kind), diameter": {...}})."""
+    import datetime
+    import json
+
+    with open(path) as f:
+        card = json.load(f)
+    keys = ("objects", "found", "f1@0.5", "f1@0.6", "mean_iou", "dsb2018", "seconds")
+    card["figures"] = {
+        f"{r['image']} ({r['kind']}), diameter {r['diameter']}": {k: round(r[k], 3) for k in keys}
+        for r in rows
+        if r["method"] == "learned"
+    }
+    card["figures_from"] = (
+        f"benchmarks/segmentation_real.py, {datetime.date.today().isoformat()} "
+        "(set: the classical method's tuned / held-out references; none was trained or "
+        "tuned on by the learned method)"
+    )
+    with open(path, "w") as f:
+        json.dump(card, f, indent=1)
+        f.write("\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hpa2021", help="folder of HPA 2021 fields and HPA-Cell-Segmentation masks")
+    p.add_argument(
+        "--dsb-val", help="DSB 2018 folder: also score the learned segmenter's validation split"
+    )
+    p.add_argument(
+        "--methods", default="learned,classical", help="nucleus methods, comma-separated"
+    )
     p.add_argument("--json", help="also write the rows as JSON here")
+    p.add_argument(
+        "--card",
+        help="write the learned rows' figures into this weights card (nuclei_unet.json)",
+    )
     args = p.parse_args(argv)
-    if args.hpa2021 and not os.path.isdir(args.hpa2021):
-        print(f"error: {args.hpa2021}: no such folder", file=sys.stderr)
+    for folder in (args.hpa2021, args.dsb_val):
+        if folder and not os.path.isdir(folder):
+            print(f"error: {folder}: no such folder", file=sys.stderr)
+            return 1
+    methods = tuple(m for m in args.methods.split(",") if m)
+    if not methods or set(methods) - {"learned", "classical"}:
+        print(f"error: --methods {args.methods}: learned and/or classical", file=sys.stderr)
         return 1
-    rows = run(args.hpa2021)
+    rows = run(args.hpa2021, args.dsb_val, methods)
     print(table(rows))
+    if args.card:
+        write_card_figures(args.card, rows)
     if args.json:
         from gapnet.jsonout import dumps
 

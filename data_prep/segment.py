@@ -3,8 +3,9 @@ download, scikit-image).
 
     python data_prep/segment.py ROOT --out MASKS [--size 512] [--nucleus-diameter D]
                                 [--body-threshold 0.25] [--split train|test] [--workers N]
+                                [--method learned|classical]
     python data_prep/segment.py --images PATH --out MASKS [--channels blue,red,...]
-                                [--nucleus-diameter D]
+                                [--nucleus-diameter D] [--method learned|classical]
 
 ROOT (Kaggle layout): writes MASKS/<Id>_cells.png and MASKS/<Id>_nuclei.png, 16-bit label
 images at --size, 0 = background, cell i grown from nucleus i, and MASKS/segmentation.csv
@@ -25,6 +26,11 @@ file's channels in file order (else OME names); a single-plane file, or a colour
 whose planes are equal, is a nucleus image; another multi-plane file without names is
 refused (docs/segmentation.md).
 
+Nuclei come from the classical threshold-and-watershed pipeline (`--method classical`, the
+default) or from gapnet's learned segmenter (`--method learned`: a small U-Net trained on
+the Data Science Bowl 2018 nuclei, weights in the package; better on DSB-like nuclei, worse
+on HPA cells: docs/segmentation.md); cells are grown from them on the cytoplasm channels
+either way.
 --nucleus-diameter (pixels at the size segmented) is estimated from each image when absent.
 `experiments/explain.py --cells MASKS` reads them (and masks from Cellpose or
 HPA-Cell-Segmentation saved in the same naming as PNG, NPY or TIFF). Method and its known
@@ -69,12 +75,24 @@ def main(argv=None) -> int:
         default=SegmentParams.body_threshold,
         help="cell-body level as a fraction of the microtubule+ER Otsu threshold",
     )
+    p.add_argument(
+        "--method",
+        default="classical",
+        choices=["classical", "learned"],
+        help="nuclei by the classical threshold-and-watershed pipeline (default) or by "
+        "gapnet's learned segmenter (weights in the package; better on DSB-like nuclei, "
+        "worse on HPA cells)",
+    )
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     args = p.parse_args(argv)
     if bool(args.root) == bool(args.images):
         p.error("give a dataset ROOT or --images PATH (one of them)")
-    params = SegmentParams(args.nucleus_diameter, args.body_threshold)
+    if args.method == "learned":  # TensorFlow's start-up notices hidden (gapnet.quiet)
+        from gapnet.quiet import quiet_tensorflow
+
+        quiet_tensorflow()
+    params = SegmentParams(args.nucleus_diameter, args.body_threshold, method=args.method)
     if args.images:
         return own_images(args, params)
     try:

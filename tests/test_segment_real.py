@@ -14,6 +14,7 @@ from gapnet.segment.nuclei import find_nuclei
 from gapnet.segment.nucleus_size import estimate_diameter
 
 REFS = nucleus_references()
+CLASSICAL = SegmentParams(method="classical")
 
 
 @pytest.mark.parametrize("name", ["coelho2009", "bbbc039", "stardist_dsb2018"])
@@ -32,23 +33,26 @@ def test_bbbc039_16_bit_nuclei_are_found_without_the_diameter_given():
     # gapnet before issue #25 (fixed 50 px, half Otsu): F1 0.67 at IoU 0.5
     image, truth = REFS["bbbc039"]
     assert image.dtype == np.uint16
-    s = score(segment_nuclei(image), truth)
+    s = score(segment_nuclei(image, CLASSICAL), truth)
     assert s["f1@0.5"] >= 0.9 and s["f1@0.6"] >= 0.9, s
 
 
 def test_coelho_nuclei_given_or_estimated_and_as_rgb():
-    # the RGB file as published (three equal planes) gives the same nuclei as its gray plane.
+    # the RGB file as published (three equal planes) gives the same nuclei as its gray plane,
+    # by either method.
     # A guard, not a gain: gapnet before #25 already scored 0.97 here (docs/segmentation.md),
     # so this floor holds on the old code too; the BBBC039, DSB-diameter and HPA tests are
     # the ones that fail on it
     image, truth = REFS["coelho2009"]
     small, small_truth = image[::2, ::2], truth[::2, ::2]  # half size: keeps the test fast
     d = median_diameter(small_truth)
-    gray = segment_nuclei(small, SegmentParams(nucleus_diameter=d))
-    rgb = segment_nuclei(np.stack([small] * 3, -1), SegmentParams(nucleus_diameter=d))
-    np.testing.assert_array_equal(gray, rgb)
-    for pred in (gray, segment_nuclei(small)):
-        assert score(pred, small_truth)["f1@0.5"] >= 0.9
+    for method in ("classical", "learned"):
+        given = SegmentParams(nucleus_diameter=d, method=method)
+        gray = segment_nuclei(small, given)
+        rgb = segment_nuclei(np.stack([small] * 3, -1), given)
+        np.testing.assert_array_equal(gray, rgb)
+        for pred in (gray, segment_nuclei(small, SegmentParams(method=method))):
+            assert score(pred, small_truth)["f1@0.5"] >= 0.9, method
 
 
 @pytest.fixture
@@ -115,13 +119,13 @@ def test_hpa_cells_match_hpa_cell_segmentation_at_iou_0_6():
     from gapnet.segment import edge_labels, segment_cells
 
     ((_, image, truth),) = hpa_references(HPA_512_DIR, report=False)
-    for params in (SegmentParams(nucleus_diameter=50), SegmentParams()):
+    for params in (SegmentParams(nucleus_diameter=50, method="classical"), CLASSICAL):
         cells, nuclei = segment_cells(image, params)
         assert score(cells, truth)["f1@0.6"] >= 0.8
     edge = edge_labels(cells)
     assert 0 < len(edge) < cells.max() and set(edge) <= set(np.unique(cells))
     # the same field as 16-bit (x 257, as a 16-bit camera would store it): the same cells
-    wide, _ = segment_cells(image.astype(np.uint16) * 257, SegmentParams())
+    wide, _ = segment_cells(image.astype(np.uint16) * 257, CLASSICAL)
     assert wide.max() == cells.max() and score(wide, cells)["f1@0.5"] >= 0.95
 
 
@@ -140,6 +144,7 @@ def test_benchmark_reports_tuned_and_held_out_rows(tmp_path, capsys):
         "stardist_dsb2018",
         "hpa512:a34d8680",
     }
+    assert {r["method"] for r in rows} == {"learned", "classical"}
     for r in rows:
         assert r["set"] == ("tuned" if r["image"] in TUNED else "held out")
         assert r["image"] in TUNED + HELD_OUT and 0 <= r["f1@0.6"] <= r["f1@0.5"] <= 1
@@ -355,7 +360,8 @@ def _sha(labels: np.ndarray) -> str:
 @pytest.mark.parametrize("name", sorted(MASK_SHA256))
 def test_classical_nuclei_on_real_references_are_unchanged_bit_for_bit(name):
     image = REFS[name][0]
-    assert _sha(segment_nuclei(image[..., 0] if image.ndim == 3 else image)) == MASK_SHA256[name]
+    plane = image[..., 0] if image.ndim == 3 else image
+    assert _sha(segment_nuclei(plane, CLASSICAL)) == MASK_SHA256[name]
 
 
 def test_classical_cells_of_a_real_hpa_field_are_unchanged_bit_for_bit():
@@ -367,5 +373,5 @@ def test_classical_cells_of_a_real_hpa_field_are_unchanged_bit_for_bit():
     stem = os.path.join(folder, "a34d8680-bb99-11e8-b2b9-ac1f6b6435d0")
     ch = {c: np.asarray(Image.open(f"{stem}_{c}.png")) for c in ("red", "blue", "yellow")}
     image = np.stack([ch["red"], np.zeros_like(ch["red"]), ch["blue"], ch["yellow"]], -1)
-    cells, nuclei = segment_cells(image)
+    cells, nuclei = segment_cells(image, CLASSICAL)
     assert (_sha(cells), _sha(nuclei)) == HPA512_SHA256
