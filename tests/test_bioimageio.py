@@ -95,7 +95,7 @@ def test_predict_with_the_package_equals_predict_with_the_run(package, images, t
     assert _main("predict")(["--run", run, "--images", images, "--out", by_run]) == 0
     assert _main("predict")(["--model", path, "--images", images, "--out", by_pkg]) == 0
     a, b = (list(csv.DictReader(open(p))) for p in (by_run, by_pkg))
-    assert [r["image"] for r in a] == [r["image"] for r in b] and len(a) == 2
+    assert [r["Id"] for r in a] == [r["Id"] for r in b] and len(a) == 2
     pa = np.array([[float(r[str(k)]) for k in range(28)] for r in a])
     pb = np.array([[float(r[str(k)]) for k in range(28)] for r in b])
     np.testing.assert_allclose(pb, pa, atol=1e-5)  # ONNX through bioimageio.core vs Keras
