@@ -61,6 +61,7 @@ def _max_diff(model, x, reference):
     return float(np.abs(model.predict(x, verbose=0) - reference).max())
 
 
+@pytest.mark.slow  # suite time; the preset's predictions are checked fast below
 def test_preset_json_states_the_input_the_model_takes(tiny_run, exported, images):
     """Inputs built from preset.json alone (dtype, value range, channel order) give the
     model's predictions on the real 8-bit images."""

@@ -98,8 +98,12 @@ def test_restart_skips_finished_folds(tiny_run, tiny_data):
     assert again["macro_f1_at_0.5"] == m["macro_f1_at_0.5"]
 
 
-@pytest.mark.parametrize(
-    "model, kwargs", [("logreg", {"C": 0.01}), ("random_forest", {"n_estimators": 20})]
+@pytest.mark.parametrize(  # logreg in the slow suite (suite time): random_forest stays fast
+    "model, kwargs",
+    [
+        pytest.param("logreg", {"C": 0.01}, marks=pytest.mark.slow),
+        ("random_forest", {"n_estimators": 20}),
+    ],
 )
 def test_baselines_run_through_the_main_job(tiny_data, tmp_path, model, kwargs):
     cfg = Config(data=tiny_data, model=model, model_kwargs=kwargs, folds=3, image_size=48)

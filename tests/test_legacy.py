@@ -4,6 +4,7 @@ regrouped (issue #16), and before models took uint8 pixels (issue #18)."""
 import os
 
 import numpy as np
+import pytest
 
 LEGACY = os.path.join(os.path.dirname(__file__), "data", "legacy")
 
@@ -33,6 +34,7 @@ def test_a_model_saved_by_the_flat_layout_loads_and_predicts_the_same():
     assert set(logs) == {"loss", "macro_f1"} and np.isfinite(logs["loss"])
 
 
+@pytest.mark.slow  # suite time; the flat-layout legacy model is checked fast
 def test_a_model_taking_floats_in_0_1_predicts_the_same_on_uint8_pixels():
     """gapnet 0.2's models took float 0..1; the file loads behind `to_float` and gives the
     predictions it gave at save time, on the uint8 images the pipeline now yields."""

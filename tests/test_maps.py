@@ -66,7 +66,7 @@ def test_maps_are_registered_with_the_input_and_tta_turns_views_back():
         "gapnet_pl",
         "deepyeast",
         "mcnn",
-        "resnet34",
+        pytest.param("resnet34", marks=pytest.mark.slow),
         pytest.param("densenet121", marks=pytest.mark.slow),
         pytest.param("resnet50", marks=pytest.mark.slow),
         pytest.param("xception", marks=pytest.mark.slow),

@@ -94,7 +94,18 @@ def test_layer_groups_split_body_and_head():
     assert all("block" in layer.name for layer in groups["early"] + groups["middle"])
 
 
-@pytest.mark.parametrize("name", NETWORKS)
+BIG = ("densenet121", "resnet50", "xception")
+
+
+@pytest.mark.parametrize(  # the big transfer backbones in the slow suite (suite time)
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow)
+        if n in ("densenet121", "resnet50", "xception")
+        else n
+        for n in NETWORKS
+    ],
+)
 def test_the_head_is_exactly_the_fully_connected_layers(name):
     # The head (two-stage training, head fine-tuning, differential rates) is what follows
     # the final pooling: every Dense layer (with DeepYeast's BatchNorm inside its FC

@@ -23,6 +23,7 @@ def moved(group_lr, opt_class=ScaledSGD):
     }
 
 
+@pytest.mark.slow  # suite time; the groups round-trip fast below
 def test_group_multipliers_scale_each_groups_step():
     full, tenth, frozen = moved({}), moved({"early": 0.1}), moved({"early": 0.0})
     assert frozen["block1_1_conv"] == 0 and frozen["fc1"] > 0

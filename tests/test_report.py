@@ -77,6 +77,7 @@ def test_headless_chromium_renders_the_page_with_every_image(report):
     assert f'data-images="{n}/{n}"' in dom, dom[:300]
 
 
+@pytest.mark.slow  # suite time; the report's layout tests stay fast
 def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run, tmp_path):
     # metrics.json without `macro_f1_ci95_method` (gapnet < 0.4): the refreshed report,
     # the summary table and the comparison table say percentile, and the report's

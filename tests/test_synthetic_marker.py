@@ -7,6 +7,8 @@ import os
 import runpy
 import shutil
 
+import pytest
+
 from gapnet.data.synthetic.marker import MARKER, is_synthetic, read_marker
 
 
@@ -44,6 +46,7 @@ def test_a_synthetic_folder_trained_with_data_says_synthetic_everywhere(tiny_run
     assert "synthetic atlas" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
+@pytest.mark.slow  # suite time; the marker's fast tests stay
 def test_the_report_and_card_read_the_run_not_the_data_folder(tiny_run, tmp_path):
     """A run whose metrics.json says real (as a real folder gives) is reported as real."""
     from gapnet.export.card import model_card
