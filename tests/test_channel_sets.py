@@ -113,7 +113,7 @@ def test_augmentation_both_back_ends_keep_c_channels():
     "name",
     [
         pytest.param(n, marks=pytest.mark.slow)
-        if n in ("densenet121", "resnet50", "resnet34")
+        if n in ("densenet121", "resnet50", "resnet34", "xception")
         else n
         for n in models.list_models(networks_only=True)
     ],

@@ -41,7 +41,7 @@ def test_published_parameter_counts_at_512(name, expected):
 # The default suite trains the two GapNets; every other network (3-45 s each here) runs in
 # the slow suite, as do the transfer backbones' save/load round trips.
 LEARN_FAST = {"gapnet_pl"}  # GapNet learns in the slow suite (9 s here)
-ROUND_TRIP_FAST = {"gapnet", "gapnet_pl", "deepyeast", "mcnn"}
+ROUND_TRIP_FAST = {"gapnet", "gapnet_pl"}  # deepyeast and mcnn: slow suite (suite time)
 
 
 def _slow_unless(fast):
