@@ -167,6 +167,7 @@ def _write_user_images(tmp_path):
     return order
 
 
+@pytest.mark.slow  # suite time; 16-bit TIFF reading is tested fast in test_microscope
 def test_own_16bit_tiffs_predict_as_the_same_pngs(tiny_run, tmp_path, capsys):
     import runpy
 
