@@ -128,6 +128,7 @@ def test_the_head_is_exactly_the_fully_connected_layers(name):
         assert head_params == (model.get_layer("head_gap").output.shape[-1] + 1) * 28
 
 
+@pytest.mark.slow  # suite time; the default job's config sets bn_momentum on every run
 def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
     """Config.bn_momentum reaches nested backbones, and one step moves the moving mean by
     (1 - momentum) of the batch mean: the short-schedule fix for lagging statistics."""

@@ -27,6 +27,7 @@ def digest(folder):
     return h.hexdigest()
 
 
+@pytest.mark.slow  # suite time; one-worker determinism is checked fast
 def test_same_seed_byte_identical_whatever_the_workers(tmp_path):
     a = write_dataset(tmp_path / "a", 6, 64, seed=3, workers=1, progress=False)
     b = write_dataset(tmp_path / "b", 6, 64, seed=3, workers=2, progress=False)
