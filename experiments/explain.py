@@ -99,12 +99,11 @@ def parse(argv=None):
 
 def main(argv=None) -> int:
     args = parse(argv)
-    from gapnet.cv.runread import require_finished, synthetic_note, trained_on_synthetic
+    from gapnet.cv.runread import run_problem, synthetic_note, trained_on_synthetic
 
-    try:
-        require_finished(args.run)  # before TensorFlow loads
-    except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
+    problem = run_problem(args.run)  # before TensorFlow loads
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     if trained_on_synthetic(args.run):
         print(synthetic_note(args.run), file=sys.stderr, flush=True)

@@ -49,12 +49,11 @@ def main(argv=None) -> int:
     if args.test and args.format != "bioimageio":
         p.error("--test goes with --format bioimageio")
     from gapnet.cv.runfolder import RunError
-    from gapnet.cv.runread import require_finished
+    from gapnet.cv.runread import run_problem
 
-    try:
-        require_finished(args.run)  # before TensorFlow loads
-    except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
+    problem = run_problem(args.run)  # before TensorFlow loads
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     if args.format == "bioimageio":

@@ -28,13 +28,11 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5, help="default 5")
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     args = p.parse_args(argv)
-    from gapnet.cv.runfolder import RunError
-    from gapnet.cv.runread import require_finished
+    from gapnet.cv.runread import run_problem
 
-    try:
-        require_finished(args.run)  # before TensorFlow loads
-    except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
+    problem = run_problem(args.run)  # before TensorFlow loads
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.cv.finetune import finetune_dir, finetune_run

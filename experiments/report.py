@@ -25,12 +25,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run folder written by run_kfold.py")
     args = p.parse_args(argv)
-    from gapnet.cv.runread import require_finished
+    from gapnet.cv.runread import run_problem
 
-    try:
-        require_finished(args.run)  # before TensorFlow loads
-    except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
+    problem = run_problem(args.run)  # before TensorFlow loads
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     from gapnet.cv.runread import run_data

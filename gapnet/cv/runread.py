@@ -42,6 +42,16 @@ def require_finished(run: str) -> None:
         raise RunError(f"{run} has not finished (no {', '.join(missing)}): {how}")
 
 
+def run_problem(run: str) -> str | None:
+    """The `error: ...` line a command prints for a run folder it cannot read (missing, not
+    a run folder, unfinished: `require_finished`), or None; cheap, no TensorFlow."""
+    try:
+        require_finished(run)
+    except RunError as e:
+        return f"error: {e}"
+    return None
+
+
 def is_copy(ids, groups) -> np.ndarray:
     """True for an augmented copy (data_prep/oversample.py): its group is another Id."""
     return (
