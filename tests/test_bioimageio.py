@@ -6,6 +6,8 @@ import csv
 import os
 import runpy
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -53,7 +55,13 @@ def test_package_validates_and_bioimageio_core_tests_every_weights_format(packag
     descr = load_model_description(path)  # the spec's validation
     assert not isinstance(descr, InvalidDescr)
     assert str(descr.format_version).startswith("0.5")
+    before = os.environ.get("KERAS_BACKEND")
     results = test_package(path)
+    # bioimageio.core sets KERAS_BACKEND=torch when it loads Keras weights; every process
+    # started afterwards (k-fold workers, notebook kernels) would then fail at import keras
+    assert os.environ.get("KERAS_BACKEND") == before
+    child = [sys.executable, "-c", "import keras; print(keras.backend.backend())"]
+    assert subprocess.run(child, capture_output=True, text=True).stdout.strip() == "tensorflow"
     assert set(results) == {"keras_v3", "onnx", "tensorflow_saved_model_bundle"}
     assert all(ok for ok, _ in results.values()), results
 
@@ -93,7 +101,9 @@ def test_predict_with_the_package_equals_predict_with_the_run(package, images, t
     run, path = package
     by_run, by_pkg = str(tmp_path / "run.csv"), str(tmp_path / "pkg.csv")
     assert _main("predict")(["--run", run, "--images", images, "--out", by_run]) == 0
+    before = os.environ.get("KERAS_BACKEND")
     assert _main("predict")(["--model", path, "--images", images, "--out", by_pkg]) == 0
+    assert os.environ.get("KERAS_BACKEND") == before
     a, b = (list(csv.DictReader(open(p))) for p in (by_run, by_pkg))
     assert [r["Id"] for r in a] == [r["Id"] for r in b] and len(a) == 2
     pa = np.array([[float(r[str(k)]) for k in range(28)] for r in a])

@@ -173,9 +173,9 @@ def test_package(path: str, formats=None) -> dict:
     """{weights format: (passed, the first error or "")} of bioimageio.core's test of the
     package (its format check and its test input against its test output, at the spec's
     tolerance) for each weights format the package has (or `formats`)."""
-    from bioimageio.core import test_model
     from bioimageio.spec import load_model_description
 
+    from gapnet.export.zoo_env import keras_backend_kept
     from gapnet.models import layers  # noqa: F401  (registers gapnet's Keras layers)
 
     path = os.path.abspath(path)
@@ -186,10 +186,13 @@ def test_package(path: str, formats=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
         try:
-            for fmt in formats:
-                summary = test_model(path, weight_format=fmt)
-                errors = [f"{d.name}: {e.msg}" for d in summary.details for e in (d.errors or [])]
-                out[fmt] = (summary.status == "passed", errors[0] if errors else "")
+            with keras_backend_kept():
+                from bioimageio.core import test_model
+
+                for fmt in formats:
+                    summary = test_model(path, weight_format=fmt)
+                    errors = [f"{d.name}: {e.msg}" for d in summary.details for e in d.errors or []]
+                    out[fmt] = (summary.status == "passed", errors[0] if errors else "")
         finally:
             os.chdir(here)
     return out

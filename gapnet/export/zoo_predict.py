@@ -38,8 +38,10 @@ class ZooModel:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, classes) float32 of uint8 images (n, size, size, 4) in gapnet's channel order."""
-        from bioimageio.core import predict
+        from gapnet.export.zoo_env import keras_backend_kept
 
+        with keras_backend_kept():
+            from bioimageio.core import predict
         order = [CHANNELS.index(c) for c in self.channel_order]
         out = []
         for image in images:
@@ -55,8 +57,12 @@ def _axes(tensor) -> list[str]:
 def load_package(path: str, weight_format: str | None = None) -> ZooModel:
     """A gapnet-layout zoo package ready to predict (`weight_format`: "onnx" first when
     the package has it and onnxruntime imports, else bioimageio.core's choice)."""
-    from bioimageio.core import create_prediction_pipeline
     from bioimageio.spec import InvalidDescr, load_model_description
+
+    from gapnet.export.zoo_env import keras_backend_kept
+
+    with keras_backend_kept():
+        from bioimageio.core import create_prediction_pipeline
 
     try:
         descr = load_model_description(path)
@@ -96,7 +102,8 @@ def load_package(path: str, weight_format: str | None = None) -> ZooModel:
     if weight_format is None:
         have = set(descr.weights.available_formats)
         weight_format = "onnx" if "onnx" in have and _onnxruntime() else None
-    pipeline = create_prediction_pipeline(descr, weight_format=weight_format)
+    with keras_backend_kept():
+        pipeline = create_prediction_pipeline(descr, weight_format=weight_format)
     return ZooModel(
         pipeline,
         str(ipt.id),
