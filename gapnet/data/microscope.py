@@ -13,6 +13,9 @@ set, `gapnet.channels`; the four `CHANNELS` by default).
   name per channel in file order) or from OME metadata whose channel names are gapnet's
   colour names; without either, the file is refused.
 - One file per channel: `<stem>_<color>.<png|jpg|tif|tiff>` in a folder (as in Kaggle).
+- OME-Zarr (`<name>.zarr`, a plate, or a folder holding them): read lazily, the field
+  downsampled from the level nearest the model's size (`gapnet.data.ome_zarr_sample`); its
+  channel names are the omero labels, matched as a TIFF's OME names are.
 - 8- or 16-bit (scaled by the dtype range, never clipped: `gapnet.data.images`), any size
   (resized as training resized).
 - For segmentation (`read_planes`): any subset of the channels (nuclei only, nuclei + a
@@ -31,6 +34,7 @@ import numpy as np
 from gapnet.channels import ALL
 from gapnet.classes import CHANNELS
 from gapnet.data.images import IMAGE_EXTENSIONS, ImageError, _resize, read_channel, to_uint8
+from gapnet.data.ome_zarr import ZarrImage, is_zarr, open_images
 
 TIFF = (".tif", ".tiff")
 _PER_CHANNEL = re.compile(
@@ -193,8 +197,9 @@ _ANY_CHANNEL = re.compile(r"^(.+)_([^_.]+)\.(" + "|".join(IMAGE_EXTENSIONS) + r"
 
 
 def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str, object]]:
-    """(name, what to read) of every sample at `path`: a TIFF file, or a folder of TIFF files
-    and/or per-channel files `<stem>_<name>` (with `lone`, also other PNG / JPEG files, each
+    """(name, what to read) of every sample at `path`: a TIFF file, an OME-Zarr (its images:
+    `gapnet.data.ome_zarr.open_images`), or a folder of TIFF files, `.zarr` images and/or
+    per-channel files `<stem>_<name>` (with `lone`, also other PNG / JPEG files, each
     one sample). A stem with a file of one of `names` (a channel set's file names, the four
     colours by default) is a per-channel sample, and all its `<stem>_<x>` files are its
     channels. What to read is a file path (TIFF or lone file) or a {channel: path} dict
@@ -203,13 +208,17 @@ def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str
         return [(os.path.splitext(os.path.basename(path))[0], path)]
     if not os.path.isdir(path):
         raise ImageError(path, "no such file or folder")
+    if is_zarr(path):  # an OME-Zarr image, plate or bioformats2raw series
+        return [(im.name, im) for im in open_images(path)]
     known = {n.lower() for n in names}
     parsed = {f: _ANY_CHANNEL.match(f) for f in sorted(os.listdir(path))}
     stems = {m.group(1) for m in parsed.values() if m and m.group(2).lower() in known}
     found, groups = [], {}
     for f, m in parsed.items():
         full = os.path.join(path, f)
-        if m and m.group(1) in stems:
+        if f.lower().endswith(".zarr") and is_zarr(full):
+            found += [(im.name, im) for im in open_images(full)]
+        elif m and m.group(1) in stems:
             ch = m.group(2)
             groups.setdefault(m.group(1), {})[ch.lower() if ch.lower() in CHANNELS else ch] = full
         elif f.lower().endswith(TIFF) or (
@@ -219,7 +228,7 @@ def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str
     for stem, files in sorted(groups.items()):
         found.append((stem, files))
     if not found:
-        raise ImageError(path, "no TIFF or <stem>_<color> image files")
+        raise ImageError(path, "no TIFF, OME-Zarr or <stem>_<color> image files")
     return found
 
 
@@ -249,4 +258,8 @@ def read_image(source, size: int, channels=None, channel_set=None, notes=None) -
             ],
             -1,
         )
+    if isinstance(source, ZarrImage):
+        from gapnet.data.ome_zarr_sample import read_zarr
+
+        return read_zarr(source, size, channels, cs, notes)
     return read_tiff(source, size, channels, cs, notes)

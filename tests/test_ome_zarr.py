@@ -1,0 +1,171 @@
+"""OME-Zarr input (#39): the NGFF reader (levels, µm/px, channel labels, tiles, plates), its
+errors, and predicting a .zarr as the same pixels in PNGs are predicted. Tiny zarrs are
+written with ome-zarr's own writer."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("ome_zarr")
+import zarr  # noqa: E402
+
+from gapnet.channels import make_channel_set  # noqa: E402
+from gapnet.data.images import ImageError  # noqa: E402
+from gapnet.data.ome_zarr import ZarrImage, _spans, open_images  # noqa: E402
+
+GFP_DNA = make_channel_set(channel_map={"GFP": "green", "DNA": "blue"})
+
+
+def write_zarr(path, cyx, labels=("GFP", "DNA"), um=0.5, levels=3, unit="micrometer"):
+    """An NGFF image (c, y, x) with `levels` levels (each halving), written by ome-zarr."""
+    from ome_zarr.writer import write_image
+
+    root = zarr.open_group(str(path), mode="w")
+    meta = {"omero": {"channels": [{"label": lb} for lb in labels]}} if labels else {}
+    write_image(
+        cyx,
+        root,
+        axes="cyx",
+        scale_factors=[2**k for k in range(1, levels)],
+        scale={"c": 1.0, "y": um, "x": um},
+        axes_units={"y": unit, "x": unit} if unit else None,
+        storage_options={"chunks": (1, 16, 16)},
+        metadata=meta,
+    )
+    return str(path)
+
+
+def field(h=64, w=64, c=2, seed=0, dtype=np.uint16):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, np.iinfo(dtype).max, (c, h, w), dtype=dtype)
+
+
+def test_three_levels_read_back_identical_at_level_0_with_their_pixel_sizes(tmp_path):
+    cyx = field()
+    (im,) = open_images(write_zarr(tmp_path / "f.zarr", cyx))
+    assert im.name == "f" and im.channels == ["GFP", "DNA"]
+    assert [lv.shape for lv in im.levels] == [(64, 64), (32, 32), (16, 16)]
+    assert [lv.um_per_px for lv in im.levels] == [(0.5, 0.5), (1.0, 1.0), (2.0, 2.0)]
+    np.testing.assert_array_equal(im.region(0, 0, 64, 0, 64), cyx.transpose(1, 2, 0))
+    window = im.region(0, 10, 30, 5, 60, [1])  # only the chunks it touches
+    np.testing.assert_array_equal(window, cyx[1:, 10:30, 5:60].transpose(1, 2, 0))
+    # nanometres are converted; no unit: no physical size
+    (nm,) = open_images(write_zarr(tmp_path / "nm.zarr", cyx, um=250, unit="nanometer"))
+    assert nm.levels[0].um_per_px == (0.25, 0.25)
+    (bare,) = open_images(write_zarr(tmp_path / "bare.zarr", cyx, unit=None))
+    assert bare.levels[0].um_per_px is None
+    with pytest.raises(ImageError, match=r"bare.zarr: no physical pixel size"):
+        bare.level_for_um(0.5)
+
+
+def test_the_level_nearest_the_target_pixel_size_or_the_models_size_is_read(tmp_path):
+    (im,) = open_images(write_zarr(tmp_path / "f.zarr", field()))
+    assert im.level_for_um(None) == 0
+    assert [im.level_for_um(u) for u in (0.3, 0.6, 0.9, 1.5, 8.0)] == [0, 0, 1, 2, 2]
+    assert [im.level_for_size(s) for s in (100, 64, 48, 32, 20, 16, 8)] == [0, 0, 0, 1, 1, 2, 2]
+
+
+def test_tiles_overlap_by_o_and_their_cores_partition_the_level():
+    for n, tile, overlap in ((100, 40, 10), (64, 16, 4), (30, 40, 8), (4096, 1024, 256)):
+        spans = _spans(n, tile, overlap)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(e - s == min(tile, n) for s, e, _, _ in spans)
+        assert all(b[0] <= a[1] - overlap for a, b in zip(spans[:-1], spans[1:], strict=True))
+        assert [c for *_, c0, c in spans][:-1] == [c0 for *_, c0, _ in spans][1:]
+        assert spans[0][2] == 0 and spans[-1][3] == n
+        for i, (s, e, c0, c1) in enumerate(spans):  # half the overlap of margin inside
+            assert i == 0 or c0 - s >= overlap // 2
+            assert i == len(spans) - 1 or e - c1 >= overlap // 2
+    with pytest.raises(ValueError, match="overlap"):
+        _spans(100, 10, 10)
+
+
+def test_bad_ome_zarr_gets_an_error_naming_the_path(tmp_path):
+    from gapnet.data.microscope import find_images
+
+    plain = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    plain.create_array("0", shape=(4, 4), dtype="u1")  # a Zarr, not an NGFF image
+    with pytest.raises(ImageError, match=r"plain.zarr: no multiscales metadata"):
+        find_images(str(tmp_path / "plain.zarr"))
+    with pytest.raises(ImageError, match=r"plain.zarr: no multiscales metadata"):
+        find_images(str(tmp_path))  # a folder holding it
+    from ome_zarr.writer import write_image
+
+    root = zarr.open_group(str(tmp_path / "stack.zarr"), mode="w")
+    write_image(field(16, 16, 3)[None], root, axes="czyx", scale_factors=[])
+    with pytest.raises(ImageError, match=r"stack.zarr: 3 planes along z"):
+        ZarrImage(str(tmp_path / "stack.zarr"))
+    (im,) = open_images(write_zarr(tmp_path / "f.zarr", field(), labels=("GFP", "Hoechst")))
+    from gapnet.data.ome_zarr_sample import read_zarr
+
+    with pytest.raises(ImageError, match=r"f.zarr: no DNA channel among \['GFP', 'Hoechst'\]"):
+        read_zarr(im, 16, channel_set=GFP_DNA)
+
+
+def test_a_plate_is_its_wells_fields_named_plate_row_col_field(tmp_path):
+    from ome_zarr.writer import write_plate_metadata, write_well_metadata
+
+    plate = zarr.open_group(str(tmp_path / "screen.zarr"), mode="w")
+    write_plate_metadata(plate, ["A", "B"], ["1"], ["A/1", "B/1"])
+    for w, n in (("A/1", 2), ("B/1", 1)):
+        well = plate.require_group(w)
+        write_well_metadata(well, [str(f) for f in range(n)])
+        for f in range(n):
+            where = os.path.join(str(tmp_path / "screen.zarr"), w, str(f))
+            write_zarr(where, field(seed=f), levels=1)
+    ims = open_images(str(tmp_path / "screen.zarr"))
+    assert [im.name for im in ims] == ["screen/A/1/0", "screen/A/1/1", "screen/B/1/0"]
+    np.testing.assert_array_equal(ims[1].region(0, 0, 64, 0, 64), field(seed=1).transpose(1, 2, 0))
+
+
+def test_without_the_zarr_extra_the_message_names_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ome_zarr.io", None)
+    with pytest.raises(ImportError, match=r"pip install 'gapnet\[zarr\]'"):
+        open_images(str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def model48():
+    import keras
+
+    from gapnet import models
+
+    keras.utils.set_random_seed(0)
+    return models.build("gapnet_pl", (48, 48, 2), 2)
+
+
+def test_predicting_a_zarr_gives_the_probabilities_of_the_same_pixels_as_pngs(
+    tmp_path, model48, monkeypatch
+):
+    from gapnet.data import ome_zarr_sample
+    from gapnet.export.apply import input_channels, predict_images
+    from gapnet.schemes import own_scheme
+
+    own_scheme(("cytoplasmic", "nuclear"))
+    thr = np.full(2, 0.5, np.float32)
+    trained = make_channel_set(channel_map={"ch1": "green", "ch2": "blue"})
+    cs = input_channels(trained, {"GFP": "green", "DNA": "blue"})  # --channel-map GFP=..
+    pngs, zarrs = tmp_path / "png", tmp_path / "zarr"
+    pngs.mkdir(), zarrs.mkdir()
+    for stem, seed in (("a", 1), ("b", 2)):
+        cyx = field(64, 64, 3, seed)  # GFP, DNA and a third channel the model does not use
+        for name, plane in zip(("GFP", "DNA"), cyx[:2], strict=True):
+            Image.fromarray(plane).save(pngs / f"{stem}_{name}.png")
+        write_zarr(zarrs / f"{stem}.zarr", cyx, labels=("GFP", "DNA", "ER"))
+    names, p_png, _ = predict_images(model48, thr, str(pngs), channel_set=cs)
+    said = []
+    names_z, p_zarr, _ = predict_images(model48, thr, str(zarrs), channel_set=cs, log=said.append)
+    assert names_z == names == ["a", "b"]
+    np.testing.assert_array_equal(p_zarr, p_png)
+    assert said == ["note: channel(s) ER dropped: the model uses GFP=green, DNA=blue"]
+    _, p_one, _ = predict_images(model48, thr, str(zarrs / "b.zarr"), channel_set=cs)
+    np.testing.assert_array_equal(p_one, p_png[1:])  # one .zarr given itself
+    # a level too large to read at once is read in strips: the same pixels (96 = 2 x 48)
+    (big,) = open_images(write_zarr(tmp_path / "big.zarr", field(96, 96, 2, 3), levels=1))
+    whole = ome_zarr_sample.read_zarr(big, 48, channel_set=GFP_DNA)
+    monkeypatch.setattr(ome_zarr_sample, "STRIP_BYTES", 1000)
+    np.testing.assert_array_equal(ome_zarr_sample.read_zarr(big, 48, channel_set=GFP_DNA), whole)
