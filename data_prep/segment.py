@@ -6,6 +6,7 @@ download, scikit-image).
                                 [--method learned|classical]
     python data_prep/segment.py --images PATH --out MASKS [--channels blue,red,...]
                                 [--nucleus-diameter D] [--method learned|classical]
+                                [--channel-map DAPI=blue,...] [--tile 2048] [--overlap 512]
 
 ROOT (Kaggle layout): writes MASKS/<Id>_cells.png and MASKS/<Id>_nuclei.png, 16-bit label
 images at --size, 0 = background, cell i grown from nucleus i, and MASKS/segmentation.csv
@@ -25,6 +26,13 @@ image that failed: the others are still segmented, and the exit status is 1). Fi
 file's channels in file order (else OME names); a single-plane file, or a colour file
 whose planes are equal, is a nucleus image; another multi-plane file without names is
 refused (docs/segmentation.md).
+An OME-Zarr image (`<name>.zarr`, a plate, or a folder holding them) is segmented at its
+full resolution tile by tile (--tile px, neighbours overlapping by --overlap px: give at
+least the largest cell's diameter), each cell kept by the one tile whose core holds its
+nucleus' centre, so a cell cut by a tile's edge is counted once; its channels are its omero
+labels, through --channel-map (e.g. DAPI=blue,Tubulin=red) or named by colour. Its masks
+are also written into it as OME-Zarr labels (`labels/nuclei`, `labels/cells`); PNG masks
+only up to 8192 x 8192 px (docs/data.md, OME-Zarr).
 
 Nuclei come from the classical threshold-and-watershed pipeline (`--method classical`, the
 default) or from gapnet's learned segmenter (`--method learned`: a small U-Net trained on
@@ -83,11 +91,29 @@ def main(argv=None) -> int:
         "gapnet's learned segmenter (weights in the package; better on DSB-like nuclei, "
         "worse on HPA cells)",
     )
+    p.add_argument(
+        "--channel-map",
+        dest="channel_map",
+        help="--images, OME-Zarr: omero channel labels -> roles, e.g. DAPI=blue,Tubulin=red "
+        "(default: labels that are colour names)",
+    )
+    p.add_argument(
+        "--tile", type=int, default=2048, help="--images, OME-Zarr: tile side in px (2048)"
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=512,
+        help="--images, OME-Zarr: px shared by neighbouring tiles, at least the largest "
+        "cell's diameter (512)",
+    )
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     args = p.parse_args(argv)
     if bool(args.root) == bool(args.images):
         p.error("give a dataset ROOT or --images PATH (one of them)")
+    if not 0 <= args.overlap < args.tile:
+        p.error(f"--overlap {args.overlap} must be at least 0 and less than --tile {args.tile}")
     if args.method == "learned":  # TensorFlow's start-up notices hidden (gapnet.quiet)
         from gapnet.quiet import quiet_tensorflow
 
@@ -152,11 +178,19 @@ def main(argv=None) -> int:
 
 
 def own_images(args, params) -> int:
+    from gapnet.channels import parse_channel_map
     from gapnet.segment.files import segment_images
 
     channels = [c.strip().lower() for c in args.channels.split(",")] if args.channels else None
     try:
-        rows = segment_images(args.images, args.out, channels, params)
+        given = parse_channel_map(args.channel_map) if args.channel_map else None
+    except ValueError as e:
+        print(f"error: --channel-map: {e}", file=sys.stderr)
+        return 1
+    try:
+        rows = segment_images(
+            args.images, args.out, channels, params, given, args.tile, args.overlap
+        )
     except (DataError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 errors, and predicting a .zarr as the same pixels in PNGs are predicted. Tiny zarrs are
 written with ome-zarr's own writer."""
 
+import csv
 import os
 
 import numpy as np
@@ -18,7 +19,7 @@ from gapnet.data.ome_zarr import ZarrImage, _spans, open_images  # noqa: E402
 GFP_DNA = make_channel_set(channel_map={"GFP": "green", "DNA": "blue"})
 
 
-def write_zarr(path, cyx, labels=("GFP", "DNA"), um=0.5, levels=3, unit="micrometer"):
+def write_zarr(path, cyx, labels=("GFP", "DNA"), um=0.5, levels=3, unit="micrometer", chunk=16):
     """An NGFF image (c, y, x) with `levels` levels (each halving), written by ome-zarr."""
     from ome_zarr.writer import write_image
 
@@ -31,7 +32,7 @@ def write_zarr(path, cyx, labels=("GFP", "DNA"), um=0.5, levels=3, unit="microme
         scale_factors=[2**k for k in range(1, levels)],
         scale={"c": 1.0, "y": um, "x": um},
         axes_units={"y": unit, "x": unit} if unit else None,
-        storage_options={"chunks": (1, 16, 16)},
+        storage_options={"chunks": (1, chunk, chunk)},
         metadata=meta,
     )
     return str(path)
@@ -169,3 +170,58 @@ def test_predicting_a_zarr_gives_the_probabilities_of_the_same_pixels_as_pngs(
     whole = ome_zarr_sample.read_zarr(big, 48, channel_set=GFP_DNA)
     monkeypatch.setattr(ome_zarr_sample, "STRIP_BYTES", 1000)
     np.testing.assert_array_equal(ome_zarr_sample.read_zarr(big, 48, channel_set=GFP_DNA), whole)
+
+
+def hpa_field_zarr(path, levels=2, labels=("red", "green", "blue", "yellow")):
+    """The packaged real HPA field (512 px, 4 channels) as an OME-Zarr, its channels
+    labelled `labels`."""
+    import glob
+
+    files = sorted(
+        glob.glob(
+            os.path.join(
+                os.path.dirname(__file__), "..", "gapnet", "resources", "hpa_field", "*.png"
+            )
+        )
+    )
+    planes = {f.rsplit("_", 1)[1][:-4]: np.asarray(Image.open(f)) for f in files}
+    colours = ("red", "green", "blue", "yellow")
+    cyx = np.stack([planes[c] for c in colours])
+    return write_zarr(path, cyx, labels, levels=levels, chunk=128)
+
+
+def test_a_field_segmented_tile_by_tile_counts_each_cell_once_and_writes_ngff_labels(tmp_path):
+    import runpy
+
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    from gapnet.segment import SegmentParams, match
+    from gapnet.segment.files import segment_images
+
+    path = hpa_field_zarr(tmp_path / "field.zarr", labels=("MT", "GFP", "DAPI", "ER"))
+    given = {"MT": "red", "GFP": "green", "DAPI": "blue", "ER": "yellow"}
+    p = SegmentParams(nucleus_diameter=50.0)
+    (whole,) = segment_images(path, str(tmp_path / "whole"), None, p, given, tile=512, overlap=0)
+    # 2 x 2 tiles of 384 px overlapping by 256: most cells are cut by some tile's edge
+    main = runpy.run_path("data_prep/segment.py", run_name="segment")["main"]
+    argv = ["--images", path, "--out", str(tmp_path / "tiled"), "--nucleus-diameter", "50"]
+    argv += ["--channel-map", "MT=red,GFP=green,DAPI=blue,ER=yellow"]
+    assert main(argv + ["--tile", "384", "--overlap", "256"]) == 0
+    tiled = next(csv.DictReader(open(tmp_path / "tiled" / "segmentation.csv")))
+    tiled = {k: int(v) if v.isdigit() else v for k, v in tiled.items()}
+    assert whole["error"] == tiled["error"] == "" and whole["nuclei"] >= 15
+    assert tiled["nuclei"] == whole["nuclei"] and tiled["cells"] == whole["cells"]
+    for kind in ("nuclei", "cells"):
+        a = np.asarray(Image.open(tmp_path / "whole" / f"field_{kind}.png"))
+        b = np.asarray(Image.open(tmp_path / "tiled" / f"field_{kind}.png"))
+        m = match(a, b, 0.9)
+        assert m.tp == whole["nuclei"] and m.fp == m.fn == 0
+    # the masks are in the image as NGFF labels, read back by ome-zarr's reader
+    nodes = list(Reader(parse_url(path))())
+    found = {os.path.basename(n.zarr.path.rstrip("/")): n for n in nodes if n.load(Label)}
+    assert sorted(found) == ["cells", "nuclei"]
+    np.testing.assert_array_equal(np.asarray(found["cells"].data[0]), b)
+    assert len(found["cells"].data) == 2  # the image's two levels
+    labels_attrs = zarr.open_group(path + "/labels").attrs.asdict()
+    assert labels_attrs["ome"]["labels"] == ["nuclei", "cells"]  # written twice, listed once

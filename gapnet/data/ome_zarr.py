@@ -88,7 +88,7 @@ class ZarrImage:
         try:
             self.axes = "".join(_axis_name(a) for a in ms["axes"])
             datasets = ms["datasets"]
-            self._arrays = [loc.load(d["path"]) for d in datasets]
+            self._arrays = [_array(loc, str(d["path"])) for d in datasets]
         except Exception as e:  # noqa: BLE001 - missing keys or arrays of a broken file
             raise ImageError(path, f"unreadable multiscales metadata ({e!r})") from None
         self._check_axes(ms["axes"])
@@ -168,19 +168,34 @@ class ZarrImage:
 
     def lazy(self, level: int = 0, channels: list[int] | None = None):
         """The level as a lazy dask array (height, width, C) in the file's dtype."""
-        arr = self._arrays[level]
-        index = tuple(slice(None) if a in "cyx" else 0 for a in self.axes)
-        arr = arr[index]
+        import dask.array as da
+
+        return self._yxc(da.from_zarr(self._arrays[level]), channels)
+
+    def _yxc(self, arr, channels=None):
+        """`arr` (the level's axes, t and z of 1) as (y, x, c), c picked by `channels`."""
         kept = [a for a in self.axes if a in "cyx"]
+        arr = arr.reshape([n for a, n in zip(self.axes, arr.shape, strict=True) if a in "cyx"])
         if "c" not in kept:
             arr, kept = arr[None], ["c"] + kept
         arr = arr.transpose([kept.index(a) for a in "yxc"])
-        return arr if channels is None else arr[:, :, channels]
+        return arr if channels is None else arr[:, :, list(channels)]
 
     def region(self, level, y0, y1, x0, x1, channels=None) -> np.ndarray:
-        """Pixels [y0:y1, x0:x1] of a level as (h, w, C) NumPy, reading only their chunks."""
+        """Pixels [y0:y1, x0:x1] of a level as (h, w, C) NumPy, reading only their chunks
+        (and only the channels asked for)."""
+        arr = self._arrays[level]
+        window = {"y": slice(y0, y1), "x": slice(x0, x1), "c": slice(None)}
+        index = [window.get(a, slice(0, 1)) for a in self.axes]
         try:
-            return np.asarray(self.lazy(level, channels)[y0:y1, x0:x1].compute())
+            if channels is not None and "c" in self.axes:
+                c = self.axes.index("c")
+                planes = []
+                for k in channels:
+                    index[c] = slice(k, k + 1)
+                    planes.append(np.asarray(arr[tuple(index)]))
+                return self._yxc(np.concatenate(planes, c))
+            return self._yxc(np.asarray(arr[tuple(index)]))
         except Exception as e:  # noqa: BLE001 - a missing or corrupt chunk
             raise ImageError(self.path, f"cannot read level {level} ({e!r})") from None
 
@@ -212,6 +227,13 @@ def _spans(n: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     starts = list(range(0, n - tile, tile - overlap)) + [n - tile]
     cuts = [0] + [(b + a + tile) // 2 for a, b in zip(starts[:-1], starts[1:], strict=True)] + [n]
     return [(s, s + tile, cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
+
+
+def _array(loc, path: str):
+    """The Zarr array at `path` inside the image `loc` (an ome-zarr location), read-only."""
+    import zarr
+
+    return zarr.open_array(loc.store, path=path, mode="r")
 
 
 def _axis_name(a) -> str:

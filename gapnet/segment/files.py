@@ -2,10 +2,11 @@
 
 What is read follows `experiments/predict.py --images` (`gapnet.data.microscope`): a TIFF
 file, or a folder of TIFF files, per-channel files `<stem>_<color>.<ext>` and lone
-single-channel images (nucleus images). Any subset of the channels with a blue (nucleus)
-one: cells are grown where red and/or yellow (or green when it is the only other) exist.
-In a folder, files named `<stem>_nuclei.<ext>` / `<stem>_cells.<ext>` (masks, such as this
-module writes) are not read as images.
+single-channel images (nucleus images), and OME-Zarr images (segmented tile by tile,
+`gapnet.segment.tiled`; masks also written into them as NGFF labels). Any subset of the
+channels with a blue (nucleus) one: cells are grown where red and/or yellow (or green when
+it is the only other) exist. In a folder, files named `<stem>_nuclei.<ext>` /
+`<stem>_cells.<ext>` (masks, such as this module writes) are not read as images.
 
 Writes `<out>/<stem>_nuclei.png` and, with a cytoplasm channel, `<out>/<stem>_cells.png`
 (16-bit labels at the image's size), and `<out>/segmentation.csv`: per image its size, the
@@ -23,6 +24,7 @@ import sys
 import numpy as np
 
 from gapnet.data.images import ImageError, require_finite
+from gapnet.data.ome_zarr import ZarrImage
 from gapnet.segment.cells import SegmentParams, edge_labels, grow_cells
 from gapnet.segment.folder import NO_NUCLEI, SEGMENTATION_FIELDS, write_segmentation_csv
 from gapnet.segment.masks import write_mask
@@ -94,16 +96,37 @@ def segment_one(
     }
 
 
+def _zarr_row(image, out, p, channels, channel_map, tile, overlap) -> dict:
+    from gapnet.segment.tiled import OVERLAP, TILE, segment_zarr
+
+    try:
+        overlap = OVERLAP if overlap is None else overlap
+        return segment_zarr(image, out, p, channels, channel_map, tile or TILE, overlap)
+    except ImageError as e:
+        return _row_error(image.name, image.path, e)
+
+
 def _row_error(name: str, where: str, e: Exception) -> dict:
     row = dict.fromkeys(FIELDS, "")
     row.update(image=name, file=where, error=str(e))
     return row
 
 
-def segment_images(path: str, out: str, channels=None, p: SegmentParams | None = None):
+def segment_images(
+    path: str,
+    out: str,
+    channels=None,
+    p: SegmentParams | None = None,
+    channel_map: dict | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+):
     """Segments every image at `path` into `out` (created); returns the CSV rows, also
     written to `out/segmentation.csv`. An image that cannot be read or segmented gets a row
     with its `error` (the file named) and the others go on; callers check `error`.
+    An OME-Zarr image is segmented tile by tile (`tile`, `overlap` px; defaults in
+    `gapnet.segment.tiled`), its channels named by its omero labels through `channel_map`
+    ({name: role}), and its masks are also written into it as NGFF labels.
 
     Raises:
         ImageError: `path` missing or holding no image file."""
@@ -116,6 +139,9 @@ def segment_images(path: str, out: str, channels=None, p: SegmentParams | None =
     os.makedirs(out, exist_ok=True)
     rows = []
     for name, src in found:
+        if isinstance(src, ZarrImage):
+            rows.append(_zarr_row(src, out, p, channels, channel_map, tile, overlap))
+            continue
         where = src if isinstance(src, str) else os.path.join(path, f"{name}_*")
         try:
             rows.append(segment_one(name, read_planes(src, channels), p, out, where))
