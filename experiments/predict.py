@@ -14,9 +14,12 @@ probabilities are kept in <out>.parts/ block by block (1,024 samples) as they ar
 with a manifest of the run (its fold models), the test images and the TTA: a killed
 prediction resumes; parts made otherwise are discarded and predicted afresh.
 
---images: a multi-channel TIFF / OME-TIFF file, or a folder of them and/or of per-channel
-files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (resized to the model's).
-Which TIFF channel is which: --channels (file order), else OME channel names. Writes one CSV
+--images: a multi-channel TIFF / OME-TIFF file, an OME-Zarr (`<name>.zarr`: an image, a
+plate's fields named plate/row/col/field, or bioformats2raw series), or a folder of them
+and/or of per-channel files `<stem>_<color>.<png|jpg|tif>`; 8- or 16-bit, any size (the
+whole field resized to the model's; an OME-Zarr read lazily from its level nearest that
+size, never whole: docs/data.md). Which channel is which: --channels (file order), else
+OME channel names (an OME-Zarr's omero labels). Writes one CSV
 row per image: Id (the stem), the labels and the probabilities (28, or 19 for a 2021 run;
 a run on its data's own classes.csv: one column per class, named by the class).
 A model trained on a channel set (e.g. GFP=green,DAPI=blue) reads the files its run named
@@ -68,7 +71,9 @@ def parse(argv=None):
     )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="dataset root with sample_submission.csv (needs --run)")
-    data.add_argument("--images", help="a TIFF / OME-TIFF file, or a folder of images")
+    data.add_argument(
+        "--images", help="a TIFF / OME-TIFF file, an OME-Zarr (.zarr), or a folder of images"
+    )
     p.add_argument(
         "--channels",
         help="TIFF channel names in file order, e.g. red,green,blue,yellow (default: OME metadata)",

@@ -125,7 +125,7 @@ def test_without_the_zarr_extra_the_message_names_it(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "ome_zarr.io", None)
-    with pytest.raises(ImportError, match=r"pip install 'gapnet\[zarr\]'"):
+    with pytest.raises(ImageError, match=r"needs the zarr extra: pip install 'gapnet\[zarr\]'"):
         open_images(str(tmp_path))
 
 

@@ -25,7 +25,7 @@
   `<plate>/<row>/<col>/<field>`). `open_images(path)` lists them.
 
 Errors are `ImageError`s naming the path: no multiscales metadata, an axis layout gapnet
-cannot use, names that do not match the channels.
+cannot use, names that do not match the channels, ome-zarr not installed (the extra named).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _location(path: str):
     try:
         from ome_zarr.io import parse_url
     except ImportError:
-        raise ImportError(EXTRA) from None
+        raise ImageError(path, EXTRA) from None
     try:
         loc = parse_url(path)
     except Exception as e:  # noqa: BLE001 - zarr raises many types for a broken store
