@@ -17,7 +17,7 @@ a pyramid is read from its level nearest 512 px instead).
   gapnet_pl at 512 px: times and memory only, no accuracy.
 - segment: `segment_images` (what `data_prep/segment.py --images` runs): tiles of 1,024 px
   overlapping by 128 px, nucleus diameter 50 px (the field's nuclei are HPA's at 512 px);
-  the masks are written into the field as NGFF labels (no PNG above 8,192 px).
+  the masks are written into the field as NGFF labels (PNGs too up to 4,096 px).
 
 Peak RSS is the child's (os.wait4), TensorFlow included for predict. The ratio column is
 each size's peak RSS over the smallest size's: about 1 when memory is bounded by the tile,

@@ -32,7 +32,7 @@ least the largest cell's diameter), each cell kept by the one tile whose core ho
 nucleus' centre, so a cell cut by a tile's edge is counted once; its channels are its omero
 labels, through --channel-map (e.g. DAPI=blue,Tubulin=red) or named by colour. Its masks
 are also written into it as OME-Zarr labels (`labels/nuclei`, `labels/cells`); PNG masks
-only up to 8192 x 8192 px (docs/data.md, OME-Zarr).
+only up to 4096 x 4096 px (docs/data.md, OME-Zarr).
 
 Nuclei come from the classical threshold-and-watershed pipeline (`--method classical`, the
 default) or from gapnet's learned segmenter (`--method learned`: a small U-Net trained on

@@ -225,3 +225,31 @@ def test_a_field_segmented_tile_by_tile_counts_each_cell_once_and_writes_ngff_la
     assert len(found["cells"].data) == 2  # the image's two levels
     labels_attrs = zarr.open_group(path + "/labels").attrs.asdict()
     assert labels_attrs["ome"]["labels"] == ["nuclei", "cells"]  # written twice, listed once
+
+
+@pytest.mark.slow  # trains the shared tiny run when run alone
+def test_predict_py_on_zarrs_writes_the_probabilities_of_the_same_pngs(tiny_run, tmp_path, capsys):
+    import runpy
+
+    from gapnet.export.apply import model_of_run, predict_images
+
+    pngs, zarrs = tmp_path / "png", tmp_path / "zarr"
+    pngs.mkdir(), zarrs.mkdir()
+    for stem, seed in (("f0", 4), ("f1", 5)):
+        cyx = field(64, 64, 4, seed, np.uint8)
+        for colour, plane in zip(("red", "green", "blue", "yellow"), cyx, strict=True):
+            Image.fromarray(plane).save(pngs / f"{stem}_{colour}.png")
+        write_zarr(zarrs / f"{stem}.zarr", cyx, labels=("MT", "Prot", "DAPI", "ER"))
+    model, thr = model_of_run(tiny_run[0])
+    _, from_png, _ = predict_images(model, thr, str(pngs))
+    main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
+    out = tmp_path / "p.csv"
+    argv = ["--run", tiny_run[0], "--images", str(zarrs), "--out", str(out)]
+    assert main(argv + ["--channel-map", "MT=red,Prot=green,DAPI=blue,ER=yellow"]) == 0
+    rows = [r.split(",") for r in out.read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["f0", "f1"]
+    np.testing.assert_allclose([[float(v) for v in r[3:]] for r in rows], from_png, rtol=1e-6)
+    capsys.readouterr()
+    assert main(argv) == 1  # labels that are not the run's channel names
+    err = capsys.readouterr().err
+    assert "f0.zarr: no red, green, blue, yellow channel among ['MT', 'Prot', 'DAPI', 'ER']" in err

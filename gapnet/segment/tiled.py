@@ -27,13 +27,13 @@ from dataclasses import replace
 import numpy as np
 
 from gapnet.classes import CHANNELS
-from gapnet.data.images import ImageError
+from gapnet.data.images import MAX_PIXELS, ImageError
 from gapnet.data.ome_zarr import ZarrImage
 from gapnet.segment.cells import SegmentParams, grow_cells, nuclei_and_diameter
 from gapnet.segment.masks import write_mask
 
 TILE, OVERLAP = 2048, 512
-PNG_PIXELS = 8192 * 8192
+PNG_PIXELS = MAX_PIXELS  # 4,096 x 4,096: the largest PNG gapnet reads
 CYTOPLASM = ("red", "yellow")
 
 
