@@ -61,6 +61,27 @@ def test_three_levels_read_back_identical_at_level_0_with_their_pixel_sizes(tmp_
         bare.level_for_um(0.5)
 
 
+def test_ngff_04_on_zarr_v2_as_bioformats2raw_writes_it_reads_and_takes_labels(tmp_path):
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    from gapnet.segment.zarr_labels import write_labels
+
+    cyx = field(32, 32, 2, 7, np.uint8)
+    root = zarr.open_group(str(tmp_path / "old.zarr"), mode="w", zarr_format=2)
+    meta = {"omero": {"channels": [{"label": "DAPI"}, {"label": "GFP"}]}}
+    write_image(cyx, root, axes="cyx", fmt=FormatV04(), scale_factors=[2], metadata=meta)
+    (im,) = open_images(str(tmp_path / "old.zarr"))
+    assert im.channels == ["DAPI", "GFP"] and [lv.shape for lv in im.levels] == [(32, 32), (16, 16)]
+    np.testing.assert_array_equal(im.region(0, 0, 32, 0, 32), cyx.transpose(1, 2, 0))
+    mask = np.arange(32 * 32, dtype=np.uint32).reshape(32, 32)
+    write_labels(im, "cells", mask)
+    assert zarr.open_group(str(tmp_path / "old.zarr/labels")).attrs["labels"] == ["cells"]
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "old.zarr/labels/cells/s0"))[:], mask
+    )
+
+
 def test_the_level_nearest_the_target_pixel_size_or_the_models_size_is_read(tmp_path):
     (im,) = open_images(write_zarr(tmp_path / "f.zarr", field()))
     assert im.level_for_um(None) == 0
@@ -130,17 +151,17 @@ def test_without_the_zarr_extra_the_message_names_it(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def model48():
+def model16():
     import keras
 
     from gapnet import models
 
     keras.utils.set_random_seed(0)
-    return models.build("gapnet_pl", (48, 48, 2), 2)
+    return models.build("gapnet_pl", (16, 16, 2), 2)
 
 
 def test_predicting_a_zarr_gives_the_probabilities_of_the_same_pixels_as_pngs(
-    tmp_path, model48, monkeypatch
+    tmp_path, model16, monkeypatch
 ):
     from gapnet.data import ome_zarr_sample
     from gapnet.export.apply import input_channels, predict_images
@@ -153,23 +174,23 @@ def test_predicting_a_zarr_gives_the_probabilities_of_the_same_pixels_as_pngs(
     pngs, zarrs = tmp_path / "png", tmp_path / "zarr"
     pngs.mkdir(), zarrs.mkdir()
     for stem, seed in (("a", 1), ("b", 2)):
-        cyx = field(64, 64, 3, seed)  # GFP, DNA and a third channel the model does not use
+        cyx = field(24, 24, 3, seed)  # GFP, DNA and a third channel the model does not use
         for name, plane in zip(("GFP", "DNA"), cyx[:2], strict=True):
             Image.fromarray(plane).save(pngs / f"{stem}_{name}.png")
         write_zarr(zarrs / f"{stem}.zarr", cyx, labels=("GFP", "DNA", "ER"))
-    names, p_png, _ = predict_images(model48, thr, str(pngs), channel_set=cs)
+    names, p_png, _ = predict_images(model16, thr, str(pngs), channel_set=cs)
     said = []
-    names_z, p_zarr, _ = predict_images(model48, thr, str(zarrs), channel_set=cs, log=said.append)
+    names_z, p_zarr, _ = predict_images(model16, thr, str(zarrs), channel_set=cs, log=said.append)
     assert names_z == names == ["a", "b"]
     np.testing.assert_array_equal(p_zarr, p_png)
     assert said == ["note: channel(s) ER dropped: the model uses GFP=green, DNA=blue"]
-    _, p_one, _ = predict_images(model48, thr, str(zarrs / "b.zarr"), channel_set=cs)
+    _, p_one, _ = predict_images(model16, thr, str(zarrs / "b.zarr"), channel_set=cs)
     np.testing.assert_array_equal(p_one, p_png[1:])  # one .zarr given itself
-    # a level too large to read at once is read in strips: the same pixels (96 = 2 x 48)
+    # a level too large to read at once is read in strips: the same pixels (96 = 6 x 16)
     (big,) = open_images(write_zarr(tmp_path / "big.zarr", field(96, 96, 2, 3), levels=1))
-    whole = ome_zarr_sample.read_zarr(big, 48, channel_set=GFP_DNA)
+    whole = ome_zarr_sample.read_zarr(big, 16, channel_set=GFP_DNA)
     monkeypatch.setattr(ome_zarr_sample, "STRIP_BYTES", 1000)
-    np.testing.assert_array_equal(ome_zarr_sample.read_zarr(big, 48, channel_set=GFP_DNA), whole)
+    np.testing.assert_array_equal(ome_zarr_sample.read_zarr(big, 16, channel_set=GFP_DNA), whole)
 
 
 def hpa_field_zarr(path, levels=2, labels=("red", "green", "blue", "yellow")):

@@ -55,6 +55,10 @@ def _location(path: str):
         from ome_zarr.io import parse_url
     except ImportError:
         raise ImageError(path, EXTRA) from None
+    import logging
+
+    # ome-zarr logs "version mismatch" for every NGFF 0.4 image it opens as 0.5 first: noise
+    logging.getLogger("ome_zarr").setLevel(logging.ERROR)
     try:
         loc = parse_url(path)
     except Exception as e:  # noqa: BLE001 - zarr raises many types for a broken store
