@@ -139,6 +139,10 @@ def test_a_plate_is_its_wells_fields_named_plate_row_col_field(tmp_path):
             write_zarr(where, field(seed=f), levels=1)
     ims = open_images(str(tmp_path / "screen.zarr"))
     assert [im.name for im in ims] == ["screen/A/1/0", "screen/A/1/1", "screen/B/1/0"]
+    from gapnet.data.microscope import find_images
+
+    zarr.open_group(str(tmp_path / ".f_cells.tmp.zarr"), mode="w")  # a killed run's leftover
+    assert [n for n, _ in find_images(str(tmp_path))] == [im.name for im in ims]
     np.testing.assert_array_equal(ims[1].region(0, 0, 64, 0, 64), field(seed=1).transpose(1, 2, 0))
 
 
@@ -242,6 +246,7 @@ def test_a_field_segmented_tile_by_tile_counts_each_cell_once_and_writes_ngff_la
     nodes = list(Reader(parse_url(path))())
     found = {os.path.basename(n.zarr.path.rstrip("/")): n for n in nodes if n.load(Label)}
     assert sorted(found) == ["cells", "nuclei"]
+    assert not [f for f in os.listdir(tmp_path / "tiled") if f.endswith(".zarr")]  # no leftovers
     np.testing.assert_array_equal(np.asarray(found["cells"].data[0]), b)
     assert len(found["cells"].data) == 2  # the image's two levels
     labels_attrs = zarr.open_group(path + "/labels").attrs.asdict()

@@ -216,7 +216,7 @@ def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str
     found, groups = [], {}
     for f, m in parsed.items():
         full = os.path.join(path, f)
-        if f.lower().endswith(".zarr") and is_zarr(full):
+        if f.lower().endswith(".zarr") and not f.startswith(".") and is_zarr(full):
             found += [(im.name, im) for im in open_images(full)]
         elif m and m.group(1) in stems:
             ch = m.group(2)

@@ -107,7 +107,7 @@ def segment_zarr(
         p = replace(p, nucleus_diameter=nuclei_and_diameter(blue, p)[1])
     stem = image.name.replace("/", "_")
     os.makedirs(out, exist_ok=True)
-    canvases = {
+    canvases = {  # hidden (a leading '.'): never read as images if a run is killed
         k: LabelCanvas(os.path.join(out, f".{stem}_{k}.tmp.zarr"), (h, w))
         for k in ("nuclei", "cells")
     }
