@@ -153,3 +153,34 @@ def test_a_config_json_without_pixel_size_still_loads(tmp_path):
     assert Config.from_dict({"pixel_size": 0.32}).pixel_size == 0.32
     with pytest.raises(ValueError, match="pixel_size"):
         Config.from_dict({"pixel_size": 0})
+
+
+def test_segment_images_resamples_to_the_pixel_size_asked_and_writes_masks_at_own_size(
+    tmp_path,
+):
+    from PIL import Image
+
+    from gapnet.segment import SegmentParams
+    from gapnet.segment.files import segment_images
+
+    yy, xx = np.mgrid[:96, :96]
+    blue = np.zeros((96, 96), np.uint8)
+    for cy, cx in ((30, 30), (66, 60)):
+        blue[(yy - cy) ** 2 + (xx - cx) ** 2 < 12**2] = 200
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(blue).save(folder / "f_blue.png")
+    log = []
+    rows = segment_images(
+        str(folder), str(tmp_path / "masks"), None, SegmentParams(12.0), 0.08, 0.16, log.append
+    )
+    assert any("resampled 96→48 px: 0.08 → 0.16 µm/px (--pixel-size)" in m for m in log), log
+    assert rows[0]["nuclei"] == 2 and (rows[0]["height"], rows[0]["width"]) == (96, 96)
+    assert np.asarray(Image.open(tmp_path / "masks" / "f_nuclei.png")).shape == (96, 96)
+    log = []  # no pixel size known: segmented at its own size, named
+    segment_images(
+        str(folder), str(tmp_path / "m2"), None, SegmentParams(12.0), None, 0.16, log.append
+    )
+    assert any(
+        m.startswith("warning:") and "f_*" in m and "pixel size unknown" in m for m in log
+    )
