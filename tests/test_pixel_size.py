@@ -181,6 +181,4 @@ def test_segment_images_resamples_to_the_pixel_size_asked_and_writes_masks_at_ow
     segment_images(
         str(folder), str(tmp_path / "m2"), None, SegmentParams(12.0), None, 0.16, log.append
     )
-    assert any(
-        m.startswith("warning:") and "f_*" in m and "pixel size unknown" in m for m in log
-    )
+    assert any(m.startswith("warning:") and "f_*" in m and "pixel size unknown" in m for m in log)
