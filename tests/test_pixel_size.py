@@ -182,3 +182,14 @@ def test_segment_images_resamples_to_the_pixel_size_asked_and_writes_masks_at_ow
         str(folder), str(tmp_path / "m2"), None, SegmentParams(12.0), None, 0.16, log.append
     )
     assert any(m.startswith("warning:") and "f_*" in m and "pixel size unknown" in m for m in log)
+
+
+def test_the_single_cell_job_records_its_pixel_size_in_the_image_run(tmp_path):
+    from gapnet.single_cell.run import _image_config
+    from gapnet.single_cell.settings import SingleCellConfig, check_run_config
+
+    assert _image_config(SingleCellConfig(pixel_size=1.28), str(tmp_path)).pixel_size == 1.28
+    old = SingleCellConfig().to_dict()
+    del old["pixel_size"]  # a job folder from before the key resumes unchanged
+    (tmp_path / "single_cell.json").write_text(json.dumps(old))
+    check_run_config(str(tmp_path), SingleCellConfig())
