@@ -193,3 +193,22 @@ def test_the_single_cell_job_records_its_pixel_size_in_the_image_run(tmp_path):
     del old["pixel_size"]  # a job folder from before the key resumes unchanged
     (tmp_path / "single_cell.json").write_text(json.dumps(old))
     check_run_config(str(tmp_path), SingleCellConfig())
+
+
+def test_explain_data_folder_scale_is_noted_refused_or_warned(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from gapnet.data.at_scale import check_folder_scale
+    from gapnet.data.images import ImageError
+
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "a_red.png")
+    src = SimpleNamespace(image_dir=str(tmp_path), paths=lambda i: [str(tmp_path / f"{i}_red.png")])
+    log = []
+    check_folder_scale(src, ["a"], 16, 0.32, 0.08, log.append)  # 64 px at 0.08 = 16 at 0.32
+    assert "resampled 64→16 px: 0.08 → 0.32 µm/px" in log[0]
+    with pytest.raises(ImageError, match="a_red.png.*32x32 px at the run's"):
+        check_folder_scale(src, ["a"], 16, 0.32, 0.16, log.append)
+    check_folder_scale(src, ["a"], 16, 0.32, None, log.append)
+    assert log[-1].startswith(f"warning: {tmp_path}") and "pixel size is unknown" in log[-1]

@@ -13,6 +13,9 @@
 Then the image is cut into the model's square windows (`pixel_size.tiles`: one, padded,
 when it is no larger; else overlapping windows covering it, whose probabilities the caller
 averages).
+
+`check_folder_scale`: the same rule for the whole fields of a Kaggle-layout folder that
+explain.py reads at the model's size.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 
 import numpy as np
 
+from gapnet.data.images import ImageError
 from gapnet.data.microscope import read_image
 from gapnet.data.pixel_size import (
     ISOTROPIC,
@@ -102,3 +106,53 @@ def read_windows(
             f"scale: {len(out)} windows of {size} px, probabilities averaged"
         )
     return out
+
+
+def check_folder_scale(src, ids, size: int, run_um, given_um, log) -> None:
+    """For the whole fields of a Kaggle-layout folder (`gapnet.data.source`), read at the
+    model's `size` (explain.py --data): resizing a field of side N at `given_um` µm/px to
+    `size` px is resampling it to the run's `run_um` when N x given / run == size; `log`
+    says so ("resampled 2048→512 px: 0.08 → 0.32 µm/px"), once per field size.
+
+    - `run_um` None: the run records no pixel size; a note (and `given_um` unused).
+    - `given_um` None: a warning naming the folder: read at the model's size as before.
+
+    Raises:
+        ImageError: naming a file whose field at the run's pixel size would not be the
+            model's size (explain reads whole fields only; predict.py --images cuts
+            larger ones into windows)."""
+    from PIL import Image
+
+    if run_um is None:
+        log(
+            f"note: the run records no pixel size: the images are resized to {size} px "
+            "whatever their µm/px" + (f" (--pixel-size {given_um} unused)" if given_um else "")
+        )
+        return
+    if given_um is None:
+        log(
+            f"warning: {src.image_dir}: the images' pixel size is unknown (--pixel-size): "
+            f"read at the model's {size} px as before, their scale unchecked against the "
+            f"run's {run_um:g} µm/px"
+        )
+        return
+    sides: dict = {}
+    for sid in ids:
+        path = src.paths(sid)[0]
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except (OSError, ValueError) as e:
+            raise ImageError(path, f"cannot read its size ({e})") from None
+        sides.setdefault((w, h), [path, 0])[1] += 1
+    for (w, h), (path, n) in sides.items():
+        at = (round(h * given_um / run_um), round(w * given_um / run_um))
+        if max(abs(at[0] - size), abs(at[1] - size)) > max(1, 0.02 * size):
+            raise ImageError(
+                path,
+                f"{w}x{h} px at {given_um:g} µm/px is {at[1]}x{at[0]} px at the run's "
+                f"{run_um:g} µm/px, not the model's {size}: explain reads whole fields at the "
+                "model's size (predict.py --images cuts larger fields into windows)",
+            )
+        where = f"{src.image_dir} ({n} image{'s' if n > 1 else ''} of {w}x{h} px)"
+        log(resample_note(where, (h, w), (size, size), given_um, run_um))
