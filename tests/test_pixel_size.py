@@ -212,3 +212,13 @@ def test_explain_data_folder_scale_is_noted_refused_or_warned(tmp_path):
         check_folder_scale(src, ["a"], 16, 0.32, 0.16, log.append)
     check_folder_scale(src, ["a"], 16, 0.32, None, log.append)
     assert log[-1].startswith(f"warning: {tmp_path}") and "pixel size is unknown" in log[-1]
+
+
+def test_the_model_card_states_the_pixel_size_or_that_it_is_unknown():
+    from gapnet.export.card import model_card
+
+    metrics = {"n_samples": 10, "macro_f1": 0.5, "synthetic": False}
+    cfg = {"data": "/d", "model": "gapnet", "image_size": 512, "pixel_size": 0.32}
+    assert "trained at **0.32 µm per pixel** (at 512 px)" in model_card(cfg, metrics, [0.5] * 28, 3)
+    del cfg["pixel_size"]  # a run from before the key
+    assert "Pixel size: not recorded" in model_card(cfg, metrics, [0.5] * 28, 3)
