@@ -196,6 +196,7 @@ def own_images(args) -> int:
     from gapnet.export.apply import (
         input_channels,
         model_of_run,
+        no_pixel_size_note,
         predict_images,
         run_channel_set,
         run_pixel_size,
@@ -234,6 +235,8 @@ def own_images(args) -> int:
             file=sys.stderr,
         )
     channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
+    if run_um is None:
+        print(no_pixel_size_note(model.input_shape[1], args.pixel_size), file=sys.stderr)
     names, probs, labels = predict_images(
         model,
         thresholds,

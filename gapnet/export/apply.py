@@ -46,6 +46,14 @@ def run_pixel_size(run: str) -> float | None:
     return Config.from_file(os.path.join(run, "config.json")).pixel_size
 
 
+def no_pixel_size_note(size: int, given_um: float | None) -> str:
+    """The one note for a model that records no pixel size (a run older than the key)."""
+    return (
+        f"note: the model records no pixel size: every image is resized to {size} px "
+        "whatever its µm/px" + (f" (--pixel-size {given_um:g} unused)" if given_um else "")
+    )
+
+
 def input_channels(model_set: ChannelSet, channel_map: dict | None) -> ChannelSet:
     """The files to read for a model trained on `model_set`: its own file names, or those a
     user's `channel_map` (file name -> role) gives its roles; map entries for roles the
@@ -87,7 +95,7 @@ def predict_images(
     `--pixel-size`) and cut into the model's windows, whose probabilities are averaged;
     `log` says by how much, or warns (naming the file) that an image's pixel size is
     unknown and it is predicted at its own size. Without `run_um`, every image is resized
-    to the model's size (one note says so).
+    to the model's size, as before (`no_pixel_size_note` is the caller's one line).
 
     Raises:
         DataError: some files cannot be used (a missing channel, ...); the message lists
@@ -100,11 +108,6 @@ def predict_images(
             f"the model takes {model.input_shape[-1]} channels; {len(cs)} given ({cs.describe()})"
         )
     say = log or (lambda m: None)
-    if run_um is None:
-        say(
-            f"note: the model records no pixel size: every image is resized to {size} px "
-            "whatever its µm/px" + (f" (--pixel-size {given_um} unused)" if given_um else "")
-        )
     images, names, bad, extra = [], [], [], set()
     for name, source in find_images(path, names=cs.names):
         notes: list = []
