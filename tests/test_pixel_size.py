@@ -222,3 +222,19 @@ def test_the_model_card_states_the_pixel_size_or_that_it_is_unknown():
     assert "trained at **0.32 µm per pixel** (at 512 px)" in model_card(cfg, metrics, [0.5] * 28, 3)
     del cfg["pixel_size"]  # a run from before the key
     assert "Pixel size: not recorded" in model_card(cfg, metrics, [0.5] * 28, 3)
+
+
+@pytest.mark.parametrize("script", ["experiments/predict.py", "data_prep/segment.py"])
+@pytest.mark.parametrize("value,what", [("0", "> 0"), ("0.1furlong", "unknown unit")])
+def test_a_bad_pixel_size_argument_is_a_usage_error_naming_the_flag(script, value, what, capsys):
+    import runpy
+
+    main = runpy.run_path(script, run_name="x")["main"]
+    args = ["--run", "R", "--images", "I"] if "predict" in script else ["--images", "I"]
+    args += ["--out", "O", "--pixel-size", value] + (
+        ["--segment-at", "0.32"] if "segment" in script else []
+    )
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--pixel-size" in err and what in err
