@@ -39,6 +39,12 @@ default) or from gapnet's learned segmenter (`--method learned`: a small U-Net t
 the Data Science Bowl 2018 nuclei, weights in the package; better on DSB-like nuclei, worse
 on HPA cells: docs/segmentation.md); cells are grown from them on the cytoplasm channels
 either way.
+--segment-at UM (--images): resample each image to UM µm per pixel first (from its OME-TIFF
+/ TIFF metadata, else --pixel-size UM), one note per image saying by how much; masks are
+written back at the image's own size. Segmenting fields of different magnifications at one
+pixel size makes a nucleus diameter in pixels mean the same size in µm (HPA's 63x fields:
+50 px at 0.32 µm/px, docs/data.md). An image whose pixel size is unknown is segmented at its
+own size with a warning naming it.
 --nucleus-diameter (pixels at the size segmented) is estimated from each image when absent.
 `experiments/explain.py --cells MASKS` reads them (and masks from Cellpose or
 HPA-Cell-Segmentation saved in the same naming as PNG, NPY or TIFF). Method and its known
@@ -107,6 +113,19 @@ def main(argv=None) -> int:
         help="--images, OME-Zarr: px shared by neighbouring tiles, at least the largest "
         "cell's diameter (512)",
     )
+    p.add_argument(
+        "--pixel-size",
+        dest="pixel_size",
+        metavar="UM",
+        help="--images: µm per pixel of images whose files do not say (PNG, JPEG, plain TIFF)",
+    )
+    p.add_argument(
+        "--segment-at",
+        dest="segment_at",
+        metavar="UM",
+        help="--images: resample each image to this many µm per pixel before segmenting "
+        "(masks written at the image's own size)",
+    )
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     args = p.parse_args(argv)
@@ -114,6 +133,19 @@ def main(argv=None) -> int:
         p.error("give a dataset ROOT or --images PATH (one of them)")
     if not 0 <= args.overlap < args.tile:
         p.error(f"--overlap {args.overlap} must be at least 0 and less than --tile {args.tile}")
+    if (args.pixel_size or args.segment_at) and not args.images:
+        p.error("--pixel-size and --segment-at go with --images")
+    if args.pixel_size and not args.segment_at:
+        p.error("--pixel-size needs --segment-at UM (the pixel size to segment at)")
+    from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
+
+    try:
+        for key in ("pixel_size", "segment_at"):
+            value = getattr(args, key)
+            flag = "--" + key.replace("_", "-")
+            setattr(args, key, parse_pixel_size(value, flag) if value else None)
+    except PixelSizeError as e:
+        p.error(str(e))
     if args.method == "learned":  # TensorFlow's start-up notices hidden (gapnet.quiet)
         from gapnet.quiet import quiet_tensorflow
 
@@ -189,7 +221,15 @@ def own_images(args, params) -> int:
         return 1
     try:
         rows = segment_images(
-            args.images, args.out, channels, params, given, args.tile, args.overlap
+            args.images,
+            args.out,
+            channels,
+            params,
+            channel_map=given,
+            tile=args.tile,
+            overlap=args.overlap,
+            given_um=args.pixel_size,
+            target_um=args.segment_at,
         )
     except (DataError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -25,6 +25,13 @@ layout, per image and per cell: X the embedding, obsm probabilities and X_umap, 
 and metadata, uns the run; docs/export.md) and embedding.png (UMAP, else PCA); then
 refreshes the run report, which shows a few of the figures (not with --data: the report
 is scored on the run's own data, which --data does not read).
+
+--pixel-size UM (with --data): the µm per pixel of its images as stored (PNGs carry none).
+A run that records the pixel size it was trained at (config pixel_size) gets each whole
+field resampled to it as it is read (a note per field size: "resampled 2048→512 px: 0.08 →
+0.32 µm/px"); a field that would not then be the model's size is refused, named (explain
+reads whole fields; predict.py --images cuts larger ones into windows). Without it, a
+warning names the folder and the fields are read at the model's size as before.
 """
 
 import argparse
@@ -92,9 +99,27 @@ def parse(argv=None):
         help="also write the penultimate features of every sample (and of each explained "
         "cell) and a 2-D map: embeddings.h5ad and cells.h5ad, which scanpy reads",
     )
+    p.add_argument(
+        "--pixel-size",
+        dest="pixel_size",
+        metavar="UM",
+        help="--data: µm per pixel of its images as stored; with a run that records its "
+        "pixel size, each field is resampled to it when read (a note says by how much), and "
+        "a field that would not then be the model's size is refused, named",
+    )
     p.add_argument("--out", help="output folder (default RUN/explain)")
     p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.pixel_size is not None:
+        if not args.data:
+            p.error("--pixel-size goes with --data (the run's own samples are at its scale)")
+        from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
+
+        try:
+            args.pixel_size = parse_pixel_size(args.pixel_size)
+        except PixelSizeError as e:
+            p.error(str(e))
+    return args
 
 
 def main(argv=None) -> int:
@@ -122,6 +147,7 @@ def main(argv=None) -> int:
         args.tta,
         args.embeddings,
         args.maps,
+        args.pixel_size,
     )
     try:
         summary = explain(req)

@@ -25,6 +25,12 @@ a run on its data's own classes.csv: one column per class, named by the class).
 A model trained on a channel set (e.g. GFP=green,DAPI=blue) reads the files its run named
 (`<stem>_GFP.png`), or those --channel-map names (`ch1=green,ch2=blue`: `<stem>_ch1.png`);
 an image lacking one is refused, named; channels the model does not use are dropped.
+--pixel-size UM (--images): the images' µm per pixel where their files do not say (PNG,
+JPEG, TIFF without OME PhysicalSizeX or resolution tags; "0.08", "80nm"). A run or preset
+that records the pixel size it was trained at (config pixel_size) gets each image resampled
+to it first, one note per image saying by how much; an image whose pixel size is unknown is
+predicted at its own size with a warning naming it. A run without pixel_size resizes every
+image to its size, as before (one note). docs/data.md, "Physical pixel size".
 --model: a BioImage Model Zoo package (export.py --format bioimageio) run through
 bioimageio.core (its ONNX weights when onnxruntime is installed), at its thresholds.json
 attachment.
@@ -85,6 +91,13 @@ def parse(argv=None):
         "(default: the names the run was trained on)",
     )
     p.add_argument(
+        "--pixel-size",
+        dest="pixel_size",
+        metavar="UM",
+        help="--images: µm per pixel of images whose files do not say (PNG, JPEG, plain TIFF); "
+        "each image is resampled to the pixel size the model was trained at",
+    )
+    p.add_argument(
         "--out",
         help="output CSV (default submission.csv with --data, predictions.csv with --images)",
     )
@@ -130,6 +143,15 @@ def parse(argv=None):
         p.error("--cells goes with --format hpa2021")
     if args.skip_bad and (not args.data or args.format != "hpa2018"):
         p.error("--skip-bad goes with --data and --format hpa2018 (a Kaggle 2018 test set)")
+    if args.pixel_size is not None:
+        if not args.images or args.model or args.format != "hpa2018":
+            p.error("--pixel-size goes with --images and --run or --preset (image labels)")
+        from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
+
+        try:
+            args.pixel_size = parse_pixel_size(args.pixel_size)
+        except PixelSizeError as e:
+            p.error(str(e))
     return args
 
 
@@ -179,8 +201,10 @@ def own_images(args) -> int:
     from gapnet.export.apply import (
         input_channels,
         model_of_run,
+        no_pixel_size_note,
         predict_images,
         run_channel_set,
+        run_pixel_size,
         write_image_predictions,
     )
 
@@ -199,9 +223,11 @@ def own_images(args) -> int:
 
         preset = load_preset(args.preset)
         model, thresholds, trained = preset.model, preset.thresholds, preset.channel_set
+        run_um = preset.pixel_size
     else:
         model, thresholds = model_of_run(args.run)
         trained = run_channel_set(args.run)
+        run_um = run_pixel_size(args.run)
     try:
         given = parse_channel_map(args.channel_map) if args.channel_map else None
     except ValueError as e:
@@ -214,6 +240,8 @@ def own_images(args) -> int:
             file=sys.stderr,
         )
     channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
+    if run_um is None:
+        print(no_pixel_size_note(model.input_shape[1], args.pixel_size), file=sys.stderr)
     names, probs, labels = predict_images(
         model,
         thresholds,
@@ -223,6 +251,8 @@ def own_images(args) -> int:
         args.empty,
         cs,
         log=lambda m: print(m, file=sys.stderr),
+        run_um=run_um,
+        given_um=args.pixel_size,
     )
     write_image_predictions(out, names, probs, labels)
     print(f"{out}: {len(names)} images")

@@ -42,6 +42,14 @@ def main(argv=None) -> int:
         help="gapnet's segmentation: nucleus diameter in px at 512, scaled to each field "
         "(default: estimated from each field)",
     )
+    p.add_argument(
+        "--pixel-size",
+        dest="pixel_size",
+        metavar="UM",
+        help="µm per pixel of the fields as the image model reads them (at its 128 px): "
+        "recorded in the image run's config.json (pixel_size), to which predict.py resamples "
+        "a user's image; e.g. 2048-px 2021 fields at 0.08 µm/px: 1.28 (docs/data.md)",
+    )
     p.add_argument("--n", type=int, default=d.synthetic_n, help="atlas images (default 240)")
     p.add_argument("--size", type=int, default=d.synthetic_size, help="atlas px (default 256)")
     p.add_argument("--seed", type=int, default=d.synthetic_seed, help="atlas draw (default 0)")
@@ -61,12 +69,20 @@ def main(argv=None) -> int:
         help="continue --out with changed settings, redoing the stages they feed",
     )
     a = p.parse_args(argv)
+    if a.pixel_size is not None:
+        from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
+
+        try:
+            a.pixel_size = parse_pixel_size(a.pixel_size)
+        except PixelSizeError as e:
+            p.error(str(e))
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow
     cfg = SingleCellConfig(
         data=a.data,
         scheme=a.scheme,
         masks=a.masks,
         nucleus_diameter=a.nucleus_diameter,
+        pixel_size=a.pixel_size,
         synthetic_n=a.n,
         synthetic_size=a.size,
         synthetic_seed=a.seed,

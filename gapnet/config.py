@@ -25,6 +25,10 @@ class Config:
     # === Data ===
     data: str | None = None  # Kaggle-layout root; None: the synthetic atlas (generated once)
     image_size: int = 512  # every image is resized to this square size
+    pixel_size: float | None = None  # µm per pixel of the images as the model sees them (at
+    # image_size): 0.32 for Kaggle 2018's 512-px PNGs, 0.08 x side / image_size for 2021
+    # fields (gapnet.data.pixel_size); None: unknown (a user's images are then resized to
+    # image_size whatever their µm/px). predict.py resamples a user's image to it first.
     skip_bad: bool = False  # drop samples with bad files (logged) instead of failing
     cache: str = "auto"  # uint8 cache (data_prep/build_cache.py): "auto" if fresh, "off", "require"
     synthetic_n: int = 900  # synthetic atlas: number of samples ...

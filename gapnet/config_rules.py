@@ -69,6 +69,8 @@ def check(cfg) -> None:
         )
     if "dropout" in cfg.model_kwargs:
         raise ValueError("set the dropout rate with the dropout key, not model_kwargs")
+    if cfg.pixel_size is not None and not 0 < cfg.pixel_size < float("inf"):
+        raise ValueError(f"pixel_size must be > 0 (µm per pixel) or null, got {cfg.pixel_size}")
     if cfg.dropout is not None and not 0 <= cfg.dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.bn_momentum is not None and not 0 <= cfg.bn_momentum < 1:

@@ -227,7 +227,9 @@ def test_a_field_segmented_tile_by_tile_counts_each_cell_once_and_writes_ngff_la
     path = hpa_field_zarr(tmp_path / "field.zarr", labels=("MT", "GFP", "DAPI", "ER"))
     given = {"MT": "red", "GFP": "green", "DAPI": "blue", "ER": "yellow"}
     p = SegmentParams(nucleus_diameter=50.0)
-    (whole,) = segment_images(path, str(tmp_path / "whole"), None, p, given, tile=512, overlap=0)
+    (whole,) = segment_images(
+        path, str(tmp_path / "whole"), None, p, channel_map=given, tile=512, overlap=0
+    )
     # 2 x 2 tiles of 384 px overlapping by 256: most cells are cut by some tile's edge
     main = runpy.run_path("data_prep/segment.py", run_name="segment")["main"]
     argv = ["--images", path, "--out", str(tmp_path / "tiled"), "--nucleus-diameter", "50"]

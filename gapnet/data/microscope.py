@@ -84,10 +84,12 @@ def _tiff_planes(path: str, channels=None) -> tuple[np.ndarray, list[str] | None
     return arr, names
 
 
-def read_tiff(path: str, size: int, channels=None, channel_set=None, notes=None) -> np.ndarray:
-    """A multi-channel TIFF / OME-TIFF as uint8 (size, size, C) in the order of
-    `channel_set` (default: the four `CHANNELS`); `notes` gets the names of channels the
-    set does not use (dropped)."""
+def read_tiff(
+    path: str, size: int | None, channels=None, channel_set=None, notes=None
+) -> np.ndarray:
+    """A multi-channel TIFF / OME-TIFF as uint8 (size, size, C; its own size if `size` is
+    None) in the order of `channel_set` (default: the four `CHANNELS`); `notes` gets the
+    names of channels the set does not use (dropped)."""
     want = list((channel_set or ALL).names)
     arr, names = _tiff_planes(path, channels)
     if not names:
@@ -106,7 +108,10 @@ def read_tiff(path: str, size: int, channels=None, channel_set=None, notes=None)
         notes += [n for n in names if n.lower() not in {c.lower() for c in want}]
     planes = to_uint8(arr, path)
     return np.stack(
-        [_resize(np.ascontiguousarray(planes[..., lower.index(c.lower())]), size) for c in want],
+        [
+            _resize(plane, size) if size else plane
+            for plane in (np.ascontiguousarray(planes[..., lower.index(c.lower())]) for c in want)
+        ],
         -1,
     )
 
@@ -232,10 +237,11 @@ def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str
     return found
 
 
-def read_image(source, size: int, channels=None, channel_set=None, notes=None) -> np.ndarray:
+def read_image(source, size: int | None, channels=None, channel_set=None, notes=None) -> np.ndarray:
     """Reads one entry of `find_images` as uint8 (size, size, C) in the order of
-    `channel_set` (default: the four colours); `notes` (a list) gets the names of the
-    channels it has that the set does not use (dropped).
+    `channel_set` (default: the four colours), or at its own size (H, W, C) when `size` is
+    None; `notes` (a list) gets the names of the channels it has that the set does not use
+    (dropped).
 
     Raises:
         ImageError: naming a file of the sample and each channel the set needs that it lacks.
@@ -251,13 +257,17 @@ def read_image(source, size: int, channels=None, channel_set=None, notes=None) -
         if notes is not None:
             wanted = {n.lower() for n in cs.names}
             notes += [k for k in source if k.lower() not in wanted]
-        return np.stack(
-            [
-                read_channel(have[n.lower()], r, size)
-                for r, n in zip(cs.roles, cs.names, strict=True)
-            ],
-            -1,
-        )
+        planes = [
+            read_channel(have[n.lower()], r, size) for r, n in zip(cs.roles, cs.names, strict=True)
+        ]
+        if len({p.shape for p in planes}) > 1:  # size None: each file at its own size
+            sizes = ", ".join(
+                f"{n} {p.shape[1]}x{p.shape[0]}" for n, p in zip(cs.names, planes, strict=True)
+            )
+            raise ImageError(
+                next(iter(source.values())), f"channel files of different sizes ({sizes})"
+            )
+        return np.stack(planes, -1)
     if isinstance(source, ZarrImage):
         from gapnet.data.ome_zarr_sample import read_zarr
 

@@ -32,6 +32,7 @@ from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, read_predictions
 from gapnet.cv.runread import load_run, run_classes, trained_on_synthetic
 from gapnet.cv.submission import decide, fold_models, run_thresholds
+from gapnet.data.at_scale import check_folder_scale
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
 from gapnet.explain.embed import write_embeddings
@@ -60,6 +61,9 @@ class ExplainRequest:
     # "input_gradient" (the default: best on the localization benchmark's draw 8), "auto"
     # (exact CAM or Grad-CAM) or "integrated_gradients" (`class_maps`)
     method: str = "input_gradient"
+    # µm per pixel of `data`'s images as stored (--pixel-size): checked against the run's
+    # Config.pixel_size (`gapnet.data.at_scale.check_folder_scale`); None: unknown
+    pixel_size: float | None = None
 
 
 def called(probs, thr) -> np.ndarray:
@@ -131,6 +135,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
                 f"{req.data} is labelled in {y.shape[1]} classes ({src.labels.scheme}), "
                 f"{req.run} predicts {len(thr_all['thresholds'])}"
             )
+        check_folder_scale(src, ids, size, run_cfg.pixel_size, req.pixel_size, log)
         reader = open_reader(src, ids, size, "auto", log)
         # only the samples named by --ids need scores (not all n of ROOT): the gallery's
         # picks and the embeddings' map need every sample's

@@ -7,9 +7,10 @@ import numpy as np
 
 from gapnet.channels import ALL, ChannelSet
 from gapnet.cv.submission import decide
+from gapnet.data.at_scale import read_windows
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
-from gapnet.data.microscope import find_images, read_image
+from gapnet.data.microscope import find_images
 from gapnet.io import atomic_write_text
 from gapnet.schemes import scheme_of_width
 
@@ -34,6 +35,23 @@ def run_channel_set(run: str) -> ChannelSet:
     from gapnet.config import Config
 
     return Config.from_file(os.path.join(run, "config.json")).channel_set
+
+
+def run_pixel_size(run: str) -> float | None:
+    """The µm/px a run was trained at (`Config.pixel_size`; None for a run without it)."""
+    import os
+
+    from gapnet.config import Config
+
+    return Config.from_file(os.path.join(run, "config.json")).pixel_size
+
+
+def no_pixel_size_note(size: int, given_um: float | None) -> str:
+    """The one note for a model that records no pixel size (a run older than the key)."""
+    return (
+        f"note: the model records no pixel size: every image is resized to {size} px "
+        "whatever its µm/px" + (f" (--pixel-size {given_um:g} unused)" if given_um else "")
+    )
 
 
 def input_channels(model_set: ChannelSet, channel_map: dict | None) -> ChannelSet:
@@ -65,10 +83,19 @@ def predict_images(
     empty: str = "top",
     channel_set: ChannelSet | None = None,
     log=None,
+    run_um: float | None = None,
+    given_um: float | None = None,
 ):
-    """(names, probabilities (n, classes), label lists) of every image at `path`, read at the
-    model's input size, in the channels of `channel_set` (default: the four); channels the
-    model does not use are dropped, and `log` says so once.
+    """(names, probabilities (n, classes), label lists) of every image at `path`, in the
+    channels of `channel_set` (default: the four); channels the model does not use are
+    dropped, and `log` says so once.
+
+    Scale (`gapnet.data.at_scale`): with `run_um` (the µm/px the model was trained at)
+    each image is resampled to it from its own (its file's metadata, else `given_um`,
+    `--pixel-size`) and cut into the model's windows, whose probabilities are averaged;
+    `log` says by how much, or warns (naming the file) that an image's pixel size is
+    unknown and it is predicted at its own size. Without `run_um`, every image is resized
+    to the model's size, as before (`no_pixel_size_note` is the caller's one line).
 
     Raises:
         DataError: some files cannot be used (a missing channel, ...); the message lists
@@ -80,21 +107,26 @@ def predict_images(
         raise DataError(
             f"the model takes {model.input_shape[-1]} channels; {len(cs)} given ({cs.describe()})"
         )
+    say = log or (lambda m: None)
     images, names, bad, extra = [], [], [], set()
     for name, source in find_images(path, names=cs.names):
         notes: list = []
         try:
-            images.append(read_image(source, size, channels, cs, notes))
+            images.append(
+                read_windows(name, source, size, run_um, given_um, channels, cs, notes, say)
+            )
             names.append(name)
         except ImageError as e:
             bad.append(str(e))
         extra.update(notes)
     if bad:
         raise DataError(f"{len(bad)} image(s) cannot be used:\n" + "\n".join(bad))
-    if extra and log is not None:
-        log(f"note: channel(s) {', '.join(sorted(extra))} dropped: the model uses {cs.describe()}")
-    x = np.stack(images)  # uint8: the model scales pixels itself
-    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+    if extra:
+        say(f"note: channel(s) {', '.join(sorted(extra))} dropped: the model uses {cs.describe()}")
+    x = np.concatenate(images)  # uint8: the model scales pixels itself
+    windows = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+    ends = np.cumsum([len(w) for w in images])
+    probs = np.stack([p.mean(0) for p in np.split(windows, ends[:-1])])
     return names, probs, decide(probs, thresholds, empty)
 
 

@@ -83,10 +83,7 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
             f"- One image (batch, {size}, {size}, {len(cs)}) of 8-bit pixel values: uint8, or "
             "float32 in 0..255 (the model scales them to 0..1 in its first layer, `to_float`), "
             "channels in the order " + order + ".",
-            f"- Fields are resized to {size} x {size} px as in training (area interpolation when "
-            "shrinking). The HPA Kaggle fields are confocal images taken with a 63x objective "
-            "and stored at 512 px (downsampled from 2048 or 3072 px): feed whole fields of a "
-            "similar magnification, resized the same way.",
+            _scale_line(cfg.get("pixel_size"), size),
             f"- Normalization is inside the model (`{cfg.get('normalization')}`).",
             f"- Output: {scheme.n_classes} sigmoid probabilities in class order "
             f"(label scheme `{scheme.name}`).",
@@ -129,4 +126,22 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
             "Kaggle 2018 `train.csv` label column. " + DATA_LICENCE,
             "",
         ]
+    )
+
+
+def _scale_line(pixel_size, size) -> str:
+    """The card's line on the scale the model was trained at."""
+    if pixel_size:
+        return (
+            f"- Pixel size: trained at **{pixel_size:g} µm per pixel** (at {size} px). "
+            "`experiments/predict.py --images` resamples your image to it first, from its "
+            "OME-TIFF / TIFF metadata or `--pixel-size UM`; an image whose pixel size is unknown "
+            "is predicted at its own size with a warning naming it (docs/data.md)."
+        )
+    return (
+        f"- Pixel size: not recorded (the run set no `pixel_size`): fields are resized to "
+        f"{size} x {size} px as in training (area interpolation when shrinking), whatever "
+        "their µm per pixel. The HPA Kaggle fields are confocal images taken with a 63x "
+        "objective and stored at 512 px (downsampled from 2048 or 3072 px): feed whole fields "
+        "of a similar magnification, resized the same way."
     )

@@ -42,6 +42,7 @@ class Preset:
     channels: tuple
     image_size: int
     channel_names: tuple = ()  # the file channel name of each role (default: the roles)
+    pixel_size: float | None = None  # µm/px at image_size the run was trained at; None: unknown
 
     @property
     def channel_set(self):
@@ -90,6 +91,10 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
             "channels": list(cs.roles),
             "channel_names": list(cs.names),
             "image_size": size,
+            "pixel_size": cfg.get("pixel_size"),
+            "pixel_size_note": "µm per pixel of the input as the model was trained on it (at "
+            "image_size); predict.py resamples a user's image to it first; null: unknown, "
+            "images are resized to image_size whatever their µm/px",
             "input": {
                 "shape": [None, size, size, len(cs)],
                 "dtype": model.inputs[0].dtype,
@@ -137,4 +142,5 @@ def load_preset(path: str) -> Preset:
         tuple(meta["channels"]),
         int(meta["image_size"]),
         tuple(meta.get("channel_names") or meta["channels"]),
+        meta.get("pixel_size"),  # absent from presets older than the key: unknown
     )

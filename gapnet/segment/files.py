@@ -27,7 +27,7 @@ from gapnet.data.images import ImageError, require_finite
 from gapnet.data.ome_zarr import ZarrImage
 from gapnet.segment.cells import SegmentParams, edge_labels, grow_cells
 from gapnet.segment.folder import NO_NUCLEI, SEGMENTATION_FIELDS, write_segmentation_csv
-from gapnet.segment.masks import write_mask
+from gapnet.segment.masks import resize_labels, write_mask
 
 CYTOPLASM = ("red", "yellow")  # microtubules, ER: the HPA cell-body markers
 MASK_KINDS = ("_nuclei", "_cells")  # stems of mask files, never read as images
@@ -62,11 +62,18 @@ def check_planes(planes: dict[str, np.ndarray], where: str) -> tuple[int, int]:
 
 
 def segment_one(
-    name: str, planes: dict[str, np.ndarray], p: SegmentParams, out: str, where: str = ""
+    name: str,
+    planes: dict[str, np.ndarray],
+    p: SegmentParams,
+    out: str,
+    where: str = "",
+    mask_shape=None,
 ) -> dict:
     """Segments one image's planes, writes its masks into `out`, returns its CSV row;
     `where` (its file) names it in errors and warnings. When no nucleus is found the masks
-    are written (all background), the row's `warning` says so and so does stderr.
+    are written (all background), the row's `warning` says so and so does stderr. With
+    `mask_shape` (the image's own size, when its planes were resampled to another pixel
+    size) the masks are written at that size (nearest neighbour).
 
     Raises:
         ImageError: see `check_planes`, or more than 65,535 objects (nothing written)."""
@@ -74,6 +81,9 @@ def segment_one(
     shape = check_planes(planes, where)
     body = body_planes(planes)
     cells, nuclei, diameter = grow_cells(planes["blue"], body, p)
+    if mask_shape is not None and tuple(mask_shape) != tuple(shape):
+        cells, nuclei = resize_labels(cells, mask_shape), resize_labels(nuclei, mask_shape)
+        shape = tuple(mask_shape)
     write_mask(os.path.join(out, f"{name}_nuclei.png"), nuclei, where)
     if body:
         write_mask(os.path.join(out, f"{name}_cells.png"), cells, where)
@@ -112,14 +122,39 @@ def _row_error(name: str, where: str, e: Exception) -> dict:
     return row
 
 
+def at_pixel_size(name, src, planes, given_um, target_um, log):
+    """`planes` resampled to `target_um` µm/px from the image's own (its file's metadata,
+    else `given_um`), with a note; unchanged, with a warning naming the file, when the
+    image's pixel size is unknown."""
+    from gapnet.data.at_scale import image_pixel_size, where
+    from gapnet.data.pixel_size import resample, resample_note
+
+    ps = image_pixel_size(name, src, given_um, log)
+    shape = next(iter(planes.values())).shape[:2]
+    if ps is None:
+        log(
+            f"warning: {where(name, src)}: pixel size unknown (no metadata, no --pixel-size): "
+            f"segmented at its own size, {shape[1]}x{shape[0]} px taken as {target_um:g} µm/px"
+        )
+        return planes
+    planes = {c: resample(v, (ps.y, ps.x), target_um)[0] for c, v in planes.items()}
+    after = next(iter(planes.values())).shape[:2]
+    log(resample_note(where(name, src), shape, after, ps, target_um) + f" ({ps.source})")
+    return planes
+
+
 def segment_images(
     path: str,
     out: str,
     channels=None,
     p: SegmentParams | None = None,
+    *,
     channel_map: dict | None = None,
     tile: int | None = None,
     overlap: int | None = None,
+    given_um: float | None = None,
+    target_um: float | None = None,
+    log=None,
 ):
     """Segments every image at `path` into `out` (created); returns the CSV rows, also
     written to `out/segmentation.csv`. An image that cannot be read or segmented gets a row
@@ -128,11 +163,18 @@ def segment_images(
     `gapnet.segment.tiled`), its channels named by its omero labels through `channel_map`
     ({name: role}), and its masks are also written into it as NGFF labels.
 
+    With `target_um`, each image is resampled first to that many µm per pixel from its own
+    pixel size (its file's metadata, else `given_um`), one note each in `log` (default
+    stderr), segmented there (a nucleus diameter given in `p` is in pixels at
+    `target_um`), and its masks written back at the image's own size; an image whose pixel
+    size is unknown is segmented at its own size with a warning naming it.
+
     Raises:
         ImageError: `path` missing or holding no image file."""
     from gapnet.data.microscope import find_images, read_planes
 
     p = p or SegmentParams()
+    log = log or (lambda m: print(m, file=sys.stderr))
     found = find_images(path, lone=True)
     if os.path.isdir(path):  # masks (a rerun with --out == --images) are not images
         found = [(n, s) for n, s in found if not (isinstance(s, str) and n.endswith(MASK_KINDS))]
@@ -140,11 +182,20 @@ def segment_images(
     rows = []
     for name, src in found:
         if isinstance(src, ZarrImage):
+            if target_um:
+                log(
+                    f"note: {src.path}: an OME-Zarr image is segmented at its full resolution "
+                    "(--segment-at is not applied to OME-Zarr)"
+                )
             rows.append(_zarr_row(src, out, p, channels, channel_map, tile, overlap))
             continue
         where = src if isinstance(src, str) else os.path.join(path, f"{name}_*")
         try:
-            rows.append(segment_one(name, read_planes(src, channels), p, out, where))
+            planes = read_planes(src, channels)
+            own = next(iter(planes.values())).shape[:2]
+            if target_um:
+                planes = at_pixel_size(name, src, planes, given_um, target_um, log)
+            rows.append(segment_one(name, planes, p, out, where, own))
         except ImageError as e:
             rows.append(_row_error(name, where, e))
     write_segmentation_csv(os.path.join(out, "segmentation.csv"), rows)

@@ -45,7 +45,13 @@ def _image_config(cfg: SingleCellConfig, root: str):
     from gapnet.config import Config
 
     return Config.from_dict(
-        {"data": root, "verbose": 0, "scheme": cfg.scheme, "image_size": cfg.image_size},
+        {
+            "data": root,
+            "verbose": 0,
+            "scheme": cfg.scheme,
+            "image_size": cfg.image_size,
+            "pixel_size": cfg.pixel_size,
+        },
         base=Config.synthetic_default(cfg.image_epochs),
     )
 

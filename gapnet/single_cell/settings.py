@@ -22,6 +22,10 @@ class SingleCellConfig:
     variability: float = 1.0  # ... and its single-cell variability (0..1)
     image_epochs: int = 12  # the image model: the default job's recipe (GapNet, 128 px)
     image_size: int = 128
+    # µm per pixel of the fields as the image model sees them (at image_size), recorded as
+    # the image run's Config.pixel_size (predict.py resamples a user's image to it); e.g.
+    # 2021 fields at 0.08 µm/px, 2048 px, read at 128 px: 1.28. None: not recorded
+    pixel_size: float | None = None
     masks: str | None = None  # a folder of `<Id>_cells.png` / `_predictedmask.png`; None: ours
     # gapnet's segmentation: None estimates the nucleus size from each field (the default:
     # F1 0.90 against 0.76 for a fixed 50 px on a held-out real field); a number is px at
@@ -56,7 +60,7 @@ def _flat(d: dict) -> dict:
 # Which stages each setting feeds (check_run_config): a changed setting redoes its stage
 # and every later one; scoring-only settings change nothing kept.
 IMAGE_KEYS = {"data", "scheme", "synthetic_n", "synthetic_size", "synthetic_seed"}
-IMAGE_KEYS |= {"variability", "image_epochs", "image_size"}
+IMAGE_KEYS |= {"variability", "image_epochs", "image_size", "pixel_size"}
 CELL_KEYS = {"masks", "nucleus_diameter", "cell.crop_size"}
 SCORING_KEYS = {"edge_weight", "negative", "maps"}
 STAGES = ("image_run", "cells", "cell_model", "maps.npy", "results.json", "cells.csv", "report")
