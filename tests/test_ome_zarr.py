@@ -281,3 +281,57 @@ def test_predict_py_on_zarrs_writes_the_probabilities_of_the_same_pngs(tiny_run,
     assert main(argv) == 1  # labels that are not the run's channel names
     err = capsys.readouterr().err
     assert "f0.zarr: no red, green, blue, yellow channel among ['MT', 'Prot', 'DAPI', 'ER']" in err
+
+
+def test_at_a_runs_pixel_size_a_zarr_is_read_window_by_window_as_the_whole_level(tmp_path, model16):
+    """With the run's µm/px known, a .zarr is read from its nearest level one window at a
+    time, never whole; the windows equal the whole level cut by `pixel_size.tiles`."""
+    from gapnet.data.ome_zarr_sample import zarr_windows
+    from gapnet.data.pixel_size import tiles
+    from gapnet.export.apply import predict_images
+    from gapnet.schemes import own_scheme
+
+    cyx = field(64, 64, 2, 5, np.uint8)
+    (im,) = open_images(write_zarr(tmp_path / "f.zarr", cyx, um=0.5, levels=3))
+    level1 = im.region(1, 0, 32, 0, 32)  # 1.0 µm/px: the run's scale
+    got = np.concatenate(list(zarr_windows(im, 16, 1.0, channel_set=GFP_DNA, batch=3)))
+    np.testing.assert_array_equal(got, tiles(level1, 16))  # 2 x 2 windows, in 2 batches
+    own_scheme(("cytoplasmic", "nuclear"))
+    said = []
+    _, probs, _ = predict_images(
+        model16, np.full(2, 0.5), str(tmp_path / "f.zarr"), channel_set=GFP_DNA,
+        log=said.append, run_um=1.0,
+    )  # fmt: skip
+    want = np.asarray(model16.predict(tiles(level1, 16), verbose=0)).mean(0)
+    np.testing.assert_allclose(probs[0], want, rtol=1e-5)
+    assert any("f.zarr: read from level 1 (1 µm/px) window by window" in m for m in said), said
+
+
+def test_predicting_a_folder_holds_a_batch_of_windows_not_every_image(tmp_path, model16):
+    """Memory does not grow with the number of images: the model is given at most about
+    `batch_size` windows at a time, and each image's probabilities are its own."""
+    from gapnet.export.apply import predict_images
+    from gapnet.schemes import own_scheme
+
+    own_scheme(("cytoplasmic", "nuclear"))
+    for k in range(7):
+        for name, plane in zip(("GFP", "DNA"), field(16, 16, 2, k, np.uint8), strict=True):
+            Image.fromarray(plane).save(tmp_path / f"s{k}_{name}.png")
+    seen = []
+
+    class Spy:
+        input_shape = model16.input_shape
+
+        def predict(self, x, **kw):
+            seen.append(len(x))
+            return model16.predict(x, **kw)
+
+    names, probs, _ = predict_images(
+        Spy(), np.full(2, 0.5), str(tmp_path), batch_size=2, channel_set=GFP_DNA
+    )
+    assert max(seen) <= 2 and sum(seen) == 7, seen
+    names_all, probs_all, _ = predict_images(
+        model16, np.full(2, 0.5), str(tmp_path), channel_set=GFP_DNA
+    )
+    assert names == names_all
+    np.testing.assert_allclose(probs, probs_all, rtol=1e-6)

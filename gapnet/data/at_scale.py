@@ -26,6 +26,7 @@ import numpy as np
 
 from gapnet.data.images import ImageError
 from gapnet.data.microscope import read_image
+from gapnet.data.ome_zarr import ZarrImage
 from gapnet.data.pixel_size import (
     ISOTROPIC,
     PixelSize,
@@ -37,14 +38,21 @@ from gapnet.data.pixel_size import (
 
 
 def where(name: str, source) -> str:
-    """The file that names an entry of `find_images` (a TIFF, or `<dir>/<stem>_*`)."""
+    """The file that names an entry of `find_images` (a TIFF, an OME-Zarr image, or
+    `<dir>/<stem>_*`)."""
+    if isinstance(source, ZarrImage):
+        return source.path
     if isinstance(source, str):
         return source
     return os.path.join(os.path.dirname(next(iter(source.values()))), f"{name}_*")
 
 
 def source_pixel_size(source) -> PixelSize | None:
-    """The pixel size the files of an entry of `find_images` declare (the first that does)."""
+    """The pixel size the files of an entry of `find_images` declare (the first that does;
+    an OME-Zarr image's level 0)."""
+    if isinstance(source, ZarrImage):
+        um = source.levels[0].um_per_px
+        return PixelSize(um[0], um[1], "OME-Zarr") if um else None
     files = [source] if isinstance(source, str) else list(source.values())
     for f in files:
         ps = read_pixel_size(f)
@@ -156,3 +164,39 @@ def check_folder_scale(src, ids, size: int, run_um, given_um, log) -> None:
             )
         where = f"{src.image_dir} ({n} image{'s' if n > 1 else ''} of {w}x{h} px)"
         log(resample_note(where, (h, w), (size, size), given_um, run_um))
+
+
+def window_batches(
+    name: str,
+    source,
+    size: int,
+    run_um: float | None,
+    given_um: float | None = None,
+    channels=None,
+    channel_set=None,
+    notes=None,
+    log=None,
+):
+    """`read_windows` as batches of windows (arrays (k, size, size, C)). An OME-Zarr image
+    with physical pixel sizes is read window by window from its level nearest `run_um`
+    (`ome_zarr_sample.zarr_windows`), so a 20,000-px field is never held whole; one
+    without them is read as one field at the model's size, with the unknown-size warning."""
+    if not isinstance(source, ZarrImage) or run_um is None:
+        yield read_windows(name, source, size, run_um, given_um, channels, channel_set, notes, log)
+        return
+    from gapnet.data.ome_zarr_sample import read_zarr, zarr_windows
+
+    say = log or (lambda m: None)
+    if source.levels[0].um_per_px is None:
+        say(
+            f"warning: {source.path}: pixel size unknown (its axes have no unit): predicted "
+            f"as one field resized to {size} px, as without a run pixel size"
+        )
+        yield read_zarr(source, size, channels, channel_set, notes)[None]
+        return
+    k = source.level_for_um(run_um)
+    say(
+        f"note: {source.path}: read from level {k} ({source.levels[k].um_per_px[1]:.4g} µm/px) "
+        f"window by window, resampled to the run's {run_um:.4g} µm/px"
+    )
+    yield from zarr_windows(source, size, run_um, channels, channel_set, notes)

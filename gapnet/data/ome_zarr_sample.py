@@ -48,12 +48,9 @@ def _to_uint8(arr: np.ndarray, image: ZarrImage, peak: float | None) -> np.ndarr
     return np.zeros(a.shape, np.uint8) if not peak else np.round(a * 255.0 / peak).astype(np.uint8)
 
 
-def read_zarr(image: ZarrImage, size: int, channels=None, channel_set=None, notes=None):
-    """uint8 (size, size, C) of `image` in the order of `channel_set` (default: the four
-    colours); `notes` (a list) gets its channels the set does not use (dropped).
-
-    Raises:
-        ImageError: naming the image's path (a channel missing, unreadable chunks)."""
+def _channels_and_peak(image: ZarrImage, level: int, channels, channel_set, notes):
+    """(the array's channel indices in the order of `channel_set`, the level's maximum for
+    pixel types other than 8/16-bit unsigned, else None); `notes` gets dropped channels."""
     cs = channel_set or ALL
     names = channel_names(image, channels)
     lower = [n.lower() for n in names]
@@ -66,8 +63,6 @@ def read_zarr(image: ZarrImage, size: int, channels=None, channel_set=None, note
     if notes is not None:
         notes += [n for n in names if n.lower() not in {c.lower() for c in cs.names}]
     index = [lower.index(n.lower()) for n in cs.names]
-    level = image.level_for_size(size)
-    h, w = image.levels[level].shape
     peak = None
     if not (image.dtype == np.uint8 or image.dtype.kind == "u" and image.dtype.itemsize == 2):
         if image.dtype.kind not in "iuf":
@@ -76,6 +71,18 @@ def read_zarr(image: ZarrImage, size: int, channels=None, channel_set=None, note
         if image.dtype.kind == "f" and not bool(np.isfinite(lazy).all().compute()):
             raise ImageError(image.path, "image holds NaN or infinite values")
         peak = float(lazy.max().compute())
+    return index, peak
+
+
+def read_zarr(image: ZarrImage, size: int, channels=None, channel_set=None, notes=None):
+    """uint8 (size, size, C) of `image` in the order of `channel_set` (default: the four
+    colours); `notes` (a list) gets its channels the set does not use (dropped).
+
+    Raises:
+        ImageError: naming the image's path (a channel missing, unreadable chunks)."""
+    level = image.level_for_size(size)
+    index, peak = _channels_and_peak(image, level, channels, channel_set, notes)
+    h, w = image.levels[level].shape
     row_bytes = w * len(index) * image.dtype.itemsize
     rows_out = max(1, int(STRIP_BYTES // max(row_bytes * h / size, 1)))
     out = np.empty((size, size, len(index)), np.uint8)
@@ -101,3 +108,44 @@ def _resize_to(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
     h, w = plane.shape
     interp = cv2.INTER_AREA if min(h, w) > min(rows, cols) else cv2.INTER_LINEAR
     return cv2.resize(plane, (cols, rows), interpolation=interp)
+
+
+def zarr_windows(
+    image: ZarrImage,
+    size: int,
+    run_um: float,
+    channels=None,
+    channel_set=None,
+    notes=None,
+    batch: int = 16,
+):
+    """The model's (k, size, size, C) uint8 windows of `image` at the run's pixel size
+    `run_um`, in batches of at most `batch`: the windows `pixel_size.tiles` cuts from the
+    image resampled to `run_um`, each read from the level nearest `run_um` as its own region
+    and resampled alone, so the image is never read whole.
+
+    Raises:
+        ImageError: naming the image's path (its levels have no physical pixel size, a
+            channel missing, unreadable chunks)."""
+    from gapnet.data.pixel_size import resample, window_starts
+
+    level = image.level_for_um(run_um)
+    index, peak = _channels_and_peak(image, level, channels, channel_set, notes)
+    uy, ux = image.levels[level].um_per_px
+    h, w = image.levels[level].shape
+    big_h, big_w = max(1, round(h * uy / run_um)), max(1, round(w * ux / run_um))
+    out = []
+    for y in window_starts(big_h, size):
+        for x in window_starts(big_w, size):
+            y0, x0 = int(y * run_um / uy), int(x * run_um / ux)
+            y1 = min(h, int(np.ceil((y + size) * run_um / uy)))
+            x1 = min(w, int(np.ceil((x + size) * run_um / ux)))
+            region = _to_uint8(image.region(level, y0, y1, x0, x1, index), image, peak)
+            win = resample(region, (uy, ux), run_um)[0][:size, :size]
+            pad = [(0, size - win.shape[0]), (0, size - win.shape[1]), (0, 0)]
+            out.append(np.pad(win, pad))
+            if len(out) == batch:
+                yield np.stack(out)
+                out = []
+    if out:
+        yield np.stack(out)

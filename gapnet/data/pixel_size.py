@@ -221,6 +221,13 @@ def tiles(image: np.ndarray, size: int) -> np.ndarray:
         pad = [(0, max(0, size - h)), (0, max(0, size - w))] + [(0, 0)] * (image.ndim - 2)
         image = np.pad(image, pad)
         h, w = image.shape[:2]
-    ys = np.linspace(0, h - size, math.ceil(h / size)).round().astype(int)
-    xs = np.linspace(0, w - size, math.ceil(w / size)).round().astype(int)
+    ys, xs = window_starts(h, size), window_starts(w, size)
     return np.stack([image[y : y + size, x : x + size] for y in ys for x in xs])
+
+
+def window_starts(n: int, size: int) -> list[int]:
+    """Where `tiles`' windows of `size` start along a side of `n` px: [0] when the side is
+    no longer, else ceil(n / size) evenly spaced starts from 0 to n - size."""
+    if n <= size:
+        return [0]
+    return [int(v) for v in np.linspace(0, n - size, math.ceil(n / size)).round()]

@@ -7,7 +7,7 @@ import numpy as np
 
 from gapnet.channels import ALL, ChannelSet
 from gapnet.cv.submission import decide
-from gapnet.data.at_scale import read_windows
+from gapnet.data.at_scale import window_batches
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.data.microscope import find_images
@@ -108,25 +108,41 @@ def predict_images(
             f"the model takes {model.input_shape[-1]} channels; {len(cs)} given ({cs.describe()})"
         )
     say = log or (lambda m: None)
-    images, names, bad, extra = [], [], [], set()
+    names, sums, counts, bad, extra = [], [], [], [], set()
+    pending: list = []  # (image's position in `names`, its windows), predicted in batches
+
+    def flush():
+        x = np.concatenate([w for _, w in pending])  # uint8: the model scales pixels itself
+        out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float64)
+        start = 0
+        for i, w in pending:
+            sums[i] = sums[i] + out[start : start + len(w)].sum(0)
+            counts[i] += len(w)
+            start += len(w)
+        pending.clear()
+
+    # image by image, at most ~batch_size windows held: memory does not grow with the images
     for name, source in find_images(path, names=cs.names):
         notes: list = []
+        i = len(names)
+        names.append(name)
+        sums.append(0.0)
+        counts.append(0)
         try:
-            images.append(
-                read_windows(name, source, size, run_um, given_um, channels, cs, notes, say)
-            )
-            names.append(name)
+            for w in window_batches(name, source, size, run_um, given_um, channels, cs, notes, say):
+                pending.append((i, w))
+                if sum(len(v) for _, v in pending) >= batch_size:
+                    flush()
         except ImageError as e:
             bad.append(str(e))
         extra.update(notes)
     if bad:
         raise DataError(f"{len(bad)} image(s) cannot be used:\n" + "\n".join(bad))
+    if pending:
+        flush()
     if extra:
         say(f"note: channel(s) {', '.join(sorted(extra))} dropped: the model uses {cs.describe()}")
-    x = np.concatenate(images)  # uint8: the model scales pixels itself
-    windows = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32)
-    ends = np.cumsum([len(w) for w in images])
-    probs = np.stack([p.mean(0) for p in np.split(windows, ends[:-1])])
+    probs = np.stack([t / n for t, n in zip(sums, counts, strict=True)]).astype(np.float32)
     return names, probs, decide(probs, thresholds, empty)
 
 
