@@ -3,10 +3,12 @@ the way `experiments/explain.py --data` computes them for an image from another 
 (every fold model averaged, the run's thresholds), so the per-cell table equals that
 job's cells.csv row for row.
 
-- `load_model_source(path)`: a finished run folder or a preset folder (`export.py --out`).
+- `load_model_source(path, proc)`: a finished run folder or a preset folder (`export.py
+  --out`), loaded in the child process (`model_process`: napari's process never imports
+  TensorFlow).
 - `read_field(source)`: a sample (`{colour: file}` or a multi-channel TIFF) at its own size.
 - `segment_field(field)`: cells and nuclei through `gapnet.segment.segment_cells`.
-- `classify_field(model, source, cells)`: probabilities, all classes' maps, per-cell
+- `classify_field(proc, model, source, cells)`: probabilities, all classes' maps, per-cell
   scores and labels, and the cells.csv table.
 """
 
@@ -28,9 +30,12 @@ class FieldError(ValueError):
 
 @dataclass
 class ModelSource:
+    """What the widget knows of a loaded model (the models themselves live in the child
+    process: `gapnet.napari.model_process`)."""
+
     path: str
     kind: str  # "run" or "preset"
-    explainers: list
+    n_models: int  # fold models averaged
     thresholds: np.ndarray
     class_names: tuple
     size: int
@@ -38,65 +43,32 @@ class ModelSource:
     trained_on_synthetic: bool
 
 
-def load_model_source(path: str) -> ModelSource:
-    """The fold models (as `gapnet.explain.maps.Explainer`s) and thresholds of a finished
-    run folder or a preset folder.
+def check_model_folder(path: str) -> str:
+    """The absolute path of a preset folder or a finished run folder (checked without
+    TensorFlow, before the child process loads it).
 
     Raises:
         FieldError: `path` is neither, or is not finished.
     """
-    from gapnet.io import read_json
-
     path = os.path.abspath(path)
     if os.path.isfile(os.path.join(path, "preset.json")):
-        return _preset(path, read_json(os.path.join(path, "preset.json")))
+        return path
     from gapnet.cv.runfolder import RunError
-    from gapnet.cv.runread import require_finished, trained_on_synthetic
+    from gapnet.cv.runread import require_finished
 
     try:
         require_finished(path)
     except RunError as e:
         raise FieldError(f"{path}: not a finished run folder or a preset ({e})") from None
-    from gapnet.cv.submission import fold_models, run_thresholds
-    from gapnet.explain.maps import Explainer
-    from gapnet.schemes import scheme_of_width
-    from gapnet.training.predict import load_model
-
-    explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(path)]
-    thr = np.asarray(run_thresholds(path), np.float32)
-    cfg = read_json(os.path.join(path, "config.json"))
-    return ModelSource(
-        path,
-        "run",
-        explainers,
-        thr,
-        tuple(scheme_of_width(len(thr)).classes),
-        int(explainers[0].model.input_shape[1]),
-        f"the run's thresholds ({cfg.get('threshold_strategy')}, tuned on its out-of-fold "
-        "predictions); every fold model averaged",
-        trained_on_synthetic(path),
-    )
+    return path
 
 
-def _preset(path: str, meta: dict) -> ModelSource:
-    import keras
+def load_model_source(path: str, proc) -> ModelSource:
+    """The fold models of a run or preset folder, loaded in `proc` (a
+    `model_process.ModelProcess`); what the widget shows of them."""
+    from gapnet.napari.model_process import load_in_child
 
-    from gapnet.explain.maps import Explainer
-    from gapnet.export.preset import load_preset
-
-    preset = load_preset(path)
-    folds = [x for x in preset.model.layers if isinstance(x, keras.Model)]
-    return ModelSource(
-        path,
-        "preset",
-        [Explainer(m) for m in folds] or [Explainer(preset.model)],
-        preset.thresholds,
-        preset.class_names,
-        preset.image_size,
-        f"the preset's thresholds ({meta.get('threshold_rule', 'unknown rule')}); "
-        f"{len(folds) or 1} fold model(s) averaged",
-        bool(meta.get("trained_on_synthetic")),
-    )
+    return proc.run(load_in_child, check_model_folder(path))
 
 
 def sample_of(path: str):
@@ -163,36 +135,47 @@ class Calls:
 
 
 def iter_classify(
-    model: ModelSource, sample_id: str, source, cells, channels=None, method="input_gradient"
+    proc, model: ModelSource, sample_id: str, source, cells, channels=None, method="input_gradient"
 ):
     """A generator: yields (step, steps) as each fold model's maps are done, and returns
     the field's `Calls` (probabilities, all classes' maps, per-cell calls) as explain.py
     --data computes them: the image read at the model's size, every fold model averaged,
-    cells scored at their own size."""
-    from gapnet.cv.submission import decide
+    cells scored at their own size. The models run in `proc`'s child process."""
     from gapnet.data.microscope import read_image
-    from gapnet.explain import cells as cellcalls
-    from gapnet.explain.maps import class_maps
+    from gapnet.napari import model_process as child
 
     image = read_image(source, model.size, channels)
-    every = list(range(len(model.thresholds)))
-    probs = np.mean([e.probabilities(image[None]) for e in model.explainers], 0)[0]
+    n_classes = len(model.thresholds)
+    probs = proc.run(child.probabilities_in_child, model.path, image)
     maps = []
-    for n, e in enumerate(model.explainers):
-        maps.append(class_maps(e, image[None], every, "none", method)[0])
-        yield n + 1, len(model.explainers)
-    maps = np.mean(maps, 0)
-    scores, labels = cellcalls.cell_calls(probs, model.thresholds, maps, every, cells)
+    for n in range(model.n_models):
+        maps.append(proc.run(child.fold_maps_in_child, model.path, n, image, n_classes, method))
+        yield n + 1, model.n_models + 1
+    calls = proc.run(
+        child.calls_in_child, sample_id, probs, model.thresholds, np.mean(maps, 0), cells
+    )
+    yield model.n_models + 1, model.n_models + 1
+    return calls
+
+
+def cell_calls(sample_id: str, probs, thresholds, maps, cells) -> Calls:
+    """The field's `Calls` from its probabilities and its maps averaged over the folds
+    (`gapnet.explain.cells`, as explain.py scores cells)."""
+    from gapnet.cv.submission import decide
+    from gapnet.explain import cells as cellcalls
+
+    every = list(range(len(thresholds)))
+    scores, labels = cellcalls.cell_calls(probs, thresholds, maps, every, cells)
     rows = cellcalls.cell_rows(sample_id, scores, labels, cells)
-    called = decide(probs[None], model.thresholds[None], "none")[0]
+    called = decide(probs[None], thresholds[None], "none")[0]
     return Calls(
         probs, list(called), maps, scores, labels, rows, cellcalls.cells_header(len(every))
     )
 
 
-def classify_field(model: ModelSource, sample_id: str, source, cells, channels=None) -> Calls:
+def classify_field(proc, model: ModelSource, sample_id: str, source, cells, channels=None):
     """`iter_classify` run to its end."""
-    steps = iter_classify(model, sample_id, source, cells, channels)
+    steps = iter_classify(proc, model, sample_id, source, cells, channels)
     while True:
         try:
             next(steps)

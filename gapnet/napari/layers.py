@@ -28,21 +28,30 @@ def cell_colors(table: dict, n_classes: int) -> dict:
     return out
 
 
-def cell_text(table: dict) -> tuple[np.ndarray, list[str]]:
-    """((n, 2) y, x centroids, the text over each cell: its label and the classes called
-    in it, "-" for none; "edge" for a cell the border cuts)."""
+def cell_text(table: dict, class_names) -> tuple[np.ndarray, list[str]]:
+    """((n, 2) y, x centroids, the text over each cell: its label, the class called in it
+    with the highest cell score and "+n" for the n others called ("-" for none), "edge"
+    for a cell the border cuts). Every call is in the cells layer's table (`label_names`)."""
     yx = np.stack([np.asarray(table["y"], float), np.asarray(table["x"], float)], 1)
-    text = [
-        f"{int(c)}: {names or '-'}" + (" (edge)" if e else "")
-        for c, names, e in zip(table["index"], table["label_names"], table["edge"], strict=True)
-    ]
+    text = []
+    rows = zip(table["index"], table["labels"], table["edge"], strict=True)
+    for i, (c, labels, e) in enumerate(rows):
+        called = [int(k) for k in str(labels).split()]
+        best = max(called, key=lambda k: table[f"p_{k}"][i]) if called else None
+        t = f"{int(c)}: " + (class_names[best] if called else "-")
+        t += f" +{len(called) - 1}" if len(called) > 1 else ""
+        text.append(t + (" (edge)" if e else ""))
     return yx.reshape(-1, 2), text
 
 
 def summary_line(probs, thresholds, class_names, top: int = 5) -> str:
-    """The image-level calls, then the most probable classes: "name p (t)"."""
-    called = [k for k in range(len(probs)) if probs[k] > thresholds[k]]
+    """The image-level calls (the `top` most probable, "+n more" for the rest), then the
+    most probable classes: "name p (t)"."""
+    called = sorted(
+        (k for k in range(len(probs)) if probs[k] > thresholds[k]), key=lambda k: -probs[k]
+    )
     order = np.argsort(-np.asarray(probs))[:top]
-    calls = ", ".join(f"{class_names[k]} {probs[k]:.2f}" for k in called) or "none"
+    calls = ", ".join(f"{class_names[k]} {probs[k]:.2f}" for k in called[:top]) or "none"
+    calls += f" +{len(called) - top} more" if len(called) > top else ""
     best = ", ".join(f"{class_names[k]} {probs[k]:.2f} (t {thresholds[k]:.2f})" for k in order)
     return f"image calls (p > t): {calls}\ntop: {best}"

@@ -2,9 +2,11 @@
 **Segment** (nuclei and cells as Labels layers, edge cells marked), **Classify** (the
 image's probabilities and calls, each cell's calls as the cells layer's `features` with the
 class names, text on each cell, each cell coloured by its top class) and **Maps** (the chosen
-class's map over the field). The work runs off the UI thread (napari's `create_worker`)
-with a progress bar and a Cancel button; a bad file, folder or channel set is told in the
-widget and as a napari notification, never as a traceback."""
+class's map over the field). The work runs off the UI thread: a napari worker
+(`create_worker`, with a progress bar) waits for the child process that holds TensorFlow
+and the models (`model_process`), then prepares the layers' data; the UI thread only adds
+the layers. Cancel kills the child. A bad file, folder or channel set is told in the widget
+and as a napari notification, never as a traceback."""
 
 from __future__ import annotations
 
@@ -23,17 +25,16 @@ from qtpy.QtWidgets import (
 )
 
 from gapnet.classes import CHANNELS
-from gapnet.napari import analysis, layers
+from gapnet.napari import analysis, layers, model_process
 
 
 class GapnetWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
-        # TensorFlow is imported here, on the UI thread, not first in a worker; under Mesa
-        # OpenGL it must come before the viewer (python -m gapnet.napari: __main__.py)
-        import tensorflow  # noqa: F401
-
         self.viewer = napari_viewer
+        # TensorFlow, the models and the heavy numerics run in a child process
+        self.proc = model_process.ModelProcess()
+        self.destroyed.connect(self.proc.close)
         self.model = self.cells = self.nuclei = self.calls = self.worker = None
         self.sample = None  # (name, source) of the field the cells belong to
         self.model_path = QLineEdit()
@@ -84,8 +85,9 @@ class GapnetWidget(QWidget):
         worker = create_worker(steps, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._progress)
         worker.returned.connect(done)
-        worker.errored.connect(self._error)
+        worker.errored.connect(lambda exc: self._error(exc, worker))
         worker.aborted.connect(lambda: self._say(f"{what}: cancelled"))
+        self._what = what
         worker.finished.connect(lambda: self._busy(False))
         self.worker = worker
         self._busy(True)
@@ -93,10 +95,17 @@ class GapnetWidget(QWidget):
         worker.start()
         return worker
 
+    @property
+    def busy(self) -> bool:
+        """Whether work is under way (set before it starts, cleared when it has ended)."""
+        return self.cancel_button.isEnabled()
+
     def cancel(self):
-        """Stops the running work at its next step (the result is dropped)."""
-        if self.worker is not None:
+        """Stops the running work now: ends the child process (its step is dropped; the
+        model is loaded again in a new one when next needed) and the worker."""
+        if self.worker is not None and self.busy:
             self.worker.quit()
+            self.proc.close()
 
     def _busy(self, busy: bool):
         for b in (self.load_button, self.segment_button, self.classify_button, self.maps_button):
@@ -114,9 +123,11 @@ class GapnetWidget(QWidget):
     def _say(self, text: str):
         self.status.setText(text)
 
-    def _error(self, exc: Exception):
+    def _error(self, exc: Exception, worker=None):
         from napari.utils.notifications import show_error
 
+        if worker is not None and worker.abort_requested:  # Cancel ended the child
+            return self._say(f"{self._what}: cancelled")
         known = (analysis.FieldError, ValueError, OSError)
         text = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
         self._say(f"error: {text}")
@@ -153,7 +164,7 @@ class GapnetWidget(QWidget):
 
         def steps():
             yield 0, 1
-            return analysis.load_model_source(path)
+            return analysis.load_model_source(path, self.proc)
 
         return self._run(steps, self._model_loaded, f"loading {path}")
 
@@ -167,7 +178,7 @@ class GapnetWidget(QWidget):
             else "the run's data"
         )
         self._say(
-            f"model: {model.kind} {model.path}, {len(model.explainers)} fold model(s), input "
+            f"model: {model.kind} {model.path}, {model.n_models} fold model(s), input "
             f"{model.size} px, trained on {trained}. Thresholds: {model.rule}."
         )
 
@@ -176,30 +187,26 @@ class GapnetWidget(QWidget):
             name, source, planes = self.field()
         except analysis.FieldError as e:
             return self._error(e)
-        diameter = self.diameter.value()
+        diameter, proc = self.diameter.value(), self.proc
 
         def steps():
-            yield 0, 1
-            cells, nuclei = analysis.segment_field(planes, diameter)
-            yield 1, 1
-            return name, source, cells, nuclei
+            yield 0, 2
+            cells, nuclei = proc.run(model_process.segment_in_child, planes, diameter)
+            yield 1, 2
+            return _segmentation(name, source, cells, nuclei)
 
         return self._run(steps, self._segmented, f"segmenting {name}")
 
-    def _segmented(self, result):
-        from gapnet.segment import edge_labels
-
-        name, source, self.cells, self.nuclei = result
-        self.sample, self.calls = (name, source), None
-        edge = set(edge_labels(self.cells).tolist())
-        labels = np.unique(self.cells[self.cells > 0])
+    def _segmented(self, seg: dict):
+        self.cells, self.nuclei = seg["cells"], seg["nuclei"]
+        self.sample, self.calls = (seg["name"], seg["source"]), None
         self._labels("nuclei", self.nuclei, opacity=0.3)
         cells = self._labels("cells", self.cells, opacity=0.4)
-        cells.features = {"index": labels, "edge": np.isin(labels, list(edge)).astype(int)}
-        edges = np.where(np.isin(self.cells, list(edge)), self.cells, 0)
-        self._labels("edge cells", edges, opacity=0.8).contour = 3
+        cells.features = seg["features"]
+        self._labels("edge cells", seg["edges"], opacity=0.8).contour = 3
+        n, n_edge = len(seg["features"]["index"]), int(seg["features"]["edge"].sum())
         self._say(
-            f"{name}: {len(labels)} cells ({len(edge)} cut by the border, outlined in "
+            f"{seg['name']}: {n} cells ({n_edge} cut by the border, outlined in "
             "'edge cells'); segmentation: gapnet.segment"
         )
 
@@ -225,33 +232,33 @@ class GapnetWidget(QWidget):
                 )
         except analysis.FieldError as e:
             return self._error(e)
-        model, diameter = self.model, self.diameter.value()
+        model, diameter, proc = self.model, self.diameter.value(), self.proc
         known = (self.cells, self.nuclei) if self.sample and self.sample[0] == name else None
 
         def steps():
             found = known
             if found is None:  # not segmented yet (or another field): segment first
-                found = analysis.segment_field(planes, diameter)
-                yield 0, len(model.explainers)
-            calls = yield from analysis.iter_classify(model, name, source, found[0])
-            return name, source, found, calls
+                found = proc.run(model_process.segment_in_child, planes, diameter)
+                yield 0, model.n_models + 1
+            calls = yield from analysis.iter_classify(proc, model, name, source, found[0])
+            seg = None if known is not None else _segmentation(name, source, *found)
+            table = analysis.cell_table(calls, model.class_names)
+            colors = layers.cell_colors(table, len(model.class_names))
+            return name, seg, calls, table, colors, layers.cell_text(table, model.class_names)
 
         return self._run(steps, self._classified, f"classifying {name}")
 
     def _classified(self, result):
-        name, source, (cells, nuclei), calls = result
-        if self.sample is None or self.sample[0] != name or self.cells is not cells:
-            self._segmented((name, source, cells, nuclei))
+        name, seg, calls, table, colors, (yx, text) = result
+        if seg is not None:
+            self._segmented(seg)
         self.calls = calls
-        names = self.model.class_names
-        table = analysis.cell_table(calls, names)
-        layer = self.viewer.layers["cells"]
-        layer.features = table
         from napari.utils.colormaps import DirectLabelColormap
 
-        layer.colormap = DirectLabelColormap(color_dict=layers.cell_colors(table, len(names)))
+        layer = self.viewer.layers["cells"]
+        layer.features = table
+        layer.colormap = DirectLabelColormap(color_dict=colors)
         layer.opacity = 0.5
-        yx, text = layers.cell_text(table)
         if "calls" in self.viewer.layers:
             self.viewer.layers.remove("calls")
         self.viewer.add_points(
@@ -263,10 +270,10 @@ class GapnetWidget(QWidget):
             features={"text": np.asarray(text, object)},
             text={"string": "{text}", "size": 9, "color": "white"},
         )
-        summary = layers.summary_line(calls.probs, self.model.thresholds, names)
+        summary = layers.summary_line(calls.probs, self.model.thresholds, self.model.class_names)
         self.calls_text.setText(summary)
-        self.viewer.text_overlay.text = summary.split("\n")[0]
-        self.viewer.text_overlay.visible = True
+        overlay = self.viewer.canvas.overlays.text
+        overlay.text, overlay.visible = summary.split("\n")[0], True
         if calls.called:
             self.class_box.setCurrentIndex(int(calls.called[0]))
         self._say(f"{name}: {len(table['index'])} cells called ({self.model.rule})")
@@ -292,3 +299,29 @@ class GapnetWidget(QWidget):
             opacity=0.6,
             blending="additive",
         )
+
+
+def _segmentation(name, source, cells, nuclei) -> dict:
+    """What the Segment layers need, computed in the worker thread: the cells table's
+    `index` and `edge` columns, the edge cells' label image; and napari's Labels colouring
+    compiled (numba: seconds on its first use, which froze the UI on the UI thread)."""
+    from gapnet.segment import edge_labels
+
+    _warm_up_labels(cells.dtype)
+    labels = np.unique(cells[cells > 0])
+    edge = edge_labels(cells)
+    edges = np.where(np.isin(cells, edge), cells, 0).astype(cells.dtype)
+    features = {"index": labels, "edge": np.isin(labels, edge).astype(int)}
+    return dict(name=name, source=source, cells=cells, nuclei=nuclei, edges=edges,
+                features=features)  # fmt: skip
+
+
+def _warm_up_labels(dtype) -> None:
+    """Draws a tiny Labels layer of `dtype` (not shown) with the cyclic and the direct
+    colormap and contours, so that numba compiles napari's label colouring here."""
+    from napari.layers import Labels
+    from napari.utils.colormaps import DirectLabelColormap
+
+    layer = Labels(np.arange(16, dtype=dtype).reshape(4, 4))
+    layer.contour = 1
+    layer.colormap = DirectLabelColormap(color_dict={None: np.zeros(4), 1: np.ones(4)})
