@@ -71,3 +71,50 @@ def test_widget_cases_in_their_own_process(tiny_run):
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "3 passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
+
+
+def _planes(side=160):
+    from gapnet.napari.analysis import read_field
+
+    planes = read_field({c: os.path.join(FIELD, f"{SID}_{c}.png") for c in CHANNELS})
+    return {c: p[:side, :side].copy() for c, p in planes.items()}
+
+
+def test_model_process_gives_what_the_step_gives_here_and_raises_its_errors():
+    """The widget's child process (no TensorFlow needed for segmentation): the same label
+    images as in this process, and an error in the child raised here with its message."""
+    from gapnet.napari.analysis import FieldError, segment_field
+    from gapnet.napari.model_process import ModelProcess, segment_in_child
+
+    proc, planes = ModelProcess(), _planes()
+    try:
+        cells, nuclei = proc.run(segment_in_child, planes, 50.0)
+        want_cells, want_nuclei = segment_field(planes, 50.0)
+        np.testing.assert_array_equal(cells, want_cells)
+        np.testing.assert_array_equal(nuclei, want_nuclei)
+        with pytest.raises(FieldError, match="needs the nucleus .blue. channel"):
+            proc.run(segment_in_child, {"red": planes["red"]}, 50.0)
+    finally:
+        proc.close()
+
+
+def test_closing_the_model_process_ends_a_running_step():
+    import threading
+
+    from gapnet.napari.analysis import FieldError
+    from gapnet.napari.model_process import ModelProcess, segment_in_child
+
+    proc, planes, raised = ModelProcess(), _planes(512), []
+
+    def step():
+        try:
+            proc.run(segment_in_child, planes, 50.0)
+        except FieldError as e:
+            raised.append(str(e))
+
+    thread = threading.Thread(target=step)
+    thread.start()
+    threading.Event().wait(0.3)  # the child is starting or segmenting
+    proc.close()
+    thread.join(30)
+    assert not thread.is_alive() and raised and "process ended" in raised[0]
