@@ -29,6 +29,7 @@ STAGES = {
     "report": 7,
     "export": 8,
     "single_cell": 9,
+    "napari": 10,
 }
 
 

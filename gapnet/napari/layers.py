@@ -1,0 +1,57 @@
+"""What the widget puts on the canvas, as plain data: a colour per class, the cells'
+colours by their top class, the text over each cell, the image-level summary line."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NO_CALL = (0.55, 0.55, 0.55, 0.6)  # a cell with no class called in it
+
+
+def class_colors(n: int) -> np.ndarray:
+    """(n, 4) RGBA: a distinct colour per class (matplotlib's tab20, then tab20b)."""
+    from matplotlib import colormaps
+
+    pool = np.concatenate([colormaps["tab20"].colors, colormaps["tab20b"].colors])
+    rgb = np.asarray(pool)[np.arange(n) % len(pool)]
+    return np.concatenate([rgb, np.ones((n, 1))], 1)
+
+
+def cell_colors(table: dict, n_classes: int) -> dict:
+    """{cell label: RGBA}: the colour of the cell's top class when some class is called in
+    it, else grey; label 0 (background) and None transparent."""
+    colors = class_colors(n_classes)
+    out = {0: np.zeros(4), None: np.zeros(4)}
+    for i, label in enumerate(table["index"]):
+        p = [table[f"p_{k}"][i] for k in range(n_classes)]
+        out[int(label)] = colors[int(np.argmax(p))] if table["labels"][i] else np.asarray(NO_CALL)
+    return out
+
+
+def cell_text(table: dict, class_names) -> tuple[np.ndarray, list[str]]:
+    """((n, 2) y, x centroids, the text over each cell: its label, the class called in it
+    with the highest cell score and "+n" for the n others called ("-" for none), "edge"
+    for a cell the border cuts). Every call is in the cells layer's table (`label_names`)."""
+    yx = np.stack([np.asarray(table["y"], float), np.asarray(table["x"], float)], 1)
+    text = []
+    rows = zip(table["index"], table["labels"], table["edge"], strict=True)
+    for i, (c, labels, e) in enumerate(rows):
+        called = [int(k) for k in str(labels).split()]
+        best = max(called, key=lambda k: table[f"p_{k}"][i]) if called else None
+        t = f"{int(c)}: " + (class_names[best] if called else "-")
+        t += f" +{len(called) - 1}" if len(called) > 1 else ""
+        text.append(t + (" (edge)" if e else ""))
+    return yx.reshape(-1, 2), text
+
+
+def summary_line(probs, thresholds, class_names, top: int = 5) -> str:
+    """The image-level calls (the `top` most probable, "+n more" for the rest), then the
+    most probable classes: "name p (t)"."""
+    called = sorted(
+        (k for k in range(len(probs)) if probs[k] > thresholds[k]), key=lambda k: -probs[k]
+    )
+    order = np.argsort(-np.asarray(probs))[:top]
+    calls = ", ".join(f"{class_names[k]} {probs[k]:.2f}" for k in called[:top]) or "none"
+    calls += f" +{len(called) - top} more" if len(called) > top else ""
+    best = ", ".join(f"{class_names[k]} {probs[k]:.2f} (t {thresholds[k]:.2f})" for k in order)
+    return f"image calls (p > t): {calls}\ntop: {best}"

@@ -1,0 +1,327 @@
+"""The gapnet dock widget: pick a finished run folder or a preset, then on the open field
+**Segment** (nuclei and cells as Labels layers, edge cells marked), **Classify** (the
+image's probabilities and calls, each cell's calls as the cells layer's `features` with the
+class names, text on each cell, each cell coloured by its top class) and **Maps** (the chosen
+class's map over the field). The work runs off the UI thread: a napari worker
+(`create_worker`, with a progress bar) waits for the child process that holds TensorFlow
+and the models (`model_process`), then prepares the layers' data; the UI thread only adds
+the layers. Cancel kills the child. A bad file, folder or channel set is told in the widget
+and as a napari notification, never as a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gapnet.classes import CHANNELS
+from gapnet.napari import analysis, layers, model_process
+
+
+class GapnetWidget(QWidget):
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        # TensorFlow, the models and the heavy numerics run in a child process
+        self.proc = model_process.ModelProcess()
+        self.destroyed.connect(self.proc.close)
+        self.model = self.cells = self.nuclei = self.calls = self.worker = None
+        self.sample = None  # (name, source) of the field the cells belong to
+        self.model_path = QLineEdit()
+        self.model_path.setPlaceholderText("a finished run folder, or a preset (export.py)")
+        browse, self.load_button = QPushButton("Browse..."), QPushButton("Load model")
+        browse.clicked.connect(self._browse)
+        self.load_button.clicked.connect(lambda: self.load_model())
+        self.diameter = QDoubleSpinBox()
+        self.diameter.setRange(5, 500)
+        self.diameter.setValue(analysis.NUCLEUS_DIAMETER_512)
+        self.diameter.setSuffix(" px nucleus at 512 px")
+        self.segment_button = QPushButton("Segment")
+        self.classify_button = QPushButton("Classify")
+        self.maps_button = QPushButton("Map")
+        self.cancel_button = QPushButton("Cancel")
+        self.class_box = QComboBox()
+        self.segment_button.clicked.connect(lambda: self.segment())
+        self.classify_button.clicked.connect(lambda: self.classify())
+        self.maps_button.clicked.connect(lambda: self.show_map())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.status, self.calls_text = QLabel("Open a field (File > Open), load a model."), QLabel()
+        for label in (self.status, self.calls_text):
+            label.setWordWrap(True)
+        box = QVBoxLayout(self)
+        row = QHBoxLayout()
+        for w in (self.model_path, browse, self.load_button):
+            row.addWidget(w)
+        box.addLayout(row)
+        box.addWidget(self.diameter)
+        row = QHBoxLayout()
+        for w in (self.segment_button, self.classify_button):
+            row.addWidget(w)
+        box.addLayout(row)
+        row = QHBoxLayout()
+        for w in (self.class_box, self.maps_button):
+            row.addWidget(w)
+        box.addLayout(row)
+        for w in (self.progress, self.cancel_button, self.status, self.calls_text):
+            box.addWidget(w)
+        box.addStretch()
+        self._busy(False)
+
+    # --- running work off the UI thread -------------------------------------------------
+    def _run(self, steps, done, what: str):
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(steps, _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._progress)
+        worker.returned.connect(done)
+        worker.errored.connect(lambda exc: self._error(exc, worker))
+        worker.aborted.connect(lambda: self._say(f"{what}: cancelled"))
+        self._what = what
+        worker.finished.connect(lambda: self._busy(False))
+        self.worker = worker
+        self._busy(True)
+        self._say(f"{what}...")
+        worker.start()
+        return worker
+
+    @property
+    def busy(self) -> bool:
+        """Whether work is under way (set before it starts, cleared when it has ended)."""
+        return self.cancel_button.isEnabled()
+
+    def cancel(self):
+        """Stops the running work now: ends the child process (its step is dropped; the
+        model is loaded again in a new one when next needed) and the worker."""
+        if self.worker is not None and self.busy:
+            self.worker.quit()
+            self.proc.close()
+
+    def _busy(self, busy: bool):
+        for b in (self.load_button, self.segment_button, self.classify_button, self.maps_button):
+            b.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        if not busy:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+
+    def _progress(self, step):
+        done, total = step
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _say(self, text: str):
+        self.status.setText(text)
+
+    def _error(self, exc: Exception, worker=None):
+        from napari.utils.notifications import show_error
+
+        if worker is not None and worker.abort_requested:  # Cancel ended the child
+            return self._say(f"{self._what}: cancelled")
+        known = (analysis.FieldError, ValueError, OSError)
+        text = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
+        self._say(f"error: {text}")
+        show_error(f"gapnet: {text}")
+
+    # --- the field ----------------------------------------------------------------------
+    def field(self):
+        """(name, source, {colour: plane}) of the open field: the selected gapnet image
+        layer's sample, else the first one."""
+        found = [x for x in self.viewer.layers if "gapnet_source" in x.metadata]
+        if not found:
+            raise analysis.FieldError(
+                "no field open: File > Open an HPA sample (<id>_<colour>.png) or a TIFF"
+            )
+        active = self.viewer.layers.selection.active
+        pick = active if active in found else found[0]
+        name = pick.metadata["gapnet_sample"]
+        planes = {
+            x.metadata["gapnet_channel"]: np.asarray(x.data)
+            for x in found
+            if x.metadata["gapnet_sample"] == name
+        }
+        return name, pick.metadata["gapnet_source"], planes
+
+    # --- the actions --------------------------------------------------------------------
+    def _browse(self):
+        path = QFileDialog.getExistingDirectory(self, "A run folder or a preset")
+        if path:
+            self.model_path.setText(path)
+
+    def load_model(self, path: str | None = None):
+        path = path or self.model_path.text().strip()
+        self.model_path.setText(path)
+
+        def steps():
+            yield 0, 1
+            return analysis.load_model_source(path, self.proc)
+
+        return self._run(steps, self._model_loaded, f"loading {path}")
+
+    def _model_loaded(self, model):
+        self.model = model
+        self.class_box.clear()
+        self.class_box.addItems([f"{k} {n}" for k, n in enumerate(model.class_names)])
+        trained = (
+            "SYNTHETIC data (not meaningful for real images)"
+            if (model.trained_on_synthetic)
+            else "the run's data"
+        )
+        self._say(
+            f"model: {model.kind} {model.path}, {model.n_models} fold model(s), input "
+            f"{model.size} px, trained on {trained}. Thresholds: {model.rule}."
+        )
+
+    def segment(self):
+        try:
+            name, source, planes = self.field()
+        except analysis.FieldError as e:
+            return self._error(e)
+        diameter, proc = self.diameter.value(), self.proc
+
+        def steps():
+            yield 0, 2
+            cells, nuclei = proc.run(model_process.segment_in_child, planes, diameter)
+            yield 1, 2
+            return _segmentation(name, source, cells, nuclei)
+
+        return self._run(steps, self._segmented, f"segmenting {name}")
+
+    def _segmented(self, seg: dict):
+        self.cells, self.nuclei = seg["cells"], seg["nuclei"]
+        self.sample, self.calls = (seg["name"], seg["source"]), None
+        self._labels("nuclei", self.nuclei, opacity=0.3)
+        cells = self._labels("cells", self.cells, opacity=0.4)
+        cells.features = seg["features"]
+        self._labels("edge cells", seg["edges"], opacity=0.8).contour = 3
+        n, n_edge = len(seg["features"]["index"]), int(seg["features"]["edge"].sum())
+        self._say(
+            f"{seg['name']}: {n} cells ({n_edge} cut by the border, outlined in "
+            "'edge cells'); segmentation: gapnet.segment"
+        )
+
+    def _labels(self, name: str, data, **kwargs):
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = data
+            for k, v in kwargs.items():
+                setattr(layer, k, v)
+            return layer
+        return self.viewer.add_labels(data, name=name, **kwargs)
+
+    def classify(self):
+        try:
+            if self.model is None:
+                raise analysis.FieldError("load a model first (a run folder or a preset)")
+            name, source, planes = self.field()
+            missing = analysis.missing_channels(planes)
+            if missing:
+                raise analysis.FieldError(
+                    f"{name} has the channels {sorted(planes)}; the model reads "
+                    f"{', '.join(CHANNELS)} (missing: {', '.join(missing)})"
+                )
+        except analysis.FieldError as e:
+            return self._error(e)
+        model, diameter, proc = self.model, self.diameter.value(), self.proc
+        known = (self.cells, self.nuclei) if self.sample and self.sample[0] == name else None
+
+        def steps():
+            found = known
+            if found is None:  # not segmented yet (or another field): segment first
+                found = proc.run(model_process.segment_in_child, planes, diameter)
+                yield 0, model.n_models + 1
+            calls = yield from analysis.iter_classify(proc, model, name, source, found[0])
+            seg = None if known is not None else _segmentation(name, source, *found)
+            table = analysis.cell_table(calls, model.class_names)
+            colors = layers.cell_colors(table, len(model.class_names))
+            return name, seg, calls, table, colors, layers.cell_text(table, model.class_names)
+
+        return self._run(steps, self._classified, f"classifying {name}")
+
+    def _classified(self, result):
+        name, seg, calls, table, colors, (yx, text) = result
+        if seg is not None:
+            self._segmented(seg)
+        self.calls = calls
+        from napari.utils.colormaps import DirectLabelColormap
+
+        layer = self.viewer.layers["cells"]
+        layer.features = table
+        layer.colormap = DirectLabelColormap(color_dict=colors)
+        layer.opacity = 0.5
+        if "calls" in self.viewer.layers:
+            self.viewer.layers.remove("calls")
+        self.viewer.add_points(
+            yx,
+            name="calls",
+            size=1,
+            face_color="transparent",
+            border_width=0,
+            features={"text": np.asarray(text, object)},
+            text={"string": "{text}", "size": 9, "color": "white"},
+        )
+        summary = layers.summary_line(calls.probs, self.model.thresholds, self.model.class_names)
+        self.calls_text.setText(summary)
+        overlay = self.viewer.canvas.overlays.text
+        overlay.text, overlay.visible = summary.split("\n")[0], True
+        if calls.called:
+            self.class_box.setCurrentIndex(int(calls.called[0]))
+        self._say(f"{name}: {len(table['index'])} cells called ({self.model.rule})")
+
+    def show_map(self, k: int | None = None):
+        """The map of class `k` (default the one chosen in the box) over the field."""
+        if self.calls is None:
+            return self._error(analysis.FieldError("classify the field first"))
+        k = self.class_box.currentIndex() if k is None else int(k)
+        side = self.cells.shape
+        m = self.calls.maps[k]
+        scale = (side[0] / m.shape[0], side[1] / m.shape[1])
+        name = f"map: {self.model.class_names[k]}"
+        for x in [x for x in self.viewer.layers if x.name.startswith("map: ")]:
+            self.viewer.layers.remove(x)
+        self._say(f"map of {self.model.class_names[k]} (gradient x input on the protein)")
+        return self.viewer.add_image(
+            m,
+            name=name,
+            scale=scale,
+            translate=((scale[0] - 1) / 2, (scale[1] - 1) / 2),
+            colormap="inferno",
+            opacity=0.6,
+            blending="additive",
+        )
+
+
+def _segmentation(name, source, cells, nuclei) -> dict:
+    """What the Segment layers need, computed in the worker thread: the cells table's
+    `index` and `edge` columns, the edge cells' label image; and napari's Labels colouring
+    compiled (numba: seconds on its first use, which froze the UI on the UI thread)."""
+    from gapnet.segment import edge_labels
+
+    _warm_up_labels(cells.dtype)
+    labels = np.unique(cells[cells > 0])
+    edge = edge_labels(cells)
+    edges = np.where(np.isin(cells, edge), cells, 0).astype(cells.dtype)
+    features = {"index": labels, "edge": np.isin(labels, edge).astype(int)}
+    return dict(name=name, source=source, cells=cells, nuclei=nuclei, edges=edges,
+                features=features)  # fmt: skip
+
+
+def _warm_up_labels(dtype) -> None:
+    """Draws a tiny Labels layer of `dtype` (not shown) with the cyclic and the direct
+    colormap and contours, so that numba compiles napari's label colouring here."""
+    from napari.layers import Labels
+    from napari.utils.colormaps import DirectLabelColormap
+
+    layer = Labels(np.arange(16, dtype=dtype).reshape(4, 4))
+    layer.contour = 1
+    layer.colormap = DirectLabelColormap(color_dict={None: np.zeros(4), 1: np.ones(4)})
