@@ -42,6 +42,11 @@ def main(argv=None) -> int:
         help="gapnet's segmentation: nucleus diameter in px at 512, scaled to each field "
         "(default: estimated from each field)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes segmenting and cropping the fields (default: the cores available)",
+    )
     p.add_argument("--n", type=int, default=d.synthetic_n, help="atlas images (default 240)")
     p.add_argument("--size", type=int, default=d.synthetic_size, help="atlas px (default 256)")
     p.add_argument("--seed", type=int, default=d.synthetic_seed, help="atlas draw (default 0)")
@@ -75,6 +80,7 @@ def main(argv=None) -> int:
         edge_weight=a.edge_weight,
         negative=a.negative,
         maps=not a.no_maps,
+        workers=a.workers,
         cell=replace(d.cell, epochs=a.cell_epochs, model=a.cell_model, crop_size=a.crop),
     )
     out = a.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-single-cell")
