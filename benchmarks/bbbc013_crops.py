@@ -7,8 +7,8 @@ The call of a cell is its more probable class (the two classes exclude each othe
 ROC-AUC ranks p(nuclear) against the well label. Out of fold: the run's
 oof_predictions.csv against train.csv. Held out: `predict.py --images OUT/holdout` against
 holdout.csv, on all held-out cells (well labels) and on the hand-labelled ones.
-Intervals: macro-F1 by `gapnet.metrics.bootstrap_ci` (BCa), accuracy and ROC-AUC by a
-percentile bootstrap over cells (1,000 resamples, seed 0).
+Intervals: macro-F1 by `gapnet.metrics.bootstrap_ci` (basic; BCa before #36), accuracy
+and ROC-AUC by a percentile bootstrap over cells (1,000 resamples, seed 0).
 """
 
 import argparse

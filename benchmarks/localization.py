@@ -30,7 +30,7 @@ in the output. --segmentation-only scores the segmentation alone (minutes, not a
   calls score every class from its map, as `experiments/explain.py` does (predictions
   only, never the truth).
 - The segmentation F1, the map means and the per-cell F1s and their differences have a
-  95 % BCa bootstrap interval over images (not the per-class table, the win counts
+  95 % basic bootstrap interval over images (BCa before #36; not the per-class table, the win counts
   or the mean IoUs) (1,000 resamples,
   `gapnet.metrics.grouped_bootstrap`): an image's cells and labels are resampled together.
 """

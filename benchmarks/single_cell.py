@@ -16,7 +16,7 @@ fresh draw: each label of an image shows in a Beta(2, 2) share of its expressing
    other Negative rule).
 5. mAP@0.6 against the atlas's true cells in both conventions ("all" images score every
    class; "present": only images holding the class), no threshold; per-cell macro-F1 of
-   matched cells at thresholds cross-fitted by image fold; 95 % BCa intervals over images
+   matched cells at thresholds cross-fitted by image fold; 95 % basic intervals over images
    and the interval of image_x_cell minus image on the same resamples.
 
 Everything is synthetic; the seed must not be a development draw (DEVELOPMENT_SEEDS).
@@ -116,7 +116,7 @@ def print_table(r: dict, file=None) -> None:
     say(
         f"\n{r['n_images']} images, {r['n_cells']} predicted cells, {r['n_true_cells']} true "
         f"(synthetic, {r['scheme']}, seed {r['seed']}, variability {r['variability']}); "
-        "95 % BCa intervals over images"
+        "95 % basic bootstrap intervals over images"
     )
     say("| method | mAP@0.6 all images | mAP@0.6 images holding the class | cell macro-F1 |")
     say("|---|---:|---:|---:|")

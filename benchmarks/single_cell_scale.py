@@ -3,7 +3,7 @@ training set (21,806 fields): wall seconds, peak RSS, disk and slope per stage.
 
     python benchmarks/single_cell_scale.py --work DIR [--sizes 100 1000 4000 21806]
         [--size 256] [--unique 60] [--crop 64] [--cell-model gapnet_pl]
-        [--field-sizes 1728 2048 3072] [--kill-after 30] [--json]
+        [--field-sizes 1728 2048 3072] [--workers W] [--kill-after 30] [--json]
 
 DIR (outside the repository) receives an atlas of --unique fields in the 2021 scheme at
 --size px (generated once, reused), and for each n a 2021-layout folder of n fields: the
@@ -11,14 +11,18 @@ atlas's files hard-linked under new Ids (pixels repeat every --unique fields; li
 no disk, so the disk column is what the job writes). The fields are at --size px, not
 2048, where the disk and the 2 cores of a test machine forbid 21,806 2048-px fields;
 --field-sizes measures one field's cost at 1728, 2048 and 3072 px apart (the atlas's
-first fields enlarged, segmented and cropped in one process), from which the full set
-is projected. Each stage runs in its own process (`python THIS stage ...`), page cache
-dropped first where the OS allows it, and gets benchmarks/scale.py's columns (wall
-seconds, peak RSS of the process, MB written, log size):
+first --field-count fields enlarged, segmented and cropped one at a time in one process;
+at 2048 px the same fields again in --workers processes, whose rate the full set is
+projected from). Each stage runs in its own process (`python THIS stage ...`), page
+cache dropped first where the OS allows it, and gets benchmarks/scale.py's columns (wall
+seconds, peak RSS of the largest process: the parent or one worker, not their sum; MB
+written, log size):
 
   segment      the job's cells stage with gapnet's segmentation (nucleus size estimated
-               per field): each field segmented, its mask written, its crops cached
-  crop_cache   the same stage from the masks the first wrote (given masks: read, crop)
+               per field) in --workers processes (default: the cores available): each
+               field segmented, its mask written, its crops cached
+  crop_cache   the same stage from the masks the first wrote (given masks: read, crop),
+               in --workers processes
   cell_epoch   one epoch of the cell model over every cell, read from the crop cache
                through tf.data (`cell_model.train_cell_model`)
   scoring      every cell scored from the cache in batches, then the job's per-field
@@ -84,17 +88,25 @@ def make_folder(base: str, root: str, n: int) -> None:
 
 
 def stage_cells(a) -> dict:
-    from gapnet.single_cell.cell_cache import cell_set
+    from gapnet.single_cell.cell_build import cell_set
 
     ids = _ids(a.root)
     logs = []
     t0 = time.perf_counter()
-    cs = cell_set(os.path.join(a.root, "train"), ids, a.out, a.crop, a.masks, log=logs.append)
+    cs = cell_set(
+        os.path.join(a.root, "train"),
+        ids,
+        a.out,
+        a.crop,
+        a.masks,
+        log=logs.append,
+        workers=a.workers,
+    )
     return {"seconds_in_call": time.perf_counter() - t0, "cells": cs.n_cells, "log": logs[-1]}
 
 
 def _cells(a):
-    from gapnet.single_cell.cell_cache import cell_set
+    from gapnet.single_cell.cell_build import cell_set
 
     ids = _ids(a.root)
     cs = cell_set(os.path.join(a.root, "train"), ids, a.out, a.crop, a.masks, log=lambda *x: 0)
@@ -176,7 +188,7 @@ def stage_field_cost(a) -> dict:
     import cv2
 
     from gapnet.data.images import read_sample
-    from gapnet.single_cell.cell_cache import cell_set
+    from gapnet.single_cell.cell_build import cell_set
     from gapnet.single_cell.cell_set import native_size
 
     src_dir = os.path.join(a.root, "train")
@@ -191,9 +203,10 @@ def stage_field_cost(a) -> dict:
             big = cv2.resize(img, (px, px), interpolation=cv2.INTER_LINEAR)
             for k, c in enumerate(("red", "green", "blue", "yellow")):
                 cv2.imwrite(os.path.join(fields, f"{sid}_{c}.png"), big[..., k])
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         cs = cell_set(fields, ids, os.path.join(d, "cells"), a.crop, log=lambda *x: 0)
         sec = (time.perf_counter() - t0) / len(ids)
+        cpu = (time.process_time() - c0) / len(ids)
         written = sum(
             os.path.getsize(os.path.join(r, f))
             for r, _, fs in os.walk(os.path.join(d, "cells"))
@@ -201,11 +214,41 @@ def stage_field_cost(a) -> dict:
         )
         out[px] = {
             "seconds_per_field": round(sec, 2),
+            "cpu_seconds_per_field": round(cpu, 2),
             "cells_per_field": cs.n_cells / len(ids),
             "mb_per_field": round(written / len(ids) / 1e6, 3),
-            "projected_hours_21806": round(sec * FULL_SET / 3600, 1),
+            "projected_hours_21806_one_worker": round(sec * FULL_SET / 3600, 1),
+            "projected_cpu_hours_21806": round(cpu * FULL_SET / 3600, 1),
         }
+        if px == 2048 and (a.workers or 0) > 1:  # the same fields in --workers processes
+            t0, c0 = time.perf_counter(), time.process_time()
+            kids = _children_cpu()
+            cell_set(
+                fields,
+                ids,
+                os.path.join(d, "cells_par"),
+                a.crop,
+                log=lambda *x: 0,
+                workers=a.workers,
+            )
+            par = (time.perf_counter() - t0) / len(ids)
+            par_cpu = (time.process_time() - c0 + _children_cpu() - kids) / len(ids)
+            out[px].update(
+                workers=a.workers,
+                seconds_per_field_parallel=round(par, 2),
+                cpu_seconds_per_field_parallel=round(par_cpu, 2),
+                speedup=round(sec / par, 2),
+                projected_hours_21806=round(par * FULL_SET / 3600, 1),
+            )
     return out
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (waited-for) children: the workers."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 # ---- the driver ----------------------------------------------------------------------
@@ -223,10 +266,14 @@ def main(argv=None) -> int:
     p.add_argument("--field-sizes", type=int, nargs="*", default=[1728, 2048, 3072])
     p.add_argument("--field-count", type=int, default=3, help="fields per --field-sizes px")
     p.add_argument("--kill-after", type=float, default=30.0)
+    p.add_argument("--workers", type=int, help="cells stage processes (default: the cores)")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     from gapnet.data.synthetic.generate import write_dataset
+    from gapnet.single_cell.cell_build import available_cores
+
+    workers = a.workers or available_cores()
 
     work = os.path.abspath(a.work)
     base = os.path.join(work, f"atlas-{a.unique}-{a.size}")
@@ -241,7 +288,7 @@ def main(argv=None) -> int:
         cells, given = os.path.join(root, "run", "cells"), os.path.join(root, "given")
         model, logs = os.path.join(root, "model.keras"), os.path.join(root, "logs")
         os.makedirs(logs, exist_ok=True)
-        common = ["--root", root, "--crop", str(a.crop)]
+        common = ["--root", root, "--crop", str(a.crop), "--workers", str(workers)]
         plan = {
             "segment": (["cells", "--out", cells], [cells]),
             "crop_cache": (
@@ -278,11 +325,13 @@ def main(argv=None) -> int:
     scaled = [r for r in rows if r["stage"] in STAGES]
     inside = [{**r, "seconds": r.get("seconds_in_call", 0)} for r in scaled]
     result = {"stages": rows, "slopes": slopes(scaled), "call_slopes": slopes(inside)}
+    result["workers"] = workers
     if a.field_sizes:
         log = os.path.join(work, "field_cost.log")
         args = ["field-cost", "--root", os.path.join(work, f"n{min(a.sizes)}")]
         args += ["--out", os.path.join(work, "field_cost"), "--crop", str(a.crop)]
         args += ["--fields", str(a.field_count), "--field-sizes", *map(str, a.field_sizes)]
+        args += ["--workers", str(workers)]
         r = run(me + args, log, [os.path.join(work, "field_cost")])
         result["field_cost"] = {**last_json(log), "peak_rss_mb": r["peak_rss_mb"]}
     print("slopes (log seconds / log n): " + json.dumps(result["slopes"]), file=sys.stderr)
@@ -334,6 +383,7 @@ def stage_main(argv) -> int:
     p.add_argument("--cell-model", default="gapnet_pl")
     p.add_argument("--crop", type=int, default=64)
     p.add_argument("--fields", type=int, default=3)
+    p.add_argument("--workers", type=int, default=1)
     p.add_argument("--field-sizes", type=int, nargs="*", default=[])
     a = p.parse_args(argv)
     fn = {

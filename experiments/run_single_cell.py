@@ -50,6 +50,11 @@ def main(argv=None) -> int:
         "recorded in the image run's config.json (pixel_size), to which predict.py resamples "
         "a user's image; e.g. 2048-px 2021 fields at 0.08 µm/px: 1.28 (docs/data.md)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes segmenting and cropping the fields (default: the cores available)",
+    )
     p.add_argument("--n", type=int, default=d.synthetic_n, help="atlas images (default 240)")
     p.add_argument("--size", type=int, default=d.synthetic_size, help="atlas px (default 256)")
     p.add_argument("--seed", type=int, default=d.synthetic_seed, help="atlas draw (default 0)")
@@ -91,6 +96,7 @@ def main(argv=None) -> int:
         edge_weight=a.edge_weight,
         negative=a.negative,
         maps=not a.no_maps,
+        workers=a.workers,
         cell=replace(d.cell, epochs=a.cell_epochs, model=a.cell_model, crop_size=a.crop),
     )
     out = a.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-single-cell")

@@ -96,7 +96,7 @@ def test_bootstrap_ci_bca_matches_scipys_bca_of_the_macro_f1():
     rng = np.random.default_rng(6)
     y = rng.random((150, 8)) < np.linspace(0.03, 0.4, 8)
     p = np.where(rng.random((150, 8)) < 0.85, y, ~y)
-    ours = bootstrap_ci(y, p, n_boot=4000, seed=1)
+    ours = bootstrap_ci(y, p, n_boot=4000, seed=1, method="bca")
     ref = stats.bootstrap(
         (np.arange(150),),
         lambda i: metrics.macro_f1(y[i], p[i]),
@@ -133,7 +133,9 @@ def test_grouped_bca_matches_scipys_bca_on_a_skewed_statistic():
 
     rng = np.random.default_rng(11)
     x = rng.exponential(size=60)
-    ours = metrics.grouped_bootstrap(lambda rows: np.std(x[rows]), np.arange(60), 4000, seed=3)
+    ours = metrics.grouped_bootstrap(
+        lambda rows: np.std(x[rows]), np.arange(60), 4000, seed=3, method="bca"
+    )
     ref = stats.bootstrap(
         (x,), np.std, n_resamples=4000, method="BCa", random_state=np.random.default_rng(4)
     ).confidence_interval
@@ -158,13 +160,13 @@ def test_grouped_bca_recentres_a_macro_f1_that_resampling_biases_low():
     def f1(rows):
         return metrics.macro_f1(y[rows], p[rows])
 
-    point, (lo, hi) = metrics.grouped_bootstrap(f1, np.arange(50), 1000)
+    point, (lo, hi) = metrics.grouped_bootstrap(f1, np.arange(50), 1000, method="bca")
     _, (plo, phi) = metrics.grouped_bootstrap(f1, np.arange(50), 1000, method="percentile")
     # the percentile interval sits off-centre below the estimate; BCa's is shifted up
     assert (point - plo) > 1.3 * (phi - point)
     assert lo > plo and hi > phi and lo < point < hi
     with pytest.raises(ValueError, match="method"):
-        metrics.grouped_bootstrap(f1, np.arange(50), 10, method="basic")
+        metrics.grouped_bootstrap(f1, np.arange(50), 10, method="studentized")
 
 
 def test_bca_pieces_equal_their_definitions():
@@ -186,12 +188,38 @@ def test_bca_pieces_equal_their_definitions():
     z = norm.ppf([0.05, 0.95])
     np.testing.assert_allclose(q, norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
     # the headline interval is the quantiles of the resamples at those levels
-    lo, hi = metrics.bootstrap_ci(y, p, n_boot=500, seed=2)
+    lo, hi = metrics.bootstrap_ci(y, p, n_boot=500, seed=2, method="bca")
     w = np.random.default_rng(2).multinomial(80, np.full(80, 1 / 80), size=500)
     scores = [metrics.macro_f1(np.repeat(y, r, 0), np.repeat(p, r, 0)) for r in w]
     point = metrics.macro_f1(y, p)
     levels = metrics.bca_quantiles(scores, point, jack)[0]
     np.testing.assert_allclose([lo, hi], np.quantile(scores, levels), atol=1e-12)
+
+
+def test_the_default_interval_is_the_basic_one_the_coverage_simulation_chose():
+    """The headline's and the single-cell figures' intervals are the percentile bounds
+    reflected about the estimate (docs/evaluation.md: nearest 95 % coverage), and a run
+    and its report say so."""
+    from gapnet.report.run_report import interval_method
+    from gapnet.report.tables import interval_kind
+
+    rng = np.random.default_rng(5)
+    y = rng.random((120, 10)) < np.linspace(0.02, 0.4, 10)
+    p = np.where(rng.random((120, 10)) < 0.85, y, ~y)
+    point = metrics.macro_f1(y, p)
+    plo, phi = metrics.bootstrap_ci(y, p, 300, seed=1, method="percentile")
+    assert metrics.bootstrap_ci(y, p, 300, seed=1) == pytest.approx(
+        (2 * point - phi, 2 * point - plo)
+    )
+
+    def f1(rows):
+        return metrics.macro_f1(y[rows], p[rows])
+
+    _, (glo, ghi) = metrics.grouped_bootstrap(f1, np.arange(120), 200, method="percentile")
+    gp, basic = metrics.grouped_bootstrap(f1, np.arange(120), 200)
+    assert basic == pytest.approx((2 * gp - ghi, 2 * gp - glo))
+    m = {"macro_f1_ci95_method": "basic bootstrap over samples, 1000 resamples"}
+    assert interval_method(m) == "basic" and interval_kind(m) == "basic"
 
 
 def test_bca_degenerate_cases_are_explicit():

@@ -81,7 +81,7 @@ def test_headless_chromium_renders_the_page_with_every_image(report):
 def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run, tmp_path):
     # metrics.json without `macro_f1_ci95_method` (gapnet < 0.4): the refreshed report,
     # the summary table and the comparison table say percentile, and the report's
-    # out-of-fold interval is the percentile one, not a BCa recomputation
+    # out-of-fold interval is the percentile one, not a recomputation by today's method
     import json
 
     from gapnet import metrics, thresholds
@@ -93,8 +93,8 @@ def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run,
     run = tmp_path / "old"
     shutil.copytree(tiny_run[0], run)
     m = json.loads((run / "metrics.json").read_text())
-    assert m["macro_f1_ci95_method"].startswith("BCa")
-    assert "(BCa bootstrap)" in summary_table(m)
+    assert m["macro_f1_ci95_method"].startswith("basic")
+    assert "(basic bootstrap)" in summary_table(m)
     del m["macro_f1_ci95_method"]
     (run / "metrics.json").write_text(json.dumps(m))
     write_report(str(run))

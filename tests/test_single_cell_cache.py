@@ -180,14 +180,14 @@ def test_the_nucleus_size_is_estimated_from_each_field_by_default(tmp_path):
 def test_a_killed_build_keeps_its_finished_fields(tmp_path, monkeypatch):
     """A build that dies on its fifth field keeps the four before it (flushed) and the
     next build crops only the rest; rows past the last recorded field are dropped."""
-    from gapnet.single_cell import cell_cache
+    from gapnet.single_cell import cell_build
     from gapnet.single_cell.cell_set import cell_set
 
     ids = [f"f{i}" for i in range(6)]
     fields = _fields(tmp_path, ids)
     masks = _masks(tmp_path, ids)
     out = str(tmp_path / "c")
-    real = cell_cache._one_field
+    real = cell_build._one_field
     calls = []
 
     def dying(*args):
@@ -196,11 +196,11 @@ def test_a_killed_build_keeps_its_finished_fields(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # as a kill between two fields
         return real(*args)
 
-    monkeypatch.setattr(cell_cache, "FLUSH", 2)
-    monkeypatch.setattr(cell_cache, "_one_field", dying)
+    monkeypatch.setattr(cell_build, "FLUSH", 2)
+    monkeypatch.setattr(cell_build, "_one_field", dying)
     with pytest.raises(KeyboardInterrupt):
         cell_set(fields, ids, out, 16, masks, log=lambda *a: None)
-    monkeypatch.setattr(cell_cache, "_one_field", real)
+    monkeypatch.setattr(cell_build, "_one_field", real)
     logs = []
     cs = cell_set(fields, ids, out, 16, masks, log=logs.append)
     assert "2 segmented and cropped now" in logs[-1]
@@ -222,3 +222,85 @@ def test_a_build_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypat
     with pytest.raises(DiskSpaceError, match=r"cell crops and masks of 1 fields needs"):
         cell_set(fields, ["f1"], str(tmp_path / "c"), 16, log=lambda *a: None)
     assert not os.path.exists(tmp_path / "c" / "index.jsonl")
+
+
+def _cell_fields(tmp_path, ids, s=128, seed=0):
+    """Fields of four round cells each (nuclei 24 px across), drawn per field."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:s, :s]
+    d = tmp_path / "cellfields"
+    d.mkdir()
+    for sid in ids:
+        blue, body = np.zeros((s, s)), np.zeros((s, s))
+        for k in range(4):
+            cy, cx = (
+                32 + 64 * (k // 2) + rng.integers(-4, 4),
+                32 + 64 * (k % 2) + rng.integers(-4, 4),
+            )
+            r = np.hypot(yy - cy, xx - cx)
+            blue += (r < 12) * 160
+            body += (r < 22) * 90
+        for c, x in {"blue": blue, "red": body, "yellow": body, "green": body / 3}.items():
+            x = np.clip(x + rng.normal(0, 5, (s, s)), 0, 255).astype(np.uint8)
+            Image.fromarray(x).save(d / f"{sid}_{c}.png")
+    return str(d)
+
+
+def _folder_bytes(folder):
+    out = {}
+    for root, _, files in os.walk(folder):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, folder)] = fh.read()
+    return out
+
+
+def test_two_workers_write_the_same_bytes_as_one(tmp_path):
+    """gapnet's segmentation of five fields in two spawned workers: the masks, the crops
+    and the index are byte for byte those of the one-process build."""
+    from gapnet.single_cell.cell_set import cell_set
+
+    ids = [f"f{i}" for i in range(5)]
+    fields = _cell_fields(tmp_path, ids)
+    logs = []
+    one = cell_set(fields, ids, str(tmp_path / "w1"), 16, log=logs.append, workers=1)
+    two = cell_set(fields, ids, str(tmp_path / "w2"), 16, log=logs.append, workers=2)
+    assert "by 2 workers" in logs[-1] and one.n_cells >= 15
+    a, b = _folder_bytes(str(tmp_path / "w1")), _folder_bytes(str(tmp_path / "w2"))
+    assert sorted(a) == sorted(b) and len(a) == 7  # crops, index, five masks
+    assert all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]]
+    assert one.print == two.print
+
+
+def test_a_parallel_build_holds_a_bounded_number_of_fields(tmp_path, monkeypatch):
+    """Twelve fields, two workers (threads standing in for the processes): when a field's
+    crops are written, at most 2 x 2 fields besides it are with the workers."""
+    import concurrent.futures as cf
+
+    from gapnet.single_cell import cell_build
+    from gapnet.single_cell.cell_set import cell_set
+
+    class Threads(cf.ThreadPoolExecutor):
+        def __init__(self, n, mp_context=None, initializer=None):
+            super().__init__(n)
+
+        def submit(self, *args):
+            submitted.append(args[2])
+            return super().submit(*args)
+
+    submitted, ahead = [], []
+    real = cell_build._write_crops
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", Threads)
+    monkeypatch.setattr(
+        cell_build,
+        "_write_crops",
+        lambda *a: (ahead.append(len(submitted) - len(ahead) - 1), real(*a))[1],
+    )
+    ids = [f"f{i:02d}" for i in range(12)]
+    fields, masks = _fields(tmp_path, ids), _masks(tmp_path, ids)
+    cs = cell_set(fields, ids, str(tmp_path / "c"), 16, masks, log=lambda *a: 0, workers=2)
+    assert cs.n_cells == 36 and submitted == ids
+    assert max(ahead) <= cell_build.IN_FLIGHT * 2, ahead

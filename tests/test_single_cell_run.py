@@ -316,6 +316,8 @@ def test_changed_settings_are_refused_and_force_redoes_exactly_the_stale_stages(
 
     check_run_config(str(out), cfg)
     fill()
+    check_run_config(str(out), replace(cfg, workers=3))  # how many processes: no change
+    assert all((out / s).exists() for s in STAGES)
     check_run_config(str(out), replace(cfg, edge_weight=0.5))  # scoring only: passes
     assert not (out / "results.json").exists() and (out / "maps.npy").exists()
     fill()

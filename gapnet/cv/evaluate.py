@@ -92,7 +92,7 @@ def evaluate_oof(cfg: Config, targets, folds, oof, synthetic: bool, n_copies: in
         "threshold_rules": {**THRESHOLD_RULES, "strategy": cfg.threshold_strategy},
         "macro_f1": at_cross["macro_f1"],
         "macro_f1_ci95": list(metrics.bootstrap_ci(targets, thresholds.decide(oof, cross), N_BOOT)),
-        "macro_f1_ci95_method": f"BCa bootstrap over samples, {N_BOOT} resamples",
+        "macro_f1_ci95_method": f"basic bootstrap over samples, {N_BOOT} resamples",
         "macro_f1_tuned": at_tuned["macro_f1"],
         "macro_f1_at_0.5": at_half["macro_f1"],
         "micro_f1": at_cross["micro_f1"],

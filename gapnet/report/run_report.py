@@ -23,7 +23,7 @@ from gapnet.cv.runread import load_run
 from gapnet.io import atomic_write_text, read_json
 from gapnet.report.page import render
 from gapnet.report.run_figures import explain_section, make_figures
-from gapnet.report.tables import headline
+from gapnet.report.tables import headline, interval_kind
 from gapnet.schemes import scheme_of_width
 
 N_BOOT = 1000
@@ -34,15 +34,16 @@ def _f(v, digits: int = 3) -> str:
 
 
 def interval_method(m: dict) -> str:
-    """ "bca" for a run whose metrics.json names its interval (gapnet 0.4), else
-    "percentile" (what earlier runs stored): a refreshed report keeps the run's own."""
-    return "bca" if str(m.get("macro_f1_ci95_method", "")).startswith("BCa") else "percentile"
+    """The `metrics.bootstrap_ci` method of the interval a run's metrics.json names
+    ("basic" since #36, "bca" in gapnet 0.4, else "percentile", what earlier runs
+    stored): a refreshed report keeps the run's own."""
+    return interval_kind(m).lower()
 
 
-def ci_rows(targets, oof, folds, tuned, cross, method: str = "bca") -> list[list]:
-    """Per fold and out of fold: macro-F1 with its bootstrap 95% interval (`method`: "bca"
-    or "percentile") at cross-fitted thresholds (the honest figure), at 0.5, and at tuned
-    thresholds (optimistic)."""
+def ci_rows(targets, oof, folds, tuned, cross, method: str = metrics.DEFAULT_METHOD) -> list[list]:
+    """Per fold and out of fold: macro-F1 with its bootstrap 95% interval (`method`:
+    "basic", "bca" or "percentile") at cross-fitted thresholds (the honest figure), at
+    0.5, and at tuned thresholds (optimistic)."""
 
     def _with_ci(y, pred) -> str:
         lo, hi = metrics.bootstrap_ci(y, pred, N_BOOT, method=method)
@@ -180,7 +181,7 @@ def write_report(run: str, log=print) -> str:
         ),
         (
             f"Macro-F1 with bootstrap 95% intervals ({selection})",
-            f"Intervals ({'BCa' if interval_method(m) == 'bca' else 'percentile'}) resample "
+            f"Intervals ({interval_kind(m)}) resample "
             f"the samples ({N_BOOT} resamples) with the predictions fixed. "
             "`cross-fitted` thresholds are chosen on the other folds' predictions (honest: the "
             "headline); `tuned` ones on the same out-of-fold predictions they are scored on "

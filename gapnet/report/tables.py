@@ -91,9 +91,10 @@ def _model_name(run: dict) -> str:
 
 
 def interval_kind(m: dict) -> str:
-    """ "BCa" for a metrics.json that names a BCa interval (gapnet 0.4), else "percentile"
-    (what earlier runs stored, without the key)."""
-    return "BCa" if str(m.get("macro_f1_ci95_method", "")).startswith("BCa") else "percentile"
+    """The interval a metrics.json names: "basic" (since #36), "BCa" (gapnet 0.4), else
+    "percentile" (what earlier runs stored, without the key)."""
+    named = str(m.get("macro_f1_ci95_method", ""))
+    return next((k for k in ("basic", "BCa") if named.startswith(k)), "percentile")
 
 
 def comparison_rows(runs: list[dict]) -> list[dict]:

@@ -1,7 +1,8 @@
-"""The cells of a set of fields, on disk: each field's cell mask (given, or gapnet's own
-segmentation) as a 16-bit PNG and its masked crops as rows of one flat uint8 file, built
-one field at a time, so that the memory the job holds does not grow with the fields
-(a 2048-px field's int32 mask alone is 17 MB; 21,806 of them would not fit).
+"""The cells of a set of fields, on disk: the folder's layout, each field's content print,
+and `CellCache`, which reads a built folder (crops in batches, one field's mask at a
+time), so that the memory the job holds does not grow with the fields (a 2048-px field's
+int32 mask alone is 17 MB; 21,806 of them would not fit). The folder is built (or
+resumed) by `gapnet.single_cell.cell_build.cell_set`.
 
 Layout of the folder (RUN/cells/):
 
@@ -19,9 +20,7 @@ its mask file (when masks are given) with the settings (crop size, nucleus diame
 an image or mask changed in place is redone on the next build (the file's size, times and
 inode, kept beside the print, only spare rehashing files that were not touched). A redone
 field's new rows are appended; its old rows stay in crops.u8 unused until the folder is
-rebuilt. Before a build the free space is checked for the fields left (crop bytes at the
-mean cell count of the finished fields, else `DEFAULT_CELLS`), refusing with the bytes
-needed.
+rebuilt.
 """
 
 from __future__ import annotations
@@ -35,9 +34,6 @@ import numpy as np
 from gapnet.classes import CHANNELS
 
 CROPS, INDEX, MASKS = "crops.u8", "index.jsonl", "masks"
-DEFAULT_CELLS = 60  # cells per field assumed by the free-space check before any is done
-MASK_RATIO = 0.05  # PNG bytes / raw 16-bit bytes of a cell mask (as gapnet.segment.masks)
-FLUSH = 16  # fields between two flushes of the crops and the index
 
 
 def file_key(path: str) -> list:
@@ -69,7 +65,7 @@ def field_files(image_dir: str, masks: str | None, sample_id: str, ext: str) -> 
     return files + ([find_mask(masks, sample_id)] if masks else [])
 
 
-def _read_index(folder: str) -> tuple[dict, int]:
+def read_index(folder: str) -> tuple[dict, int]:
     """({Id: its last record}, the first crops row no record uses)."""
     records, end = {}, 0
     path = os.path.join(folder, INDEX)
@@ -154,152 +150,3 @@ class CellCache:
             if os.preadv(fd, [out[j]], int(row) * nbytes) != nbytes:
                 raise DataError(f"{self.path}: short read at row {row}; rebuild the cells")
         return out
-
-
-def _settings(crop: int, diameter, masks) -> str:
-    d = None if masks else diameter
-    return json.dumps({"crop": crop, "nucleus_diameter_at_512": d, "given_masks": bool(masks)})
-
-
-def _check_space(folder, records, todo, first_side: int, crop: int) -> None:
-    from gapnet.io import check_free_space
-
-    if not todo:
-        return
-    done = [r["n"] for r in records.values()]
-    cells = float(np.mean(done)) if done else DEFAULT_CELLS
-    per_field = int(cells * crop * crop * len(CHANNELS) + first_side**2 * 2 * MASK_RATIO + 4096)
-    check_free_space(
-        folder, len(todo) * per_field, f"the cell crops and masks of {len(todo)} fields"
-    )
-
-
-def cell_set(
-    image_dir: str,
-    ids,
-    folder: str,
-    crop: int = 64,
-    masks: str | None = None,
-    diameter: float | None = None,
-    ext: str = "png",
-    log=print,
-) -> CellCache:
-    """Builds (or resumes) the cells of `ids` (fields read at their own size from
-    `image_dir`) in `folder` (see the module doc) and returns them. Cells: `masks`' files
-    (`field_cells`), or gapnet's segmentation at nucleus diameter `diameter` px at 512
-    (scaled to the field), or estimated from each field when None.
-
-    Raises:
-        DataError / ImageError: a field or mask that cannot be read, naming it.
-        DiskSpaceError: the crops and masks left would not fit, with the bytes needed."""
-    from gapnet.single_cell.cell_set import native_size
-
-    os.makedirs(os.path.join(folder, MASKS), exist_ok=True)
-    records, end = _read_index(folder)
-    settings = _settings(crop, diameter, masks)
-    todo, rekeyed = [], False
-    for sid in ids:
-        files = field_files(image_dir, masks, sid, ext)
-        r = records.get(sid)
-        keys = [file_key(p) for p in files]
-        if r is not None and r["settings"] == settings:
-            if r["keys"] == keys and r["files"] == [os.path.basename(p) for p in files]:
-                continue
-            if content_print(files, settings) == r["print"]:  # touched, not changed
-                records[sid], rekeyed = {**r, "keys": keys}, True
-                continue
-        todo.append(sid)
-    if todo:
-        _check_space(folder, records, todo, native_size(image_dir, todo[0], ext), crop)
-    with open(os.path.join(folder, CROPS), "ab") as f:  # drop rows no line records
-        f.truncate(end * crop * crop * len(CHANNELS))
-    pending = []
-    fd = os.open(os.path.join(folder, CROPS), os.O_WRONLY)
-    try:
-        for n, sid in enumerate(todo):
-            rec = _one_field(image_dir, sid, folder, crop, masks, diameter, ext, fd, end)
-            rec["settings"] = settings
-            end += rec["n"]
-            records[sid] = rec
-            pending.append(rec)
-            if len(pending) >= FLUSH or n == len(todo) - 1:
-                _flush(folder, fd, pending)
-                pending = []
-            if len(todo) >= 20 and (n + 1) % max(len(todo) // 10, 1) == 0:
-                log(f"cells: {n + 1}/{len(todo)} fields segmented and cropped")
-    finally:
-        if pending:
-            _flush(folder, fd, pending)
-        os.close(fd)
-    if rekeyed:  # touched but unchanged: their new keys, so they are not rehashed again
-        _rewrite_keys(folder, records)
-    cs = CellCache(folder, ids, records, crop)
-    log(
-        f"cells: {cs.n_cells} in {len(ids)} fields ({len(todo)} segmented and cropped now, "
-        "the rest read from the cache)"
-    )
-    return cs
-
-
-def _flush(folder: str, fd: int, records: list) -> None:
-    """Crops and masks on disk, then the fields' lines: a line names only finished rows."""
-    os.fsync(fd)
-    with open(os.path.join(folder, INDEX), "a", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, separators=(",", ":")) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _rewrite_keys(folder: str, records: dict) -> None:
-    """The index rewritten (one line per field, the live records) when file keys moved."""
-    from gapnet.io import atomic_write_text
-
-    path = os.path.join(folder, INDEX)
-    lines = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            live = records.get(r["id"])
-            if live is not None and live["row"] == r["row"] and live["print"] == r["print"]:
-                r = live
-            lines.append(json.dumps(r, separators=(",", ":")))
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
-
-
-def _one_field(image_dir, sid, folder, crop, masks, diameter, ext, fd, row) -> dict:
-    """Segments (or reads the mask of) one field, writes its mask and crops at `row`, and
-    returns its index record."""
-    from gapnet.data.cache import _write_row
-    from gapnet.data.images import read_sample
-    from gapnet.segment import edge_labels, write_mask
-    from gapnet.single_cell.cell_set import cells_of, native_size
-    from gapnet.single_cell.crops import cell_crops
-
-    files = field_files(image_dir, masks, sid, ext)
-    keys = [file_key(p) for p in files]
-    settings = _settings(crop, diameter, masks)
-    fp = content_print(files, settings)
-    image = read_sample(image_dir, sid, native_size(image_dir, sid, ext), ext)
-    cells, source, own, used = cells_of(image, masks, sid, diameter)
-    c, labels = cell_crops(image, cells, crop)
-    edge = np.isin(labels, edge_labels(cells))
-    write_mask(os.path.join(folder, MASKS, f"{sid}.png"), cells, source=sid)
-    path = os.path.join(folder, CROPS)
-    _write_row(fd, np.ascontiguousarray(c).tobytes(), row * crop * crop * len(CHANNELS), path)
-    return {
-        "id": sid,
-        "print": fp,
-        "files": [os.path.basename(p) for p in files],
-        "keys": keys,
-        "row": int(row),
-        "n": int(len(c)),
-        "edge": "".join("1" if e else "0" for e in edge),
-        "labels": [int(x) for x in own],
-        "source": source,
-        "shape": list(cells.shape),
-        "diameter": None if used is None else round(float(used), 2),
-    }

@@ -112,7 +112,7 @@ def cells_of(image: np.ndarray, masks: str | None, sample_id: str, diameter=None
 
 
 def cell_set(*args, **kwargs):
-    """The cells of many fields, on disk: `gapnet.single_cell.cell_cache.cell_set`."""
-    from gapnet.single_cell.cell_cache import cell_set as build
+    """The cells of many fields, on disk: `gapnet.single_cell.cell_build.cell_set`."""
+    from gapnet.single_cell.cell_build import cell_set as build
 
     return build(*args, **kwargs)

@@ -1,5 +1,5 @@
-"""Scoring per-cell methods against true cells: mAP@0.6 (both conventions) with BCa
-intervals over images, the gain of one method over another on the same resamples, the
+"""Scoring per-cell methods against true cells: mAP@0.6 (both conventions) with basic
+bootstrap intervals over images, the gain of one method over another on the same resamples, the
 per-class AP table, and per-cell macro-F1 at tuned and cross-fitted thresholds. Pure.
 
 Per-cell macro-F1 scores the predicted cells matched one to one to a true cell at IoU >=
@@ -31,7 +31,7 @@ def hits_of(truth, masks, scores, rows, iou: float = 0.6) -> list:
 
 def map_table(hits: dict, base: str = "image", best: str = "image_x_cell", n_boot=N_BOOT):
     """mAP@0.6 of every method (hits: {method: per-image hits}) under both conventions,
-    with BCa intervals over images, per-class AP, and `best` minus `base` on the same
+    with basic bootstrap intervals over images, per-class AP, and `best` minus `base` on the same
     resamples. Keys: "map", "map_ci95", "per_class" ({method/convention: [AP]}), "n_true",
     "gain" and "gain_ci95" ({convention: ...})."""
     n = len(next(iter(hits.values())))
@@ -82,7 +82,7 @@ def matched_cells(truth, masks, rows, iou: float = 0.6):
 
 def cell_f1(y, s, image, image_folds, n_boot=N_BOOT) -> dict:
     """Per-cell macro-F1 of scores s (m, C) against labels y (m, C) at cross-fitted (by
-    the images' folds) and tuned thresholds, with a BCa interval over images for the
+    the images' folds) and tuned thresholds, with a basic bootstrap interval over images for the
     cross-fitted figure."""
     folds = np.asarray(image_folds)[image]
     classes = np.flatnonzero(y.sum(0) > 0)

@@ -117,7 +117,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
     from gapnet.io import atomic_save_npy, atomic_write_text, read_json
     from gapnet.schemes import get_scheme
     from gapnet.single_cell import evaluate as ev
-    from gapnet.single_cell.cell_cache import cell_set
+    from gapnet.single_cell.cell_build import cell_set
     from gapnet.single_cell.cell_model import cross_fit
     from gapnet.single_cell.field_pass import score_fields
     from gapnet.single_cell.metric import CONVENTIONS, pooled_map
@@ -163,6 +163,7 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
         cfg.nucleus_diameter,
         src.ext,
         log,
+        workers=cfg.workers,
     )
     seconds["cells"] = time.perf_counter() - t
     t = time.perf_counter()

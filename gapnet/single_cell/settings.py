@@ -34,6 +34,9 @@ class SingleCellConfig:
     edge_weight: float = 1.0  # multiplies the scores of cells cut by the border (1: off)
     negative: str = "model"  # Negative's score: "model" or "none_of" (`scores`)
     maps: bool = True  # also score explain's map-based calls (method "maps")
+    # processes that segment and crop the fields (None: the cores available); the cells
+    # are the same bytes whatever the number, so a change is no change of settings
+    workers: int | None = None
     cell: CellModelConfig = field(default_factory=CellModelConfig)
 
     def to_dict(self) -> dict:
@@ -63,6 +66,7 @@ IMAGE_KEYS = {"data", "scheme", "synthetic_n", "synthetic_size", "synthetic_seed
 IMAGE_KEYS |= {"variability", "image_epochs", "image_size", "pixel_size"}
 CELL_KEYS = {"masks", "nucleus_diameter", "cell.crop_size"}
 SCORING_KEYS = {"edge_weight", "negative", "maps"}
+RUNTIME_KEYS = {"workers"}  # how, not what: never compared
 STAGES = ("image_run", "cells", "cell_model", "maps.npy", "results.json", "cells.csv", "report")
 
 
@@ -81,7 +85,8 @@ def check_run_config(out: str, cfg: SingleCellConfig, force: bool = False) -> No
     """Writes RUN/single_cell.json. A folder started with other settings is refused when
     a change makes a kept stage stale (the image run, cells, cell models, maps), unless
     `force`, which removes exactly those stages (`stages_to_redo`); scoring-only settings
-    (edge weight, Negative rule, maps on or off) pass, their results being redone anyway.
+    (edge weight, Negative rule, maps on or off) pass, their results being redone anyway;
+    the worker count is not compared.
 
     Raises:
         RunError: the settings differ, naming each change."""
@@ -95,7 +100,7 @@ def check_run_config(out: str, cfg: SingleCellConfig, force: bool = False) -> No
     new = json.loads(json.dumps(cfg.to_dict()))
     if os.path.isfile(path):
         a, b = _flat(read_json(path)), _flat(new)
-        keys = {k for k in a | b if a.get(k) != b.get(k)}
+        keys = {k for k in a | b if a.get(k) != b.get(k)} - RUNTIME_KEYS
         changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(keys)]
         redo = stages_to_redo(keys)
         if keys - SCORING_KEYS and not force:
