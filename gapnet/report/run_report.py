@@ -180,7 +180,8 @@ def write_report(run: str, log=print) -> str:
             ],
         ),
         (
-            f"Macro-F1 with bootstrap 95% intervals ({selection})",
+            f"Macro-F1 with bootstrap 95% intervals ({selection}); nominal 95 %: their "
+            "measured coverage is in gapnet's docs/evaluation.md",
             f"Intervals ({interval_kind(m)}) resample "
             f"the samples ({N_BOOT} resamples) with the predictions fixed. "
             "`cross-fitted` thresholds are chosen on the other folds' predictions (honest: the "
