@@ -20,6 +20,7 @@ STAGES = {
     "progress": 0,
     "quiet": 0,
     "jsonout": 0,
+    "workers": 0,
     "data": 1,
     "segment": 2,
     "models": 3,

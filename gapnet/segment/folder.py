@@ -106,6 +106,7 @@ def segment_folder(
     from multiprocessing import get_context
 
     from gapnet.data.source import open_source
+    from gapnet.workers import exit_with_parent
 
     src = open_source(root, split)
     os.makedirs(out, exist_ok=True)
@@ -121,7 +122,9 @@ def segment_folder(
                 rows[row["image"]] = row
                 bar.update()
         else:
-            with get_context("spawn").Pool(workers) as pool:
+            with get_context("spawn").Pool(
+                workers, initializer=exit_with_parent, initargs=(os.getpid(),)
+            ) as pool:
                 for row in pool.imap_unordered(_segment_one, jobs, chunksize=2):
                     rows[row["image"]] = row
                     bar.update()

@@ -148,7 +148,9 @@ def _done_in_order(job: tuple, todo: list, workers: int):
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_worker, initargs=(os.getpid(),)
+    )
     try:
         left, flight = iter(todo), deque()
         for sid in left:
@@ -165,11 +167,15 @@ def _done_in_order(job: tuple, todo: list, workers: int):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _worker() -> None:
-    """One thread per worker process (the processes are the parallelism)."""
+def _worker(parent: int) -> None:
+    """One thread per worker process (the processes are the parallelism), ending with the
+    job (`gapnet.workers`)."""
     import cv2
 
+    from gapnet.workers import exit_with_parent
+
     cv2.setNumThreads(1)
+    exit_with_parent(parent)
 
 
 def _write_crops(fd: int, data: bytes, offset: int, folder: str) -> None:

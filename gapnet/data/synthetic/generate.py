@@ -244,7 +244,9 @@ def write_dataset(
                 bar.update()
         else:
             # Threads in OpenCV/NumPy would fight the processes for the cores.
-            with get_context("spawn").Pool(workers, initializer=_single_thread) as pool:
+            with get_context("spawn").Pool(
+                workers, initializer=_single_thread, initargs=(os.getpid(),)
+            ) as pool:
                 for _ in pool.imap_unordered(_write_one, jobs, chunksize=4):
                     bar.update()
     ids = [sample_id(seed, i) for i in range(n)]
@@ -268,10 +270,13 @@ def write_dataset(
     return out
 
 
-def _single_thread():
+def _single_thread(parent: int):
     import cv2
 
+    from gapnet.workers import exit_with_parent
+
     cv2.setNumThreads(1)
+    exit_with_parent(parent)
 
 
 def __getattr__(name):
