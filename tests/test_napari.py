@@ -32,6 +32,24 @@ def test_manifest_names_the_reader_and_the_widget():
     assert manifest.contributions.readers[0].accepts_directories
 
 
+def test_readme_opens_a_field_with_gapnets_reader():
+    """napari's builtins read PNG too, so `napari FIELD_blue.png` asks which reader to use
+    (and `viewer.open` picks napari's): the README's command names the plugin."""
+    import napari_builtins
+    from npe2 import PluginManager, PluginManifest
+
+    pm = PluginManager()
+    pm.register(PluginManifest.from_file(MANIFEST))
+    pm.register(
+        PluginManifest.from_file(os.path.join(napari_builtins.__path__[0], "builtins.yaml"))
+    )
+    readers = {r.plugin_name for r in pm.iter_compatible_readers([f"/f/{SID}_blue.png"])}
+    assert readers == {"gapnet", "napari"}
+    with open(os.path.join(HERE, "..", "README.md")) as f:
+        (line,) = [x for x in f if "napari" in x and "FIELD_blue.png" in x]
+    assert "napari --plugin gapnet FIELD_blue.png" in line
+
+
 def test_reader_gives_four_channel_layers_of_an_hpa_sample(tmp_path):
     from gapnet.napari.reader import get_reader
 
