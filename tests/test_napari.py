@@ -32,6 +32,24 @@ def test_manifest_names_the_reader_and_the_widget():
     assert manifest.contributions.readers[0].accepts_directories
 
 
+def test_readme_opens_a_field_with_gapnets_reader():
+    """napari's builtins read PNG too, so `napari FIELD_blue.png` asks which reader to use
+    (and `viewer.open` picks napari's): the README's command names the plugin."""
+    import napari_builtins
+    from npe2 import PluginManager, PluginManifest
+
+    pm = PluginManager()
+    pm.register(PluginManifest.from_file(MANIFEST))
+    pm.register(
+        PluginManifest.from_file(os.path.join(napari_builtins.__path__[0], "builtins.yaml"))
+    )
+    readers = {r.plugin_name for r in pm.iter_compatible_readers([f"/f/{SID}_blue.png"])}
+    assert readers == {"gapnet", "napari"}
+    with open(os.path.join(HERE, "..", "README.md")) as f:
+        (line,) = [x for x in f if "napari" in x and "FIELD_blue.png" in x]
+    assert "napari --plugin gapnet FIELD_blue.png" in line
+
+
 def test_reader_gives_four_channel_layers_of_an_hpa_sample(tmp_path):
     from gapnet.napari.reader import get_reader
 
@@ -54,6 +72,61 @@ def test_reader_names_a_bad_file(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ImageError, match="x_blue.png"):
         read_field_layers(str(bad))
+
+
+def _hpa_zarr(path, side=64, levels=3, um=0.5):
+    """A tiny OME-Zarr field (c, y, x) with the HPA colours as omero labels, by ome-zarr."""
+    pytest.importorskip("ome_zarr")
+    import zarr
+    from ome_zarr.writer import write_image
+
+    cyx = np.random.default_rng(0).integers(0, 65535, (4, side, side), dtype=np.uint16)
+    write_image(
+        cyx,
+        zarr.open_group(str(path), mode="w"),
+        axes="cyx",
+        scale_factors=[2**k for k in range(1, levels)],
+        scale={"c": 1.0, "y": um, "x": um},
+        axes_units={"y": "micrometer", "x": "micrometer"},
+        storage_options={"chunks": (1, 16, 16)},
+        metadata={"omero": {"channels": [{"label": c} for c in CHANNELS]}},
+    )
+    return str(path)
+
+
+def test_reader_gives_an_ome_zarr_field_as_lazy_multiscale_layers_in_micrometres(
+    tmp_path, monkeypatch
+):
+    import zarr
+    from napari.layers import Image
+
+    from gapnet.data.ome_zarr import open_images
+    from gapnet.napari import reader
+
+    path = _hpa_zarr(tmp_path / "f.zarr")
+    (image,) = open_images(path)
+    raw = [zarr.open_array(f"{path}/{lv.path}") for lv in image.levels]  # (c, y, x) each
+    layers = reader.get_reader(path + "/")(path + "/")
+    assert [kw["name"] for _, kw, _ in layers] == [f"f {c} ({reader.ROLES[c]})" for c in CHANNELS]
+    assert [kw["colormap"] for _, kw, _ in layers] == list(CHANNELS)
+    for c, (data, kw, kind) in enumerate(layers):
+        assert kind == "image" and kw["multiscale"] and kw["scale"] == (0.5, 0.5)
+        assert [d.shape for d in data] == [(64, 64), (32, 32), (16, 16)]  # lazy, per level
+        for k, level in enumerate(data):
+            np.testing.assert_array_equal(level.compute(), raw[k][c])
+    # napari takes it as one multiscale layer; the widget segments the level its metadata
+    # names (the coarsest at least SEGMENT_SIDE px: here 32 px), at that level's scale
+    from gapnet.napari.widget import _plane
+
+    monkeypatch.setattr(reader, "SEGMENT_SIDE", 32)
+    data, kw, _ = reader.read_zarr_layers(path)[2]
+    layer = Image(data, **kw)
+    assert layer.multiscale and tuple(layer.scale) == (0.5, 0.5)
+    plane, scale = _plane(layer)
+    assert isinstance(plane, np.ndarray) and scale == (1.0, 1.0)
+    np.testing.assert_array_equal(plane, raw[1][2])
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")  # a Zarr that is not OME-Zarr:
+    assert reader.get_reader(str(tmp_path / "plain.zarr")) is None  # left to other readers
 
 
 @pytest.mark.slow  # napari's start, the tiny run (~1 min) and explain.py: 1-2 min

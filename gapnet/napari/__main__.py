@@ -1,5 +1,6 @@
 """`python -m gapnet.napari [FILE ...]`: napari with the given fields opened by gapnet's
-reader and the gapnet widget docked (the same as `napari FILE`, then Plugins > gapnet)."""
+reader and the gapnet widget docked (the same as `napari --plugin gapnet FILE`, then
+Plugins > gapnet; without `--plugin`, napari asks which of its readers to use)."""
 
 import sys
 

@@ -36,6 +36,7 @@ class GapnetWidget(QWidget):
         self.proc = model_process.ModelProcess()
         self.destroyed.connect(self.proc.close)
         self.model = self.cells = self.nuclei = self.calls = self.worker = None
+        self.cells_scale = (1.0, 1.0)  # the world size (y, x) of a cells pixel
         self.sample = None  # (name, source) of the field the cells belong to
         self.model_path = QLineEdit()
         self.model_path.setPlaceholderText("a finished run folder, or a preset (export.py)")
@@ -135,22 +136,23 @@ class GapnetWidget(QWidget):
 
     # --- the field ----------------------------------------------------------------------
     def field(self):
-        """(name, source, {colour: plane}) of the open field: the selected gapnet image
-        layer's sample, else the first one."""
+        """(name, source, {colour: plane}, scale) of the open field: the selected gapnet
+        image layer's sample, else the first one; `scale` is the world size of a plane's
+        pixel (y, x). An OME-Zarr channel's plane is its level `gapnet_level` (the reader's
+        `segment_level`), read whole: never level 0 of a larger pyramid."""
         found = [x for x in self.viewer.layers if "gapnet_source" in x.metadata]
         if not found:
             raise analysis.FieldError(
-                "no field open: File > Open an HPA sample (<id>_<colour>.png) or a TIFF"
+                "no field open: File > Open an HPA sample (<id>_<colour>.png), a TIFF or a .zarr"
             )
         active = self.viewer.layers.selection.active
         pick = active if active in found else found[0]
         name = pick.metadata["gapnet_sample"]
-        planes = {
-            x.metadata["gapnet_channel"]: np.asarray(x.data)
-            for x in found
-            if x.metadata["gapnet_sample"] == name
-        }
-        return name, pick.metadata["gapnet_source"], planes
+        mine = [x for x in found if x.metadata["gapnet_sample"] == name]
+        planes, scale = {}, None
+        for x in mine:
+            planes[x.metadata["gapnet_channel"]], scale = _plane(x)
+        return name, pick.metadata["gapnet_source"], planes, scale
 
     # --- the actions --------------------------------------------------------------------
     def _browse(self):
@@ -184,7 +186,7 @@ class GapnetWidget(QWidget):
 
     def segment(self):
         try:
-            name, source, planes = self.field()
+            name, source, planes, scale = self.field()
         except analysis.FieldError as e:
             return self._error(e)
         diameter, proc = self.diameter.value(), self.proc
@@ -193,17 +195,18 @@ class GapnetWidget(QWidget):
             yield 0, 2
             cells, nuclei = proc.run(model_process.segment_in_child, planes, diameter)
             yield 1, 2
-            return _segmentation(name, source, cells, nuclei)
+            return _segmentation(name, source, cells, nuclei, scale)
 
         return self._run(steps, self._segmented, f"segmenting {name}")
 
     def _segmented(self, seg: dict):
         self.cells, self.nuclei = seg["cells"], seg["nuclei"]
         self.sample, self.calls = (seg["name"], seg["source"]), None
-        self._labels("nuclei", self.nuclei, opacity=0.3)
-        cells = self._labels("cells", self.cells, opacity=0.4)
+        self.cells_scale = scale = seg["scale"]
+        self._labels("nuclei", self.nuclei, opacity=0.3, scale=scale)
+        cells = self._labels("cells", self.cells, opacity=0.4, scale=scale)
         cells.features = seg["features"]
-        self._labels("edge cells", seg["edges"], opacity=0.8).contour = 3
+        self._labels("edge cells", seg["edges"], opacity=0.8, scale=scale).contour = 3
         n, n_edge = len(seg["features"]["index"]), int(seg["features"]["edge"].sum())
         self._say(
             f"{seg['name']}: {n} cells ({n_edge} cut by the border, outlined in "
@@ -223,7 +226,7 @@ class GapnetWidget(QWidget):
         try:
             if self.model is None:
                 raise analysis.FieldError("load a model first (a run folder or a preset)")
-            name, source, planes = self.field()
+            name, source, planes, scale = self.field()
             missing = analysis.missing_channels(planes)
             if missing:
                 raise analysis.FieldError(
@@ -241,7 +244,7 @@ class GapnetWidget(QWidget):
                 found = proc.run(model_process.segment_in_child, planes, diameter)
                 yield 0, model.n_models + 1
             calls = yield from analysis.iter_classify(proc, model, name, source, found[0])
-            seg = None if known is not None else _segmentation(name, source, *found)
+            seg = None if known is not None else _segmentation(name, source, *found, scale)
             table = analysis.cell_table(calls, model.class_names)
             colors = layers.cell_colors(table, len(model.class_names))
             return name, seg, calls, table, colors, layers.cell_text(table, model.class_names)
@@ -285,7 +288,9 @@ class GapnetWidget(QWidget):
         k = self.class_box.currentIndex() if k is None else int(k)
         side = self.cells.shape
         m = self.calls.maps[k]
-        scale = (side[0] / m.shape[0], side[1] / m.shape[1])
+        ratio = (side[0] / m.shape[0], side[1] / m.shape[1])  # cell pixels per map pixel
+        scale = [s * r for s, r in zip(self.cells_scale, ratio, strict=True)]
+        shift = [s * (r - 1) / 2 for s, r in zip(self.cells_scale, ratio, strict=True)]
         name = f"map: {self.model.class_names[k]}"
         for x in [x for x in self.viewer.layers if x.name.startswith("map: ")]:
             self.viewer.layers.remove(x)
@@ -294,14 +299,27 @@ class GapnetWidget(QWidget):
             m,
             name=name,
             scale=scale,
-            translate=((scale[0] - 1) / 2, (scale[1] - 1) / 2),
+            translate=shift,
             colormap="inferno",
             opacity=0.6,
             blending="additive",
         )
 
 
-def _segmentation(name, source, cells, nuclei) -> dict:
+def _plane(layer):
+    """(the layer's plane as NumPy, the world size (y, x) of its pixel): level
+    `gapnet_level` of a multiscale layer (world scale times its downsampling), else the
+    layer's data."""
+    scale = np.asarray(layer.scale[-2:], float)
+    if not layer.multiscale:
+        return np.asarray(layer.data), tuple(scale)
+    k = layer.metadata.get("gapnet_level", 0)
+    top, level = layer.data[0].shape, layer.data[k]
+    factor = [a / b for a, b in zip(top[-2:], level.shape[-2:], strict=True)]
+    return np.asarray(level), tuple(scale * factor)
+
+
+def _segmentation(name, source, cells, nuclei, scale=(1.0, 1.0)) -> dict:
     """What the Segment layers need, computed in the worker thread: the cells table's
     `index` and `edge` columns, the edge cells' label image; and napari's Labels colouring
     compiled (numba: seconds on its first use, which froze the UI on the UI thread)."""
@@ -313,7 +331,7 @@ def _segmentation(name, source, cells, nuclei) -> dict:
     edges = np.where(np.isin(cells, edge), cells, 0).astype(cells.dtype)
     features = {"index": labels, "edge": np.isin(labels, edge).astype(int)}
     return dict(name=name, source=source, cells=cells, nuclei=nuclei, edges=edges,
-                features=features)  # fmt: skip
+                features=features, scale=tuple(scale))  # fmt: skip
 
 
 def _warm_up_labels(dtype) -> None:
