@@ -74,6 +74,8 @@ def main(argv=None) -> int:
         help="continue --out with changed settings, redoing the stages they feed",
     )
     a = p.parse_args(argv)
+    if a.workers is not None and a.workers < 1:
+        p.error(f"--workers {a.workers}: give 1 or more (default: the cores available)")
     if a.pixel_size is not None:
         from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
 

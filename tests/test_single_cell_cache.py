@@ -304,3 +304,12 @@ def test_a_parallel_build_holds_a_bounded_number_of_fields(tmp_path, monkeypatch
     cs = cell_set(fields, ids, str(tmp_path / "c"), 16, masks, log=lambda *a: 0, workers=2)
     assert cs.n_cells == 36 and submitted == ids
     assert max(ahead) <= cell_build.IN_FLIGHT * 2, ahead
+
+
+def test_workers_below_one_is_a_usage_error_naming_the_flag(capsys):
+    import runpy
+
+    main = runpy.run_path("experiments/run_single_cell.py", run_name="x")["main"]
+    with pytest.raises(SystemExit) as e:
+        main(["--workers", "0"])
+    assert e.value.code == 2 and "--workers 0: give 1 or more" in capsys.readouterr().err

@@ -15,13 +15,12 @@ Layout of the folder (RUN/cells/):
 
 Resuming: crops and masks are flushed to disk before a field's line is appended, so a
 field is either finished (its line present) or redone; a killed build keeps every field
-it finished. Staleness: a field's print hashes the bytes of its four image files and of
-its mask file (when masks are given) with the settings (crop size, nucleus diameter), so
-an image or mask changed in place is redone on the next build (the file's size, times and
-inode, kept beside the print, only spare rehashing files that were not touched). A redone
-field's new rows are appended; its old rows stay in crops.u8 unused until the folder is
-rebuilt.
-"""
+whose line was flushed (every 16 fields; the others are redone). Staleness: a field's
+print hashes the bytes of its four image files and of its mask file (when masks are
+given) with the settings (crop size, nucleus diameter), so an image or mask changed in
+place is redone on the next build (the file's size, times and inode, kept beside the
+print, only spare rehashing files that were not touched). A redone field's new rows are
+appended; its old rows stay in crops.u8 unused until the folder is rebuilt."""
 
 from __future__ import annotations
 
