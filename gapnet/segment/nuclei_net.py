@@ -23,7 +23,7 @@ TRAIN_DIAMETER = 20.0  # px: nuclei are resampled to about this size for the net
 LEVELS = (16, 32, 64)
 BOTTOM = 128
 FOREGROUND = 0.5  # probability above which a pixel is nucleus
-CORE = 0.5  # centre value above which a pixel seeds its nucleus
+CORE = 0.3  # centre value above which a pixel seeds its nucleus (docs/segmentation.md)
 MIN_AREA = 12  # px at the model's scale (a nucleus of ~20 px covers ~310)
 PAD = 2 ** len(LEVELS)  # the network's input sides are multiples of this
 
