@@ -26,11 +26,11 @@ file's channels in file order (else OME names); a single-plane file, or a colour
 whose planes are equal, is a nucleus image; another multi-plane file without names is
 refused (docs/segmentation.md).
 
-Nuclei come from the classical threshold-and-watershed pipeline (`--method classical`, the
-default) or from gapnet's learned segmenter (`--method learned`: a small U-Net trained on
-the Data Science Bowl 2018 nuclei, weights in the package; better on DSB-like nuclei, worse
-on HPA cells: docs/segmentation.md); cells are grown from them on the cytoplasm channels
-either way.
+Nuclei come from gapnet's learned segmenter (`--method learned`, the default: a small
+U-Net trained on the Data Science Bowl 2018 nuclei, weights in the package) or from the
+classical threshold-and-watershed pipeline (`--method classical`); cells are grown from
+them on the cytoplasm channels either way. Both measured on real references:
+docs/segmentation.md.
 --nucleus-diameter (pixels at the size segmented) is estimated from each image when absent.
 `experiments/explain.py --cells MASKS` reads them (and masks from Cellpose or
 HPA-Cell-Segmentation saved in the same naming as PNG, NPY or TIFF). Method and its known
@@ -77,11 +77,10 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--method",
-        default="classical",
-        choices=["classical", "learned"],
-        help="nuclei by the classical threshold-and-watershed pipeline (default) or by "
-        "gapnet's learned segmenter (weights in the package; better on DSB-like nuclei, "
-        "worse on HPA cells)",
+        default="learned",
+        choices=["learned", "classical"],
+        help="nuclei by gapnet's learned segmenter (default; weights in the package) or by "
+        "the classical threshold-and-watershed pipeline",
     )
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")

@@ -9,10 +9,10 @@ nuclei are about `TRAIN_DIAMETER` px across, and gives two maps (logits):
   (1 at the nucleus' centre, 0 at its edge and outside), which stays low on the seam
   between touching nuclei.
 
-Post-processing (`labels_from_maps`): the cores (centre > `CORE` inside the foreground)
-are the seeds of a watershed on the inverted centre map within the foreground, so
-touching nuclei split where their centre maps meet; foreground objects without a core
-keep their own label; objects under `MIN_AREA` (at the model's scale) are dropped.
+Post-processing (`labels_from_maps`): the cores (centre > `CORE` inside the foreground,
+of at least `MIN_AREA` px) are the seeds of a watershed on the inverted centre map within
+the foreground, so touching nuclei split where their centre maps meet; foreground objects
+without a core keep their own label; objects under `MIN_AREA` (at the model's scale) are dropped.
 """
 
 from __future__ import annotations
@@ -108,6 +108,9 @@ def labels_from_maps(foreground: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
     mask = foreground > FOREGROUND
     markers, n = ndi.label((centre > CORE) & mask)
+    specks = np.bincount(markers.ravel()) < MIN_AREA  # a core of a few px: no nucleus' centre
+    specks[0] = False
+    markers[specks[markers]] = 0
     comp, _ = ndi.label(mask)
     seeded = np.unique(comp[markers > 0])
     lonely = np.setdiff1d(np.unique(comp), np.concatenate([seeded, [0]]))
