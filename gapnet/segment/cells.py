@@ -1,11 +1,11 @@
 """Cell segmentation that needs no download: nuclei from the blue channel, cell bodies by
 a watershed seeded by the nuclei on the cytoplasm channels (scikit-image).
 
-Nuclei (`SegmentParams.method`): "classical", the default, `gapnet.segment.nuclei`
-(background removed, a global log-Otsu level combined with a local one, touching nuclei
-split on distance x intensity), or "learned", by a small U-Net trained on hand-annotated
-nuclei whose weights ship in the package (`gapnet.segment.learned`): better on the DSB
-nuclei, worse on HPA cells, so not the default yet (docs/segmentation.md). Cells (`grow_cells`): the
+Nuclei (`SegmentParams.method`): "learned", the default, by a small U-Net trained on
+hand-annotated nuclei whose weights ship in the package (`gapnet.segment.learned`), or
+"classical", `gapnet.segment.nuclei` (background removed, a global log-Otsu level combined
+with a local one, touching nuclei split on distance x intensity); both measured on real
+references in docs/segmentation.md. Cells (`grow_cells`): the
 cytoplasm planes (red + yellow in an HPA image), each smoothed, offset-corrected and scaled,
 then summed and thresholded at `body_threshold` x its Otsu level; a watershed on the inverted
 signal from the nuclei grows each nucleus into its cell; body pixels no nucleus reaches stay
@@ -41,10 +41,10 @@ class SegmentParams:
     local_fraction: float = 0.25  # a nucleus pixel is above this x the brightest one near it
     peak_distance: float = 0.6  # nucleus centres at least this x the diameter apart
     compactness: float = 3.0  # cell growth: weight of the distance to its nucleus (x diameter^-2)
-    # nuclei by the classical threshold-and-watershed pipeline (gapnet.segment.nuclei, the
-    # default) or by the learned segmenter (gapnet.segment.learned); the classical settings
+    # nuclei by the learned segmenter (gapnet.segment.learned, the default) or by the
+    # classical threshold-and-watershed pipeline (gapnet.segment.nuclei), whose settings
     # are nucleus_threshold ... peak_distance above
-    method: str = "classical"  # "learned": better on DSB nuclei, worse on HPA cells (docs)
+    method: str = "learned"  # or "classical" (docs/segmentation.md)
 
     def __post_init__(self):
         if self.method not in METHODS:

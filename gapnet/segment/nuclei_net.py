@@ -9,10 +9,10 @@ nuclei are about `TRAIN_DIAMETER` px across, and gives two maps (logits):
   (1 at the nucleus' centre, 0 at its edge and outside), which stays low on the seam
   between touching nuclei.
 
-Post-processing (`labels_from_maps`): the cores (centre > `CORE` inside the foreground)
-are the seeds of a watershed on the inverted centre map within the foreground, so
-touching nuclei split where their centre maps meet; foreground objects without a core
-keep their own label; objects under `MIN_AREA` (at the model's scale) are dropped.
+Post-processing (`labels_from_maps`): the cores (centre > `CORE` inside the foreground,
+of at least `MIN_AREA` px) are the seeds of a watershed on the inverted centre map within
+the foreground, so touching nuclei split where their centre maps meet; foreground objects
+without a core keep their own label; objects under `MIN_AREA` (at the model's scale) are dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ TRAIN_DIAMETER = 20.0  # px: nuclei are resampled to about this size for the net
 LEVELS = (16, 32, 64)
 BOTTOM = 128
 FOREGROUND = 0.5  # probability above which a pixel is nucleus
-CORE = 0.5  # centre value above which a pixel seeds its nucleus
+CORE = 0.3  # centre value above which a pixel seeds its nucleus (docs/segmentation.md)
 MIN_AREA = 12  # px at the model's scale (a nucleus of ~20 px covers ~310)
 PAD = 2 ** len(LEVELS)  # the network's input sides are multiples of this
 
@@ -108,6 +108,9 @@ def labels_from_maps(foreground: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
     mask = foreground > FOREGROUND
     markers, n = ndi.label((centre > CORE) & mask)
+    specks = np.bincount(markers.ravel()) < MIN_AREA  # a core of a few px: no nucleus' centre
+    specks[0] = False
+    markers[specks[markers]] = 0
     comp, _ = ndi.label(mask)
     seeded = np.unique(comp[markers > 0])
     lonely = np.setdiff1d(np.unique(comp), np.concatenate([seeded, [0]]))
