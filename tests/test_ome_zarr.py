@@ -85,7 +85,8 @@ def test_ngff_04_on_zarr_v2_as_bioformats2raw_writes_it_reads_and_takes_labels(t
 def test_the_level_nearest_the_target_pixel_size_or_the_models_size_is_read(tmp_path):
     (im,) = open_images(write_zarr(tmp_path / "f.zarr", field()))
     assert im.level_for_um(None) == 0
-    assert [im.level_for_um(u) for u in (0.3, 0.6, 0.9, 1.5, 8.0)] == [0, 0, 1, 2, 2]
+    # the coarsest level at least as fine as asked (never upsampled from a coarser one)
+    assert [im.level_for_um(u) for u in (0.3, 0.6, 0.9, 1.0, 1.5, 8.0)] == [0, 0, 0, 1, 1, 2]
     assert [im.level_for_size(s) for s in (100, 64, 48, 32, 20, 16, 8)] == [0, 0, 0, 1, 1, 2, 2]
 
 
@@ -335,3 +336,16 @@ def test_predicting_a_folder_holds_a_batch_of_windows_not_every_image(tmp_path, 
     )
     assert names == names_all
     np.testing.assert_allclose(probs, probs_all, rtol=1e-6)
+
+
+def test_segment_at_on_a_zarr_converts_the_nucleus_diameter_to_its_full_resolution(tmp_path):
+    """An OME-Zarr is segmented at level 0: a diameter given at --segment-at UM is in
+    pixels at UM, so it is converted (a 4x finer field: 4x the pixels), with a note."""
+    from gapnet.segment import SegmentParams
+    from gapnet.segment.files import _zarr_params
+
+    (im,) = open_images(write_zarr(tmp_path / "f.zarr", field(32, 32, 2, 1), um=0.08))
+    said = []
+    p = _zarr_params(im, SegmentParams(nucleus_diameter=50.0), 0.32, said.append)
+    assert p.nucleus_diameter == pytest.approx(200.0)
+    assert "nucleus diameter 50 px at 0.32 µm/px = 200 px" in said[0]

@@ -244,3 +244,21 @@ def test_a_bad_pixel_size_argument_is_a_usage_error_naming_the_flag(script, valu
         main(args)
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--pixel-size" in err and what in err
+
+
+def test_a_resampling_that_would_blow_an_image_up_is_refused_naming_it():
+    """A print resolution or a unit mistake (1 mm for 1 µm) must not make a 67,000-px image."""
+    from gapnet.data.pixel_size import PixelSizeError, resample
+
+    img = np.zeros((512, 512), np.uint8)
+    with pytest.raises(PixelSizeError, match=r"f\.tif: resampling 512x512 px from 42\.33"):
+        resample(img, 42.33, 0.32, "f.tif")
+    assert resample(img, 0.08, 0.32, "f.tif")[0].shape == (128, 128)
+
+
+def test_a_600_dpi_tiff_is_not_a_microscope_pixel_size(tmp_path):
+    from gapnet.data.pixel_size import read_pixel_size
+
+    path = str(tmp_path / "scan.tif")
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint8), resolution=(600, 600), resolutionunit=2)
+    assert read_pixel_size(path) is None

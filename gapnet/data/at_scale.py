@@ -105,7 +105,7 @@ def read_windows(
         )
     else:
         before = image.shape
-        image, _ = resample(image, (ps.y, ps.x), run_um)
+        image, _ = resample(image, (ps.y, ps.x), run_um, where(name, source))
         say(resample_note(where(name, source), before, image.shape, ps, run_um) + f" ({ps.source})")
     out = tiles(image, size)
     if len(out) > 1:
@@ -182,7 +182,11 @@ def window_batches(
     (`ome_zarr_sample.zarr_windows`), so a 20,000-px field is never held whole; one
     without them is read as one field at the model's size, with the unknown-size warning."""
     if not isinstance(source, ZarrImage) or run_um is None:
-        yield read_windows(name, source, size, run_um, given_um, channels, channel_set, notes, log)
+        windows = read_windows(
+            name, source, size, run_um, given_um, channels, channel_set, notes, log
+        )
+        for i in range(0, len(windows), 16):  # the model gets a batch, not a field's windows
+            yield windows[i : i + 16]
         return
     from gapnet.data.ome_zarr_sample import read_zarr, zarr_windows
 

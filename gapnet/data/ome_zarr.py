@@ -30,7 +30,6 @@ cannot use, names that do not match the channels, ome-zarr not installed (the ex
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -134,7 +133,9 @@ class ZarrImage:
                 )
 
     def level_for_um(self, target_um: float | None) -> int:
-        """The level whose pixel size is nearest `target_um` µm/px (level 0 when None).
+        """The coarsest level at least as fine as `target_um` µm/px (within 1 %), so a level is
+        only ever shrunk to the target, never enlarged; the finest level when all are coarser,
+        level 0 when `target_um` is None.
 
         Raises:
             ImageError: the levels have no physical pixel size (axes without a unit)."""
@@ -142,10 +143,10 @@ class ZarrImage:
             return 0
         if self.levels[0].um_per_px is None:
             raise ImageError(self.path, "no physical pixel size (the y, x axes have no unit)")
-        return min(
-            range(len(self.levels)),
-            key=lambda i: abs(math.log(self.levels[i].um_per_px[1] / target_um)),
-        )
+        finer = [i for i, lv in enumerate(self.levels) if lv.um_per_px[1] <= target_um * 1.01]
+        if not finer:  # every level coarser than asked: the finest
+            return 0
+        return max(finer, key=lambda i: self.levels[i].um_per_px[1])
 
     def level_for_size(self, size: int) -> int:
         """The coarsest level whose sides are both at least `size` px (level 0 if none is)."""

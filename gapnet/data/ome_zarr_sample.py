@@ -141,7 +141,7 @@ def zarr_windows(
             y1 = min(h, int(np.ceil((y + size) * run_um / uy)))
             x1 = min(w, int(np.ceil((x + size) * run_um / ux)))
             region = _to_uint8(image.region(level, y0, y1, x0, x1, index), image, peak)
-            win = resample(region, (uy, ux), run_um)[0][:size, :size]
+            win = resample(region, (uy, ux), run_um, image.path)[0][:size, :size]
             pad = [(0, size - win.shape[0]), (0, size - win.shape[1]), (0, 0)]
             out.append(np.pad(win, pad))
             if len(out) == batch:

@@ -38,7 +38,9 @@ from gapnet.data.images import ImageError
 
 HPA_2021_UM = 0.08  # HPA-Cell-Segmentation#27 (see above): a 2048-px HPA field
 HPA_2018_512_UM = 0.32  # the same fields shrunk 2048 -> 512 px for Kaggle 2018
-MAX_TAG_UM = 50.0  # plain TIFF resolution tags above this are a print/screen dpi
+MAX_TAG_UM = 5.0  # plain TIFF resolution tags above this are a print/screen dpi (600 dpi: 42 µm)
+MAX_FACTOR = 16.0  # a resampling that enlarges more than this is a wrong pixel size, refused
+MAX_OUT_PIXELS = 4096 * 4096  # the most pixels an image resampled in memory may have
 ISOTROPIC = 0.01  # x and y within 1 % count as one pixel size
 
 # Length units -> µm: OME's symbols and NGFF's (UDUNITS) names.
@@ -182,16 +184,30 @@ def read_pixel_size(path: str) -> PixelSize | None:
         raise ImageError(path, f"not a readable TIFF ({e})") from None
 
 
-def resample(image: np.ndarray, from_um, to_um: float) -> tuple[np.ndarray, float]:
+def resample(
+    image: np.ndarray, from_um, to_um: float, where: str = "image"
+) -> tuple[np.ndarray, float]:
     """`image` (H, W) or (H, W, C) at `from_um` µm/px (a number, or (y, x)) resampled to
     `to_um` µm/px: (image in its own dtype, the factor from / to along x; > 1 enlarges).
-    Shrinking low-pass filters first (scikit-image's anti-aliasing)."""
+    Shrinking low-pass filters first (scikit-image's anti-aliasing).
+
+    Raises:
+        PixelSizeError: naming `where`, when the result would be enlarged more than
+            MAX_FACTOR times or hold more than MAX_OUT_PIXELS pixels (a wrong pixel size, a
+            print resolution, or a field for OME-Zarr's window-by-window path)."""
     from skimage.transform import resize
 
     fy, fx = (from_um, from_um) if np.isscalar(from_um) else from_um
     sy, sx = fy / to_um, fx / to_um
     h, w = image.shape[:2]
     shape = (max(1, round(h * sy)), max(1, round(w * sx))) + image.shape[2:]
+    if max(sy, sx) > MAX_FACTOR or shape[0] * shape[1] > MAX_OUT_PIXELS:
+        raise PixelSizeError(
+            where,
+            f"resampling {w}x{h} px from {fx:.4g} to {to_um:.4g} µm/px would give "
+            f"{shape[1]}x{shape[0]} px (x{sx:.3g}): check its pixel size (limits: x"
+            f"{MAX_FACTOR:g}, {MAX_OUT_PIXELS} px; a larger field: save it as OME-Zarr)",
+        )
     if shape == image.shape:
         return image, sx
     out = resize(

@@ -116,6 +116,30 @@ def _zarr_row(image, out, p, channels, channel_map, tile, overlap) -> dict:
         return _row_error(image.name, image.path, e)
 
 
+def _zarr_params(image, p: SegmentParams, target_um: float, log) -> SegmentParams:
+    """`p` for an OME-Zarr image segmented at its full resolution, not at `target_um`: a
+    nucleus diameter given in pixels at `target_um` converted to level 0's pixels."""
+    from dataclasses import replace
+
+    um = image.levels[0].um_per_px
+    if not p.nucleus_diameter:
+        log(f"note: {image.path}: segmented at its full resolution (OME-Zarr), not resampled")
+        return p
+    if um is None:
+        log(
+            f"warning: {image.path}: pixel size unknown (its axes have no unit): segmented at "
+            f"its full resolution with the nucleus diameter as given ({p.nucleus_diameter:g} px)"
+        )
+        return p
+    d = p.nucleus_diameter * target_um / um[1]
+    log(
+        f"note: {image.path}: segmented at its full resolution ({um[1]:.4g} µm/px, OME-Zarr), "
+        f"not resampled: nucleus diameter {p.nucleus_diameter:g} px at {target_um:g} µm/px "
+        f"= {d:.4g} px"
+    )
+    return replace(p, nucleus_diameter=d)
+
+
 def _row_error(name: str, where: str, e: Exception) -> dict:
     row = dict.fromkeys(FIELDS, "")
     row.update(image=name, file=where, error=str(e))
@@ -137,7 +161,9 @@ def at_pixel_size(name, src, planes, given_um, target_um, log):
             f"segmented at its own size, {shape[1]}x{shape[0]} px taken as {target_um:g} µm/px"
         )
         return planes
-    planes = {c: resample(v, (ps.y, ps.x), target_um)[0] for c, v in planes.items()}
+    planes = {
+        c: resample(v, (ps.y, ps.x), target_um, where(name, src))[0] for c, v in planes.items()
+    }
     after = next(iter(planes.values())).shape[:2]
     log(resample_note(where(name, src), shape, after, ps, target_um) + f" ({ps.source})")
     return planes
@@ -182,12 +208,8 @@ def segment_images(
     rows = []
     for name, src in found:
         if isinstance(src, ZarrImage):
-            if target_um:
-                log(
-                    f"note: {src.path}: an OME-Zarr image is segmented at its full resolution "
-                    "(--segment-at is not applied to OME-Zarr)"
-                )
-            rows.append(_zarr_row(src, out, p, channels, channel_map, tile, overlap))
+            zp = _zarr_params(src, p, target_um, log) if target_um else p
+            rows.append(_zarr_row(src, out, zp, channels, channel_map, tile, overlap))
             continue
         where = src if isinstance(src, str) else os.path.join(path, f"{name}_*")
         try:
