@@ -61,3 +61,13 @@ def test_bad_files_are_named(tmp_path):
     ((name, source),) = [e for e in find_images(str(tmp_path)) if e[0] == "a"]
     with pytest.raises(ImageError, match="a_red.png: no green, blue, yellow file beside it"):
         read_image(source, 16)
+
+
+def test_an_ome_tiffs_sample_name_drops_ome(tmp_path):
+    import tifffile
+
+    from gapnet.data.microscope import find_images
+
+    tifffile.imwrite(tmp_path / "field.ome.tif", np.zeros((2, 8, 8), np.uint8), ome=True)
+    assert [n for n, _ in find_images(str(tmp_path))] == ["field"]
+    assert [n for n, _ in find_images(str(tmp_path / "field.ome.tif"))] == ["field"]

@@ -349,3 +349,10 @@ def test_segment_at_on_a_zarr_converts_the_nucleus_diameter_to_its_full_resoluti
     p = _zarr_params(im, SegmentParams(nucleus_diameter=50.0), 0.32, said.append)
     assert p.nucleus_diameter == pytest.approx(200.0)
     assert "nucleus diameter 50 px at 0.32 µm/px = 200 px" in said[0]
+
+
+def test_axis_units_any_length_ngff_allows_and_an_unknown_one_named(tmp_path):
+    (a,) = open_images(write_zarr(tmp_path / "a.zarr", field(16, 16), um=2000, unit="angstrom"))
+    assert a.levels[0].um_per_px == pytest.approx((0.2, 0.2))
+    with pytest.raises(ImageError, match=r"f\.zarr: axis unit 'furlong'"):
+        open_images(write_zarr(tmp_path / "f.zarr", field(16, 16), unit="furlong"))

@@ -210,7 +210,7 @@ def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str
     channels. What to read is a file path (TIFF or lone file) or a {channel: path} dict
     (colours lower-cased; a channel set's own names as the files spell them)."""
     if os.path.isfile(path):
-        return [(os.path.splitext(os.path.basename(path))[0], path)]
+        return [(_stem(os.path.basename(path)), path)]
     if not os.path.isdir(path):
         raise ImageError(path, "no such file or folder")
     if is_zarr(path):  # an OME-Zarr image, plate or bioformats2raw series
@@ -229,12 +229,18 @@ def find_images(path: str, lone: bool = False, names=CHANNELS) -> list[tuple[str
         elif f.lower().endswith(TIFF) or (
             lone and f.lower().endswith(tuple("." + e for e in IMAGE_EXTENSIONS))
         ):
-            found.append((os.path.splitext(f)[0], full))
+            found.append((_stem(f), full))
     for stem, files in sorted(groups.items()):
         found.append((stem, files))
     if not found:
         raise ImageError(path, "no TIFF, OME-Zarr or <stem>_<color> image files")
     return found
+
+
+def _stem(filename: str) -> str:
+    """A file's sample name: its name without the extension (and `.ome` of `x.ome.tif`)."""
+    stem = os.path.splitext(filename)[0]
+    return stem[:-4] if stem.lower().endswith(".ome") else stem
 
 
 def read_image(source, size: int | None, channels=None, channel_set=None, notes=None) -> np.ndarray:

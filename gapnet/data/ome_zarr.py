@@ -38,8 +38,21 @@ import numpy as np
 from gapnet.data.images import ImageError
 
 EXTRA = "reading OME-Zarr needs the zarr extra: pip install 'gapnet[zarr]' (ome-zarr, zarr)"
-# micrometres per unit of an NGFF length unit (the UDUNITS-2 names the spec allows)
-_UM = {"nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3, "centimeter": 1e4, "meter": 1e6}
+
+
+def _um_per_unit(unit, path: str) -> float | None:
+    """µm in one `unit` of an axis (NGFF's UDUNITS-2 names, or nm/µm/...); None: no unit.
+
+    Raises:
+        ImageError: a unit gapnet does not know, naming the file."""
+    from gapnet.data.pixel_size import UNITS
+
+    if not unit:
+        return None
+    scale = UNITS.get(str(unit), UNITS.get(str(unit).lower()))
+    if scale is None:
+        raise ImageError(path, f"axis unit {unit!r} is not a length gapnet knows (nm, µm, ...)")
+    return scale
 
 
 def is_zarr(path: str) -> bool:
@@ -96,7 +109,7 @@ class ZarrImage:
             raise ImageError(path, f"unreadable multiscales metadata ({e!r})") from None
         self._check_axes(ms["axes"])
         units = {_axis_name(a): a.get("unit") for a in ms["axes"] if isinstance(a, dict)}
-        factor = [_UM.get(units.get(k) or "") for k in "yx"]
+        factor = [_um_per_unit(units.get(k), path) for k in "yx"]
         top = _scale(ms.get("coordinateTransformations"), len(self.axes))
         self.levels = []
         for d, arr in zip(datasets, self._arrays, strict=True):
