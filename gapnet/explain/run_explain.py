@@ -64,6 +64,12 @@ class ExplainRequest:
     # µm per pixel of `data`'s images as stored (--pixel-size): checked against the run's
     # Config.pixel_size (`gapnet.data.at_scale.check_folder_scale`); None: unknown
     pixel_size: float | None = None
+    # a user's own images (explain.py --images: `gapnet.explain.own_images`), read as
+    # predict.py --images reads them: file channel names in file order for TIFFs without
+    # OME names, and a channel map {file name: role} (--channel-map)
+    images: str | None = None
+    channels: list | None = None
+    channel_map: dict | None = None
 
 
 def called(probs, thr) -> np.ndarray:
@@ -105,6 +111,10 @@ def explain(req: ExplainRequest, log=print) -> dict:
     out = req.out or os.path.join(req.run, "explain")
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     cs = run_cfg.channel_set
+    if req.images:
+        from gapnet.data.microscope import input_channels
+
+        cs = input_channels(cs, req.channel_map)  # before the models load: a bad map told
     run_classes(req.run)  # a run on its data's own classes: tables and figures name them
     explainers = [
         Explainer(load_model(p, compile=False), cs.index("green")) for p in fold_models(req.run)
@@ -114,6 +124,11 @@ def explain(req: ExplainRequest, log=print) -> dict:
     bad = [k for k in req.classes if not 0 <= int(k) < n_classes]
     if bad:
         raise RunError(f"--classes {bad}: {req.run} predicts classes 0..{n_classes - 1}")
+    if req.images:
+        from gapnet.explain.own_images import explain_images
+
+        thr = np.asarray(thr_all["thresholds"], np.float32)
+        return explain_images(req, explainers, thr, run_cfg.pixel_size, cs, out, trained, log)
     if req.data is None:  # out of fold: each sample by the model that never saw it
         table = load_run(req.run, log)  # resolves (or generates) the run's data
         synthetic = table.synthetic
