@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import COLORS, real_pngs
+from tests.conftest import real_pngs
 
 OWN = ("MT", "GFP", "DAPI", "ER")  # the user's names of red, green, blue, yellow
 MAP = "MT=red,GFP=green,DAPI=blue,ER=yellow"
