@@ -3,7 +3,8 @@
 Which model explains an image: a sample the run scored out of fold is explained by the
 fold model that never trained on it, at that fold's cross-fitted thresholds (the honest
 ones); an image from another folder by every fold model, maps and probabilities averaged,
-at the run's thresholds. Everything goes to `out/` (default `RUN/explain/`):
+at the run's thresholds; a user's own unlabelled images (`images`) likewise, by
+`gapnet.explain.own_images`. Everything goes to `out/` (default `RUN/explain/`):
 `figures/<Id>.png`, `gallery.html`, `cells.csv`, `embeddings.npz`, `embeddings.h5ad`,
 `cells.h5ad`, `embedding.png`, `summary.json` (which the run report reads for its "Where
 the protein is" section).
