@@ -25,7 +25,9 @@ image that failed: the others are still segmented, and the exit status is 1). Fi
 `*_nuclei.*` / `*_cells.*` are masks, not read as images. --channels names a multi-plane
 file's channels in file order (else OME names); a single-plane file, or a colour file
 whose planes are equal, is a nucleus image; another multi-plane file without names is
-refused (docs/segmentation.md).
+refused (docs/segmentation.md). --channel-map (e.g. DAPI=blue,Tubulin=red) gives your own
+channel names their roles: per-channel files `<stem>_DAPI.png`, a TIFF's OME or --channels
+names, an OME-Zarr's omero labels.
 An OME-Zarr image (`<name>.zarr`, a plate, or a folder holding them) is segmented at its
 full resolution tile by tile (--tile px, neighbours overlapping by --overlap px: give at
 least the largest cell's diameter), each cell kept by the one tile whose core holds its
@@ -99,8 +101,9 @@ def main(argv=None) -> int:
     p.add_argument(
         "--channel-map",
         dest="channel_map",
-        help="--images, OME-Zarr: omero channel labels -> roles, e.g. DAPI=blue,Tubulin=red "
-        "(default: labels that are colour names)",
+        help="--images: your channel names -> roles, e.g. DAPI=blue,Tubulin=red: an OME-Zarr's "
+        "omero labels, a TIFF's OME or --channels names, per-channel files <stem>_DAPI.png "
+        "(default: names that are colour names)",
     )
     p.add_argument(
         "--tile", type=int, default=2048, help="--images, OME-Zarr: tile side in px (2048)"

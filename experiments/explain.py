@@ -1,13 +1,18 @@
 """Where the protein is: per-class localization maps, cells, per-cell calls, embeddings.
 
-    python experiments/explain.py --run RUN [--data ROOT] [--ids ID ... | --n N]
+    python experiments/explain.py --run RUN [--data ROOT | --images PATH] [--ids ID ... | --n N]
                                   [--classes K ...] [--cells MASKS] [--tta flips]
                                   [--maps input_gradient|auto|integrated_gradients]
                                   [--embeddings] [--out DIR]
 
 Without --data, the run's own samples, each explained by the fold model that never trained
 on it (cross-fitted thresholds); with --data ROOT (Kaggle layout), those images by all
-fold models averaged. Without --ids, the gallery takes the N highest-scoring true and
+fold models averaged. With --images PATH (your own images, unlabelled: the files
+predict.py --images reads, PNG / TIFF per-channel sets, multi-channel TIFF / OME-TIFF,
+OME-Zarr; --channels, --channel-map as there), each image by all fold models averaged
+(new images have no out-of-fold model), image by image, at the run's pixel size where it
+records one (--pixel-size for files that do not say); a field larger than the model's size
+at that scale is refused, named. Without --ids, the gallery takes the N highest-scoring true and
 false positives of every class. Maps: gradient x input on the protein channel by default
 (the best on the localization benchmark); --maps auto: exact CAM for a GAP -> Dense head,
 Grad-CAM on every pooled level otherwise (docs/localization.md). Cells: label masks from MASKS
@@ -39,6 +44,7 @@ import os
 import sys
 
 from gapnet.cv.runfolder import RunError
+from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.quiet import quiet_tensorflow
 
@@ -48,7 +54,24 @@ def parse(argv=None):
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--run", required=True, help="finished run folder (run_kfold.py --out)")
-    p.add_argument("--data", help="another Kaggle-layout folder (default: the run's samples)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data", help="another Kaggle-layout folder (default: the run's samples)")
+    where.add_argument(
+        "--images",
+        help="your own images: a TIFF / OME-TIFF file, an OME-Zarr (.zarr), or a folder of "
+        "them and/or of per-channel files <stem>_<channel>.png (as predict.py --images)",
+    )
+    p.add_argument(
+        "--channels",
+        help="--images: TIFF channel names in file order, e.g. red,green,blue,yellow "
+        "(default: OME metadata)",
+    )
+    p.add_argument(
+        "--channel-map",
+        dest="channel_map",
+        help="--images: your file channel names -> the model's roles, e.g. ch1=green,ch2=blue "
+        "(default: the names the run was trained on)",
+    )
     p.add_argument(
         "--ids",
         nargs="+",
@@ -103,16 +126,32 @@ def parse(argv=None):
         "--pixel-size",
         dest="pixel_size",
         metavar="UM",
-        help="--data: µm per pixel of its images as stored; with a run that records its "
-        "pixel size, each field is resampled to it when read (a note says by how much), and "
-        "a field that would not then be the model's size is refused, named",
+        help="--data, --images: µm per pixel of images whose files do not say (PNG, plain "
+        "TIFF); with a run that records its pixel size, each field is resampled to it when "
+        "read (a note says by how much); --data: a field that would not then be the model's "
+        "size is refused, named",
     )
     p.add_argument("--out", help="output folder (default RUN/explain)")
     p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
     args = p.parse_args(argv)
+    if (args.channels or args.channel_map) and not args.images:
+        p.error("--channels and --channel-map go with --images")
+    if args.embeddings and args.images:
+        p.error("--embeddings goes with the run's samples or --data, not --images")
+    if args.channels:
+        args.channels = [c.strip() for c in args.channels.split(",")]
+    if args.channel_map:
+        from gapnet.channels import parse_channel_map
+
+        try:
+            args.channel_map = parse_channel_map(args.channel_map)
+        except ValueError as e:
+            p.error(f"--channel-map: {e}")
     if args.pixel_size is not None:
-        if not args.data:
-            p.error("--pixel-size goes with --data (the run's own samples are at its scale)")
+        if not (args.data or args.images):
+            p.error(
+                "--pixel-size goes with --data or --images (the run's own samples are at its scale)"
+            )
         from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
 
         try:
@@ -148,20 +187,23 @@ def main(argv=None) -> int:
         args.embeddings,
         args.maps,
         args.pixel_size,
+        args.images,
+        args.channels,
+        args.channel_map,
     )
     try:
         summary = explain(req)
-    except (RunError, DataError, FileNotFoundError, ValueError) as e:
+    except (RunError, DataError, ImageError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     out = args.out or os.path.join(args.run, "explain")
     print(f"wrote {len(summary['samples'])} figures, gallery.html and cells.csv to {out}")
     own = os.path.abspath(out) == os.path.abspath(os.path.join(args.run, "explain"))
-    if args.data and own and not args.no_report:
+    if (args.data or args.images) and own and not args.no_report:
         # The report is scored on the run's own data, which --data never reads (and which the
         # default atlas would regenerate): refresh it yourself when that data is at hand.
         print(
-            "run report not refreshed (images from --data): "
+            f"run report not refreshed (images from {'--data' if args.data else '--images'}): "
             f"python experiments/report.py {args.run}"
         )
     elif own and not args.no_report:

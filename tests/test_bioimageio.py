@@ -125,3 +125,40 @@ def test_export_bioimageio_needs_a_zip_path(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _main("export")(["--run", str(tmp_path), "--format", "bioimageio", "--out", "folder"])
     assert "PKG.zip" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_two_channel_run_is_packaged_with_its_own_channels(tiny_data, tmp_path, images):
+    """The package of a run on green and blue only: its input has those 2 channels (the
+    packaged field's, 2 planes), it validates, bioimageio.core's test passes, and
+    predict.py --model reads 2 channels of the images as predict.py --run does."""
+    from bioimageio.spec import InvalidDescr, load_model_description
+
+    from gapnet.config import Config
+    from gapnet.cv.kfold import run_kfold
+    from gapnet.export.bioimageio import export_bioimageio, test_package
+    from tests.conftest import TINY
+
+    run = str(tmp_path / "run")
+    cfg = Config(data=tiny_data, **{**TINY, "folds": 2}).with_overrides(["channels=green,blue"])
+    run_kfold(cfg, run, log=lambda *a: None)
+    path = str(tmp_path / "two.zip")
+    export_bioimageio(run, path, ("keras_v3", "onnx"), log=lambda *a: None)
+    descr = load_model_description(path)
+    assert not isinstance(descr, InvalidDescr)
+    assert list(descr.inputs[0].axes[3].channel_names) == ["green", "blue"]
+    assert "2-channel field" in descr.description and "yellow" not in descr.description
+    import yaml
+
+    with zipfile.ZipFile(path) as z:
+        assert np.load(z.open("test_input.npy")).shape == (1, 48, 48, 2)
+        rdf = yaml.safe_load(z.read("rdf.yaml"))
+    assert rdf["config"]["gapnet"]["channels"] == ["green", "blue"]
+    assert all(ok for ok, _ in test_package(path, ["onnx"]).values())
+    by_run, by_pkg = str(tmp_path / "run.csv"), str(tmp_path / "pkg.csv")
+    assert _main("predict")(["--run", run, "--images", images, "--out", by_run]) == 0
+    assert _main("predict")(["--model", path, "--images", images, "--out", by_pkg]) == 0
+    a, b = (list(csv.DictReader(open(p))) for p in (by_run, by_pkg))
+    pa = np.array([[float(r[str(k)]) for k in range(28)] for r in a])
+    pb = np.array([[float(r[str(k)]) for k in range(28)] for r in b])
+    np.testing.assert_allclose(pb, pa, atol=1e-5)

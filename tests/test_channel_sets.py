@@ -196,3 +196,27 @@ def test_a_channel_map_for_prediction_must_cover_the_models_roles():
     assert input_channels(GFP_DNA, {"a": "green", "b": "blue", "c": "red"}).names == ("a", "b")
     with pytest.raises(DataError, match="gives no file channel for blue"):
         input_channels(GFP_DNA, {"a": "green"})
+
+
+def test_build_cache_command_caches_a_users_own_channel_names(tmp_path, capsys):
+    """data_prep/build_cache.py --channel-map GFP=green,DNA=blue: the cache a run with that
+    channel_map reads (train-12-GFP-DNA); a bad map is refused, named."""
+    import runpy
+
+    from gapnet.data.cache import open_reader
+    from gapnet.data.source import open_source
+
+    (tmp_path / "train.csv").write_text("Id,Target\na,0\nb,1\n")
+    for sid, v in (("a", 40), ("b", 10)):
+        _crop(tmp_path / f"{sid}_GFP.png", v)
+        _crop(tmp_path / f"{sid}_DNA.png", 255 - v)
+    main = runpy.run_path("data_prep/build_cache.py", run_name="build_cache")["main"]
+    argv = [str(tmp_path), "--size", "12", "--workers", "1"]
+    assert main(argv + ["--channel-map", "GFP=green,DNA=blue"]) == 0
+    src = open_source(tmp_path, channels=GFP_DNA)
+    cached = open_reader(src, src.labels.ids, 12, "require", log=lambda *a: None)
+    assert os.path.basename(cached.folder) == "train-12-GFP-DNA"
+    assert cached(1).shape == (12, 12, 2)
+    with pytest.raises(SystemExit):
+        main(argv + ["--channel-map", "GFP=green,GFP=blue"])
+    assert "'GFP' is named twice" in capsys.readouterr().err

@@ -210,3 +210,36 @@ def test_a_mask_of_more_than_65535_objects_is_refused_not_wrapped(tmp_path):
     with pytest.raises(ImageError, match=r"field.png: 65536 objects found: more than a 16-bit"):
         write_mask(str(tmp_path / "bad.png"), labels, source="field.png")
     assert not os.path.exists(tmp_path / "bad.png")
+
+
+def test_segment_images_takes_own_channel_names_through_the_channel_map(tmp_path, capsys):
+    """data_prep/segment.py --images --channel-map DAPI=blue,Tub=red on plain files:
+    per-channel PNGs <stem>_DAPI.png / <stem>_Tub.png are one image (not two lone nucleus
+    images), and an OME-TIFF's channel names go through the same map."""
+    import runpy
+
+    import tifffile
+    from PIL import Image
+
+    img, true_nuclei, _ = constructed()
+    d = tmp_path / "own"
+    d.mkdir()
+    Image.fromarray(img[..., 2]).save(d / "a_DAPI.png")
+    Image.fromarray(img[..., 0]).save(d / "a_Tub.png")
+    tifffile.imwrite(
+        d / "b.ome.tif",
+        np.stack([img[..., 0], img[..., 2]]),
+        metadata={"axes": "CYX", "Channel": {"Name": ["Tub", "DAPI"]}},
+        ome=True,
+    )
+    main = runpy.run_path("data_prep/segment.py", run_name="segment")["main"]
+    out = tmp_path / "masks"
+    argv = ["--images", str(d), "--out", str(out), "--nucleus-diameter", "26"]
+    assert main(argv + ["--channel-map", "DAPI=blue,Tub=red"]) == 0
+    capsys.readouterr()
+    for stem in ("a", "b.ome"):
+        nuclei = read_mask(str(out / f"{stem}_nuclei.png"))
+        cells = read_mask(str(out / f"{stem}_cells.png"))
+        assert nuclei.max() == 3 and cells.max() == 3
+        assert _best_iou(nuclei, true_nuclei, 1) > 0.8
+    assert not (out / "a_DAPI_nuclei.png").exists()

@@ -31,9 +31,10 @@ import re
 
 import numpy as np
 
-from gapnet.channels import ALL
+from gapnet.channels import ALL, ChannelSet
 from gapnet.classes import CHANNELS
 from gapnet.data.images import IMAGE_EXTENSIONS, ImageError, _resize, read_channel, to_uint8
+from gapnet.data.labels import DataError
 from gapnet.data.ome_zarr import ZarrImage, is_zarr, open_images
 
 TIFF = (".tif", ".tiff")
@@ -279,3 +280,23 @@ def read_image(source, size: int | None, channels=None, channel_set=None, notes=
 
         return read_zarr(source, size, channels, cs, notes)
     return read_tiff(source, size, channels, cs, notes)
+
+
+def input_channels(model_set: ChannelSet, channel_map: dict | None) -> ChannelSet:
+    """The files to read for a model trained on `model_set`: its own file names, or those a
+    user's `channel_map` (file name -> role) gives its roles; map entries for roles the
+    model lacks are left out (the caller notes them).
+
+    Raises:
+        DataError: the map gives no file channel for a role the model needs."""
+    if not channel_map:
+        return model_set
+    by_role = {r: n for n, r in channel_map.items()}
+    missing = [r for r in model_set.roles if r not in by_role]
+    if missing:
+        raise DataError(
+            f"--channel-map {','.join(f'{n}={r}' for n, r in channel_map.items())} gives no "
+            f"file channel for {', '.join(missing)}, which the model needs (it was trained on "
+            f"{model_set.describe()})"
+        )
+    return ChannelSet(model_set.roles, tuple(by_role[r] for r in model_set.roles))

@@ -84,8 +84,8 @@ def sample_figure(
 
 def gallery_page(path: str, entries: list[dict], title: str, note: str, n_classes: int = 28) -> str:
     """An HTML page: per class, rows of thumbnails. entries: dicts with class, kind ("true
-    positive" / "false positive"), id, p and figure (a path relative to the page); classes
-    named by the scheme of `n_classes` classes."""
+    positive" / "false positive", or "called" for unlabelled images), id, p and figure (a
+    path relative to the page); classes named by the scheme of `n_classes` classes."""
     names = scheme_of_width(n_classes).classes
     parts = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
@@ -96,7 +96,7 @@ def gallery_page(path: str, entries: list[dict], title: str, note: str, n_classe
     ]
     for k in sorted({e["class"] for e in entries}):
         parts.append(f"<h2>{k} {html.escape(names[k])}</h2>")
-        for kind in ("true positive", "false positive"):
+        for kind in ("true positive", "false positive", "called"):
             rows = [e for e in entries if e["class"] == k and e["kind"] == kind]
             if not rows:
                 continue

@@ -3,7 +3,8 @@
 Which model explains an image: a sample the run scored out of fold is explained by the
 fold model that never trained on it, at that fold's cross-fitted thresholds (the honest
 ones); an image from another folder by every fold model, maps and probabilities averaged,
-at the run's thresholds. Everything goes to `out/` (default `RUN/explain/`):
+at the run's thresholds; a user's own unlabelled images (`images`) likewise, by
+`gapnet.explain.own_images`. Everything goes to `out/` (default `RUN/explain/`):
 `figures/<Id>.png`, `gallery.html`, `cells.csv`, `embeddings.npz`, `embeddings.h5ad`,
 `cells.h5ad`, `embedding.png`, `summary.json` (which the run report reads for its "Where
 the protein is" section).
@@ -64,6 +65,12 @@ class ExplainRequest:
     # µm per pixel of `data`'s images as stored (--pixel-size): checked against the run's
     # Config.pixel_size (`gapnet.data.at_scale.check_folder_scale`); None: unknown
     pixel_size: float | None = None
+    # a user's own images (explain.py --images: `gapnet.explain.own_images`), read as
+    # predict.py --images reads them: file channel names in file order for TIFFs without
+    # OME names, and a channel map {file name: role} (--channel-map)
+    images: str | None = None
+    channels: list | None = None
+    channel_map: dict | None = None
 
 
 def called(probs, thr) -> np.ndarray:
@@ -105,6 +112,10 @@ def explain(req: ExplainRequest, log=print) -> dict:
     out = req.out or os.path.join(req.run, "explain")
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     cs = run_cfg.channel_set
+    if req.images:
+        from gapnet.data.microscope import input_channels
+
+        cs = input_channels(cs, req.channel_map)  # before the models load: a bad map told
     run_classes(req.run)  # a run on its data's own classes: tables and figures name them
     explainers = [
         Explainer(load_model(p, compile=False), cs.index("green")) for p in fold_models(req.run)
@@ -114,6 +125,11 @@ def explain(req: ExplainRequest, log=print) -> dict:
     bad = [k for k in req.classes if not 0 <= int(k) < n_classes]
     if bad:
         raise RunError(f"--classes {bad}: {req.run} predicts classes 0..{n_classes - 1}")
+    if req.images:
+        from gapnet.explain.own_images import explain_images
+
+        thr = np.asarray(thr_all["thresholds"], np.float32)
+        return explain_images(req, explainers, thr, run_cfg.pixel_size, cs, out, trained, log)
     if req.data is None:  # out of fold: each sample by the model that never saw it
         table = load_run(req.run, log)  # resolves (or generates) the run's data
         synthetic = table.synthetic

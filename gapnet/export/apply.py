@@ -10,7 +10,7 @@ from gapnet.cv.submission import decide
 from gapnet.data.at_scale import window_batches
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
-from gapnet.data.microscope import find_images
+from gapnet.data.microscope import find_images, input_channels  # noqa: F401 - re-exported
 from gapnet.io import atomic_write_text
 from gapnet.schemes import scheme_of_width
 
@@ -52,26 +52,6 @@ def no_pixel_size_note(size: int, given_um: float | None) -> str:
         f"note: the model records no pixel size: every image is resized to {size} px "
         "whatever its µm/px" + (f" (--pixel-size {given_um:g} unused)" if given_um else "")
     )
-
-
-def input_channels(model_set: ChannelSet, channel_map: dict | None) -> ChannelSet:
-    """The files to read for a model trained on `model_set`: its own file names, or those a
-    user's `channel_map` (file name -> role) gives its roles; map entries for roles the
-    model lacks are left out (the caller notes them).
-
-    Raises:
-        DataError: the map gives no file channel for a role the model needs."""
-    if not channel_map:
-        return model_set
-    by_role = {r: n for n, r in channel_map.items()}
-    missing = [r for r in model_set.roles if r not in by_role]
-    if missing:
-        raise DataError(
-            f"--channel-map {','.join(f'{n}={r}' for n, r in channel_map.items())} gives no "
-            f"file channel for {', '.join(missing)}, which the model needs (it was trained on "
-            f"{model_set.describe()})"
-        )
-    return ChannelSet(model_set.roles, tuple(by_role[r] for r in model_set.roles))
 
 
 def predict_images(

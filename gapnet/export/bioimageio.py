@@ -7,17 +7,20 @@ the zoo, bioimageio.core, ilastik, deepImageJ and napari plugins read.
     model.onnx            weights "onnx" (parent keras_v3; tf2onnx)
     saved_model.zip       weights "tensorflow_saved_model_bundle" (parent keras_v3)
     test_input.npy        one real HPA field (packaged, `gapnet/resources/hpa_field`) at the
-                          model's size, uint8 (1, S, S, 4): batch, y, x, channel
+                          model's size, uint8 (1, S, S, C): batch, y, x, channel (the
+                          run's channel set: its C roles)
     test_output.npy       the fold-average model's probabilities of it, float32 (1, C)
     thresholds.json       per-class thresholds, the rule and the decision (an attachment)
     preset.json           the preset's metadata (an attachment)
     README.md             the model card (`gapnet.export.card`) as the documentation
     cover.png             the field with the top class's localization map
 
-Input `image`: axes batch, y, x, channel (red, green, blue, yellow: microtubules, the
-protein, nucleus, ER), uint8 0..255; pre-processing `ensure_dtype` float32 only (the model
-scales pixels itself). Output `probabilities`: axes batch, class (the scheme's class names),
-float32 0..1. Which weights bioimageio.core runs: see docs/export.md.
+Input `image`: axes batch, y, x, channel (the run's channel set, named by role: red, green,
+blue, yellow = microtubules, the protein, nucleus, ER, or a subset such as green, blue;
+your files' own names in the description and config.gapnet.channel_names), uint8 0..255;
+pre-processing `ensure_dtype` float32 only (the model scales pixels itself). Output
+`probabilities`: axes batch, class (the scheme's class names), float32 0..1.
+Which weights bioimageio.core runs: see docs/export.md.
 """
 
 from __future__ import annotations
@@ -42,15 +45,22 @@ def field_path(color: str) -> str:
     return os.path.join(here, "resources", "hpa_field", f"{FIELD_ID}_{color}.png")
 
 
-def test_field(size: int) -> np.ndarray:
-    """The packaged real HPA field as uint8 (size, size, 4), read as `predict.py --images`
-    reads a user's image (`gapnet.data.microscope.read_image`)."""
+def test_field(size: int, roles=CHANNELS) -> np.ndarray:
+    """The packaged real HPA field as uint8 (size, size, C): its channels of `roles` (a
+    run's channel set, in its order), read as `predict.py --images` reads a user's image
+    (`gapnet.data.microscope.read_image`)."""
+    from gapnet.channels import ChannelSet
     from gapnet.data.microscope import read_image
 
-    return read_image({c: field_path(c) for c in CHANNELS}, size)
+    roles = tuple(roles)
+    return read_image(
+        {c: field_path(c) for c in CHANNELS}, size, channel_set=ChannelSet(roles, roles)
+    )
 
 
-def _cover(path: str, model_dir: str, image: np.ndarray, probs: np.ndarray, names) -> None:
+def _cover(
+    path: str, model_dir: str, image: np.ndarray, probs: np.ndarray, names, roles=CHANNELS
+) -> None:
     """cover.png (2:1): the field in false colour, and the top class's map over it."""
     import matplotlib
 
@@ -66,12 +76,17 @@ def _cover(path: str, model_dir: str, image: np.ndarray, probs: np.ndarray, name
         class_maps(load_model(p, compile=False), image[None], [top])[0, 0]
         for p in fold_models(model_dir)
     ]
-    rgb = image[..., [CHANNELS.index(c) for c in ("red", "green", "blue")]].astype(np.float32)
-    rgb[..., 0] = np.maximum(rgb[..., 0], image[..., CHANNELS.index("yellow")])
+    roles = list(roles)
+    rgb = np.zeros(image.shape[:2] + (3,), np.float32)
+    for k, c in enumerate(("red", "green", "blue")):
+        if c in roles:
+            rgb[..., k] = image[..., roles.index(c)]
+    if "yellow" in roles:
+        rgb[..., 0] = np.maximum(rgb[..., 0], image[..., roles.index("yellow")])
     fig, axes = plt.subplots(1, 2, figsize=(8, 4), dpi=100)
     axes[0].imshow(rgb / 255.0)
     axes[0].set_title("HPA field (red/yellow, green, blue)", fontsize=9)
-    axes[1].imshow(image[..., CHANNELS.index("green")], cmap="gray")
+    axes[1].imshow(image[..., roles.index("green")], cmap="gray")
     axes[1].imshow(np.mean(maps, 0), cmap="magma", alpha=0.6)
     axes[1].set_title(f"map of {names[top]} (p = {probs[top]:.2f})", fontsize=9)
     for ax in axes:
@@ -81,7 +96,7 @@ def _cover(path: str, model_dir: str, image: np.ndarray, probs: np.ndarray, name
     plt.close(fig)
 
 
-def _saved_model_zip(model, size: int, path: str) -> None:
+def _saved_model_zip(model, size: int, path: str, n_channels: int = len(CHANNELS)) -> None:
     """A TF2 SavedModel of `model` zipped at `path`, whose `serve` endpoint returns
     {"probabilities": ...}: bioimageio.core's TensorFlow backend (keras TFSMLayer) wants a
     dict (Keras's own export returns the bare tensor)."""
@@ -93,7 +108,7 @@ def _saved_model_zip(model, size: int, path: str) -> None:
     archive.add_endpoint(
         name="serve",
         fn=lambda x: {"probabilities": model(x, training=False)},
-        input_signature=[tf.TensorSpec((None, size, size, len(CHANNELS)), tf.float32)],
+        input_signature=[tf.TensorSpec((None, size, size, n_channels), tf.float32)],
     )
     with tempfile.TemporaryDirectory() as tmp:
         archive.write_out(os.path.join(tmp, "saved_model"), verbose=False)
@@ -132,8 +147,10 @@ def export_bioimageio(run: str, out: str, formats=WEIGHTS, log=print) -> dict:
         preset = load_preset(preset_dir)
         size = preset.image_size
         if "tensorflow_saved_model_bundle" in formats:
-            _saved_model_zip(preset.model, size, os.path.join(work, "saved_model.zip"))
-        x = test_field(size)[None]
+            _saved_model_zip(
+                preset.model, size, os.path.join(work, "saved_model.zip"), len(preset.channels)
+            )
+        x = test_field(size, preset.channels)[None]
         y = np.asarray(preset.model.predict(x, verbose=0), np.float32)
         np.save(os.path.join(work, "test_input.npy"), x)
         np.save(os.path.join(work, "test_output.npy"), y)
@@ -153,7 +170,9 @@ def export_bioimageio(run: str, out: str, formats=WEIGHTS, log=print) -> dict:
                 fh,
                 indent=1,
             )
-        _cover(os.path.join(work, "cover.png"), run, x[0], y[0], meta["class_names"])
+        _cover(
+            os.path.join(work, "cover.png"), run, x[0], y[0], meta["class_names"], preset.channels
+        )
         descr = describe(work, meta, size, opset, formats)
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         save_bioimageio_package(descr, output_path=os.path.abspath(out))

@@ -3,9 +3,10 @@
 
 The package must take what gapnet's packages take (`gapnet.export.bioimageio`): one input
 with axes batch, y, x, channel whose channel names are gapnet's colours (red, green, blue,
-yellow, in any order), and one output of per-class probabilities (batch, channel). Its
-thresholds come from the `thresholds.json` attachment. Other packages are refused with a
-message saying why; only gapnet's own packages have been run through this path.
+yellow, in any order, or a subset with green: a run's own channel set), and one output of
+per-class probabilities (batch, channel). Its thresholds come from the `thresholds.json`
+attachment. Other packages are refused with a message saying why; only gapnet's own
+packages have been run through this path.
 """
 
 from __future__ import annotations
@@ -36,13 +37,23 @@ class ZooModel:
     thresholds: np.ndarray
     weight_format: str
 
+    @property
+    def channel_set(self):
+        """The package's channels as a `gapnet.channels.ChannelSet` (canonical order)."""
+        from gapnet.channels import ChannelSet
+
+        canon = tuple(c for c in CHANNELS if c in self.channel_order)
+        return ChannelSet(canon, canon)
+
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(n, classes) float32 of uint8 images (n, size, size, 4) in gapnet's channel order."""
+        """(n, classes) float32 of uint8 images (n, size, size, C) in the order of
+        `channel_set` (the package's roles in gapnet's canonical order)."""
         from gapnet.export.zoo_env import keras_backend_kept
 
         with keras_backend_kept():
             from bioimageio.core import predict
-        order = [CHANNELS.index(c) for c in self.channel_order]
+        canon = self.channel_set.roles
+        order = [canon.index(c) for c in self.channel_order]
         out = []
         for image in images:
             sample = predict(model=self.pipeline, inputs={self.input_id: image[None][..., order]})
@@ -79,8 +90,10 @@ def load_package(path: str, weight_format: str | None = None) -> ZooModel:
             "(batch, y, x, channel) images and give (batch, class) probabilities"
         )
     names = tuple(str(n).lower() for n in ipt.axes[3].channel_names)
-    if sorted(names) != sorted(CHANNELS):
-        raise PackageError(f"{path}: input channels {list(names)}, not gapnet's {CHANNELS}")
+    if not set(names) <= set(CHANNELS) or len(set(names)) != len(names) or "green" not in names:
+        raise PackageError(
+            f"{path}: input channels {list(names)}, not a set of gapnet's {CHANNELS} with green"
+        )
     sizes = (
         {int(ipt.axes[1].size), int(ipt.axes[2].size)}
         if all(isinstance(ipt.axes[i].size, int) for i in (1, 2))
@@ -135,9 +148,9 @@ def predict_package_images(zoo: ZooModel, path: str, channels=None, empty: str =
     from gapnet.data.microscope import find_images, read_image
 
     images, names, bad = [], [], []
-    for name, source in find_images(path):
+    for name, source in find_images(path, names=zoo.channel_set.names):
         try:
-            images.append(read_image(source, zoo.size, channels))
+            images.append(read_image(source, zoo.size, channels, zoo.channel_set))
             names.append(name)
         except ImageError as e:
             bad.append(str(e))

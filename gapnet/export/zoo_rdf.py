@@ -79,19 +79,23 @@ def describe(work: str, meta: dict, size: int, opset: int, formats) -> object:
 
     synthetic = bool(meta.get("trained_on_synthetic"))
     names = list(meta["class_names"])
+    # the run's own channel set: its roles (model input order) and the files' names
+    roles = list(meta.get("channels") or CHANNELS)
+    files = list(meta.get("channel_names") or roles)
+    channels_said = "; ".join(
+        f"{r} = {CHANNEL_ROLES[r]}" + (f" (your files' {f})" if f != r else "")
+        for r, f in zip(roles, files, strict=True)
+    )
     project = [Author(name="the gapnet project")]
     image = InputTensorDescr(
         id=TensorId("image"),
-        description=f"4-channel HPA field at {size} px, 8-bit values 0..255 (not 0..1: the "
-        "model scales them)",
+        description=f"{len(roles)}-channel field at {size} px, 8-bit values 0..255 (not "
+        "0..1: the model scales them)",
         axes=[
             BatchAxis(),
             SpaceInputAxis(id=AxisId("y"), size=size),
             SpaceInputAxis(id=AxisId("x"), size=size),
-            ChannelAxis(
-                channel_names=list(CHANNELS),
-                description="; ".join(f"{c}: {CHANNEL_ROLES[c]}" for c in CHANNELS),
-            ),
+            ChannelAxis(channel_names=roles, description=channels_said),
         ],
         data=IntervalOrRatioDataDescr(type="uint8", range=(0, 255)),
         test_tensor=FileDescr(source=f("test_input.npy")),
@@ -138,10 +142,8 @@ def describe(work: str, meta: dict, size: int, opset: int, formats) -> object:
     return ModelDescr(
         name=f"gapnet {meta['scheme']} classifier",
         description=f"HPA protein subcellular localization: {len(names)}-class multi-label "
-        f"probabilities of a 4-channel field (gapnet, {meta['n_folds']} fold models "
-        f"averaged). Channels: "
-        + "; ".join(f"{c} = {CHANNEL_ROLES[c]}" for c in CHANNELS)
-        + f". {data_note}",
+        f"probabilities of a {len(roles)}-channel field (gapnet, {meta['n_folds']} fold "
+        f"models averaged). Channels: {channels_said}. {data_note}",
         authors=project,
         packaged_by=project,
         cite=[
@@ -172,6 +174,8 @@ def describe(work: str, meta: dict, size: int, opset: int, formats) -> object:
             "gapnet": {
                 "scheme": meta["scheme"],
                 "class_names": names,
+                "channels": roles,
+                "channel_names": files,
                 "thresholds": meta["thresholds"],
                 "decision": meta["decision"],
                 "threshold_rule": meta["threshold_rule"],

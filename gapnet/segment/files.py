@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError, require_finite
 from gapnet.data.ome_zarr import ZarrImage
 from gapnet.segment.cells import SegmentParams, edge_labels, grow_cells
@@ -169,6 +170,24 @@ def at_pixel_size(name, src, planes, given_um, target_um, log):
     return planes
 
 
+def _read_mapped(src, channels, to_role: dict) -> dict:
+    """`read_planes` of one image, its channel names (a per-channel file's, given in
+    `channels`, or OME) turned into roles by `to_role` ({name lower-cased: role}); planes
+    whose name is no role are dropped."""
+    from gapnet.data.microscope import read_planes
+
+    if not to_role:
+        return read_planes(src, channels)
+    if isinstance(src, dict):
+        src = {to_role.get(k.lower(), k.lower()): f for k, f in src.items()}
+        src = {k: f for k, f in src.items() if k in CHANNELS}
+    elif channels:
+        channels = [to_role.get(c.lower(), c.lower()) for c in channels]
+    planes = read_planes(src, channels)
+    planes = {to_role.get(k.lower(), k.lower()): v for k, v in planes.items()}
+    return {k: v for k, v in planes.items() if k in CHANNELS}
+
+
 def segment_images(
     path: str,
     out: str,
@@ -187,7 +206,9 @@ def segment_images(
     with its `error` (the file named) and the others go on; callers check `error`.
     An OME-Zarr image is segmented tile by tile (`tile`, `overlap` px; defaults in
     `gapnet.segment.tiled`), its channels named by its omero labels through `channel_map`
-    ({name: role}), and its masks are also written into it as NGFF labels.
+    ({name: role}), and its masks are also written into it as NGFF labels. The same map
+    names the channels of plain files: `<stem>_<name>` per-channel files, a TIFF's OME
+    channel names, and the names `channels` gives in file order (case-insensitive).
 
     With `target_um`, each image is resampled first to that many µm per pixel from its own
     pixel size (its file's metadata, else `given_um`), one note each in `log` (default
@@ -197,11 +218,12 @@ def segment_images(
 
     Raises:
         ImageError: `path` missing or holding no image file."""
-    from gapnet.data.microscope import find_images, read_planes
+    from gapnet.data.microscope import find_images
 
     p = p or SegmentParams()
     log = log or (lambda m: print(m, file=sys.stderr))
-    found = find_images(path, lone=True)
+    to_role = {k.lower(): v for k, v in (channel_map or {}).items()}
+    found = find_images(path, lone=True, names=CHANNELS + tuple(channel_map or ()))
     if os.path.isdir(path):  # masks (a rerun with --out == --images) are not images
         found = [(n, s) for n, s in found if not (isinstance(s, str) and n.endswith(MASK_KINDS))]
     os.makedirs(out, exist_ok=True)
@@ -213,7 +235,7 @@ def segment_images(
             continue
         where = src if isinstance(src, str) else os.path.join(path, f"{name}_*")
         try:
-            planes = read_planes(src, channels)
+            planes = _read_mapped(src, channels, to_role)
             own = next(iter(planes.values())).shape[:2]
             if target_um:
                 planes = at_pixel_size(name, src, planes, given_um, target_um, log)
