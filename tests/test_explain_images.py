@@ -76,7 +76,7 @@ def test_explain_images_of_three_kinds_in_own_channel_names_at_the_runs_pixel_si
     said = capsys.readouterr()
     summary = json.loads((out / "summary.json").read_text())
     names = sorted(summary["samples"])
-    assert names == ["field.ome", "plate", "pngset"]
+    assert names == ["field", "plate", "pngset"]
     assert summary["method"]["rule"].startswith("all fold models averaged")
     assert summary["method"]["channels"] == "MT=red, GFP=green, DAPI=blue, ER=yellow"
     for n in names:

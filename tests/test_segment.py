@@ -237,7 +237,7 @@ def test_segment_images_takes_own_channel_names_through_the_channel_map(tmp_path
     argv = ["--images", str(d), "--out", str(out), "--nucleus-diameter", "26"]
     assert main(argv + ["--channel-map", "DAPI=blue,Tub=red"]) == 0
     capsys.readouterr()
-    for stem in ("a", "b.ome"):
+    for stem in ("a", "b"):
         nuclei = read_mask(str(out / f"{stem}_nuclei.png"))
         cells = read_mask(str(out / f"{stem}_cells.png"))
         assert nuclei.max() == 3 and cells.max() == 3
