@@ -191,3 +191,20 @@ def test_closing_the_model_process_ends_a_running_step():
     proc.close()
     thread.join(30)
     assert not thread.is_alive() and raised and "process ended" in raised[0]
+
+
+def test_a_cells_colour_text_and_top_class_name_the_same_called_class():
+    """Cell 1: class 0 scores highest but only class 2 is called; cell 2: nothing called."""
+    from gapnet.napari.analysis import Calls, cell_table
+    from gapnet.napari.layers import NO_CALL, cell_colors, cell_text, class_colors
+
+    names = [f"c{k}" for k in range(3)]
+    head = "Id,cell,x,y,area,edge,p_0,p_1,p_2,labels"
+    rows = ["f,1,5,5,9,0,0.9,0.1,0.6,2", "f,2,8,8,9,1,0.9,0.1,0.2,"]
+    calls = Calls(None, [], None, None, [], rows, head)
+    table = cell_table(calls, names)
+    colors = cell_colors(table, 3)
+    np.testing.assert_array_equal(colors[1], class_colors(3)[2])
+    np.testing.assert_array_equal(colors[2], NO_CALL)
+    assert cell_text(table, names)[1] == ["1: c2", "2: - (edge)"]
+    assert list(table["top_class"]) == ["c2", "-"]

@@ -185,7 +185,10 @@ def classify_field(proc, model: ModelSource, sample_id: str, source, cells, chan
 
 def cell_table(calls: Calls, class_names) -> dict:
     """The per-cell table as columns (cells.csv's, numbers parsed), plus `index` (the cell's
-    label, napari's key), `label_names` and `top_class` (the name of its best class)."""
+    label, napari's key), `label_names` and `top_class` (the name of its best called class,
+    the one its colour and text name, `layers.best_called`; "-" when none is called)."""
+    from gapnet.napari.layers import best_called
+
     head = calls.header.split(",")
     cols = {h: [] for h in head}
     for row in calls.rows:
@@ -202,6 +205,6 @@ def cell_table(calls: Calls, class_names) -> dict:
     out["label_names"] = np.asarray(
         ["; ".join(class_names[int(k)] for k in ls.split()) for ls in cols["labels"]], object
     )
-    p = np.stack([out[f"p_{k}"] for k in range(len(class_names))], 1) if len(out["index"]) else []
-    out["top_class"] = np.asarray([class_names[int(np.argmax(r))] for r in p], object)
+    best = [best_called(out, i) for i in range(len(out["index"]))]
+    out["top_class"] = np.asarray(["-" if b is None else class_names[b] for b in best], object)
     return out
