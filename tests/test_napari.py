@@ -208,3 +208,34 @@ def test_a_cells_colour_text_and_top_class_name_the_same_called_class():
     np.testing.assert_array_equal(colors[2], NO_CALL)
     assert cell_text(table, names)[1] == ["1: c2", "2: - (edge)"]
     assert list(table["top_class"]) == ["c2", "-"]
+
+
+def test_a_two_channel_model_reads_its_own_channels_of_a_field():
+    """A (green, blue) model on a 4-channel field: the image it is given has its 2
+    channels (red and yellow dropped, with a note); a green+blue field is accepted; a
+    field without blue is refused naming it."""
+    from gapnet.channels import make_channel_set
+    from gapnet.napari import analysis
+
+    cs = make_channel_set(("green", "blue"), {})
+    model = analysis.ModelSource("m", "run", 1, np.full(19, 0.5, np.float32), (), 32, "", False, cs)
+    planes = _planes(32)
+    assert "red, yellow" in analysis.check_channels(SID, planes, cs)
+    assert analysis.check_channels(SID, {c: planes[c] for c in ("green", "blue")}, cs) == ""
+    with pytest.raises(analysis.FieldError, match=r"missing: blue"):
+        analysis.check_channels(SID, {"green": planes["green"]}, cs)
+    seen = []
+
+    class Proc:  # the child process, recording what it is given
+        def run(self, f, *args):
+            seen.append(args)
+            return np.zeros(19, np.float32) if len(args) == 2 else np.zeros((19, 32, 32))
+
+    source = {c: os.path.join(FIELD, f"{SID}_{c}.png") for c in CHANNELS}
+    steps = analysis.iter_classify(Proc(), model, SID, source, None)
+    next(steps)
+    image = seen[0][1]
+    assert image.shape == (32, 32, 2)
+    from gapnet.data.microscope import read_image
+
+    np.testing.assert_array_equal(image, read_image(source, 32)[..., [1, 2]])

@@ -24,7 +24,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from gapnet.classes import CHANNELS
 from gapnet.napari import analysis, layers, model_process
 
 
@@ -36,6 +35,7 @@ class GapnetWidget(QWidget):
         self.proc = model_process.ModelProcess()
         self.destroyed.connect(self.proc.close)
         self.model = self.cells = self.nuclei = self.calls = self.worker = None
+        self._channel_note = ""  # the field's channels the model does not read
         self.cells_scale = (1.0, 1.0)  # the world size (y, x) of a cells pixel
         self.sample = None  # (name, source) of the field the cells belong to
         self.model_path = QLineEdit()
@@ -181,7 +181,8 @@ class GapnetWidget(QWidget):
         )
         self._say(
             f"model: {model.kind} {model.path}, {model.n_models} fold model(s), input "
-            f"{model.size} px, trained on {trained}. Thresholds: {model.rule}."
+            f"{model.size} px, channels {', '.join(model.channel_set.roles)}, trained on "
+            f"{trained}. Thresholds: {model.rule}."
         )
 
     def segment(self):
@@ -227,12 +228,7 @@ class GapnetWidget(QWidget):
             if self.model is None:
                 raise analysis.FieldError("load a model first (a run folder or a preset)")
             name, source, planes, scale = self.field()
-            missing = analysis.missing_channels(planes)
-            if missing:
-                raise analysis.FieldError(
-                    f"{name} has the channels {sorted(planes)}; the model reads "
-                    f"{', '.join(CHANNELS)} (missing: {', '.join(missing)})"
-                )
+            self._channel_note = analysis.check_channels(name, planes, self.model.channel_set)
         except analysis.FieldError as e:
             return self._error(e)
         model, diameter, proc = self.model, self.diameter.value(), self.proc
@@ -279,7 +275,8 @@ class GapnetWidget(QWidget):
         overlay.text, overlay.visible = summary.split("\n")[0], True
         if calls.called:
             self.class_box.setCurrentIndex(int(calls.called[0]))
-        self._say(f"{name}: {len(table['index'])} cells called ({self.model.rule})")
+        note = f"; {self._channel_note}" if self._channel_note else ""
+        self._say(f"{name}: {len(table['index'])} cells called ({self.model.rule}){note}")
 
     def show_map(self, k: int | None = None):
         """The map of class `k` (default the one chosen in the box) over the field."""
