@@ -239,3 +239,29 @@ def test_a_two_channel_model_reads_its_own_channels_of_a_field():
     from gapnet.data.microscope import read_image
 
     np.testing.assert_array_equal(image, read_image(source, 32)[..., [1, 2]])
+
+
+def test_reader_leaves_other_images_to_other_readers_and_takes_named_ones(tmp_path):
+    """An RGB photo or an unnamed TIFF is not an HPA field (it once opened as one 'photo
+    blue (nucleus)' layer); `<id>_<colour>` files and OME-TIFFs are gapnet's."""
+    import tifffile
+    from PIL import Image
+
+    from gapnet.napari.reader import get_reader
+
+    rgb = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    for name in ("photo.png", "photo.jpg", "x_purple.png"):
+        Image.fromarray(rgb).save(tmp_path / name)
+        assert get_reader(str(tmp_path / name)) is None, name
+    tifffile.imwrite(tmp_path / "plain.tif", rgb[..., :2].transpose(2, 0, 1))
+    assert get_reader(str(tmp_path / "plain.tif")) is None
+    named = str(tmp_path / "gb.ome.tif")
+    tifffile.imwrite(named, rgb[..., :2].transpose(2, 0, 1), metadata={"axes": "CYX",
+                     "Channel": {"Name": ["green", "blue"]}})  # fmt: skip
+    layers = get_reader(named)(named)
+    assert [kw["metadata"]["gapnet_channel"] for _, kw, _ in layers] == ["green", "blue"]
+    unnamed = str(tmp_path / "u.ome.tif")  # OME, but its 3 planes are not named
+    tifffile.imwrite(unnamed, rgb.transpose(2, 0, 1), metadata={"axes": "CYX"})
+    with pytest.raises(ValueError, match="OME metadata") as raised:
+        get_reader(unnamed)(unnamed)
+    assert "--channels" not in str(raised.value)  # no CLI flags in napari
