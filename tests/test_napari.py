@@ -265,3 +265,29 @@ def test_reader_leaves_other_images_to_other_readers_and_takes_named_ones(tmp_pa
     with pytest.raises(ValueError, match="OME metadata") as raised:
         get_reader(unnamed)(unnamed)
     assert "--channels" not in str(raised.value)  # no CLI flags in napari
+
+
+def test_python_m_gapnet_napari_tells_a_bad_file_in_one_line(tmp_path, capsys):
+    from gapnet.napari.__main__ import main
+
+    bad = tmp_path / "x_blue.png"
+    bad.write_bytes(b"not a png")
+    photo = tmp_path / "photo.png"
+    shutil.copy(os.path.join(FIELD, f"{SID}_blue.png"), photo)
+    for path, why in ((bad, "x_blue.png"), (photo, "not a field gapnet reads")):
+        assert main([str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and why in err and "Traceback" not in err
+        assert err.count("\n") == 1
+
+
+def test_the_manifest_is_registered_where_napari_has_not_discovered_it(monkeypatch):
+    from npe2 import PluginManager
+
+    from gapnet.napari.__main__ import register_manifest
+
+    pm = PluginManager()
+    monkeypatch.setattr(pm, "discover", lambda *a, **k: None)  # no entry point found
+    register_manifest(pm)
+    assert pm.get_manifest("gapnet").contributions.readers
+    register_manifest(pm)  # already there: not registered twice
