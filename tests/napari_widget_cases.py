@@ -123,6 +123,8 @@ def test_segment_classify_map_layers_equal_explains_cells_csv(
     assert widget.model is not None and "SYNTHETIC" in widget.status.text()
     widget.classify()  # segments first
     _done(qtbot, widget)
+    assert "SYNTHETIC" in widget.status.text()  # still said after Classify
+    assert "SYNTHETIC" in viewer.canvas.overlays.text.text
     cells = viewer.layers["cells"]
     assert cells.data.shape == viewer.layers["nuclei"].data.shape == (512, 512)
     table = cells.features

@@ -291,3 +291,10 @@ def test_the_manifest_is_registered_where_napari_has_not_discovered_it(monkeypat
     register_manifest(pm)
     assert pm.get_manifest("gapnet").contributions.readers
     register_manifest(pm)  # already there: not registered twice
+
+
+def test_classifys_status_and_overlay_keep_saying_the_model_is_synthetic():
+    from gapnet.napari.layers import with_synthetic
+
+    assert "SYNTHETIC" in with_synthetic("f: 3 cells called (rule)", True)
+    assert with_synthetic("image calls (p > t): none", False) == "image calls (p > t): none"

@@ -63,3 +63,12 @@ def summary_line(probs, thresholds, class_names, top: int = 5) -> str:
     calls += f" +{len(called) - top} more" if len(called) > top else ""
     best = ", ".join(f"{class_names[k]} {probs[k]:.2f} (t {thresholds[k]:.2f})" for k in order)
     return f"image calls (p > t): {calls}\ntop: {best}"
+
+
+SYNTHETIC = "model trained on SYNTHETIC data: not meaningful for real images"
+
+
+def with_synthetic(text: str, trained_on_synthetic: bool) -> str:
+    """`text` (a status or overlay line) with the synthetic warning appended when the model
+    was trained on synthetic data: Classify's lines must not drop it."""
+    return f"{text} [{SYNTHETIC}]" if trained_on_synthetic else text

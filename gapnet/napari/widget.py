@@ -272,11 +272,14 @@ class GapnetWidget(QWidget):
         summary = layers.summary_line(calls.probs, self.model.thresholds, self.model.class_names)
         self.calls_text.setText(summary)
         overlay = self.viewer.canvas.overlays.text
-        overlay.text, overlay.visible = summary.split("\n")[0], True
+        synthetic = self.model.trained_on_synthetic
+        overlay.text = layers.with_synthetic(summary.split("\n")[0], synthetic)
+        overlay.visible = True
         if calls.called:
             self.class_box.setCurrentIndex(int(calls.called[0]))
         note = f"; {self._channel_note}" if self._channel_note else ""
-        self._say(f"{name}: {len(table['index'])} cells called ({self.model.rule}){note}")
+        line = f"{name}: {len(table['index'])} cells called ({self.model.rule}){note}"
+        self._say(layers.with_synthetic(line, synthetic))
 
     def show_map(self, k: int | None = None):
         """The map of class `k` (default the one chosen in the box) over the field."""
