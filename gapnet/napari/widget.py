@@ -1,8 +1,8 @@
 """The gapnet dock widget: pick a finished run folder or a preset, then on the open field
 **Segment** (nuclei and cells as Labels layers, edge cells marked), **Classify** (the
 image's probabilities and calls, each cell's calls as the cells layer's `features` with the
-class names, text on each cell, each cell coloured by its top class) and **Maps** (the chosen
-class's map over the field). The work runs off the UI thread: a napari worker
+class names, text on each cell, each cell coloured by its best called class) and **Maps**
+(the chosen class's map over the field). The work runs off the UI thread: a napari worker
 (`create_worker`, with a progress bar) waits for the child process that holds TensorFlow
 and the models (`model_process`), then prepares the layers' data; the UI thread only adds
 the layers. Cancel kills the child. A bad file, folder or channel set is told in the widget
