@@ -74,11 +74,18 @@ def test_widget_says_what_is_wrong_without_a_traceback(make_napari_viewer, qtbot
     viewer.add_image(
         blue, metadata={"gapnet_sample": "s", "gapnet_source": "s.tif", "gapnet_channel": "blue"}
     )
-    widget.model = object()  # any model: the channel check comes first
+    from types import SimpleNamespace
+
+    from gapnet.channels import ALL, make_channel_set
+
+    widget.model = SimpleNamespace(channel_set=ALL)  # any model: the channel check comes first
     widget.classify()
     assert "the model reads red, green, blue, yellow (missing: red, green, yellow)" in (
         widget.status.text()
     )
+    widget.model = SimpleNamespace(channel_set=make_channel_set(("green", "blue"), {}))
+    widget.classify()  # a (green, blue) model: only green is missing
+    assert "the model reads green, blue (missing: green)" in widget.status.text()
 
 
 def test_segment_gives_cells_nuclei_and_edge_cells_and_cancel_stops_it(
@@ -123,6 +130,8 @@ def test_segment_classify_map_layers_equal_explains_cells_csv(
     assert widget.model is not None and "SYNTHETIC" in widget.status.text()
     widget.classify()  # segments first
     _done(qtbot, widget)
+    assert "SYNTHETIC" in widget.status.text()  # still said after Classify
+    assert "SYNTHETIC" in viewer.canvas.overlays.text.text
     cells = viewer.layers["cells"]
     assert cells.data.shape == viewer.layers["nuclei"].data.shape == (512, 512)
     table = cells.features

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-sc = pytest.importorskip("scanpy")  # the [napari] extra's analysis side (in dev: CI runs it)
+sc = pytest.importorskip("scanpy")  # the [scanpy] extra (also in dev: CI runs it)
 pytest.importorskip("leidenalg")
 
 
@@ -93,7 +93,10 @@ def test_explain_embeddings_give_image_and_cell_h5ad_that_scanpy_clusters(tiny_r
     assert images.uns["scheme"] == "hpa2018" and len(images.uns["class_names"]) == 28
     assert images.uns["model"] == "gapnet" and images.uns["run"] == os.path.abspath(run)
     assert images.obs["origin"].iloc[0].startswith("synthetic")
-    assert set(images.var["layer"]) and images.var_names[0] == "feat0000"
+    assert set(images.var["layer"]) and images.var_names[0] == "m0_feat0000"
+    folds = len(set(images.var["model"]))  # every fold model's features for every row
+    assert folds == 3 and set(cells.var["model"]) == set(range(folds))
+    assert images.n_vars % folds == 0 and "fold models" in images.uns["embedding_model"]
     with open(os.path.join(out, "cells.csv"), newline="") as f:
         rows = {f"{r['Id']}:{r['cell']}": r for r in csv.DictReader(f)}
     assert cells.n_obs > 10 and set(cells.obs_names) <= set(rows)
@@ -103,4 +106,42 @@ def test_explain_embeddings_give_image_and_cell_h5ad_that_scanpy_clusters(tiny_r
     for ad in (images, cells):
         sc.pp.neighbors(ad, use_rep="X", n_neighbors=5)
         sc.tl.leiden(ad, flavor="igraph", n_iterations=2, random_state=0)
-        assert ad.obs["leiden"].nunique() >= 1 and len(ad.obs["leiden"]) == ad.n_obs
+        assert ad.obsp["connectivities"].shape == (ad.n_obs, ad.n_obs)
+        assert ad.obs["leiden"].notna().all() and ad.obs["leiden"].nunique() < ad.n_obs
+
+
+class _FoldModel:
+    """A stand-in fold model whose features of an image are (mean * (k + 1), k, 1)."""
+
+    tap_names = ["gap1"]
+
+    def __init__(self, k):
+        from types import SimpleNamespace
+
+        self.k = k
+        self.probe = SimpleNamespace(outputs=[None, SimpleNamespace(shape=(None, 3))])
+
+    def features(self, x):
+        m = float(np.mean(x))
+        return np.asarray([[m * (self.k + 1), self.k, 1.0]] * len(x), np.float32)
+
+
+def test_every_image_row_is_embedded_by_the_same_models_whichever_fold_scored_it(tmp_path):
+    import anndata
+
+    from gapnet.explain.embed import write_embeddings
+
+    models = [_FoldModel(k) for k in range(3)]
+    images = [np.full((4, 4, 4), v, np.float32) for v in (1.0, 2.0, 3.0)]
+    ids = ["a", "b", "c"]
+    fold_of = {"a": 0, "b": 1, "c": 2}  # each image scored out of fold by another model
+    y = np.zeros((3, 19), np.uint8)
+    probs = np.full((3, 19), 0.5, np.float32)
+    thr = np.full((3, 19), 0.4, np.float32)
+    write_embeddings(str(tmp_path), models, images.__getitem__, ids, y, probs, thr, fold_of, [])
+    ad = anndata.read_h5ad(str(tmp_path / "embeddings.h5ad"))
+    assert ad.X.shape == (3, 9) and list(ad.var["model"]) == [0] * 3 + [1] * 3 + [2] * 3
+    assert ad.var_names[3] == "m1_feat0000" and "fold models" in ad.uns["embedding_model"]
+    for n, image in enumerate(images):  # each model's slice is that model's own features
+        for k, m in enumerate(models):
+            np.testing.assert_allclose(ad.X[n, 3 * k : 3 * k + 3], m.features(image[None])[0])

@@ -191,3 +191,110 @@ def test_closing_the_model_process_ends_a_running_step():
     proc.close()
     thread.join(30)
     assert not thread.is_alive() and raised and "process ended" in raised[0]
+
+
+def test_a_cells_colour_text_and_top_class_name_the_same_called_class():
+    """Cell 1: class 0 scores highest but only class 2 is called; cell 2: nothing called."""
+    from gapnet.napari.analysis import Calls, cell_table
+    from gapnet.napari.layers import NO_CALL, cell_colors, cell_text, class_colors
+
+    names = [f"c{k}" for k in range(3)]
+    head = "Id,cell,x,y,area,edge,p_0,p_1,p_2,labels"
+    rows = ["f,1,5,5,9,0,0.9,0.1,0.6,2", "f,2,8,8,9,1,0.9,0.1,0.2,"]
+    calls = Calls(None, [], None, None, [], rows, head)
+    table = cell_table(calls, names)
+    colors = cell_colors(table, 3)
+    np.testing.assert_array_equal(colors[1], class_colors(3)[2])
+    np.testing.assert_array_equal(colors[2], NO_CALL)
+    assert cell_text(table, names)[1] == ["1: c2", "2: - (edge)"]
+    assert list(table["top_class"]) == ["c2", "-"]
+
+
+def test_a_two_channel_model_reads_its_own_channels_of_a_field():
+    """A (green, blue) model on a 4-channel field: the image it is given has its 2
+    channels (red and yellow dropped, with a note); a green+blue field is accepted; a
+    field without blue is refused naming it."""
+    from gapnet.channels import make_channel_set
+    from gapnet.napari import analysis
+
+    cs = make_channel_set(("green", "blue"), {})
+    model = analysis.ModelSource("m", "run", 1, np.full(19, 0.5, np.float32), (), 32, "", False, cs)
+    planes = _planes(32)
+    assert "red, yellow" in analysis.check_channels(SID, planes, cs)
+    assert analysis.check_channels(SID, {c: planes[c] for c in ("green", "blue")}, cs) == ""
+    with pytest.raises(analysis.FieldError, match=r"missing: blue"):
+        analysis.check_channels(SID, {"green": planes["green"]}, cs)
+    seen = []
+
+    class Proc:  # the child process, recording what it is given
+        def run(self, f, *args):
+            seen.append(args)
+            return np.zeros(19, np.float32) if len(args) == 2 else np.zeros((19, 32, 32))
+
+    source = {c: os.path.join(FIELD, f"{SID}_{c}.png") for c in CHANNELS}
+    steps = analysis.iter_classify(Proc(), model, SID, source, None)
+    next(steps)
+    image = seen[0][1]
+    assert image.shape == (32, 32, 2)
+    from gapnet.data.microscope import read_image
+
+    np.testing.assert_array_equal(image, read_image(source, 32)[..., [1, 2]])
+
+
+def test_reader_leaves_other_images_to_other_readers_and_takes_named_ones(tmp_path):
+    """An RGB photo or an unnamed TIFF is not an HPA field (it once opened as one 'photo
+    blue (nucleus)' layer); `<id>_<colour>` files and OME-TIFFs are gapnet's."""
+    import tifffile
+    from PIL import Image
+
+    from gapnet.napari.reader import get_reader
+
+    rgb = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    for name in ("photo.png", "photo.jpg", "x_purple.png"):
+        Image.fromarray(rgb).save(tmp_path / name)
+        assert get_reader(str(tmp_path / name)) is None, name
+    tifffile.imwrite(tmp_path / "plain.tif", rgb[..., :2].transpose(2, 0, 1))
+    assert get_reader(str(tmp_path / "plain.tif")) is None
+    named = str(tmp_path / "gb.ome.tif")
+    tifffile.imwrite(named, rgb[..., :2].transpose(2, 0, 1), metadata={"axes": "CYX",
+                     "Channel": {"Name": ["green", "blue"]}})  # fmt: skip
+    layers = get_reader(named)(named)
+    assert [kw["metadata"]["gapnet_channel"] for _, kw, _ in layers] == ["green", "blue"]
+    unnamed = str(tmp_path / "u.ome.tif")  # OME, but its 3 planes are not named
+    tifffile.imwrite(unnamed, rgb.transpose(2, 0, 1), metadata={"axes": "CYX"})
+    with pytest.raises(ValueError, match="OME metadata") as raised:
+        get_reader(unnamed)(unnamed)
+    assert "--channels" not in str(raised.value)  # no CLI flags in napari
+
+
+def test_python_m_gapnet_napari_tells_a_bad_file_in_one_line(tmp_path, capsys):
+    from gapnet.napari.__main__ import main
+
+    bad = tmp_path / "x_blue.png"
+    bad.write_bytes(b"not a png")
+    photo = tmp_path / "photo.png"
+    shutil.copy(os.path.join(FIELD, f"{SID}_blue.png"), photo)
+    for path, why in ((bad, "x_blue.png"), (photo, "not a field gapnet reads")):
+        assert main([str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and why in err and "Traceback" not in err
+        assert err.count("\n") == 1
+
+
+def test_the_manifest_is_registered_where_napari_has_not_discovered_it(monkeypatch):
+    from npe2 import PluginManager
+
+    from gapnet.napari.__main__ import register_manifest
+
+    pm = PluginManager()
+    monkeypatch.setattr(pm, "discover", lambda *a, **k: None)  # no entry point found
+    register_manifest(pm)
+    assert pm.get_manifest("gapnet").contributions.readers
+    register_manifest(pm)  # already there: not registered twice
+
+
+def test_classifys_status_and_overlay_keep_saying_the_model_is_synthetic():
+    from gapnet.napari.layers import with_synthetic
+
+    assert "SYNTHETIC" in with_synthetic("f: 3 cells called (rule)", True)
+    assert with_synthetic("image calls (p > t): none", False) == "image calls (p > t): none"

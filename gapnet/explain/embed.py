@@ -65,11 +65,13 @@ def write_h5ad(
     uns: dict | None = None,
     var: dict | None = None,
     index=None,
+    var_names=None,
 ) -> None:
     """An AnnData file: X the features, `obs` the per-row columns (strings, numbers),
     obs_names `index` (default 0..n-1), `obsm["X_2d"]` the 2-D map (also `X_umap` when it
     is UMAP, scanpy's key), `obsm["probabilities"]` (SubCell's key) when given, var
-    `feat0000`... with `var`'s columns, `uns["embedding_method"]` and `uns`."""
+    `var_names` (default `feat0000`...) with `var`'s columns, `uns["embedding_method"]` and
+    `uns`."""
     import anndata
     import pandas as pd
 
@@ -82,7 +84,8 @@ def write_h5ad(
     if probs is not None:
         obsm["probabilities"] = np.asarray(probs, np.float32)
     dim = np.asarray(x).shape[1] if np.asarray(x).ndim == 2 else 0
-    features = pd.DataFrame(var or {}, index=[f"feat{i:04d}" for i in range(dim)])
+    names = list(var_names) if var_names is not None else [f"feat{i:04d}" for i in range(dim)]
+    features = pd.DataFrame(var or {}, index=names)
     ad = anndata.AnnData(X=np.asarray(x, np.float32), obs=frame, obsm=obsm, var=features)
     ad.uns["embedding_method"] = method
     for k, v in (uns or {}).items():
@@ -97,6 +100,24 @@ def _layers(explainer) -> list[str]:
     n = len(explainer.tap_names)
     widths = [int(t.shape[-1]) for t in explainer.probe.outputs[n:]]
     return [name for name, w in zip(explainer.tap_names, widths, strict=True) for _ in range(w)]
+
+
+def model_features(explainers, compute) -> np.ndarray:
+    """Every fold model's features side by side, `[f_0 | f_1 | ...]`: the same function for
+    every row, whichever fold scored it (one fold model's features alone would put each
+    sample in that model's own feature space, and the map would cluster by fold)."""
+    return np.concatenate([np.asarray(compute(e), np.float32) for e in explainers], axis=-1)
+
+
+def _var(explainers, layers: list[str]) -> tuple[list[str], dict]:
+    """var names `m<k>_feat0000`... and columns (`model` the fold model, `layer`) of
+    features `model_features` computes, `layers` one model's layer per feature."""
+    names, model, layer = [], [], []
+    for k in range(len(explainers)):
+        names += [f"m{k}_feat{i:04d}" for i in range(len(layers))]
+        model += [k] * len(layers)
+        layer += list(layers)
+    return names, {"model": model, "layer": layer}
 
 
 def _cells_csv(out: str) -> dict:
@@ -130,19 +151,20 @@ def run_uns(run: str | None, n_classes: int, origin: str) -> dict:
 def write_embeddings(
     out, explainers, reader, ids, y, probs, thr, fold_of, cell_feats, run=None, origin=""
 ) -> dict:
-    """Penultimate features (the pooled taps the head reads) of every sample by its fold
-    model and their 2-D map, coloured by label; per cell of the explained samples, the last
-    tap's feature map averaged inside the cell (`cell_ids` "Id:cell", `cell_features`),
-    with its own 2-D map. cell_feats: (Id, cell, features, labels called in the cell).
-    `run` and `origin` (where the explained images come from) go into the AnnData files."""
+    """Penultimate features (the pooled taps the head reads) of every sample by every fold
+    model, side by side (`model_features`; `fold_of` is not used for them), and their 2-D
+    map, coloured by label; per cell of the explained samples, the last tap's feature map
+    averaged inside the cell by every fold model, side by side (`cell_ids` "Id:cell",
+    `cell_features`), with its own 2-D map. cell_feats: (Id, cell, features, labels called
+    in the cell). `run` and `origin` (where the explained images come from) go into the
+    AnnData files."""
     from gapnet.progress import track
 
     feats = []
     with track(len(ids), "embedding") as bar:
-        for n, sid in enumerate(ids):
-            fold = fold_of[sid]
-            e = explainers[0 if fold is None else fold]
-            feats.append(e.features(reader(n)[None])[0])
+        for n in range(len(ids)):
+            image = reader(n)[None]
+            feats.append(model_features(explainers, lambda e, x=image: e.features(x)[0]))
             bar.update()
     feats = np.stack(feats).astype(np.float32)
     xy, method = two_d(feats)
@@ -166,9 +188,15 @@ def write_embeddings(
     from gapnet.cv.submission import decide
 
     predicted = decide(probs, thr, "none")
-    uns = run_uns(run, probs.shape[1], origin)
+    uns = {
+        **run_uns(run, probs.shape[1], origin),
+        "embedding_model": f"all {len(explainers)} fold models' features side by side "
+        "(var 'model'), the same for every row",
+    }
     wells = [well_plate(i) for i in ids]
     layers = _layers(explainers[0])
+    names, var = _var(explainers, layers)
+    ok = len(names) == feats.shape[1]
     write_h5ad(
         os.path.join(out, "embeddings.h5ad"),
         feats,
@@ -185,8 +213,9 @@ def write_embeddings(
         method,
         probs=probs,
         uns={**uns, "level": "image"},
-        var={"layer": layers} if len(layers) == feats.shape[1] else None,
+        var=var if ok else None,
         index=list(ids),
+        var_names=names if ok else None,
     )
     if cell_feats:
         row = {sid: n for n, sid in enumerate(ids)}
@@ -197,6 +226,8 @@ def write_embeddings(
             [[float(r.get(f"p_{j}", "nan")) for j in range(k)] for r in rows], np.float32
         )
         cw = [well_plate(sid) for sid, _, _, _ in cell_feats]
+        width = cell_features.shape[1] // len(explainers)
+        cell_names, cell_var = _var(explainers, [explainers[0].tap_names[-1]] * width)
         write_h5ad(
             os.path.join(out, "cells.h5ad"),
             cell_features,
@@ -218,8 +249,9 @@ def write_embeddings(
             cell_method,
             probs=cell_probs,
             uns={**uns, "level": "cell", "probabilities": "per-cell scores p_ck of cells.csv"},
-            var={"layer": [explainers[0].tap_names[-1]] * cell_features.shape[1]},
+            var=cell_var,
             index=[f"{sid}:{c}" for sid, c, _, _ in cell_feats],
+            var_names=cell_names,
         )
     figures.embedding_figure(os.path.join(out, "embedding.png"), xy, y, method)
     return {

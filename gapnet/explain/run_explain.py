@@ -36,7 +36,7 @@ from gapnet.cv.submission import decide, fold_models, run_thresholds
 from gapnet.data.at_scale import check_folder_scale
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
-from gapnet.explain.embed import write_embeddings
+from gapnet.explain.embed import model_features, write_embeddings
 from gapnet.explain.maps import Explainer, class_maps
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.progress import track
@@ -213,7 +213,8 @@ def explain(req: ExplainRequest, log=print) -> dict:
         scores, labels = cellcalls.cell_calls(p, thr[n], all_maps, every, cells)
         rows += cellcalls.cell_rows(sid, scores, labels, cells)
         if req.embeddings:
-            f = np.mean([e.cell_features(image, cells) for e in models_], 0)
+            # every fold model's, side by side, for every cell (one feature space)
+            f = model_features(explainers, lambda e, im=image, c=cells: e.cell_features(im, c))
             present = set(np.unique(cells).tolist())
             cell_feats += [(sid, c + 1, f[c], labels[c]) for c in range(len(f)) if c + 1 in present]
         bar.update()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gapnet.channels import ALL, ChannelSet
 from gapnet.classes import CHANNELS
 
 NUCLEUS_DIAMETER_512 = 50.0  # explain.py's default: px at 512, scaled to the field's size
@@ -41,6 +42,7 @@ class ModelSource:
     size: int
     rule: str  # which thresholds and how they were chosen
     trained_on_synthetic: bool
+    channel_set: ChannelSet = ALL  # the channels the model reads (the run's or preset's)
 
 
 def check_model_folder(path: str) -> str:
@@ -103,8 +105,31 @@ def read_field(source, channels=None) -> dict[str, np.ndarray]:
     return read_planes(source, channels)
 
 
-def missing_channels(planes: dict) -> list[str]:
-    return [c for c in CHANNELS if c not in planes]
+def _has(planes: dict, role: str, name: str) -> bool:
+    return role in planes or name in planes or name.lower() in planes
+
+
+def missing_channels(planes: dict, channel_set: ChannelSet = ALL) -> list[str]:
+    """The roles of `channel_set` (a run's or preset's) that the field's planes lack."""
+    pairs = zip(channel_set.roles, channel_set.names, strict=True)
+    return [r for r, n in pairs if not _has(planes, r, n)]
+
+
+def check_channels(name: str, planes: dict, channel_set: ChannelSet = ALL) -> str:
+    """A note naming the field's channels the model does not read (dropped), or "".
+
+    Raises:
+        FieldError: the field lacks channels the model reads, naming them.
+    """
+    missing = missing_channels(planes, channel_set)
+    if missing:
+        raise FieldError(
+            f"{name} has the channels {', '.join(sorted(planes))}; the model reads "
+            f"{', '.join(channel_set.roles)} (missing: {', '.join(missing)})"
+        )
+    used = set(channel_set.roles) | set(channel_set.names)
+    extra = sorted(c for c in planes if c not in used)
+    return f"channels not read by the model (dropped): {', '.join(extra)}" if extra else ""
 
 
 def segment_field(planes: dict, diameter_512: float | None = NUCLEUS_DIAMETER_512):
@@ -139,12 +164,13 @@ def iter_classify(
 ):
     """A generator: yields (step, steps) as each fold model's maps are done, and returns
     the field's `Calls` (probabilities, all classes' maps, per-cell calls) as explain.py
-    --data computes them: the image read at the model's size, every fold model averaged,
+    --data computes them: the image read at the model's size in the model's channels
+    (`model.channel_set`, others dropped), every fold model averaged,
     cells scored at their own size. The models run in `proc`'s child process."""
     from gapnet.data.microscope import read_image
     from gapnet.napari import model_process as child
 
-    image = read_image(source, model.size, channels)
+    image = read_image(source, model.size, channels, channel_set=model.channel_set)
     n_classes = len(model.thresholds)
     probs = proc.run(child.probabilities_in_child, model.path, image)
     maps = []
@@ -185,7 +211,10 @@ def classify_field(proc, model: ModelSource, sample_id: str, source, cells, chan
 
 def cell_table(calls: Calls, class_names) -> dict:
     """The per-cell table as columns (cells.csv's, numbers parsed), plus `index` (the cell's
-    label, napari's key), `label_names` and `top_class` (the name of its best class)."""
+    label, napari's key), `label_names` and `top_class` (the name of its best called class,
+    the one its colour and text name, `layers.best_called`; "-" when none is called)."""
+    from gapnet.napari.layers import best_called
+
     head = calls.header.split(",")
     cols = {h: [] for h in head}
     for row in calls.rows:
@@ -202,6 +231,6 @@ def cell_table(calls: Calls, class_names) -> dict:
     out["label_names"] = np.asarray(
         ["; ".join(class_names[int(k)] for k in ls.split()) for ls in cols["labels"]], object
     )
-    p = np.stack([out[f"p_{k}"] for k in range(len(class_names))], 1) if len(out["index"]) else []
-    out["top_class"] = np.asarray([class_names[int(np.argmax(r))] for r in p], object)
+    best = [best_called(out, i) for i in range(len(out["index"]))]
+    out["top_class"] = np.asarray(["-" if b is None else class_names[b] for b in best], object)
     return out

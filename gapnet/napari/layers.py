@@ -1,5 +1,5 @@
 """What the widget puts on the canvas, as plain data: a colour per class, the cells'
-colours by their top class, the text over each cell, the image-level summary line."""
+colours by their best called class, the text over each cell, the image-level summary line."""
 
 from __future__ import annotations
 
@@ -17,14 +17,22 @@ def class_colors(n: int) -> np.ndarray:
     return np.concatenate([rgb, np.ones((n, 1))], 1)
 
 
+def best_called(table: dict, i: int) -> int | None:
+    """The class called in row `i` (its `labels`) with the highest cell score, else None:
+    the class a cell's colour, its text and `top_class` all name."""
+    called = [int(k) for k in str(table["labels"][i]).split()]
+    return max(called, key=lambda k: table[f"p_{k}"][i]) if called else None
+
+
 def cell_colors(table: dict, n_classes: int) -> dict:
-    """{cell label: RGBA}: the colour of the cell's top class when some class is called in
-    it, else grey; label 0 (background) and None transparent."""
+    """{cell label: RGBA}: the colour of the cell's best called class (`best_called`, the
+    class its text names), grey when none is called; label 0 (background) and None
+    transparent."""
     colors = class_colors(n_classes)
     out = {0: np.zeros(4), None: np.zeros(4)}
     for i, label in enumerate(table["index"]):
-        p = [table[f"p_{k}"][i] for k in range(n_classes)]
-        out[int(label)] = colors[int(np.argmax(p))] if table["labels"][i] else np.asarray(NO_CALL)
+        best = best_called(table, i)
+        out[int(label)] = np.asarray(NO_CALL) if best is None else colors[best]
     return out
 
 
@@ -36,8 +44,8 @@ def cell_text(table: dict, class_names) -> tuple[np.ndarray, list[str]]:
     text = []
     rows = zip(table["index"], table["labels"], table["edge"], strict=True)
     for i, (c, labels, e) in enumerate(rows):
-        called = [int(k) for k in str(labels).split()]
-        best = max(called, key=lambda k: table[f"p_{k}"][i]) if called else None
+        called = str(labels).split()
+        best = best_called(table, i)
         t = f"{int(c)}: " + (class_names[best] if called else "-")
         t += f" +{len(called) - 1}" if len(called) > 1 else ""
         text.append(t + (" (edge)" if e else ""))
@@ -55,3 +63,12 @@ def summary_line(probs, thresholds, class_names, top: int = 5) -> str:
     calls += f" +{len(called) - top} more" if len(called) > top else ""
     best = ", ".join(f"{class_names[k]} {probs[k]:.2f} (t {thresholds[k]:.2f})" for k in order)
     return f"image calls (p > t): {calls}\ntop: {best}"
+
+
+SYNTHETIC = "model trained on SYNTHETIC data: not meaningful for real images"
+
+
+def with_synthetic(text: str, trained_on_synthetic: bool) -> str:
+    """`text` (a status or overlay line) with the synthetic warning appended when the model
+    was trained on synthetic data: Classify's lines must not drop it."""
+    return f"{text} [{SYNTHETIC}]" if trained_on_synthetic else text

@@ -44,7 +44,9 @@ def _load(path: str):
         meta = read_json(os.path.join(path, "preset.json"))
         preset = load_preset(path)
         folds = [x for x in preset.model.layers if isinstance(x, keras.Model)]
-        explainers = [Explainer(m) for m in folds] or [Explainer(preset.model)]
+        cs = preset.channel_set
+        green = cs.index("green")
+        explainers = [Explainer(m, green) for m in folds] or [Explainer(preset.model, green)]
         source = ModelSource(
             path,
             "preset",
@@ -55,14 +57,18 @@ def _load(path: str):
             f"the preset's thresholds ({meta.get('threshold_rule', 'unknown rule')}); "
             f"{len(folds) or 1} fold model(s) averaged",
             bool(meta.get("trained_on_synthetic")),
+            cs,
         )
         return source, explainers
     from gapnet.cv.runread import trained_on_synthetic
     from gapnet.cv.submission import fold_models, run_thresholds
+    from gapnet.export.apply import run_channel_set
     from gapnet.schemes import scheme_of_width
     from gapnet.training.predict import load_model
 
-    explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(path)]
+    cs = run_channel_set(path)  # the channels the run was trained on, in its input order
+    green = cs.index("green")
+    explainers = [Explainer(load_model(p, compile=False), green) for p in fold_models(path)]
     thr = np.asarray(run_thresholds(path), np.float32)
     cfg = read_json(os.path.join(path, "config.json"))
     source = ModelSource(
@@ -75,6 +81,7 @@ def _load(path: str):
         f"the run's thresholds ({cfg.get('threshold_strategy')}, tuned on its out-of-fold "
         "predictions); every fold model averaged",
         trained_on_synthetic(path),
+        cs,
     )
     return source, explainers
 

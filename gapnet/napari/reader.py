@@ -1,9 +1,10 @@
-"""The napari reader: an HPA sample (`<id>_<colour>.png|jpg|tif`, its sibling channels
-found beside it), a multi-channel TIFF / OME-TIFF (channels named by OME metadata), or a
-folder holding one sample, or an OME-Zarr image (`<name>.zarr`; a plate or series folder
-holding one field). One image layer per channel, in its colour, blended additively, at the
-file's own size and dtype. A file gapnet cannot read raises `ImageError`, whose message
-(the file and the reason) napari shows.
+"""The napari reader: an HPA sample (`<id>_<colour>.png|jpg|tif`, colour one of red, green,
+blue, yellow; its sibling channels found beside it), an OME-TIFF (channels named by OME
+metadata), a folder holding one sample, or an OME-Zarr image (`<name>.zarr`; a plate or
+series folder holding one field). One image layer per channel, in its colour, blended
+additively, at the file's own size and dtype. Any other PNG, JPEG or TIFF is left to other
+readers (None). A file gapnet cannot read raises `ImageError`, whose message (the file and
+the reason) napari shows.
 
 An OME-Zarr channel is a multiscale layer (its levels as lazy dask arrays: napari reads only
 the level and the chunks it shows), named by its omero label, in the label's colour where
@@ -19,10 +20,19 @@ folders): `viewer.open(path)` uses napari's unless `plugin="gapnet"` is given, a
 from __future__ import annotations
 
 import os
+import re
 
 from gapnet.classes import CHANNELS
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# an HPA sample's channel file, `<id>_<colour>.<ext>` with one of the four colours
+SAMPLE_FILE = re.compile(r"^.+_(red|green|blue|yellow)\.(png|jpe?g|tiff?)$", re.IGNORECASE)
+# what the reader says where it cannot tell a file's channels apart (napari has no flags)
+NAME_CHANNELS = (
+    "which channel is which is unknown: name the channels (red, green, blue, yellow) in "
+    "the file's OME metadata (save it as OME-TIFF with channel names), or save each channel "
+    "as <id>_<colour>.png beside the others and open one of them"
+)
 COLORMAPS = {"red": "red", "green": "green", "blue": "blue", "yellow": "yellow"}
 ROLES = {"red": "microtubules", "green": "protein", "blue": "nucleus", "yellow": "ER"}
 SEGMENT_SIDE = 2048  # an HPA field's side: the widget segments the coarsest level this large
@@ -39,9 +49,22 @@ def get_reader(path):
 
     if is_zarr(path.rstrip("/\\")):
         return read_zarr_layers if _ome_zarr(path.rstrip("/\\")) else None
-    if os.path.isdir(path) or path.lower().endswith(EXTENSIONS):
+    if os.path.isdir(path) or SAMPLE_FILE.match(os.path.basename(path)) or _named_tiff(path):
         return read_field_layers
-    return None
+    return None  # another PNG, JPEG or TIFF (a photo, a figure): left to other readers
+
+
+def _named_tiff(path: str) -> bool:
+    """Whether `path` is a TIFF whose channels are named (OME metadata)."""
+    if not path.lower().endswith((".tif", ".tiff")):
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return bool(tif.is_ome)
+    except Exception:  # tifffile raises many types for a file it cannot read
+        return False
 
 
 def _ome_zarr(path: str) -> bool:
@@ -105,12 +128,22 @@ def read_zarr_layers(path) -> list[tuple]:
 
 
 def read_field_layers(path) -> list[tuple]:
-    """[(plane, layer kwargs, "image")] for each channel of the sample at `path`."""
+    """[(plane, layer kwargs, "image")] for each channel of the sample at `path`.
+
+    Raises:
+        ImageError: naming the file; where its channels cannot be told apart, how to name
+            them (`NAME_CHANNELS`)."""
+    from gapnet.data.images import ImageError
     from gapnet.napari.analysis import read_field, sample_of
 
     path = str(path[0] if isinstance(path, list) else path)
     name, source = sample_of(path)
-    planes = read_field(source)
+    try:
+        planes = read_field(source)
+    except ImageError as e:  # the CLI's advice (--channels) means nothing in napari
+        if "which is which is unknown" not in e.reason:
+            raise
+        raise ImageError(e.path, NAME_CHANNELS) from None
     meta = {"gapnet_sample": name, "gapnet_source": source, "gapnet_channels": list(planes)}
     return [
         (

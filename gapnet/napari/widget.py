@@ -1,8 +1,8 @@
 """The gapnet dock widget: pick a finished run folder or a preset, then on the open field
 **Segment** (nuclei and cells as Labels layers, edge cells marked), **Classify** (the
 image's probabilities and calls, each cell's calls as the cells layer's `features` with the
-class names, text on each cell, each cell coloured by its top class) and **Maps** (the chosen
-class's map over the field). The work runs off the UI thread: a napari worker
+class names, text on each cell, each cell coloured by its best called class) and **Maps**
+(the chosen class's map over the field). The work runs off the UI thread: a napari worker
 (`create_worker`, with a progress bar) waits for the child process that holds TensorFlow
 and the models (`model_process`), then prepares the layers' data; the UI thread only adds
 the layers. Cancel kills the child. A bad file, folder or channel set is told in the widget
@@ -24,7 +24,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from gapnet.classes import CHANNELS
 from gapnet.napari import analysis, layers, model_process
 
 
@@ -36,6 +35,7 @@ class GapnetWidget(QWidget):
         self.proc = model_process.ModelProcess()
         self.destroyed.connect(self.proc.close)
         self.model = self.cells = self.nuclei = self.calls = self.worker = None
+        self._channel_note = ""  # the field's channels the model does not read
         self.cells_scale = (1.0, 1.0)  # the world size (y, x) of a cells pixel
         self.sample = None  # (name, source) of the field the cells belong to
         self.model_path = QLineEdit()
@@ -181,7 +181,8 @@ class GapnetWidget(QWidget):
         )
         self._say(
             f"model: {model.kind} {model.path}, {model.n_models} fold model(s), input "
-            f"{model.size} px, trained on {trained}. Thresholds: {model.rule}."
+            f"{model.size} px, channels {', '.join(model.channel_set.roles)}, trained on "
+            f"{trained}. Thresholds: {model.rule}."
         )
 
     def segment(self):
@@ -227,12 +228,7 @@ class GapnetWidget(QWidget):
             if self.model is None:
                 raise analysis.FieldError("load a model first (a run folder or a preset)")
             name, source, planes, scale = self.field()
-            missing = analysis.missing_channels(planes)
-            if missing:
-                raise analysis.FieldError(
-                    f"{name} has the channels {sorted(planes)}; the model reads "
-                    f"{', '.join(CHANNELS)} (missing: {', '.join(missing)})"
-                )
+            self._channel_note = analysis.check_channels(name, planes, self.model.channel_set)
         except analysis.FieldError as e:
             return self._error(e)
         model, diameter, proc = self.model, self.diameter.value(), self.proc
@@ -276,10 +272,14 @@ class GapnetWidget(QWidget):
         summary = layers.summary_line(calls.probs, self.model.thresholds, self.model.class_names)
         self.calls_text.setText(summary)
         overlay = self.viewer.canvas.overlays.text
-        overlay.text, overlay.visible = summary.split("\n")[0], True
+        synthetic = self.model.trained_on_synthetic
+        overlay.text = layers.with_synthetic(summary.split("\n")[0], synthetic)
+        overlay.visible = True
         if calls.called:
             self.class_box.setCurrentIndex(int(calls.called[0]))
-        self._say(f"{name}: {len(table['index'])} cells called ({self.model.rule})")
+        note = f"; {self._channel_note}" if self._channel_note else ""
+        line = f"{name}: {len(table['index'])} cells called ({self.model.rule}){note}"
+        self._say(layers.with_synthetic(line, synthetic))
 
     def show_map(self, k: int | None = None):
         """The map of class `k` (default the one chosen in the box) over the field."""
