@@ -1,5 +1,5 @@
 """Segments nuclei and cells in every sample of a dataset, or in your own images (no
-download, scikit-image).
+download: the learned segmenter's weights are in the package).
 
     python data_prep/segment.py ROOT --out MASKS [--size 512] [--nucleus-diameter D]
                                 [--body-threshold 0.25] [--split train|test] [--workers N]

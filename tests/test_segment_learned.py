@@ -65,17 +65,17 @@ def test_hpa_nuclei_are_not_over_split_into_extra_cells():
 
 @pytest.mark.parametrize(
     "name, learned_floor, classical_ceiling",
-    [("d32ea6d3", 0.95, 0.6)],
+    [("d32ea6d3", 0.95, 0.6), ("05a8f65e", 0.7, 1.0)],
 )
 def test_dsb_validation_nuclei_without_a_size_beat_the_classical_method(
     name, learned_floor, classical_ceiling
 ):
     # two images of the DSB 2018 validation split (never trained on; picked after scoring
-    # as images the classical method gets wrong: tests/data/real_nuclei/SOURCES.md).
-    # Measured, no diameter given: learned 1.00 (10 nuclei found for 10), classical 0.57
-    # (25 found). The other image picked then, 05a8f65e, no longer passes: with cores at
-    # centre > 0.3 (issue #38's fix for HPA nuclei) the learned method gets 0.75 there (25
-    # found for 26, touching nuclei merged; 0.93 with cores at 0.5), the classical one 0.79
+    # as images the classical method got wrong: tests/data/real_nuclei/SOURCES.md).
+    # d32ea6d3, no diameter given: learned 1.00 (10 nuclei found for 10), classical 0.57
+    # (25 found). 05a8f65e is now a regression floor only: with cores at centre > 0.3
+    # (issue #38's fix for HPA nuclei) the learned method gets 0.75 there (25 found for 26,
+    # touching nuclei merged; 0.93 with cores at 0.5), below the classical one's 0.79
     from PIL import Image
 
     folder = os.path.join(os.path.dirname(__file__), "data", "real_nuclei")
@@ -89,8 +89,9 @@ def test_dsb_validation_nuclei_without_a_size_beat_the_classical_method(
 
 
 def test_the_held_out_dsb_reference_is_at_least_as_good_as_classical():
-    # stardist's DSB image (65 nuclei, ~9 px; held out): learned 0.80 at IoU 0.5 with no
-    # size given (0.83 given), classical 0.79 (0.80): the goal of 0.90 is not met here
+    # stardist's DSB image (65 nuclei, ~9 px; held out): learned 0.79 at IoU 0.5 with no
+    # size given, classical 0.79 (a tie, which this test allows); with the size given
+    # learned 0.79 is under classical's 0.80. The goal of 0.90 is not met here
     image, truth = REFS["stardist_dsb2018"]
     learned = score(segment_nuclei(image, SegmentParams(method="learned")), truth)
     classical = score(segment_nuclei(image, SegmentParams(method="classical")), truth)

@@ -2,10 +2,10 @@
 everything that works per cell (explain, the single-cell job, benchmarks).
 
 - `nucleus_size`: the nucleus diameter estimated from an image (no size given).
-- `learned`: nuclei by the learned segmenter (`SegmentParams(method="learned")`): `nuclei_net` (its
-  network, targets and post-processing), `nuclei_training` (how its packaged weights in
-  `weights/` were trained).
-- `nuclei`: nuclei by the classical method (the default).
+- `learned`: nuclei by the learned segmenter (the default, `SegmentParams(method="learned")`):
+  `nuclei_net` (its network, targets and post-processing), `nuclei_training` (how its
+  packaged weights in `weights/` were trained).
+- `nuclei`: nuclei by the classical method (`SegmentParams(method="classical")`).
 - `cells`: `SegmentParams`; cells grown from the nuclei on the cytoplasm channels.
 - `masks`: label images on disk (16-bit PNG, NPY, TIFF), resizing, the free-space check.
 - `folder`: a whole Kaggle-layout split, parallel and resumable, with segmentation.csv.
