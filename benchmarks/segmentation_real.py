@@ -173,6 +173,7 @@ def _nucleus_rows(images, methods) -> list[dict]:
             for mode, d in (("given", median_diameter(truth)), ("default", None)):
                 t = time.perf_counter()
                 pred = segment_nuclei(image, SegmentParams(nucleus_diameter=d, method=method))
+                seconds = time.perf_counter() - t  # segmentation only, not its scoring
                 rows.append(
                     {
                         "image": name,
@@ -180,7 +181,7 @@ def _nucleus_rows(images, methods) -> list[dict]:
                         "method": method,
                         "diameter": mode,
                         **score(pred, truth),
-                        "seconds": time.perf_counter() - t,
+                        "seconds": seconds,
                     }
                 )
     return rows
@@ -231,6 +232,7 @@ def run(hpa_dir: str | None, dsb_dir: str | None = None, methods=("learned", "cl
             for mode, dd in (("given", d), ("default", None)):
                 t = time.perf_counter()
                 cells = segment_cells(image, SegmentParams(nucleus_diameter=dd, method=method))[0]
+                seconds = time.perf_counter() - t  # segmentation only, not its scoring
                 rows.append(
                     {
                         "image": name,
@@ -238,7 +240,7 @@ def run(hpa_dir: str | None, dsb_dir: str | None = None, methods=("learned", "cl
                         "method": method,
                         "diameter": mode,
                         **score(cells, truth),
-                        "seconds": time.perf_counter() - t,
+                        "seconds": seconds,
                     }
                 )
     for r in rows:
