@@ -285,7 +285,7 @@ def test_a_parallel_build_holds_a_bounded_number_of_fields(tmp_path, monkeypatch
     from gapnet.single_cell.cell_set import cell_set
 
     class Threads(cf.ThreadPoolExecutor):
-        def __init__(self, n, mp_context=None, initializer=None):
+        def __init__(self, n, mp_context=None, initializer=None, initargs=()):
             super().__init__(n)
 
         def submit(self, *args):
