@@ -179,6 +179,7 @@ def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
     assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2
 
 
+@pytest.mark.slow  # ~10 s: fine-tunes every fold of the shared run
 def test_finetune_head_moves_only_the_head(tiny_run, tmp_path, capsys):
     import shutil
 

@@ -259,6 +259,7 @@ def _folder_bytes(folder):
     return out
 
 
+@pytest.mark.slow  # each spawned worker loads TensorFlow for the learned nuclei (~10 s)
 def test_two_workers_write_the_same_bytes_as_one(tmp_path):
     """gapnet's segmentation of five fields in two spawned workers: the masks, the crops
     and the index are byte for byte those of the one-process build."""
