@@ -94,12 +94,12 @@ def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run,
     shutil.copytree(tiny_run[0], run)
     m = json.loads((run / "metrics.json").read_text())
     assert m["macro_f1_ci95_method"].startswith("basic")
-    assert "(basic bootstrap)" in summary_table(m)
+    assert "(basic bootstrap, nominal 95 %" in summary_table(m)
     del m["macro_f1_ci95_method"]
     (run / "metrics.json").write_text(json.dumps(m))
     write_report(str(run))
     md = (run / "report" / "report.md").read_text()
-    assert "Intervals (percentile)" in md and "(percentile bootstrap)" in summary_table(m)
+    assert "Intervals (percentile)" in md and "(percentile bootstrap, nominal 95 %" in summary_table(m)
     assert comparison_rows([{"name": "old", "config": {}, "metrics": m}])[0]["ci95_method"] == (
         "percentile"
     )
