@@ -99,7 +99,8 @@ def test_a_run_from_before_bca_keeps_and_names_its_percentile_interval(tiny_run,
     (run / "metrics.json").write_text(json.dumps(m))
     write_report(str(run))
     md = (run / "report" / "report.md").read_text()
-    assert "Intervals (percentile)" in md and "(percentile bootstrap, nominal 95 %" in summary_table(m)
+    assert "Intervals (percentile)" in md
+    assert "(percentile bootstrap, nominal 95 %" in summary_table(m)
     assert comparison_rows([{"name": "old", "config": {}, "metrics": m}])[0]["ci95_method"] == (
         "percentile"
     )
