@@ -240,6 +240,7 @@ def _pvalues(cpu_recipe, device_recipe, n=1000, cpu_seed=0, device_seed=0):
     return {k: ks_2samp(cpu[k], dev[k]).pvalue for k in cpu}
 
 
+@pytest.mark.slow  # default-suite time (docs/development.md)
 def test_cpu_and_device_recipes_sample_the_same_distributions():
     """1000 augmentations of one image by each back end: all fifteen statistics have the
     same distribution (two-sample Kolmogorov-Smirnov p > 1e-3)."""

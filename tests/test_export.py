@@ -86,6 +86,7 @@ def _fold_average(run, x):
     return np.mean([load_model(p).predict(x, verbose=0) for p in fold_models(run)], 0)
 
 
+@pytest.mark.slow  # default-suite time (docs/development.md)
 def test_the_preset_equals_the_average_of_the_fold_models(tiny_run, exported, images):
     from gapnet.classes import CHANNELS
     from gapnet.export.preset import load_preset

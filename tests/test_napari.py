@@ -153,6 +153,7 @@ def _planes(side=160):
     return {c: p[:side, :side].copy() for c, p in planes.items()}
 
 
+@pytest.mark.slow  # default-suite time (docs/development.md)
 def test_model_process_gives_what_the_step_gives_here_and_raises_its_errors():
     """The widget's child process (no TensorFlow needed for segmentation): the same label
     images as in this process, and an error in the child raised here with its message."""

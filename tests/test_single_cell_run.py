@@ -85,6 +85,7 @@ def test_map_table_gain_is_the_difference_of_the_two_maps():
     assert r["map"]["image/all"] < 1.0
 
 
+@pytest.mark.slow  # default-suite time (docs/development.md)
 def test_hpa2021_submission_from_a_run_decodes_to_its_masks_and_scores(
     tiny_run, tiny_data, tmp_path
 ):

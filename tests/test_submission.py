@@ -35,6 +35,7 @@ def test_root(tiny_data, tmp_path):
     return root, ids
 
 
+@pytest.mark.slow  # default-suite time (docs/development.md)
 def test_submission_averages_folds_in_sample_submission_order(tiny_run, test_root, tmp_path):
     from experiments.predict import main
     from gapnet.cv.submission import run_thresholds

@@ -18,6 +18,7 @@ def saved_backbone(tmp_path, factory, suffix=".weights.h5"):
     return src, path
 
 
+@pytest.mark.slow  # default-suite time (docs/development.md)
 def test_widen_copies_bgr_kernels_in_rgby_order_and_red_to_yellow(tmp_path):
     src, path = saved_backbone(tmp_path, keras.applications.ResNet50)
     model = models.build("resnet50", SHAPE4, 28, weights=path)  # yellow_init="copy_red"
