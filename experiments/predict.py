@@ -214,7 +214,13 @@ def own_images(args) -> int:
         from gapnet.export.zoo_predict import load_package, predict_package_images
 
         zoo = load_package(args.model)
-        names, probs, labels = predict_package_images(zoo, args.images, channels, args.empty)
+        try:
+            given = parse_channel_map(args.channel_map) if args.channel_map else None
+        except ValueError as e:
+            raise DataError(f"--channel-map: {e}") from None
+        names, probs, labels = predict_package_images(
+            zoo, args.images, channels, args.empty, given, log=lambda m: print(m, file=sys.stderr)
+        )
         write_image_predictions(out, names, probs, labels)
         print(f"{out}: {len(names)} images (zoo package, {zoo.weight_format} weights)")
         return 0

@@ -110,6 +110,22 @@ def test_predict_with_the_package_equals_predict_with_the_run(package, images, t
     pb = np.array([[float(r[str(k)]) for k in range(28)] for r in b])
     np.testing.assert_allclose(pb, pa, atol=1e-5)  # ONNX through bioimageio.core vs Keras
     assert [r["labels"] for r in a] == [r["labels"] for r in b]
+    # the user's own file names through --channel-map give the same predictions
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    mine = {"red": "MT", "green": "GFP", "blue": "DAPI", "yellow": "ER"}
+    for f in os.listdir(images):
+        stem, ext = os.path.splitext(f)
+        sample, colour = stem.rsplit("_", 1)
+        shutil.copy(os.path.join(images, f), renamed / f"{sample}_{mine[colour]}{ext}")
+    by_map = str(tmp_path / "map.csv")
+    cmap = ",".join(f"{n}={c}" for c, n in mine.items())
+    args = ["--model", path, "--images", str(renamed), "--channel-map", cmap, "--out", by_map]
+    assert _main("predict")(args) == 0
+    c = list(csv.DictReader(open(by_map)))
+    assert [r["Id"] for r in c] == [r["Id"] for r in a]
+    pc = np.array([[float(r[str(k)]) for k in range(28)] for r in c])
+    np.testing.assert_allclose(pc, pb, atol=1e-6)
 
 
 def test_predict_refuses_a_file_that_is_not_a_package(tmp_path, images, capsys):

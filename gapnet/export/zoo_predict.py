@@ -18,8 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapnet.classes import CHANNELS
-from gapnet.data.images import ImageError
-from gapnet.data.labels import DataError
 
 
 class PackageError(ValueError):
@@ -137,24 +135,33 @@ def _onnxruntime() -> bool:
     return True
 
 
-def predict_package_images(zoo: ZooModel, path: str, channels=None, empty: str = "top"):
+def predict_package_images(
+    zoo: ZooModel, path: str, channels=None, empty: str = "top", channel_map=None, log=None
+):
     """(names, probabilities (n, classes), label lists) of every image at `path`, read as
-    `gapnet.export.apply.predict_images` reads them.
+    `gapnet.export.apply.predict_images` reads them (image by image, a batch of images
+    held at a time), in the files a user's `channel_map` (file name -> role, as
+    `--channel-map`) gives the package's channels.
 
     Raises:
-        DataError: some files cannot be used; the message lists every one.
+        DataError: some files cannot be used, or the map lacks a channel the package
+            takes; the message lists every one.
     """
-    from gapnet.cv.submission import decide
-    from gapnet.data.microscope import find_images, read_image
+    from gapnet.data.microscope import input_channels
+    from gapnet.export.apply import predict_images
 
-    images, names, bad = [], [], []
-    for name, source in find_images(path, names=zoo.channel_set.names):
-        try:
-            images.append(read_image(source, zoo.size, channels, zoo.channel_set))
-            names.append(name)
-        except ImageError as e:
-            bad.append(str(e))
-    if bad:
-        raise DataError(f"{len(bad)} image(s) cannot be used:\n" + "\n".join(bad))
-    probs = zoo.probabilities(np.stack(images))
-    return names, probs, decide(probs, zoo.thresholds, empty)
+    cs = input_channels(zoo.channel_set, channel_map)
+    return predict_images(
+        _AsKerasModel(zoo), zoo.thresholds, path, channels, 16, empty, cs, log=log
+    )
+
+
+class _AsKerasModel:
+    """The two things `predict_images` asks of a model: `input_shape` and `predict`."""
+
+    def __init__(self, zoo: ZooModel):
+        self.zoo = zoo
+        self.input_shape = (None, zoo.size, zoo.size, len(zoo.channel_set))
+
+    def predict(self, x, batch_size=None, verbose=0):
+        return self.zoo.probabilities(x)
