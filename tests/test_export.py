@@ -131,6 +131,9 @@ def test_the_model_card_says_what_the_model_is_and_how_good(tiny_run, exported):
     assert f"**{m['macro_f1']:.3f}**" in card and "cross-fitted" in card
     assert "| 27 | Rods & rings |" in card and "CC BY-SA 3.0" in card
     assert os.path.isfile(os.path.join(exported, "config.json"))
+    # a preset is shared: it names its run folder, not this machine's path to it
+    meta = json.load(open(os.path.join(exported, "preset.json")))
+    assert meta["run"] == os.path.basename(tiny_run[0].rstrip(os.sep))
 
 
 def _write_user_images(tmp_path):

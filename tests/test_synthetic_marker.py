@@ -62,3 +62,13 @@ def test_the_report_and_card_read_the_run_not_the_data_folder(tiny_run, tmp_path
     assert "data: real data (" in open(os.path.join(run, "report", "report.md")).read()
     cfg = json.load(open(os.path.join(run, "config.json")))
     assert "(HPA format)" in model_card(cfg, metrics, [0.5] * 28, 3)
+
+
+def test_a_card_names_the_data_folder_not_its_path():
+    """A model card is shared: it names the data folder, not this machine's path to it."""
+    from gapnet.config import Config
+    from gapnet.export.card import model_card
+
+    cfg = Config(data="/home/someone/hpa/train_2018/").to_dict()
+    card = model_card(cfg, {"synthetic": False, "macro_f1": 0.5}, [0.5] * 28, 3)
+    assert "`train_2018` (HPA format)" in card and "/home/someone" not in card

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gapnet.classes import CHANNELS
 from gapnet.schemes import scheme_of_width
 
@@ -20,15 +22,17 @@ def model_card(cfg: dict, metrics: dict, thresholds: list, n_folds: int) -> str:
     # metrics.json's "synthetic" (the data folder's marker, at training time); runs
     # written before it: synthetic only without --data.
     synthetic = metrics.get("synthetic", not cfg.get("data"))
+    # the data folder's name, not this machine's path to it: a card is shared
+    folder = os.path.basename(str(cfg.get("data") or "").rstrip("/\\"))
     data = (
         (
-            f"`{cfg['data']}`, a synthetic HPA-like dataset written by gapnet's generator"
+            f"`{folder}`, a synthetic HPA-like dataset written by gapnet's generator"
             if cfg.get("data")
             else "the synthetic HPA-like atlas embedded in gapnet"
         )
         + " (**synthetic, not HPA**: its scores say nothing about HPA images)"
         if synthetic
-        else f"`{cfg['data']}` (HPA format)"
+        else f"`{folder}` (HPA format)"
     )
     ci = metrics.get("macro_f1_ci95") or [None, None]
     spread = metrics.get("fold_spread", {}).get("macro_f1", {})

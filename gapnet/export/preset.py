@@ -108,7 +108,7 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
             "threshold_rule": f"{cfg.get('threshold_strategy')}, tuned on all out-of-fold "
             "predictions of the run",
             "n_folds": n_folds,
-            "run": os.path.abspath(run),
+            "run": os.path.basename(os.path.abspath(run)),  # its name: a preset is shared
             "trained_on_synthetic": trained_on_synthetic(run),
         },
     )
