@@ -183,7 +183,8 @@ def main(argv=None) -> int:
         for r in rows
         if r["diameter"] != "not recorded"  # not `r not in unknown`: quadratic in n
         and (
-            r["diameter"] != mode
+            r["method"] not in (params.method, "not recorded")  # rows before the column
+            or r["diameter"] != mode
             or (mode == "given" and r["nucleus_diameter"] != round(params.nucleus_diameter, 1))
             or (int(r["height"]), int(r["width"])) != (args.size, args.size)
         )
@@ -191,8 +192,9 @@ def main(argv=None) -> int:
     if other:
         print(
             f"warning: {len(other)} samples were segmented by an earlier run with other "
-            f"settings and kept (e.g. {other[0]['height']} px, nucleus diameter "
-            f"{other[0]['nucleus_diameter']} {other[0]['diameter']}; segmentation.csv says "
+            f"settings and kept (e.g. {other[0]['height']} px, {other[0]['method']} method, "
+            f"nucleus diameter {other[0]['nucleus_diameter']} {other[0]['diameter']}; "
+            "segmentation.csv says "
             f"which); delete their masks in {args.out} to segment them again",
             file=sys.stderr,
         )

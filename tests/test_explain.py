@@ -241,6 +241,7 @@ def test_explain_segments_at_the_images_own_resolution(kaggle_root):
     full = segment_cells(read_sample(src.image_dir, sid, 512), SegmentParams(50.0))[0]
     assert seg == 512 and cells.shape == (512, 512) and row["nucleus_diameter"] == 50.0
     assert row["cells"] == cells.max() and row["diameter"] == "given"
+    assert row["method"] == "learned"  # segmentation.csv names the nucleus method
     np.testing.assert_array_equal(cells, full)
     assert cells.max() > 0
     # None: the diameter is estimated from the image, and the one used is returned

@@ -96,7 +96,7 @@ def test_segment_script_writes_masks_and_resumes(tmp_path, capsys):
         assert int(r["cells"]) == cells.max() and r["diameter"] == "estimated"
         border = np.concatenate([cells[0], cells[-1], cells[:, 0], cells[:, -1]])
         assert r["edge"].split() == [str(i) for i in sorted(set(border.tolist()) - {0})]
-        assert float(r["nucleus_diameter"]) > 0
+        assert float(r["nucleus_diameter"]) > 0 and r["method"] == "learned"
     first = os.path.getmtime(out / files[0])
     assert main([root, "--out", str(out), "--size", "96", "--workers", "1"]) == 0
     assert os.path.getmtime(out / files[0]) == first  # done samples are skipped
@@ -107,6 +107,10 @@ def test_segment_script_writes_masks_and_resumes(tmp_path, capsys):
     assert "3 samples were segmented by an earlier run with other settings" in (
         capsys.readouterr().err
     )
+    # so does a rerun with the other nucleus method, naming the kept masks' method
+    assert main(args + ["--method", "classical"]) == 0
+    err = capsys.readouterr().err
+    assert "3 samples were segmented by an earlier run" in err and "learned method" in err
     # masks left by a gapnet that kept no rows: reported from the masks
     shutil.rmtree(out / "rows")
     assert main(args) == 0

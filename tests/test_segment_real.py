@@ -89,6 +89,7 @@ def test_segment_images_writes_masks_of_each_image_s_own_size(own_files, tmp_pat
     with open(out / "segmentation.csv", newline="") as f:
         rows = {r["image"]: r for r in csv.DictReader(f)}
     assert rows["bbbc"]["diameter"] == "estimated" and float(rows["bbbc"]["nucleus_diameter"]) > 0
+    assert rows["bbbc"]["method"] == "learned"
     two = tmp_path / "masks2"
     args = ["--images", str(own_files / "two.tif"), "--channels", "blue,red", "--out", str(two)]
     assert main([*args, "--nucleus-diameter", "24"]) == 0

@@ -166,10 +166,11 @@ def sample_cells(masks, sid, src, nucleus_diameter: float | None):
     d = nucleus_diameter * native / 512 if nucleus_diameter else None
     blue = full[..., cs.index("blue")]
     body = [full[..., cs.index(c)] for c in ("red", "yellow") if c in cs.roles]
-    cells, nuclei, used = grow_cells(blue, body, SegmentParams(nucleus_diameter=d))
+    params = SegmentParams(nucleus_diameter=d)
+    cells, nuclei, used = grow_cells(blue, body, params)
     where = os.path.join(src.image_dir, f"{sid}_*")
     given = "given" if nucleus_diameter else "estimated"
-    row = segmentation_row(sid, where, cells, nuclei, round(float(used), 1), given)
+    row = segmentation_row(sid, where, cells, nuclei, round(float(used), 1), given, params.method)
     if row["warning"]:
         import sys
 

@@ -110,11 +110,11 @@ def field_cells(name, source, field, shape, masks, cs, nucleus_diameter, size):
         raise ImageError(where(name, source), "no nucleus (blue) channel to find cells with")
     d = nucleus_diameter * size / 512 if nucleus_diameter else None
     body = [field[..., cs.index(c)] for c in ("red", "yellow") if c in cs.roles]
-    cells, nuclei, used = grow_cells(
-        field[..., cs.index("blue")], body, SegmentParams(nucleus_diameter=d)
-    )
+    params = SegmentParams(nucleus_diameter=d)
+    cells, nuclei, used = grow_cells(field[..., cs.index("blue")], body, params)
     given = "given" if nucleus_diameter else "estimated"
-    row = segmentation_row(name, where(name, source), cells, nuclei, round(float(used), 1), given)
+    d_used = round(float(used), 1)
+    row = segmentation_row(name, where(name, source), cells, nuclei, d_used, given, params.method)
     if row["warning"]:
         import sys
 

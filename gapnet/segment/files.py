@@ -99,6 +99,7 @@ def segment_one(
         "width": shape[1],
         "nucleus_diameter": round(diameter, 1),
         "diameter": "given" if p.nucleus_diameter else "estimated",
+        "method": p.method,
         "nuclei": int(nuclei.max()),
         "cells": int(cells.max()) if body else "",
         "edge": " ".join(str(i) for i in edge_labels(cells if body else nuclei)),

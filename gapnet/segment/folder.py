@@ -17,6 +17,7 @@ SEGMENTATION_FIELDS = (
     "width",
     "nucleus_diameter",
     "diameter",
+    "method",
     "nuclei",
     "cells",
     "edge",
@@ -57,23 +58,26 @@ def _segment_one(job) -> dict:
     if os.path.isfile(cells_path) and os.path.isfile(nuclei_path):  # resumed: done before
         if os.path.isfile(row_path):
             with open(row_path) as f:
-                return json.load(f)
+                return {"method": "not recorded", **json.load(f)}  # rows before the column
         cells = read_mask(cells_path)  # segmented by a gapnet that kept no row
-        return segmentation_row(sample_id, where, cells, read_mask(nuclei_path), "", "not recorded")
+        nuclei = read_mask(nuclei_path)
+        return segmentation_row(sample_id, where, cells, nuclei, "", "not recorded", "not recorded")
     image = read_sample(image_dir, sample_id, size, ext)
     blue = image[..., CHANNELS.index("blue")]
     body = [image[..., CHANNELS.index(c)] for c in ("red", "yellow")]
     cells, nuclei, diameter = grow_cells(blue, body, params)
     given = "given" if params.nucleus_diameter else "estimated"
-    row = segmentation_row(sample_id, where, cells, nuclei, round(float(diameter), 1), given)
+    d = round(float(diameter), 1)
+    row = segmentation_row(sample_id, where, cells, nuclei, d, given, params.method)
     write_mask(nuclei_path, nuclei, where)
     atomic_write_json(row_path, row)
     write_mask(cells_path, cells, where)  # last: its presence marks the sample done
     return row
 
 
-def segmentation_row(sample_id, where, cells, nuclei, diameter, given) -> dict:
-    """One image's segmentation.csv row (SEGMENTATION_FIELDS) from its masks."""
+def segmentation_row(sample_id, where, cells, nuclei, diameter, given, method) -> dict:
+    """One image's segmentation.csv row (SEGMENTATION_FIELDS) from its masks; `method`:
+    the nucleus method that made them ("learned", "classical" or "not recorded")."""
     return {
         "image": sample_id,
         "file": where,
@@ -81,6 +85,7 @@ def segmentation_row(sample_id, where, cells, nuclei, diameter, given) -> dict:
         "width": cells.shape[1],
         "nucleus_diameter": diameter,
         "diameter": given,
+        "method": method,
         "nuclei": int(nuclei.max()),
         "cells": int(cells.max()),
         "edge": " ".join(str(i) for i in edge_labels(cells)),

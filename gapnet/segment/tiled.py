@@ -144,6 +144,7 @@ def segment_zarr(
         "width": w,
         "nucleus_diameter": round(p.nucleus_diameter, 1),
         "diameter": "given" if given else "estimated",
+        "method": p.method,
         "nuclei": n,
         "cells": n if has_body else "",
         "edge": " ".join(str(i) for i in sorted(set(edge))),
