@@ -122,6 +122,15 @@ def test_an_image_is_resampled_to_the_runs_pixel_size_and_it_is_noted(tmp_path):
     assert any(path in m and "resampled 64→16 px: 0.08 → 0.32 µm/px" in m for m in log), log
 
 
+def test_an_image_smaller_than_the_window_at_the_runs_scale_is_padded_and_noted(tmp_path):
+    from gapnet.export.apply import predict_images
+
+    path = write_field(tmp_path / "in", "field", 32, um=0.32)  # 8 px at 1.28 µm/px
+    log = []
+    predict_images(tiny_model(), np.full(28, 0.5), path, log=log.append, run_um=1.28)
+    assert any(path in m and "8x8 px" in m and "padded" in m for m in log), log
+
+
 def test_an_unknown_pixel_size_warns_naming_the_file_and_keeps_its_own_size(tmp_path):
     from gapnet.export.apply import predict_images
 

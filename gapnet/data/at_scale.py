@@ -10,8 +10,8 @@
 - The run's known and the image's unknown: a warning naming the file; the image is
   predicted at its own size, its pixels taken as the run's µm/px (never resized silently).
 
-Then the image is cut into the model's square windows (`pixel_size.tiles`: one, padded,
-when it is no larger; else overlapping windows covering it, whose probabilities the caller
+Then the image is cut into the model's square windows (`pixel_size.tiles`: one, padded (a note
+says so), when it is no larger; else overlapping windows covering it, whose probabilities the caller
 averages).
 
 `check_folder_scale`: the same rule for the whole fields of a Kaggle-layout folder that
@@ -108,6 +108,12 @@ def read_windows(
         image, _ = resample(image, (ps.y, ps.x), run_um, where(name, source))
         say(resample_note(where(name, source), before, image.shape, ps, run_um) + f" ({ps.source})")
     out = tiles(image, size)
+    if image.shape[0] < size or image.shape[1] < size:
+        say(
+            f"note: {where(name, source)}: {image.shape[1]}x{image.shape[0]} px at the run's "
+            f"scale, smaller than the model's {size}-px window: padded with black (the "
+            "model sees a smaller field than it was trained on)"
+        )
     if len(out) > 1:
         say(
             f"note: {where(name, source)}: {image.shape[1]}x{image.shape[0]} px at the run's "
