@@ -271,3 +271,22 @@ def test_a_600_dpi_tiff_is_not_a_microscope_pixel_size(tmp_path):
     path = str(tmp_path / "scan.tif")
     tifffile.imwrite(path, np.zeros((8, 8), np.uint8), resolution=(600, 600), resolutionunit=2)
     assert read_pixel_size(path) is None
+
+
+def test_a_resampling_too_large_is_refused_from_the_header_before_the_pixels_are_read(
+    tmp_path, monkeypatch
+):
+    """A field that resampling would blow up is refused from its TIFF header: its pixels
+    (gigabytes for a whole-slide scan) are never read."""
+    from gapnet.data import at_scale
+    from gapnet.data.pixel_size import PixelSizeError
+
+    path = write_field(tmp_path / "in", "field", 64, um=8.0)  # x25 at 0.32 µm/px
+
+    def never(*a, **k):
+        raise AssertionError("the pixels were read")
+
+    monkeypatch.setattr(at_scale, "read_image", never)
+    with pytest.raises(PixelSizeError, match=r"field\.tif: resampling 64x64 px from 8 to 0\.32"):
+        at_scale.read_windows("field", path, 16, 0.32)
+    assert at_scale.header_size(path) == (64, 64)

@@ -33,6 +33,7 @@ from gapnet.data.pixel_size import (
     read_pixel_size,
     resample,
     resample_note,
+    resampled_shape,
     tiles,
 )
 
@@ -59,6 +60,27 @@ def source_pixel_size(source) -> PixelSize | None:
         if ps is not None:
             return ps
     return None
+
+
+def header_size(source) -> tuple[int, int] | None:
+    """(H, W) of an entry of `find_images` from its file's header, without reading its
+    pixels (a TIFF's first series, a PNG / JPEG's first channel file); None where the
+    header does not say or the file is unreadable (reading it then names the problem)."""
+    try:
+        if isinstance(source, str) and source.lower().endswith((".tif", ".tiff")):
+            import tifffile
+
+            with tifffile.TiffFile(source) as tif:
+                series = tif.series[0]
+                dims = dict(zip(series.axes, series.shape, strict=True))
+            return (dims["Y"], dims["X"]) if "Y" in dims and "X" in dims else None
+        path = source if isinstance(source, str) else next(iter(source.values()))
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except Exception:  # unreadable or unusual: the full read reports it
+        return None
 
 
 def image_pixel_size(name: str, source, given: float | None, log=None) -> PixelSize | None:
@@ -95,6 +117,9 @@ def read_windows(
     if run_um is None:
         return read_image(source, size, channels, channel_set, notes)[None]
     ps = image_pixel_size(name, source, given_um, log)
+    hw = header_size(source)
+    if ps is not None and hw is not None:  # refused before the pixels are read
+        resampled_shape(hw, (ps.y, ps.x), run_um, where(name, source))
     image = read_image(source, None, channels, channel_set, notes)
     say = log or (lambda m: None)
     if ps is None:

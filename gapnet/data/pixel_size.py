@@ -184,6 +184,26 @@ def read_pixel_size(path: str) -> PixelSize | None:
         raise ImageError(path, f"not a readable TIFF ({e})") from None
 
 
+def resampled_shape(hw, from_um, to_um: float, where: str = "image") -> tuple[int, int]:
+    """(H, W) of an image of `hw` px at `from_um` µm/px (a number, or (y, x)) resampled to
+    `to_um`; callers check it from a file's header before reading its pixels.
+
+    Raises:
+        PixelSizeError: naming `where`, past MAX_FACTOR enlargement or MAX_OUT_PIXELS."""
+    fy, fx = (from_um, from_um) if np.isscalar(from_um) else from_um
+    sy, sx = fy / to_um, fx / to_um
+    h, w = hw
+    shape = (max(1, round(h * sy)), max(1, round(w * sx)))
+    if max(sy, sx) > MAX_FACTOR or shape[0] * shape[1] > MAX_OUT_PIXELS:
+        raise PixelSizeError(
+            where,
+            f"resampling {w}x{h} px from {fx:.4g} to {to_um:.4g} µm/px would give "
+            f"{shape[1]}x{shape[0]} px (x{sx:.3g}): check its pixel size (limits: x"
+            f"{MAX_FACTOR:g}, {MAX_OUT_PIXELS} px; a larger field: save it as OME-Zarr)",
+        )
+    return shape
+
+
 def resample(
     image: np.ndarray, from_um, to_um: float, where: str = "image"
 ) -> tuple[np.ndarray, float]:
@@ -199,15 +219,7 @@ def resample(
 
     fy, fx = (from_um, from_um) if np.isscalar(from_um) else from_um
     sy, sx = fy / to_um, fx / to_um
-    h, w = image.shape[:2]
-    shape = (max(1, round(h * sy)), max(1, round(w * sx))) + image.shape[2:]
-    if max(sy, sx) > MAX_FACTOR or shape[0] * shape[1] > MAX_OUT_PIXELS:
-        raise PixelSizeError(
-            where,
-            f"resampling {w}x{h} px from {fx:.4g} to {to_um:.4g} µm/px would give "
-            f"{shape[1]}x{shape[0]} px (x{sx:.3g}): check its pixel size (limits: x"
-            f"{MAX_FACTOR:g}, {MAX_OUT_PIXELS} px; a larger field: save it as OME-Zarr)",
-        )
+    shape = resampled_shape(image.shape[:2], from_um, to_um, where) + image.shape[2:]
     if shape == image.shape:
         return image, sx
     out = resize(
