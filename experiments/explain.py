@@ -100,6 +100,14 @@ def parse(argv=None):
         "(written to segmentation.csv)",
     )
     p.add_argument(
+        "--segment-method",
+        dest="segment_method",
+        choices=["learned", "classical"],
+        default="learned",
+        help="own segmentation: nuclei by gapnet's learned segmenter (default) or the "
+        "classical pipeline (docs/segmentation.md); named in segmentation.csv",
+    )
+    p.add_argument(
         "--maps",
         choices=["auto", "input_gradient", "integrated_gradients"],
         default="input_gradient",
@@ -190,6 +198,7 @@ def main(argv=None) -> int:
         args.images,
         args.channels,
         args.channel_map,
+        args.segment_method,
     )
     try:
         summary = explain(req)

@@ -208,7 +208,7 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     args = ["--run", str(run), "--data", str(kaggle_root), "--ids", "sample00"]
-    rc = cli.main(args + ["--nucleus-diameter", "estimate"])
+    rc = cli.main(args + ["--nucleus-diameter", "estimate", "--segment-method", "classical"])
     assert rc == 0
     said = capsys.readouterr()
     assert "run report not refreshed" in said.out
@@ -222,6 +222,7 @@ def test_explain_command_with_other_data_leaves_the_runs_data_alone(
     with open(run / "explain" / "segmentation.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert row["image"] == "sample00" and row["diameter"] == "estimated"
+    assert row["method"] == "classical" and "(classical nuclei)" in str(summary["method"]["cells"])
     assert float(row["nucleus_diameter"]) > 0 and (row["height"], row["width"]) == ("512", "512")
     with pytest.raises(SystemExit):
         cli.main(args + ["--nucleus-diameter", "-3"])
@@ -243,6 +244,11 @@ def test_explain_segments_at_the_images_own_resolution(kaggle_root):
     assert row["cells"] == cells.max() and row["diameter"] == "given"
     assert row["method"] == "learned"  # segmentation.csv names the nucleus method
     np.testing.assert_array_equal(cells, full)
+    classical = SegmentParams(50.0, method="classical")
+    cells, _, row = sample_cells(None, sid, src, 50.0, "classical")
+    ref = segment_cells(read_sample(src.image_dir, sid, 512), classical)[0]
+    np.testing.assert_array_equal(cells, ref)
+    assert row["method"] == "classical" and not np.array_equal(cells, full)
     assert cells.max() > 0
     # None: the diameter is estimated from the image, and the one used is returned
     est, _, row = sample_cells(None, sid, src, None)

@@ -140,7 +140,7 @@ def cells_header(n_classes: int = N_CLASSES) -> str:
 CELLS_HEADER = cells_header()  # the 2018 scheme's
 
 
-def sample_cells(masks, sid, src, nucleus_diameter: float | None):
+def sample_cells(masks, sid, src, nucleus_diameter: float | None, method: str = "learned"):
     """(cell label image at its own resolution, where it came from, its segmentation.csv
     row or None): the masks folder's mask as it is, or segmented here on the sample read at
     its file's resolution (nucleus diameter scaled from 512 px, or estimated when None).
@@ -166,7 +166,7 @@ def sample_cells(masks, sid, src, nucleus_diameter: float | None):
     d = nucleus_diameter * native / 512 if nucleus_diameter else None
     blue = full[..., cs.index("blue")]
     body = [full[..., cs.index(c)] for c in ("red", "yellow") if c in cs.roles]
-    params = SegmentParams(nucleus_diameter=d)
+    params = SegmentParams(nucleus_diameter=d, method=method)
     cells, nuclei, used = grow_cells(blue, body, params)
     where = os.path.join(src.image_dir, f"{sid}_*")
     given = "given" if nucleus_diameter else "estimated"

@@ -96,7 +96,7 @@ def _too_large(path, shape, size, run_um) -> None:
         )
 
 
-def field_cells(name, source, field, shape, masks, cs, nucleus_diameter, size):
+def field_cells(name, source, field, shape, masks, cs, nucleus_diameter, size, method="learned"):
     """(cell labels covering `field`, its segmentation.csv row or None): a given mask
     (resized to the image's part of the field, padding = background), else segmented."""
     if masks:
@@ -110,7 +110,7 @@ def field_cells(name, source, field, shape, masks, cs, nucleus_diameter, size):
         raise ImageError(where(name, source), "no nucleus (blue) channel to find cells with")
     d = nucleus_diameter * size / 512 if nucleus_diameter else None
     body = [field[..., cs.index(c)] for c in ("red", "yellow") if c in cs.roles]
-    params = SegmentParams(nucleus_diameter=d)
+    params = SegmentParams(nucleus_diameter=d, method=method)
     cells, nuclei, used = grow_cells(field[..., cs.index("blue")], body, params)
     given = "given" if nucleus_diameter else "estimated"
     d_used = round(float(used), 1)
@@ -151,7 +151,15 @@ def explain_images(req, explainers, thresholds, run_um, cs, out, trained=False, 
             p = np.mean([e.probabilities(x)[0] for e in explainers], 0)
             maps = np.mean([class_maps(e, x, every, req.tta, req.method)[0] for e in explainers], 0)
             cells, seg_row = field_cells(
-                name, source, field, shape, req.masks, cs, req.nucleus_diameter, size
+                name,
+                source,
+                field,
+                shape,
+                req.masks,
+                cs,
+                req.nucleus_diameter,
+                size,
+                req.segment_method,
             )
             if seg_row:
                 seg_rows.append(seg_row)
@@ -183,7 +191,8 @@ def explain_images(req, explainers, thresholds, run_um, cs, out, trained=False, 
     cells_how = (
         "masks from " + req.masks
         if req.masks
-        else f"gapnet segmentation of each field at the model's {size} px (nucleus diameter "
+        else f"gapnet segmentation ({req.segment_method} nuclei) of each field at the model's "
+        f"{size} px (nucleus diameter "
         + (f"{req.nucleus_diameter:g} px at 512" if req.nucleus_diameter else "estimated")
         + "; per image in segmentation.csv)"
     )

@@ -71,6 +71,8 @@ class ExplainRequest:
     images: str | None = None
     channels: list | None = None
     channel_map: dict | None = None
+    # own segmentation's nucleus method (`gapnet.segment.SegmentParams.method`)
+    segment_method: str = "learned"
 
 
 def called(probs, thr) -> np.ndarray:
@@ -193,7 +195,9 @@ def explain(req: ExplainRequest, log=print) -> dict:
             [class_maps(e, image[None], every, req.tta, req.method)[0] for e in models_], 0
         )
         classes, maps = shown, all_maps[shown]
-        cells, seg, seg_row = cellcalls.sample_cells(req.masks, sid, src, req.nucleus_diameter)
+        cells, seg, seg_row = cellcalls.sample_cells(
+            req.masks, sid, src, req.nucleus_diameter, req.segment_method
+        )
         seg_sizes.add(seg)
         if seg_row:
             seg_rows.append(seg_row)
@@ -227,7 +231,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         "rule": rule,
         "cells": "masks from " + req.masks
         if req.masks
-        else "gapnet segmentation at the images' own size "
+        else f"gapnet segmentation ({req.segment_method} nuclei) at the images' own size "
         f"({', '.join(f'{s} px' for s in sorted(seg_sizes)) or 'none'}; nucleus diameter "
         + (f"{req.nucleus_diameter:g} px at 512" if req.nucleus_diameter else "estimated per image")
         + "; per sample in segmentation.csv), cells scored at that size",
