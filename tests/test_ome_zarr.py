@@ -59,6 +59,22 @@ def test_three_levels_read_back_identical_at_level_0_with_their_pixel_sizes(tmp_
     assert bare.levels[0].um_per_px is None
     with pytest.raises(ImageError, match=r"bare.zarr: no physical pixel size"):
         bare.level_for_um(0.5)
+    # --pixel-size for axes without a unit: level 0 at it, the others at their ratios
+    given = bare.with_pixel_size(0.25)
+    assert [lv.um_per_px for lv in given.levels] == [(0.25, 0.25), (0.5, 0.5), (1.0, 1.0)]
+    assert given.level_for_um(0.5) == 1 and bare.levels[0].um_per_px is None
+
+
+def test_pixel_size_given_for_a_zarr_without_units_reads_it_window_by_window(tmp_path):
+    from gapnet.data.at_scale import window_batches
+
+    cyx = field(64, 64, 2, 3, np.uint8)
+    (bare,) = open_images(write_zarr(tmp_path / "bare.zarr", cyx, unit=None))
+    log = []
+    batches = list(window_batches("bare", bare, 16, 0.5, 0.25, None, GFP_DNA, None, log.append))
+    # 64 px at 0.25 µm/px is 32 px at the run's 0.5: four 16-px windows, not one field
+    assert sum(len(b) for b in batches) == 4, log
+    assert any("taken as --pixel-size 0.25" in m for m in log), log
 
 
 def test_ngff_04_on_zarr_v2_as_bioformats2raw_writes_it_reads_and_takes_labels(tmp_path):

@@ -211,7 +211,8 @@ def window_batches(
     """`read_windows` as batches of windows (arrays (k, size, size, C)). An OME-Zarr image
     with physical pixel sizes is read window by window from its level nearest `run_um`
     (`ome_zarr_sample.zarr_windows`), so a 20,000-px field is never held whole; one
-    without them is read as one field at the model's size, with the unknown-size warning."""
+    without them takes `given_um` (--pixel-size) for level 0, else is read as one field
+    at the model's size, with the unknown-size warning."""
     if not isinstance(source, ZarrImage) or run_um is None:
         windows = read_windows(
             name, source, size, run_um, given_um, channels, channel_set, notes, log
@@ -222,6 +223,9 @@ def window_batches(
     from gapnet.data.ome_zarr_sample import read_zarr, zarr_windows
 
     say = log or (lambda m: None)
+    if source.levels[0].um_per_px is None and given_um:
+        source = source.with_pixel_size(given_um)
+        say(f"note: {source.path}: its axes have no unit: level 0 taken as --pixel-size {given_um}")
     if source.levels[0].um_per_px is None:
         say(
             f"warning: {source.path}: pixel size unknown (its axes have no unit): predicted "

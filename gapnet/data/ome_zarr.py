@@ -111,10 +111,11 @@ class ZarrImage:
         units = {_axis_name(a): a.get("unit") for a in ms["axes"] if isinstance(a, dict)}
         factor = [_um_per_unit(units.get(k), path) for k in "yx"]
         top = _scale(ms.get("coordinateTransformations"), len(self.axes))
-        self.levels = []
+        self.levels, self._scales = [], []  # _scales: (y, x) in the axes' own units
         for d, arr in zip(datasets, self._arrays, strict=True):
             s = _scale(d.get("coordinateTransformations"), len(self.axes))
             um = [s[self.axes.index(k)] * top[self.axes.index(k)] for k in "yx"]
+            self._scales.append(tuple(um))
             known = all(f is not None for f in factor)
             self.levels.append(
                 Level(
@@ -132,6 +133,19 @@ class ZarrImage:
             )
         self.n_channels = n
         self.dtype = np.dtype(self._arrays[0].dtype)
+
+    def with_pixel_size(self, um: float) -> ZarrImage:
+        """This image with level 0 at `um` µm/px (`--pixel-size`, for axes without a unit),
+        the other levels at their scale transforms' ratios to level 0."""
+        import copy
+
+        out = copy.copy(self)
+        y0, x0 = self._scales[0]
+        out.levels = [
+            Level(lv.path, lv.shape, (um * sy / y0, um * sx / x0))
+            for lv, (sy, sx) in zip(self.levels, self._scales, strict=True)
+        ]
+        return out
 
     def _check_axes(self, axes) -> None:
         if set(self.axes) - set("tczyx") or "y" not in self.axes or "x" not in self.axes:

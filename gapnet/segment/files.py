@@ -231,6 +231,8 @@ def segment_images(
     rows = []
     for name, src in found:
         if isinstance(src, ZarrImage):
+            if src.levels[0].um_per_px is None and given_um:  # axes without a unit
+                src = src.with_pixel_size(given_um)
             zp = _zarr_params(src, p, target_um, log) if target_um else p
             rows.append(_zarr_row(src, out, zp, channels, channel_map, tile, overlap))
             continue
