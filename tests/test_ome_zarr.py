@@ -372,3 +372,24 @@ def test_axis_units_any_length_ngff_allows_and_an_unknown_one_named(tmp_path):
     assert a.levels[0].um_per_px == pytest.approx((0.2, 0.2))
     with pytest.raises(ImageError, match=r"f\.zarr: axis unit 'furlong'"):
         open_images(write_zarr(tmp_path / "f.zarr", field(16, 16), unit="furlong"))
+
+
+def test_a_bioformats2raw_layout_gives_one_image_per_series(tmp_path):
+    """bioformats2raw's output: a root with `bioformats2raw.layout` and the series as
+    groups 0/, 1/, ... (its OME/ metadata folder is not a series)."""
+    from ome_zarr.writer import write_image
+
+    root = zarr.open_group(str(tmp_path / "conv.zarr"), mode="w")
+    root.attrs["bioformats2raw.layout"] = 3
+    series = [field(32, 32, 2, s, np.uint8) for s in (1, 2)]
+    for i, cyx in enumerate(series):
+        write_image(cyx, root.create_group(str(i)), axes="cyx", scale_factors=[2])
+    root.create_group("OME").attrs["series"] = ["0", "1"]
+    images = open_images(str(tmp_path / "conv.zarr"))
+    assert [im.name for im in images] == ["conv/0", "conv/1"]
+    for im, cyx in zip(images, series, strict=True):
+        np.testing.assert_array_equal(im.region(0, 0, 32, 0, 32), cyx.transpose(1, 2, 0))
+    (tmp_path / "empty.zarr").mkdir()
+    zarr.open_group(str(tmp_path / "empty.zarr"), mode="w").attrs["bioformats2raw.layout"] = 3
+    with pytest.raises(ImageError, match=r"empty.zarr: a bioformats2raw layout with no series"):
+        open_images(str(tmp_path / "empty.zarr"))

@@ -290,3 +290,21 @@ def test_a_resampling_too_large_is_refused_from_the_header_before_the_pixels_are
     with pytest.raises(PixelSizeError, match=r"field\.tif: resampling 64x64 px from 8 to 0\.32"):
         at_scale.read_windows("field", path, 16, 0.32)
     assert at_scale.header_size(path) == (64, 64)
+
+
+@pytest.mark.parametrize(
+    ("unit", "um"), [("micron", 0.5), ("\\u00B5m", 0.5), ("nm", 0.0005), ("pixel", None)]
+)
+def test_an_imagej_tiff_gives_its_pixel_size_in_its_unit(tmp_path, unit, um):
+    """ImageJ stores pixels per `unit` in the resolution tags (Fiji's Set Scale: 2 px per
+    micron is 0.5 µm/px); "pixel" is no length."""
+    from gapnet.data.pixel_size import read_pixel_size
+
+    path = str(tmp_path / "ij.tif")
+    img = np.zeros((2, 8, 8), np.uint8)
+    tifffile.imwrite(path, img, imagej=True, resolution=(2, 2), metadata={"unit": unit})
+    ps = read_pixel_size(path)
+    if um is None:
+        assert ps is None
+    else:
+        assert ps.source == "ImageJ" and ps.x == pytest.approx(um) and ps.y == pytest.approx(um)
