@@ -106,14 +106,28 @@ def test_restart_skips_finished_folds(tiny_run, tiny_data):
     ],
 )
 def test_baselines_run_through_the_main_job(tiny_data, tmp_path, model, kwargs):
-    cfg = Config(data=tiny_data, model=model, model_kwargs=kwargs, folds=3, image_size=48)
-    m = run_kfold(cfg, str(tmp_path), log=lambda *a: None)
-    assert os.path.isfile(tmp_path / "fold_0" / "model.joblib")
-    ids, oof = read_predictions(str(tmp_path / "oof_predictions.csv"))
+    import shutil
+
+    from PIL import Image
+
+    data = str(tmp_path / "data")
+    shutil.copytree(tiny_data, data)
+    run = str(tmp_path / "run")
+    cfg = Config(data=data, model=model, model_kwargs=kwargs, folds=3, image_size=48)
+    m = run_kfold(cfg, run, log=lambda *a: None)
+    assert os.path.isfile(os.path.join(run, "fold_0", "model.joblib"))
+    ids, oof = read_predictions(os.path.join(run, "oof_predictions.csv"))
     assert oof.shape == (30, 28) and 0 <= m["macro_f1_at_0.5"] <= 1
     logs = []
-    run_kfold(cfg, str(tmp_path), log=logs.append)
+    run_kfold(cfg, run, log=logs.append)
     assert sum("already finished" in line for line in logs) == 3
+    # an image edited in place since: every fold saw it, so every fold is trained again
+    png = os.path.join(data, "train", f"{ids[0]}_green.png")
+    Image.fromarray(255 - np.asarray(Image.open(png))).save(png)
+    logs = []
+    run_kfold(cfg, run, log=logs.append)
+    assert sum("finished on other data" in line for line in logs) == 3, logs
+    assert not any("already finished" in line for line in logs)
 
 
 def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):

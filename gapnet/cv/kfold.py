@@ -117,8 +117,15 @@ def run_fold(cfg: Config, out: str, k: int, data: Prepared, folds, log=print) ->
     os.makedirs(path, exist_ok=True)
     with RunLock(os.path.join(path, ".lock")):
         if fold_done(path):
-            log(f"fold {k}: already finished, skipped")
-            return
+            trained_on = read_json(os.path.join(path, "done.json")).get("data")
+            if trained_on in (None, data.fingerprint):  # None: a fold from before the record
+                log(f"fold {k}: already finished, skipped")
+                return
+            log(
+                f"fold {k}: finished on other data (an image file or a label changed since, "
+                "by size, modification time or value): trained again"
+            )
+            os.remove(os.path.join(path, "done.json"))
         seed = cfg.seed + k  # the fold's seed: inner split, initialisation, data order
         train, select, scored = fold_indices(
             cfg, k, folds, data.targets, data.groups, path, data.ids, seed
@@ -141,6 +148,7 @@ def run_fold(cfg: Config, out: str, k: int, data: Prepared, folds, log=print) ->
             models.spec(cfg.model).fold_files,
             k,
             seconds=round(time.perf_counter() - start, 1),
+            data=data.fingerprint,
         )
         resume.clear(path)
 

@@ -32,6 +32,9 @@ class Prepared:
     groups: list
     reader: object
     classes: tuple | None = None  # the folder's own class names (classes.csv), else None
+    # changes when a sample's image files (size, modification time) or labels change: a
+    # finished fold trained on other data is trained again (`gapnet.cv.kfold.run_fold`)
+    fingerprint: str = ""
 
 
 def resolve_data(cfg: Config, log=print) -> tuple[str, bool]:
@@ -89,6 +92,19 @@ def prepare(cfg: Config, log=print) -> Prepared:
         from gapnet.schemes import scheme_of_width
 
         classes = scheme_of_width(table.targets.shape[1]).classes
+    import hashlib
+
+    from gapnet.data.cache import sample_prints
+
+    h = hashlib.sha256(sample_prints(src.image_dir, src.ext, table.ids, src.channels.names))
+    h.update(np.ascontiguousarray(table.targets, np.uint8).tobytes())
     return Prepared(
-        root, synthetic, list(table.ids), table.targets, list(table.groups), reader, classes
+        root,
+        synthetic,
+        list(table.ids),
+        table.targets,
+        list(table.groups),
+        reader,
+        classes,
+        h.hexdigest(),
     )
