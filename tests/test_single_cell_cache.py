@@ -315,3 +315,50 @@ def test_workers_below_one_is_a_usage_error_naming_the_flag(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--workers", "0"])
     assert e.value.code == 2 and "--workers 0: give 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~3 s: a child process killed mid-build (the fast test above interrupts)
+def test_a_sigkilled_build_resumes_to_the_bytes_of_an_uninterrupted_one(tmp_path):
+    """A real SIGKILL (no clean-up runs) in the middle of a build: the next build keeps
+    what was flushed, crops the rest, and the folder is byte for byte an uninterrupted
+    build's (a torn write past the index's last record is dropped)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gapnet.single_cell.cell_set import cell_set
+
+    ids = [f"f{i:02d}" for i in range(40)]
+    fields, masks = _fields(tmp_path, ids), _masks(tmp_path, ids)
+    out = str(tmp_path / "killed")
+    child = (
+        "import sys, time\n"
+        "from gapnet.single_cell import cell_build\n"
+        "from gapnet.single_cell.cell_set import cell_set\n"
+        "real = cell_build._one_field\n"
+        "def slow(*a):\n"
+        "    time.sleep(0.05)\n"
+        "    return real(*a)\n"
+        "cell_build._one_field, cell_build.FLUSH = slow, 2\n"
+        f"cell_set({fields!r}, {ids!r}, {out!r}, 16, {masks!r}, log=lambda *a: None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=os.getcwd())
+    crops = os.path.join(out, "crops.u8")
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isfile(crops) and os.path.getsize(crops) >= 10 * 3 * 16 * 16 * 4:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the build finished before it was killed"
+    logs = []
+    cs = cell_set(fields, ids, out, 16, masks, log=logs.append)
+    now = int(logs[-1].split(" segmented and cropped now")[0].rsplit("(", 1)[-1])
+    assert 0 < now < 40, logs[-1]  # the flushed fields were kept, the rest done now
+    whole = str(tmp_path / "whole")
+    cell_set(fields, ids, whole, 16, masks, log=lambda *a: None)
+    a, b = _folder_bytes(out), _folder_bytes(whole)
+    assert sorted(a) == sorted(b) and all(a[k] == b[k] for k in a)
+    assert cs.n_cells == 120
