@@ -234,7 +234,9 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     assert again["map"] == r["map"]
     assert sum("read back" in str(line) for line in logs) == 3
     assert any("0 segmented and cropped now" in str(line) for line in logs)
-    assert not any("training on" in str(line) or "maps:" in str(line) for line in logs)
+    redone = [line for line in map(str, logs) if "training on" in line or "maps: fold " in line]
+    assert not redone, redone
+    assert "maps: folds [0, 1, 2] kept from an earlier run" in " ".join(map(str, logs))
     # other settings on the same folder are refused
     from dataclasses import replace
 
@@ -245,8 +247,8 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     # the maps, one field per gradient call, equal the job's batched ones
     from gapnet.data.cache import open_reader
     from gapnet.data.source import open_source
+    from gapnet.single_cell.cell_maps import cached_map_scores, map_scores
     from gapnet.single_cell.cell_set import cell_set
-    from gapnet.single_cell.run import map_scores
 
     src = open_source(r["root"], scheme="hpa2021")
     ids = [i for i in src.labels.ids]
@@ -258,7 +260,20 @@ def test_the_single_cell_job_runs_resumes_and_reports(tmp_path):
     folds = np.array([int(fold_of[i]) for i in ids])
     reader = open_reader(src, ids, 64, "auto", log=lambda *a: None)
     one = map_scores(os.path.join(out, "image_run"), reader, ids, folds, oof, cs, batch=1)
-    np.testing.assert_allclose(one, np.load(os.path.join(out, "maps.npy")), rtol=1e-4, atol=1e-6)
+    logs = []  # the job's maps, kept fold by fold, are read back, not mapped again
+    kept = cached_map_scores(
+        os.path.join(out, "maps"),
+        os.path.join(out, "image_run"),
+        reader,
+        ids,
+        folds,
+        oof,
+        cs,
+        log=logs.append,
+    )
+    every = sorted(set(folds.tolist()))
+    assert logs == [f"maps: folds {every} kept from an earlier run (same cells and image models)"]
+    np.testing.assert_allclose(one, kept, rtol=1e-4, atol=1e-6)
     # the finished job predicts a 2021 submission with its own cells, read back intact
     from gapnet.single_cell.predict import FieldScorer, predict_submission
     from gapnet.single_cell.submission import read_submission
@@ -320,14 +335,14 @@ def test_changed_settings_are_refused_and_force_redoes_exactly_the_stale_stages(
     check_run_config(str(out), replace(cfg, workers=3))  # how many processes: no change
     assert all((out / s).exists() for s in STAGES)
     check_run_config(str(out), replace(cfg, edge_weight=0.5))  # scoring only: passes
-    assert not (out / "results.json").exists() and (out / "maps.npy").exists()
+    assert not (out / "results.json").exists() and (out / "maps").exists()
     fill()
     new_cell = replace(cfg, edge_weight=0.5, cell=replace(cfg.cell, epochs=3))
     with pytest.raises(RunError, match=r"cell\.epochs: 8 -> 3"):
         check_run_config(str(out), new_cell)
     check_run_config(str(out), new_cell, force=True)
     assert (out / "cells").exists() and not (out / "cell_model").exists()
-    assert (out / "image_run").exists() and not (out / "maps.npy").exists()
+    assert (out / "image_run").exists() and not (out / "maps").exists()
     fill()
     check_run_config(str(out), replace(new_cell, cell=replace(new_cell.cell, crop_size=32)), True)
     assert not (out / "cells").exists() and (out / "image_run").exists()

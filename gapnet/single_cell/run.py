@@ -7,7 +7,8 @@ and (when the data has true cells) their mAP@0.6 and per-cell macro-F1, into a r
                            cell in one file, index.jsonl (`gapnet.single_cell.cell_cache`)
     RUN/cell_model/        fold_<k>.keras, fold_<k>.npy (its out-of-fold cell scores) and
                            fold_<k>.json (the print of the cells it was made from)
-    RUN/maps.npy           map-based scores of every cell (explain's rule), maps.json
+    RUN/maps/              map-based scores of every cell (explain's rule), fold by fold
+                           (`gapnet.single_cell.cell_maps`)
     RUN/cells.csv          per cell: Id, cell, mask_label, edge, fold, image_x_cell's scores
     RUN/results.json       every figure (synthetic data: labelled so)
     RUN/report/            report.md and report.html (`gapnet.single_cell.report`)
@@ -81,30 +82,6 @@ class AtlasTruth:
         return cells, labels
 
 
-def map_scores(image_run, reader, ids, folds, image_p, cs, batch: int = 16) -> np.ndarray:
-    """(n_cells, C) explain's per-cell scores (gradient x input maps of each field's own
-    fold model; `cell_calls`' p_k * min(r_k, 1)), every class mapped; each field's mask
-    read from the cells' folder when its batch is mapped."""
-    from gapnet.cv.submission import fold_models
-    from gapnet.explain.cells import cell_calls
-    from gapnet.explain.maps import Explainer, class_maps
-    from gapnet.training.predict import load_model
-
-    explainers = [Explainer(load_model(p, compile=False)) for p in fold_models(image_run)]
-    every = list(range(image_p.shape[1]))
-    thr = np.full(len(every), 0.5)  # the scores do not threshold
-    out = np.zeros((cs.n_cells, len(every)), np.float32)
-    for k in sorted(set(np.asarray(folds).tolist())):
-        fields = np.flatnonzero(np.asarray(folds) == k)
-        for start in range(0, len(fields), batch):  # a batch of fields per gradient call
-            chunk = fields[start : start + batch]
-            x = np.stack([reader(int(n)) for n in chunk])
-            maps = class_maps(explainers[k], x, every, method="input_gradient")
-            for n, m in zip(chunk, maps, strict=True):
-                out[cs.rows(n)] = cell_calls(image_p[n], thr, m, every, cs.mask(n))[0]
-    return out
-
-
 def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = False) -> dict:
     """Runs (or resumes) the job into `out` and returns results.json's content. A folder
     started with other settings is refused (`check_run_config`) unless `force`, which
@@ -114,10 +91,11 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
     from gapnet.data.cache import open_reader
     from gapnet.data.prepare import resolve_data
     from gapnet.data.source import open_source
-    from gapnet.io import atomic_save_npy, atomic_write_text, read_json
+    from gapnet.io import atomic_write_text, read_json
     from gapnet.schemes import get_scheme
     from gapnet.single_cell import evaluate as ev
     from gapnet.single_cell.cell_build import cell_set
+    from gapnet.single_cell.cell_maps import cached_map_scores
     from gapnet.single_cell.cell_model import cross_fit
     from gapnet.single_cell.field_pass import score_fields
     from gapnet.single_cell.metric import CONVENTIONS, pooled_map
@@ -181,16 +159,9 @@ def run_single_cell(cfg: SingleCellConfig, out: str, log=print, force: bool = Fa
     map_p = None
     if cfg.maps:
         t = time.perf_counter()
-        path, stamp_path = os.path.join(out, "maps.npy"), os.path.join(out, "maps.json")
-        same = os.path.isfile(stamp_path) and read_json(stamp_path).get("stamp") == cs.print
-        if same and os.path.isfile(path) and np.load(path, mmap_mode="r").shape == cell_p.shape:
-            map_p = np.load(path)
-        else:
-            log("maps: gradient x input of each field's own fold model")
-            reader = open_reader(src, ids, img_cfg.image_size, "auto", log=lambda *a: None)
-            map_p = map_scores(run_dir, reader, ids, folds, image_p, cs)
-            atomic_save_npy(path, map_p)
-            atomic_write_text(stamp_path, json.dumps({"stamp": cs.print}))
+        reader = open_reader(src, ids, img_cfg.image_size, "auto", log=lambda *a: None)
+        maps_dir = os.path.join(out, "maps")
+        map_p = cached_map_scores(maps_dir, run_dir, reader, ids, folds, image_p, cs, log)
         seconds["maps"] = time.perf_counter() - t
 
     negative = None if sc.negative is None else (sc.negative, cfg.negative)

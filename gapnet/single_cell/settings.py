@@ -67,7 +67,7 @@ IMAGE_KEYS |= {"variability", "image_epochs", "image_size", "pixel_size"}
 CELL_KEYS = {"masks", "nucleus_diameter", "cell.crop_size"}
 SCORING_KEYS = {"edge_weight", "negative", "maps"}
 RUNTIME_KEYS = {"workers"}  # how, not what: never compared
-STAGES = ("image_run", "cells", "cell_model", "maps.npy", "results.json", "cells.csv", "report")
+STAGES = ("image_run", "cells", "cell_model", "maps", "results.json", "cells.csv", "report")
 
 
 def stages_to_redo(changed: set) -> list[str]:
