@@ -139,6 +139,19 @@ def test_modules_are_short():
     assert sorted(lengths.values())[len(lengths) // 2] <= 150
 
 
+def test_scripts_benchmarks_and_tests_are_short_too():
+    """The 400-line cap holds outside the package as well (docs/architecture.md)."""
+    repo = os.path.dirname(ROOT)
+    long = []
+    for top in ("experiments", "data_prep", "benchmarks", "tests"):
+        for folder, _, files in os.walk(os.path.join(repo, top)):
+            for f in files:
+                path = os.path.join(folder, f)
+                if f.endswith(".py") and sum(1 for _ in open(path)) > 400:
+                    long.append(os.path.relpath(path, repo))
+    assert not long, long
+
+
 def test_imports_inside_if_and_try_blocks_count_as_module_level(tmp_path):
     path = tmp_path / "m.py"
     path.write_text(
