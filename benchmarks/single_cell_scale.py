@@ -87,30 +87,19 @@ def make_folder(base: str, root: str, n: int) -> None:
 # ---- the stages, each in its own process -------------------------------------------
 
 
+def _cells(a, log=lambda *x: 0, workers: int | None = 1):
+    """The cells of the folder's fields (`cell_build.cell_set`: built, or read back)."""
+    from gapnet.single_cell.cell_build import cell_set
+
+    ids = _ids(a.root)
+    train = os.path.join(a.root, "train")
+    return ids, cell_set(train, ids, a.out, a.crop, a.masks, log=log, workers=workers)
+
+
 def stage_cells(a) -> dict:
-    from gapnet.single_cell.cell_build import cell_set
-
-    ids = _ids(a.root)
-    logs = []
-    t0 = time.perf_counter()
-    cs = cell_set(
-        os.path.join(a.root, "train"),
-        ids,
-        a.out,
-        a.crop,
-        a.masks,
-        log=logs.append,
-        workers=a.workers,
-    )
+    logs, t0 = [], time.perf_counter()
+    _, cs = _cells(a, log=logs.append, workers=a.workers)
     return {"seconds_in_call": time.perf_counter() - t0, "cells": cs.n_cells, "log": logs[-1]}
-
-
-def _cells(a):
-    from gapnet.single_cell.cell_build import cell_set
-
-    ids = _ids(a.root)
-    cs = cell_set(os.path.join(a.root, "train"), ids, a.out, a.crop, a.masks, log=lambda *x: 0)
-    return ids, cs
 
 
 def stage_epoch(a) -> dict:

@@ -1,6 +1,11 @@
+import json
+import os
+
 import pytest
 
 from gapnet.config import Config
+
+LEGACY = os.path.join(os.path.dirname(__file__), "data", "legacy")
 
 
 def test_overrides_are_type_checked():
@@ -73,3 +78,20 @@ def test_synthetic_recipe_warms_up_over_a_quarter_of_its_epochs():
     # Nothing chooses an epoch: the cosine schedule ends at 0 and the last epoch predicts;
     # seed 002's recipe (early stopping) chooses on the inner selection set.
     assert resolve().selection == "last" and resolve("--data", "ROOT").selection == "inner"
+
+
+@pytest.mark.parametrize("name", ["config_v0.1.json", "config_v0.3.json"])
+def test_an_older_run_folders_config_json_and_each_of_its_keys_as_set_still_work(name, tmp_path):
+    """config.json files written by gapnet 0.1 and by the last commit before issue #35
+    (tests/data/legacy/README.md): read with every value unchanged, their keys accepted by
+    `--set key=value` with the same values, and a run folder started with one continues."""
+    from gapnet.cv.runlock import check_config
+
+    path = os.path.join(LEGACY, name)
+    old = json.load(open(path))
+    cfg = Config.from_file(path)
+    assert {k: v for k, v in cfg.to_dict().items() if k in old} == old
+    # every key as `--set key=value` (together: some rules tie keys, e.g. selection=last)
+    assert Config().with_overrides([f"{k}={json.dumps(v)}" for k, v in old.items()]) == cfg
+    (tmp_path / "config.json").write_text(open(path).read())
+    check_config(str(tmp_path), cfg, force=False, log=lambda *a: None)  # no "another config"

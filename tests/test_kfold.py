@@ -8,7 +8,6 @@ from gapnet import models
 from gapnet.config import Config
 from gapnet.cv.kfold import run_kfold
 from gapnet.cv.runfolder import read_predictions
-from gapnet.io import read_json
 from tests.conftest import TINY
 
 
@@ -191,60 +190,6 @@ def test_every_network_runs_through_the_main_job(tmp_path_factory, model):
         log=lambda *a: None,
     )
     assert os.path.isfile(out / "fold_1" / "model.keras") and len(m["per_fold"]) == 2
-
-
-@pytest.mark.slow  # ~10 s: fine-tunes every fold of the shared run
-def test_finetune_head_moves_only_the_head(tiny_run, tmp_path, capsys):
-    import shutil
-
-    import keras
-
-    from gapnet.cv.finetune import finetune_run
-
-    out, _ = tiny_run
-    run = tmp_path / "run"
-    shutil.copytree(out, run)
-    m = finetune_run(str(run), loss="soft_f1", epochs=1, lr=1e-2, log=lambda *a: None)
-    before = keras.saving.load_model(run / "fold_0" / "model.keras")
-    after = keras.saving.load_model(run / "finetune_soft_f1" / "fold_0" / "model.keras")
-    for name in ("block1_1_conv", "block2_4_bn", "block3_3_conv"):
-        for a, b in zip(
-            before.get_layer(name).get_weights(), after.get_layer(name).get_weights(), strict=True
-        ):
-            np.testing.assert_array_equal(a, b)  # convolution chain (and BN statistics) frozen
-    assert not np.allclose(
-        before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0]
-    )
-    for f in ("oof_predictions.csv", "thresholds.json", "metrics.json"):
-        assert (run / "finetune_soft_f1" / f).is_file()
-    assert 0 <= m["macro_f1"] <= 1
-    # The script: finished folds are skipped; the before/after table is written.
-    import runpy
-
-    main = runpy.run_path("experiments/finetune_head.py", run_name="finetune")["main"]
-    assert main(["--run", str(run), "--loss", "soft_f1", "--epochs", "1", "--lr", "1e-2"]) == 0
-    table = (run / "finetune_soft_f1" / "before_after.md").read_text()
-    assert f"| after | {m['macro_f1']:.3f} |" in table
-    # It says where it wrote, and compare.py takes that folder beside the run's own.
-    tuned = str(run / "finetune_soft_f1")
-    assert f"fine-tuned run folder: {tuned}" in capsys.readouterr().out
-    compare = runpy.run_path("experiments/compare.py", run_name="compare")["main"]
-    assert compare([str(run), tuned, "--out", str(tmp_path / "cmp")]) == 0
-    rows = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["run", "run/finetune_soft_f1"]
-    # The fine-tuning chose no epoch (the last kept): not labelled as chosen on the inner set.
-    assert read_json(run / "finetune_soft_f1" / "config.json")["selection"] == "last"
-    said = (tmp_path / "cmp" / "comparison.md").read_text()
-    assert "head fine-tuned for 1 epoch(s), the last kept, from the run's fold models" in said
-
-
-def test_a_fine_tuned_run_keeps_a_peeking_base_run_optimistic_label():
-    from gapnet.cv.finetune import finetuned_selection
-
-    for base, want in (("inner", "last"), ("last", "last"), ("peek", "peek")):
-        selection, label = finetuned_selection(Config(selection=base), 3)
-        assert selection == want and label.startswith("head fine-tuned for 3 epoch(s)")
-    assert "(epoch chosen on the scored fold (optimistic))" in label
 
 
 def test_progress_bars_only_on_a_terminal(monkeypatch):

@@ -154,3 +154,38 @@ def test_bn_momentum_sets_every_batchnorm_and_moves_the_statistics():
         model.train_on_batch(white, np.zeros((2, 28), "float32"))
         moving_mean = model.get_layer("block1_1_bn").moving_mean.numpy()
         np.testing.assert_allclose(moving_mean, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", BIG)
+def test_the_big_backbones_build_from_scratch_with_28_sigmoid_outputs(name):
+    """Fast form of the slow tests that build them (head groups, two channels, transfer):
+    each registered backbone builds at 4 channels, 8-bit input scaled on the model."""
+    size = 71 if name == "xception" else 32  # Xception's smallest input
+    model = models.build(name, (size, size, 4), 28)
+    assert model.input_shape == (None, size, size, 4) and model.output_shape == (None, 28)
+    assert model.layers[1].name == "to_float"
+    assert model.layers[-1].get_config()["activation"] == "sigmoid"
+
+
+def test_logreg_fits_saves_and_predicts_probabilities(tmp_path):
+    """Fast form of the slow main-job run of `logreg`: seed 000's baseline through
+    `fit_predict` (pixels at 64 px, C given), its model.joblib reloads to the same output."""
+    import joblib
+
+    from gapnet.models.baselines import _probs, features, fit_predict
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 64, 64, 4), dtype=np.uint8)
+    targets = np.zeros((24, 3), np.float32)
+    targets[np.arange(24), np.arange(24) % 3] = 1
+    images[targets[:, 0] == 1, ..., 1] //= 4  # class 0: a dim green channel
+    with joblib.parallel_backend("threading"):  # no worker processes to start
+        probs = fit_predict(
+            "logreg", images.__getitem__, targets, np.arange(18), np.arange(18, 24),
+            str(tmp_path), seed=0, C=0.01,
+        )  # fmt: skip
+    assert probs.shape == (6, 3) and ((probs >= 0) & (probs <= 1)).all()
+    model = joblib.load(tmp_path / "model.joblib")
+    again = _probs(model, features(images.__getitem__, np.arange(18, 24)))
+    np.testing.assert_allclose(again, probs, rtol=1e-6)
+    np.testing.assert_array_equal(probs[:, 0] > 0.5, targets[18:, 0] == 1)
