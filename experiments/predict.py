@@ -119,6 +119,13 @@ def parse(argv=None):
     )
     p.add_argument("--cells", help="--format hpa2021: folder of cell masks (default: segment)")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="--format hpa2021: processes that read and segment fields while this one "
+        "scores them (default: the cores available; the same CSV for any number)",
+    )
+    p.add_argument(
         "--skip-bad",
         dest="skip_bad",
         action="store_true",
@@ -139,6 +146,8 @@ def parse(argv=None):
         p.error("--data (a Kaggle test set) needs --run")
     if args.format == "hpa2021" and not args.run:
         p.error("--format hpa2021 needs --run")
+    if args.workers is not None and (args.format != "hpa2021" or args.workers < 1):
+        p.error("--workers goes with --format hpa2021 and is 1 or more")
     if args.cells and args.format != "hpa2021":
         p.error("--cells goes with --format hpa2021")
     if args.skip_bad and (not args.data or args.format != "hpa2018"):
@@ -280,8 +289,17 @@ def single_cell(args) -> int:
         image_dir, ext = args.images, "png"
         ids = field_ids(image_dir, ext)
     out = args.out or "submission.csv"
+    from gapnet.workers import available_cores
+
     rows = predict_submission(
-        args.run, image_dir, ids, out, args.cells, ext, log=lambda *a: print(*a, file=sys.stderr)
+        args.run,
+        image_dir,
+        ids,
+        out,
+        args.cells,
+        ext,
+        log=lambda *a: print(*a, file=sys.stderr),
+        workers=args.workers or available_cores(),
     )
     n = sum(r[3] for r in rows)
     print(f"{out}: {len(rows)} fields, {n} (cell, label) predictions")

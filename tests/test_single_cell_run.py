@@ -181,7 +181,7 @@ def test_a_submission_rerun_predicts_a_field_whose_mask_changed_again(
     out = str(tmp_path / "sub.csv")
     main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
     args = ["--run", tiny_run[0], "--images", str(fields), "--cells", str(masks)]
-    args += ["--format", "hpa2021", "--out", out]
+    args += ["--format", "hpa2021", "--out", out, "--workers", "1"]
     assert main(args) == 0
     m2 = m.copy()
     m2[m2 == 3] = 0

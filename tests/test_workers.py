@@ -66,3 +66,34 @@ def test_workers_end_within_seconds_of_a_sigkilled_parent(tmp_path):
 def test_without_the_watch_they_would_be_left_behind(tmp_path):
     """The failure the watch prevents (so the test above can fail)."""
     assert _workers_after_killing_the_parent(tmp_path, "plain", 2.0) != []
+
+
+@pytest.mark.slow  # two spawned workers (~5 s)
+def test_a_2021_submission_in_worker_processes_is_the_one_process_csv(
+    tiny_run, tiny_data, tmp_path
+):
+    """Five fields read and segmented (their masks read) in two spawned workers while the
+    parent scores them: the CSV and every part are byte for byte the one-process ones."""
+    import numpy as np
+
+    from gapnet.segment import write_mask
+    from gapnet.single_cell.predict import predict_submission
+
+    images = os.path.join(tiny_data, "train")
+    ids = sorted(f[: -len("_green.png")] for f in os.listdir(images) if f.endswith("_green.png"))
+    ids = ids[:5]
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for n, sid in enumerate(ids):
+        m = np.zeros((48, 48), np.int32)
+        m[1:20, 1:20], m[25:47, 5 + n : 30], m[5:15, 30:46] = 1, 2, 3
+        write_mask(str(masks / f"{sid}_cells.png"), m)
+    got = {}
+    for w in (1, 2):
+        out = str(tmp_path / f"sub{w}.csv")
+        predict_submission(tiny_run[0], images, ids, out, str(masks), log=lambda *a: 0, workers=w)
+        parts = sorted(os.listdir(out + ".parts"))
+        got[w] = [open(out, "rb").read()] + [
+            open(os.path.join(out + ".parts", p), "rb").read() for p in parts
+        ]
+    assert got[1] == got[2] and len(got[1]) == 1 + 5 + 1  # CSV, five parts, the manifest

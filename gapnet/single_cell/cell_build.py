@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 
 import numpy as np
 
@@ -32,19 +31,12 @@ from gapnet.single_cell.cell_cache import (
     file_key,
     read_index,
 )
+from gapnet.workers import available_cores  # noqa: F401 (imported from here too)
 
 DEFAULT_CELLS = 60  # cells per field assumed by the free-space check before any is done
 MASK_RATIO = 0.05  # PNG bytes / raw 16-bit bytes of a cell mask (as gapnet.segment.masks)
 FLUSH = 16  # fields between two flushes of the crops and the index
 IN_FLIGHT = 2  # fields in flight per worker
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity), else the CPU count."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _settings(crop: int, diameter, masks) -> str:
@@ -140,42 +132,11 @@ def cell_set(
 def _done_in_order(job: tuple, todo: list, workers: int):
     """Each field of `todo`'s (record, crop bytes) in `todo`'s order: in this process
     (workers 1), or from `workers` spawned processes with at most IN_FLIGHT x workers
-    fields submitted and not yet handed on."""
-    if workers <= 1:
-        for sid in todo:
-            yield _one_field(*job[:1], sid, *job[1:])
-        return
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    fields submitted and not yet handed on (`gapnet.workers.in_order`)."""
+    from gapnet.workers import in_order
 
-    pool = ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_worker, initargs=(os.getpid(),)
-    )
-    try:
-        left, flight = iter(todo), deque()
-        for sid in left:
-            flight.append(pool.submit(_one_field, job[0], sid, *job[1:]))
-            if len(flight) >= IN_FLIGHT * workers:
-                break
-        while flight:
-            done = flight.popleft().result()
-            sid = next(left, None)
-            if sid is not None:
-                flight.append(pool.submit(_one_field, job[0], sid, *job[1:]))
-            yield done
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker(parent: int) -> None:
-    """One thread per worker process (the processes are the parallelism), ending with the
-    job (`gapnet.workers`)."""
-    import cv2
-
-    from gapnet.workers import exit_with_parent
-
-    cv2.setNumThreads(1)
-    exit_with_parent(parent)
+    jobs = ((job[0], sid, *job[1:]) for sid in todo)
+    yield from in_order(_one_field, jobs, workers, IN_FLIGHT)
 
 
 def _write_crops(fd: int, data: bytes, offset: int, folder: str) -> None:

@@ -200,41 +200,72 @@ def _write_csv(out: str, parts: str, ids) -> None:
                 f.write(f"{sid},{p.readline().rstrip(chr(10))}\n")
 
 
+def _field_and_cells(image_dir: str, sid: str, ext, masks, diameter):
+    """(field at its own size, its cells, each cell's mask encoded) of one field: read,
+    segmented (or its mask read) and its masks encoded in a worker process while the
+    parent scores the fields before it."""
+    from gapnet.data.images import read_sample
+    from gapnet.single_cell.cell_set import field_cells, native_size
+    from gapnet.single_cell.submission import cell_masks_encoded
+
+    size = native_size(image_dir, sid, ext)
+    field = read_sample(image_dir, sid, size, ext)
+    cells = field_cells(field, masks, sid, diameter)[0]
+    return field, cells, cell_masks_encoded(cells)
+
+
 def predict_submission(
-    run: str, image_dir: str, ids, out: str, masks: str | None = None, ext="png", log=print
+    run: str,
+    image_dir: str,
+    ids,
+    out: str,
+    masks: str | None = None,
+    ext="png",
+    log=print,
+    workers: int = 1,
 ) -> list[tuple]:
     """Writes the submission CSV `out` for fields `ids` of `image_dir` and returns per
     field (ID, width, height, number of label-confidence-mask triples). Cells: `masks` (a
     folder) or gapnet's own segmentation (the run's nucleus diameter; by default estimated
-    from each field). Fields are read, scored and kept one at a time."""
+    from each field). Fields are scored and kept one at a time, in order; with `workers`
+    > 1 they are read and segmented in that many spawned processes, at most 2 x workers
+    fields ahead of the scoring (`gapnet.workers.in_order`), their cells' masks encoded
+    there too (the slow part at 2048 px): the same CSV, sooner."""
     import json
 
-    from gapnet.data.images import read_sample
     from gapnet.io import atomic_write_text
     from gapnet.single_cell.cell_cache import content_print, field_files, file_key
-    from gapnet.single_cell.cell_set import field_cells, native_size
     from gapnet.single_cell.submission import prediction_string
+    from gapnet.workers import in_order
 
     scorer = FieldScorer(run)
     diameter = scorer.sc.nucleus_diameter if scorer.sc else None
     parts = out + ".parts"
     _check_parts(parts, run, masks, diameter, image_dir)
     settings = json.dumps({"nucleus_diameter_at_512": None if masks else diameter})
-    rows = []
-    for n, sid in enumerate(ids):
-        part = os.path.join(parts, f"{sid}.txt")
+    done, todo = {}, []
+    for sid in ids:
         files = field_files(image_dir, masks, sid, ext)
-        kept = _kept_part(part, files, settings)
+        kept = _kept_part(os.path.join(parts, f"{sid}.txt"), files, settings)
         if kept is not None:
-            rows.append((sid, kept[0], kept[1], len(kept[2].split()) // 3))
-            continue
-        made = {"keys": [file_key(p) for p in files], "print": content_print(files, settings)}
-        size = native_size(image_dir, sid, ext)
-        field = read_sample(image_dir, sid, size, ext)
-        cells, _ = field_cells(field, masks, sid, diameter)
-        text = prediction_string(cells, scorer.score(field, cells)) if cells.max() else ""
+            done[sid] = (sid, kept[0], kept[1], len(kept[2].split()) // 3)
+        else:
+            made = {"keys": [file_key(p) for p in files], "print": content_print(files, settings)}
+            todo.append((sid, made))
+    if done:
+        log(f"{len(done)} fields kept from an earlier call (same image and mask bytes)")
+    jobs = ((image_dir, sid, ext, masks, diameter) for sid, _ in todo)
+    workers = max(1, min(workers, len(todo)))
+    for n, ((sid, made), (field, cells, encoded)) in enumerate(
+        zip(todo, in_order(_field_and_cells, jobs, workers), strict=True)
+    ):
+        size = field.shape[0]
+        scores = scorer.score(field, cells) if cells.max() else None
+        text = prediction_string(cells, scores, encoded=encoded) if cells.max() else ""
+        part = os.path.join(parts, f"{sid}.txt")
         atomic_write_text(part, f"{json.dumps(made)}\n{size},{size},{text}\n")
-        rows.append((sid, size, size, len(text.split()) // 3))
-        log(f"{n + 1}/{len(ids)} {sid}: {int(cells.max())} cells")
+        done[sid] = (sid, size, size, len(text.split()) // 3)
+        log(f"{n + 1}/{len(todo)} {sid}: {int(cells.max())} cells")
+    rows = [done[sid] for sid in ids]
     _write_csv(out, parts, ids)
     return rows

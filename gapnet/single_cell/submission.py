@@ -43,10 +43,19 @@ def decode_mask(text: str, height: int, width: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def prediction_string(cells: np.ndarray, scores: np.ndarray, min_score: float = 0.0) -> str:
+def cell_masks_encoded(cells: np.ndarray) -> dict[int, str]:
+    """{cell: its mask's encoding (`encode_mask`)} of every cell of a label image: the
+    slow part of a 2048-px field's PredictionString, done where the field is segmented."""
+    return {int(c): encode_mask(cells == c) for c in np.unique(cells) if c != 0}
+
+
+def prediction_string(
+    cells: np.ndarray, scores: np.ndarray, min_score: float = 0.0, encoded=None
+) -> str:
     """One image's PredictionString from its cell label image (H, W) and (n, C) scores
     (row i for cell i + 1; NaN or below `min_score`: not submitted). Each cell's mask is
-    encoded once and repeated for each of its labels."""
+    encoded once (or taken from `encoded`, `cell_masks_encoded(cells)`) and repeated for
+    each of its labels."""
     parts = []
     scores = np.asarray(scores, np.float64)
     for cell in np.unique(cells):
@@ -56,7 +65,7 @@ def prediction_string(cells: np.ndarray, scores: np.ndarray, min_score: float = 
         keep = np.flatnonzero(np.isfinite(row) & (row >= min_score))
         if not len(keep):
             continue
-        rle = encode_mask(cells == cell)
+        rle = encoded[int(cell)] if encoded is not None else encode_mask(cells == cell)
         parts += [f"{int(c)} {row[c]:.6g} {rle}" for c in keep]
     return " ".join(parts)
 
