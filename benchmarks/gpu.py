@@ -40,6 +40,7 @@ def load() -> None:
         trainer, \
         models, \
         cache, \
+        cache_reader, \
         AugmentRecipe, \
         make_dataset, \
         open_source, \
@@ -51,7 +52,7 @@ def load() -> None:
 
     from benchmarks.common import measure, trainer
     from gapnet import models
-    from gapnet.data import cache
+    from gapnet.data import cache, cache_reader
     from gapnet.data.augment import AugmentRecipe
     from gapnet.data.pipeline import make_dataset
     from gapnet.data.source import open_source
@@ -171,7 +172,7 @@ def main(argv=None):
         )
         cache.build(root, args.size, progress=False, log=lambda *a: None)
         src = open_source(root)
-        reader = cache.CacheReader(cache.cache_dir(root, "train", args.size), src.labels.ids)
+        reader = cache_reader.CacheReader(cache.cache_dir(root, "train", args.size), src.labels.ids)
         stream = make_dataset(
             reader, src.labels.targets, args.batch, training=True, seed=0, epochs=(0, 10**6)
         )

@@ -123,12 +123,12 @@ def main(argv=None):
     rows["png"] = timed(training(reader))
     rows["png_cpu_aug"] = timed(training(reader, cpu_aug))
 
-    from gapnet.data import cache
+    from gapnet.data import cache, cache_reader
 
     t = time.perf_counter()
     folder = cache.build(root, size, progress=False, log=lambda *a: None)
     build_rate = n / (time.perf_counter() - t)
-    cached = cache.CacheReader(folder, ids)
+    cached = cache_reader.CacheReader(folder, ids)
     rows["cache"] = timed(training(cached))
     rows["cache_cpu_aug"] = timed(training(cached, cpu_aug))
 

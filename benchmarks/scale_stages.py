@@ -43,10 +43,10 @@ def folds(args) -> dict:
 
 
 def _cached(root):
-    from gapnet.data import cache
+    from gapnet.data import cache, cache_reader
 
     src = open_source(root)
-    reader = cache.CacheReader(cache.cache_dir(root, "train", 512), src.labels.ids)
+    reader = cache_reader.CacheReader(cache.cache_dir(root, "train", 512), src.labels.ids)
     return reader, src.labels.targets
 
 

@@ -40,6 +40,7 @@ def load() -> None:
         trainer, \
         models, \
         cache, \
+        cache_reader, \
         AugmentRecipe, \
         CpuAugmenter, \
         PngReader, \
@@ -53,7 +54,7 @@ def load() -> None:
 
     from benchmarks.common import measure, trainer
     from gapnet import models
-    from gapnet.data import cache
+    from gapnet.data import cache, cache_reader
     from gapnet.data.augment import AugmentRecipe, CpuAugmenter
     from gapnet.data.pipeline import PngReader, make_dataset
     from gapnet.data.source import open_source
@@ -101,7 +102,7 @@ def main(argv=None):
             src = open_source(roots[size])
             ids, targets = src.labels.ids, src.labels.targets
             png = PngReader(src.image_dir, src.ext, ids, size)
-            cached = cache.CacheReader(cache.cache_dir(roots[size], "train", size), ids)
+            cached = cache_reader.CacheReader(cache.cache_dir(roots[size], "train", size), ids)
             keras.mixed_precision.set_global_policy(precision)
 
             def stream(reader, cpu_aug=False, targets=targets):

@@ -306,61 +306,16 @@ def single_cell(args) -> int:
     return 0
 
 
-def check_model(args) -> None:
-    """The run or preset folder exists and is finished (RunError naming it otherwise)."""
-    from gapnet.cv.runread import require_finished
-
-    if args.model:
-        if not os.path.isfile(args.model):
-            raise RunError(f"{args.model}: no such zoo package (a .zip file)")
-    elif args.preset:
-        if not os.path.isfile(os.path.join(args.preset, "preset.json")):
-            raise RunError(f"{args.preset}: not a preset folder (no preset.json)")
-    elif args.format == "hpa2021":  # a single-cell run folder, or a plain run
-        if not os.path.isdir(args.run):
-            raise RunError(f"{args.run}: no such run folder")
-    else:
-        require_finished(args.run)
-
-
-def synthetic(args) -> str | None:
-    """The note for a model trained on synthetic data (None otherwise)."""
-    from gapnet.cv.runread import synthetic_note, trained_on_synthetic
-    from gapnet.io import read_json
-
-    if args.model:
-        import json
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(args.model) as z:
-                meta = json.loads(z.read("thresholds.json"))
-        except (KeyError, zipfile.BadZipFile, OSError, ValueError):
-            return None  # load_package names what is wrong
-        return synthetic_note(args.model) if meta.get("trained_on_synthetic") else None
-    if args.preset:
-        meta = read_json(os.path.join(args.preset, "preset.json"))
-        if "trained_on_synthetic" in meta:
-            return synthetic_note(args.preset) if meta["trained_on_synthetic"] else None
-        cfg = os.path.join(args.preset, "config.json")  # a preset older than the key
-        data = read_json(cfg).get("data") if os.path.isfile(cfg) else "unknown"
-        return None if data else synthetic_note(args.preset)
-    if os.path.isfile(os.path.join(args.run, "config.json")):
-        return synthetic_note(args.run) if trained_on_synthetic(args.run) else None
-    image_run = os.path.join(args.run, "image_run")  # a single-cell run folder: its image
-    if os.path.isfile(os.path.join(image_run, "config.json")):  # model's run says
-        return synthetic_note(args.run) if trained_on_synthetic(image_run) else None
-    return None
-
-
 def main(argv=None) -> int:
     args = parse(argv)
+    from gapnet.export.model_source import check_model, synthetic_model_note
+
     try:
-        check_model(args)
+        check_model(args.run, args.preset, args.model, single_cell=args.format == "hpa2021")
     except RunError as e:  # before TensorFlow loads: a mistyped folder is told at once
         print(f"error: {e}", file=sys.stderr)
         return 1
-    note = synthetic(args)
+    note = synthetic_model_note(args.run, args.preset, args.model)
     if note:
         print(note, file=sys.stderr, flush=True)
     quiet_tensorflow()  # after parsing: --help never waits for TensorFlow

@@ -8,7 +8,7 @@ import pytest
 from gapnet.config import Config
 from gapnet.cv.kfold import run_kfold
 from gapnet.cv.runfolder import read_predictions
-from gapnet.data import cache
+from gapnet.data import cache, cache_reader
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.data.pipeline import PngReader, make_dataset
@@ -27,7 +27,7 @@ def test_cache_rows_equal_the_decoded_files_and_batches_match(data):
     folder = cache.build(data, 32, progress=False, **quiet)
     src = open_source(data)
     ids = list(src.labels.ids)[::-1]  # any order of Ids
-    png, cached = PngReader(src.image_dir, src.ext, ids, 32), cache.CacheReader(folder, ids)
+    png, cached = PngReader(src.image_dir, src.ext, ids, 32), cache_reader.CacheReader(folder, ids)
     for i in range(len(ids)):
         np.testing.assert_array_equal(cached(i), png(i))
     a = np.concatenate([x for x, _ in make_dataset(png, src.labels.targets, 6, training=False)])
@@ -87,7 +87,7 @@ def test_an_interrupted_build_keeps_its_rows_and_continues(data, monkeypatch):
     open(bad, "wb").write(good)
     logs = []
     folder = cache.build(data, 32, workers=1, progress=False, log=logs.append)
-    reader = cache.CacheReader(folder, src.labels.ids)
+    reader = cache_reader.CacheReader(folder, src.labels.ids)
     png = PngReader(src.image_dir, src.ext, src.labels.ids, 32)
     np.testing.assert_array_equal(reader(13), png(13))
     assert "12 of 20 samples already cached, decoding 8" in logs[0]
@@ -126,7 +126,7 @@ def test_a_failed_open_is_a_clear_error_and_a_full_disk_names_the_cache(
     ignored = []
     monkeypatch.setattr(sys, "unraisablehook", ignored.append)
     with pytest.raises(DataError, match="lacks 1"):
-        cache.CacheReader(folder, ids + ["nope"])
+        cache_reader.CacheReader(folder, ids + ["nope"])
     gc.collect()  # no "Exception ignored in __del__" from the half-built reader
     assert ignored == []
     fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)
@@ -151,7 +151,7 @@ def test_a_failed_open_is_a_clear_error_and_a_full_disk_names_the_cache(
 
 def test_a_reader_closes_quietly_at_interpreter_exit(data):
     """At exit a module's globals may already be None when the last reference to a reader
-    goes (the teardown below does that to `gapnet.data.cache`): no "Exception ignored"
+    goes (the teardown below does that to `gapnet.data.cache_reader`): no "Exception ignored"
     traceback, and the descriptor is closed, at once or at exit."""
     import subprocess
     import sys
@@ -159,16 +159,16 @@ def test_a_reader_closes_quietly_at_interpreter_exit(data):
     cache.build(data, 16, progress=False, **quiet)
     script = f"""
 import os, sys
-from gapnet.data import cache
+from gapnet.data import cache, cache_reader
 from gapnet.data.source import open_source
 folder = cache.cache_dir({data!r}, "train", 16)
 ids = open_source({data!r}).labels.ids
-kept = cache.CacheReader(folder, ids)  # alive at exit: closed by the finalizer
+kept = cache_reader.CacheReader(folder, ids)  # alive at exit: closed by the finalizer
 kept(0)
-gone = cache.CacheReader(folder, ids)
+gone = cache_reader.CacheReader(folder, ids)
 gone(1)
 fd, stat = gone._fd, os.fstat
-cache.os = None  # what interpreter teardown does to the module's globals
+cache_reader.os = None  # what interpreter teardown does to the module's globals
 del gone
 try:
     stat(fd)

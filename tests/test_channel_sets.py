@@ -185,7 +185,7 @@ def test_a_two_channel_model_ignores_a_third_channel_and_names_a_missing_one(
     with pytest.raises(DataError, match=r"c2_ch1.png: no ch2 \(blue\) file beside it"):
         predict_images(two_channel_model, thr, str(tmp_path), channel_set=cs)
     with pytest.raises(ImageError, match=r"c2.tif: no ch2 channel among \['ch3', 'ch1', 'x'\]"):
-        from gapnet.data.microscope import read_tiff
+        from gapnet.data.tiff import read_tiff
 
         read_tiff(str(one / "c2.tif"), 16, ["ch3", "ch1", "x"], cs)
 

@@ -126,7 +126,7 @@ def test_explain_a_folder_of_real_pngs_with_masks_from_elsewhere(tiny_run, kaggl
 def test_a_class_at_its_threshold_exactly_is_not_called():
     """One rule with tuning and scoring: a class is called when p > t, not at p == t."""
     from gapnet.explain.cells import cell_calls
-    from gapnet.explain.run_explain import called
+    from gapnet.explain.scoring import called
 
     cells = np.ones((4, 4), np.int32)
     probs = np.full(28, 0.1, np.float32)
@@ -329,14 +329,14 @@ def test_explaining_named_samples_of_another_folder_scores_only_those(
     from gapnet.data.source import open_source
 
     ids = list(open_source(tiny_data).labels.ids)
-    asked, got, real = [], [], rx._probabilities
+    asked, got, real = [], [], rx.probabilities
 
     def spy(*a):
         asked.append(a[3])
         got.append(real(*a))
         return got[-1]
 
-    monkeypatch.setattr(rx, "_probabilities", spy)
+    monkeypatch.setattr(rx, "probabilities", spy)
     req = rx.ExplainRequest(
         run=tiny_run[0], data=tiny_data, ids=[ids[7], ids[2]], out=str(tmp_path)
     )

@@ -6,7 +6,8 @@ import tifffile
 
 from gapnet.classes import CHANNELS
 from gapnet.data.images import ImageError
-from gapnet.data.microscope import find_images, read_image, read_tiff
+from gapnet.data.microscope import find_images, read_image
+from gapnet.data.tiff import read_tiff
 
 
 def _field(h=40, w=56, seed=0):

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from gapnet.data import cache
+from gapnet.data import cache, cache_reader
 from gapnet.data.source import compact_ext, expand_ext, open_source
 from tests.conftest import COLORS, REAL_JPG, real_pngs
 
@@ -49,7 +49,7 @@ def test_the_cache_stores_a_mixed_folder_s_extensions_compactly(mixed_root):
     out = cache.build(str(mixed_root), 16, workers=1, progress=False, log=lambda *a: None)
     stored = cache.read_json(os.path.join(out, "meta.json"))["ext"]
     assert stored == {"most": "png", "others": {"j0": "jpg"}}
-    assert cache.CacheReader(out, ["j0", "p1"]).ext == src.ext
+    assert cache_reader.CacheReader(out, ["j0", "p1"]).ext == src.ext
     ids = list(src.labels.ids)
     assert expand_ext(compact_ext(src.ext), ids) == src.ext
     assert expand_ext(src.ext, ids) == src.ext  # an older cache's full mapping still reads

@@ -14,7 +14,8 @@ import zarr  # noqa: E402
 
 from gapnet.channels import make_channel_set  # noqa: E402
 from gapnet.data.images import ImageError  # noqa: E402
-from gapnet.data.ome_zarr import ZarrImage, _spans, open_images  # noqa: E402
+from gapnet.data.ome_zarr import ZarrImage, open_images  # noqa: E402
+from gapnet.data.tile_grid import spans as _spans  # noqa: E402
 
 GFP_DNA = make_channel_set(channel_map={"GFP": "green", "DNA": "blue"})
 

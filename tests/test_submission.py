@@ -86,16 +86,14 @@ def test_a_model_of_synthetic_data_says_so_before_labelling_images(
 
 @pytest.mark.parametrize("synthetic", [True, False])
 def test_a_single_cell_run_of_synthetic_data_says_so(tmp_path, synthetic):
-    from experiments.predict import parse
-    from experiments.predict import synthetic as note
+    from gapnet.export.model_source import synthetic_model_note
 
     run = tmp_path / "sc_run"  # run_single_cell.py's folder: the image model in image_run/
     (run / "image_run").mkdir(parents=True)
     (run / "single_cell.json").write_text("{}")
     (run / "image_run" / "config.json").write_text("{}")
     (run / "image_run" / "data.json").write_text(f'{{"synthetic": {str(synthetic).lower()}}}')
-    args = parse(["--run", str(run), "--format", "hpa2021", "--images", str(tmp_path)])
-    said = note(args)
+    said = synthetic_model_note(run=str(run))
     assert (said is not None) == synthetic
     assert not synthetic or f"note: {run} was trained on SYNTHETIC data" in said
 

@@ -4,7 +4,8 @@ with 18 = Negative); the scheme comes from the header or is given (`gapnet.schem
 
 The parser never stops at the first bad row: it returns every problem it finds (with the
 CSV line number and the Id) so that `gapnet.data.validate` can print them all at once, and
-`read_labels` raises one `DataError` listing them.
+`read_labels` raises one `DataError` listing them. The table itself (`LabelTable`: Ids,
+multi-hot targets, rows, sources) is `gapnet.data.label_table`'s.
 
 Tolerated quirks: a UTF-8 byte-order mark, CRLF line ends, extra spaces around and between
 labels, blank lines (trailing or not), and a label repeated within a row (counted once,
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gapnet.data.label_table import LabelTable
 from gapnet.schemes import SCHEMES, LabelScheme, get_scheme
 
 # A plain file-name stem: letters, digits, '.', '_' and '-', not starting with '.', no '..'.
@@ -54,51 +56,6 @@ class Problem:
         where = self.path if self.row is None else f"{self.path}:{self.row}"
         who = f" (Id {self.sample_id})" if self.sample_id else ""
         return f"{self.severity.upper()} {where}{who}: {self.message}"
-
-
-@dataclass(frozen=True)
-class LabelTable:
-    """Sample Ids with their multi-hot labels, in CSV order.
-
-    Attributes:
-        ids: sample Ids.
-        targets: uint8 array of shape (n, classes of the scheme); all zeros for an
-            unlabelled (test) CSV.
-        rows: the CSV line number of each sample, for error messages.
-        path: the CSV it came from.
-        sources: per sample, the Id of the sample it is an augmented copy of (an optional
-            `Source` column, written by data_prep/oversample.py); empty if no such column.
-    """
-
-    ids: tuple[str, ...]
-    targets: np.ndarray
-    rows: tuple[int, ...]
-    path: str
-    sources: tuple[str, ...] = ()
-    scheme: str = "hpa2018"
-
-    @property
-    def groups(self) -> tuple[str, ...]:
-        """Per sample, the original it derives from (itself for an original): copies of a
-        sample must stay in its fold."""
-        if not self.sources:
-            return self.ids
-        return tuple(src or i for i, src in zip(self.ids, self.sources, strict=True))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def subset(self, keep) -> "LabelTable":
-        """The table restricted to the indices (or boolean mask) `keep`, order kept."""
-        idx = np.arange(len(self))[keep]
-        return LabelTable(
-            ids=tuple(self.ids[i] for i in idx),
-            targets=self.targets[idx],
-            rows=tuple(self.rows[i] for i in idx),
-            path=self.path,
-            sources=tuple(self.sources[i] for i in idx) if self.sources else (),
-            scheme=self.scheme,
-        )
 
 
 def check_id(sample_id: str) -> str | None:

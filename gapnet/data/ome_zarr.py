@@ -19,7 +19,8 @@
   every tile is full size when the image is larger than a tile). Each tile also carries its
   *core*: the tiles' cores partition the image, each boundary halfway across an overlap,
   so a per-object result can be kept by the one tile whose core holds the object's centre
-  (an object up to `overlap` px across is then seen whole by that tile).
+  (an object up to `overlap` px across is then seen whole by that tile;
+  `gapnet.data.tile_grid`).
 - Layouts: one image (`<name>.zarr`), a bioformats2raw folder (series `0/`, `1/`, ...:
   images `<name>/0`, ...) or a plate (HCS: plate -> wells -> fields: images named
   `<plate>/<row>/<col>/<field>`). `open_images(path)` lists them.
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gapnet.data.images import ImageError
+from gapnet.data.tile_grid import Tile, spans
 
 EXTRA = "reading OME-Zarr needs the zarr extra: pip install 'gapnet[zarr]' (ome-zarr, zarr)"
 
@@ -234,31 +236,9 @@ class ZarrImage:
     def tiles(self, level: int, tile: int, overlap: int):
         """`Tile`s covering a level (the module's rules on overlap and cores)."""
         h, w = self.levels[level].shape
-        for y0, y1, cy0, cy1 in _spans(h, tile, overlap):
-            for x0, x1, cx0, cx1 in _spans(w, tile, overlap):
+        for y0, y1, cy0, cy1 in spans(h, tile, overlap):
+            for x0, x1, cx0, cx1 in spans(w, tile, overlap):
                 yield Tile(y0, y1, x0, x1, (cy0, cy1, cx0, cx1))
-
-
-@dataclass(frozen=True)
-class Tile:
-    """A window [y0:y1, x0:x1] and its core (cy0, cy1, cx0, cx1), in level pixels."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    core: tuple[int, int, int, int]
-
-
-def _spans(n: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(start, end, core start, core end) of the tiles along one side of `n` px."""
-    if not 0 <= overlap < tile:
-        raise ValueError(f"tile overlap {overlap} must be at least 0 and less than the tile {tile}")
-    if n <= tile:
-        return [(0, n, 0, n)]
-    starts = list(range(0, n - tile, tile - overlap)) + [n - tile]
-    cuts = [0] + [(b + a + tile) // 2 for a, b in zip(starts[:-1], starts[1:], strict=True)] + [n]
-    return [(s, s + tile, cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
 
 
 def _array(loc, path: str):

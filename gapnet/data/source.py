@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from gapnet.channels import ALL, ChannelSet
 from gapnet.data.images import IMAGE_EXTENSIONS, channel_path
-from gapnet.data.labels import DataError, LabelTable, Problem, parse_label_csv
+from gapnet.data.label_table import LabelTable
+from gapnet.data.labels import DataError, Problem, parse_label_csv
 from gapnet.data.own_classes import read_classes
 
 SPLITS = {"train": ("train.csv", "train"), "test": ("sample_submission.csv", "test")}

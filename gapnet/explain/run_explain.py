@@ -9,7 +9,8 @@ at the run's thresholds; a user's own unlabelled images (`images`) likewise, by
 `cells.h5ad`, `embedding.png`, `summary.json` (which the run report reads for its "Where
 the protein is" section).
 
-A class is called when p > t (strictly, `gapnet.cv.submission.decide`). Every image is
+A class is called when p > t (strictly, `gapnet.cv.submission.decide`; the scores, calls
+and gallery picks are `gapnet.explain.scoring`'s). Every image is
 mapped for all classes (28 or 19), so its per-cell scores depend on its predictions alone (the
 figure shows the called, true and requested classes). Without masks, cells are segmented
 on the image read at its own resolution (512 px for HPA); given masks are used as they
@@ -32,12 +33,13 @@ import numpy as np
 from gapnet.config import Config
 from gapnet.cv.runfolder import RunError, read_predictions
 from gapnet.cv.runread import load_run, run_classes, trained_on_synthetic
-from gapnet.cv.submission import decide, fold_models, run_thresholds
+from gapnet.cv.submission import fold_models, run_thresholds
 from gapnet.data.at_scale import check_folder_scale
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
 from gapnet.explain.embed import model_features, write_embeddings
 from gapnet.explain.maps import Explainer, class_maps
+from gapnet.explain.scoring import called, gallery_picks, probabilities
 from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.progress import track
 from gapnet.segment import (
@@ -73,30 +75,6 @@ class ExplainRequest:
     channel_map: dict | None = None
     # own segmentation's nucleus method (`gapnet.segment.SegmentParams.method`)
     segment_method: str = "learned"
-
-
-def called(probs, thr) -> np.ndarray:
-    """(n, C) bool: the classes each row calls, p > t (`decide`, no fallback)."""
-    out = np.zeros(np.shape(probs), bool)
-    for n, row in enumerate(decide(probs, thr, "none")):
-        out[n, row] = True
-    return out
-
-
-def _gallery_picks(ids, y, probs, thr, per_class: int) -> list[tuple[int, str, str]]:
-    """(class, kind, Id): the `per_class` highest-probability true and false positives."""
-    picks = []
-    calls = called(probs, thr)
-    for k in range(np.shape(probs)[1]):
-        called_k = calls[:, k]
-        for kind, sel in (
-            ("true positive", called_k & (y[:, k] > 0)),
-            ("false positive", called_k & (y[:, k] == 0)),
-        ):
-            idx = np.flatnonzero(sel)
-            for i in idx[np.argsort(-probs[idx, k])][:per_class]:
-                picks.append((k, kind, ids[i]))
-    return picks
 
 
 def explain(req: ExplainRequest, log=print) -> dict:
@@ -161,7 +139,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         if req.ids and list(req.ids) != ["all"] and not req.embeddings:
             index = {i: n for n, i in enumerate(ids)}
             need = sorted({index[i] for i in req.ids if i in index})
-        probs = _probabilities(explainers, reader, len(ids), need)
+        probs = probabilities(explainers, reader, len(ids), need)
         fold_of = {i: None for i in ids}
         thr = np.repeat(run_thresholds(req.run)[None], len(ids), 0)
         rule = "all fold models averaged; the run's thresholds"
@@ -173,7 +151,7 @@ def explain(req: ExplainRequest, log=print) -> dict:
         raise ValueError(f"--ids not among the samples: {unknown[:5]}")
     # the gallery picks by score and truth: cells.csv then holds a chosen, not a random,
     # set of samples; `ids=["all"]` (or a list chosen without truth) for cell-level scores
-    picks = _gallery_picks(ids, y, probs, thr, req.n) if not wanted else []
+    picks = gallery_picks(ids, y, probs, thr, req.n) if not wanted else []
     chosen = list(dict.fromkeys(wanted + [p[2] for p in picks]))
     rows, cell_feats, seg_sizes, seg_rows = [], [], set(), []
     kind = explainers[0].kind if req.method == "auto" else req.method
@@ -289,24 +267,6 @@ def explain(req: ExplainRequest, log=print) -> dict:
         )
     atomic_write_json(os.path.join(out, "summary.json"), summary)
     return summary
-
-
-def _probabilities(explainers, reader, n: int, rows=None, batch: int = 16) -> np.ndarray:
-    """(n, C) probabilities of the reader's samples, averaged over the explainers; with
-    `rows`, only those rows are computed (the others are NaN)."""
-    rows = np.arange(n) if rows is None else np.asarray(rows, int)
-    out = None
-    with track(len(rows), "scoring") as bar:
-        for start in range(0, len(rows), batch):
-            part = rows[start : start + batch]
-            p = np.mean(
-                [e.probabilities(np.stack([reader(j) for j in part])) for e in explainers], 0
-            )
-            if out is None:
-                out = np.full((n, p.shape[1]), np.nan, np.float32)
-            out[part] = p
-            bar.update(len(part))
-    return out
 
 
 def _run_root(run: str, log) -> str:

@@ -137,7 +137,7 @@ class CellCache:
 
     def read(self, cells) -> np.ndarray:
         """The crops of cell numbers `cells`, (len, s, s, 4) uint8, one preadv each."""
-        from gapnet.data.cache import aligned_empty
+        from gapnet.data.cache_reader import aligned_empty
         from gapnet.data.labels import DataError
 
         cells = np.asarray(cells, np.int64)
