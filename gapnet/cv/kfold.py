@@ -231,7 +231,21 @@ def merge(out: str, log=print) -> dict:
     """Assembles a run whose folds were trained separately (`--fold K`): OOF predictions,
     thresholds and metrics, from the folder's config.json and folds.csv."""
     with RunLock(os.path.join(out, ".lock")):
-        return _merge(out, load_run(out, log))
+        run = load_run(out, log)
+        on = {}  # data fingerprint -> the folds trained on it (folds before the record: none)
+        for k in sorted(set(run.folds.tolist())):
+            done = os.path.join(fold_dir(out, k), "done.json")
+            fp = read_json(done).get("data") if os.path.isfile(done) else None
+            if fp:
+                on.setdefault(fp, []).append(k)
+        if len(on) > 1:
+            log(
+                "warning: the folds were trained on different data (an image file or a label "
+                f"changed between them): folds {' vs '.join(str(v) for v in on.values())}; "
+                "rerun each fold (--fold K) on the data as it is now, which retrains the "
+                "others, then merge"
+            )
+        return _merge(out, run)
 
 
 def _merge(out: str, run: RunTable) -> dict:
