@@ -308,3 +308,26 @@ def test_an_imagej_tiff_gives_its_pixel_size_in_its_unit(tmp_path, unit, um):
         assert ps is None
     else:
         assert ps.source == "ImageJ" and ps.x == pytest.approx(um) and ps.y == pytest.approx(um)
+
+
+def test_a_zoo_package_of_a_run_with_a_pixel_size_resamples_as_the_run_does(tmp_path):
+    """predict.py --model: a package whose run recorded its pixel size (its preset.json)
+    resamples each image to it, as --run does (was: every image resized to the window)."""
+    from gapnet.channels import ALL
+    from gapnet.export.apply import predict_images
+    from gapnet.export.zoo_predict import predict_package_images
+
+    path = write_field(tmp_path / "in", "field", 64, um=0.08)  # 16 px at 0.32 µm/px
+    model = tiny_model()
+
+    class Package:  # a loaded package (`ZooModel`) without bioimageio: the Keras model
+        size, channel_set, thresholds, pixel_size = 16, ALL, np.full(28, 0.5), 0.32
+
+        def probabilities(self, x):
+            return np.asarray(model.predict(x, verbose=0), np.float32)
+
+    log, want = [], []
+    names, probs, _ = predict_package_images(Package(), path, log=log.append)
+    _, ref, _ = predict_images(model, np.full(28, 0.5), path, log=want.append, run_um=0.32)
+    assert any("resampled 64→16 px: 0.08 → 0.32 µm/px" in m for m in log), log
+    np.testing.assert_allclose(probs, ref, atol=1e-6)
