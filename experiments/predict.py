@@ -144,8 +144,8 @@ def parse(argv=None):
     if args.skip_bad and (not args.data or args.format != "hpa2018"):
         p.error("--skip-bad goes with --data and --format hpa2018 (a Kaggle 2018 test set)")
     if args.pixel_size is not None:
-        if not args.images or args.model or args.format != "hpa2018":
-            p.error("--pixel-size goes with --images and --run or --preset (image labels)")
+        if not args.images or args.format != "hpa2018":
+            p.error("--pixel-size goes with --images (image labels)")
         from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
 
         try:
