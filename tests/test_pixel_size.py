@@ -331,3 +331,11 @@ def test_a_zoo_package_of_a_run_with_a_pixel_size_resamples_as_the_run_does(tmp_
     _, ref, _ = predict_images(model, np.full(28, 0.5), path, log=want.append, run_um=0.32)
     assert any("resampled 64→16 px: 0.08 → 0.32 µm/px" in m for m in log), log
     np.testing.assert_allclose(probs, ref, atol=1e-6)
+
+
+def test_predict_takes_pixel_size_with_a_zoo_package():
+    import runpy
+
+    parse = runpy.run_path("experiments/predict.py", run_name="predict")["parse"]
+    args = parse(["--model", "p.zip", "--images", "d", "--pixel-size", "80nm"])
+    assert args.pixel_size == pytest.approx(0.08)
