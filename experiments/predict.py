@@ -228,6 +228,7 @@ def own_images(args) -> int:
             given,
             log=lambda m: print(m, file=sys.stderr),
             given_um=args.pixel_size,
+            batch_size=args.batch_size or 16,
         )
         write_image_predictions(out, names, probs, labels)
         print(f"{out}: {len(names)} images (zoo package, {zoo.weight_format} weights)")

@@ -339,3 +339,30 @@ def test_predict_takes_pixel_size_with_a_zoo_package():
     parse = runpy.run_path("experiments/predict.py", run_name="predict")["parse"]
     args = parse(["--model", "p.zip", "--images", "d", "--pixel-size", "80nm"])
     assert args.pixel_size == pytest.approx(0.08)
+
+
+def test_predict_with_a_zoo_package_holds_batch_size_images_at_a_time(tmp_path, monkeypatch):
+    """--batch-size bounds the windows a zoo package is given at once, as with --run."""
+    import runpy
+
+    from gapnet.channels import ALL
+    from gapnet.export import zoo_predict
+
+    for stem in "abc":
+        write_field(tmp_path / "in", stem, 16)
+    model, calls = tiny_model(), []
+
+    class Package:  # a stand-in for a loaded bioimageio.core package
+        size, channel_set, thresholds = 16, ALL, np.full(28, 0.5)
+        pixel_size, weight_format = None, "stand-in"
+
+        def probabilities(self, x):
+            calls.append(len(x))
+            return np.asarray(model.predict(x, verbose=0), np.float32)
+
+    monkeypatch.setattr(zoo_predict, "load_package", lambda path: Package())
+    (tmp_path / "p.zip").write_bytes(b"")
+    main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
+    args = ["--model", str(tmp_path / "p.zip"), "--images", str(tmp_path / "in")]
+    assert main([*args, "--batch-size", "1", "--out", str(tmp_path / "p.csv")]) == 0
+    assert calls == [1, 1, 1]

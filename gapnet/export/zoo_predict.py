@@ -147,13 +147,15 @@ def predict_package_images(
     channel_map=None,
     log=None,
     given_um: float | None = None,
+    batch_size: int = 16,
 ):
     """(names, probabilities (n, classes), label lists) of every image at `path`, read as
     `gapnet.export.apply.predict_images` reads them (image by image, a batch of images
     held at a time), in the files a user's `channel_map` (file name -> role, as
     `--channel-map`) gives the package's channels. A package whose run recorded its pixel
     size (preset.json's `pixel_size`) gets each image resampled to it first from its own
-    (its file's, else `given_um`, `--pixel-size`), as `predict.py --run` does.
+    (its file's, else `given_um`, `--pixel-size`), as `predict.py --run` does; at most
+    about `batch_size` windows are held and predicted at a time.
 
     Raises:
         DataError: some files cannot be used, or the map lacks a channel the package
@@ -168,7 +170,7 @@ def predict_package_images(
         zoo.thresholds,
         path,
         channels,
-        16,
+        batch_size,
         empty,
         cs,
         log=log,
