@@ -366,3 +366,17 @@ def test_predict_with_a_zoo_package_holds_batch_size_images_at_a_time(tmp_path, 
     args = ["--model", str(tmp_path / "p.zip"), "--images", str(tmp_path / "in")]
     assert main([*args, "--batch-size", "1", "--out", str(tmp_path / "p.csv")]) == 0
     assert calls == [1, 1, 1]
+
+
+def test_a_large_png_header_is_read_without_pils_bomb_warning(tmp_path, monkeypatch, recwarn):
+    """header_size on a PNG past PIL's warning size (gapnet's 16384² limit) gives its size
+    quietly, as the full read (data/images.py) does."""
+    from PIL import Image
+
+    from gapnet.data import at_scale
+
+    path = str(tmp_path / "big_green.png")
+    Image.fromarray(np.zeros((30, 50), np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,500 px: past it, under 2x
+    assert at_scale.header_size(path) == (30, 50)
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
