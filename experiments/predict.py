@@ -33,7 +33,7 @@ predicted at its own size with a warning naming it. A run without pixel_size res
 image to its size, as before (one note). docs/data.md, "Physical pixel size".
 --model: a BioImage Model Zoo package (export.py --format bioimageio) run through
 bioimageio.core (its ONNX weights when onnxruntime is installed), at its thresholds.json
-attachment.
+attachment; its preset.json's pixel_size, --pixel-size and --channel-map as for a run.
 
 --format hpa2021: the HPA 2021 Single-Cell submission (ID,ImageWidth,ImageHeight,
 PredictionString) from a single-cell run (experiments/run_single_cell.py --out) or a plain
@@ -153,8 +153,8 @@ def parse(argv=None):
     if args.skip_bad and (not args.data or args.format != "hpa2018"):
         p.error("--skip-bad goes with --data and --format hpa2018 (a Kaggle 2018 test set)")
     if args.pixel_size is not None:
-        if not args.images or args.model or args.format != "hpa2018":
-            p.error("--pixel-size goes with --images and --run or --preset (image labels)")
+        if not args.images or args.format != "hpa2018":
+            p.error("--pixel-size goes with --images (image labels)")
         from gapnet.data.pixel_size import PixelSizeError, parse_pixel_size
 
         try:
@@ -227,8 +227,17 @@ def own_images(args) -> int:
             given = parse_channel_map(args.channel_map) if args.channel_map else None
         except ValueError as e:
             raise DataError(f"--channel-map: {e}") from None
+        if zoo.pixel_size is None:
+            print(no_pixel_size_note(zoo.size, args.pixel_size), file=sys.stderr)
         names, probs, labels = predict_package_images(
-            zoo, args.images, channels, args.empty, given, log=lambda m: print(m, file=sys.stderr)
+            zoo,
+            args.images,
+            channels,
+            args.empty,
+            given,
+            log=lambda m: print(m, file=sys.stderr),
+            given_um=args.pixel_size,
+            batch_size=args.batch_size or 16,
         )
         write_image_predictions(out, names, probs, labels)
         print(f"{out}: {len(names)} images (zoo package, {zoo.weight_format} weights)")

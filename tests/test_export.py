@@ -134,6 +134,13 @@ def test_the_model_card_says_what_the_model_is_and_how_good(tiny_run, exported):
     # a preset is shared: it names its run folder, not this machine's path to it
     meta = json.load(open(os.path.join(exported, "preset.json")))
     assert meta["run"] == os.path.basename(tiny_run[0].rstrip(os.sep))
+    # and so does its config.json: the data folder's name, not this machine's path to it
+    shared = json.load(open(os.path.join(exported, "config.json")))
+    run_cfg = json.load(open(os.path.join(tiny_run[0], "config.json")))
+    assert os.path.isabs(run_cfg["data"]) and shared["data"] == os.path.basename(run_cfg["data"])
+    assert {k: v for k, v in shared.items() if k != "data"} == {
+        k: v for k, v in run_cfg.items() if k != "data"
+    }
 
 
 def _write_user_images(tmp_path):

@@ -129,6 +129,44 @@ def test_baselines_run_through_the_main_job(tiny_data, tmp_path, model, kwargs):
     assert not any("already finished" in line for line in logs)
 
 
+def test_an_interrupted_fold_started_on_other_data_starts_again(tiny_data, tmp_path, monkeypatch):
+    """A fold killed mid-way, whose images changed before the rerun, is not resumed from
+    epochs trained on the old images: its resume state is dropped, with a line saying so."""
+    from gapnet.cv import kfold
+    from gapnet.io import atomic_write_json
+    from gapnet.training import resume
+
+    run = str(tmp_path / "run")
+    cfg = Config(data=tiny_data, model="random_forest", folds=3, image_size=48)
+    fold = os.path.join(run, "fold_0")
+    seen = []
+
+    def fake_train(cfg, task, log=print):  # a network fold would resume from `resume/`
+        seen.append(resume.load_state(task.fold_dir))
+        open(os.path.join(task.fold_dir, "model.joblib"), "wb").close()
+        return np.zeros((len(task.scored_idx), 28), np.float32)
+
+    def killed_on(data):  # fold 0 killed after epoch 3, started on `data`
+        if os.path.exists(os.path.join(fold, "done.json")):
+            os.remove(os.path.join(fold, "done.json"))
+        atomic_write_json(os.path.join(fold, "resume", "state.json"), {"epoch": 3})
+        atomic_write_json(os.path.join(fold, "started.json"), {"data": data})
+        logs = []
+        run_kfold(cfg, run, log=logs.append, fold=0)
+        return seen.pop() is not None, any("started on other data" in x for x in logs)
+
+    monkeypatch.setattr(kfold, "train_fold", fake_train)
+    os.makedirs(os.path.join(fold, "resume"))
+    assert killed_on(kfold.prepare(cfg, log=lambda *a: None).fingerprint) == (True, False)
+    assert killed_on("the fingerprint of the images before an edit") == (False, True)
+    # a fold from before the record (no started.json) resumes as it did
+    os.remove(os.path.join(fold, "done.json"))
+    atomic_write_json(os.path.join(fold, "resume", "state.json"), {"epoch": 3})
+    os.remove(os.path.join(fold, "started.json"))
+    run_kfold(cfg, run, log=lambda *a: None, fold=0)
+    assert seen.pop() is not None
+
+
 def test_compare_writes_table_csv_and_chart(tiny_run, tiny_data, tmp_path):
     import runpy
     import sys

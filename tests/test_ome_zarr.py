@@ -78,6 +78,42 @@ def test_pixel_size_given_for_a_zarr_without_units_reads_it_window_by_window(tmp
     assert any("taken as --pixel-size 0.25" in m for m in log), log
 
 
+def test_segment_takes_pixel_size_for_a_zarr_without_units(tmp_path):
+    """segment.py --images with --pixel-size: a unitless OME-Zarr's level 0 is at it, so a
+    nucleus diameter given at the target pixel size is converted (was: kept as given, with
+    a warning that the pixel size is unknown)."""
+    from gapnet.segment import SegmentParams
+    from gapnet.segment.files import segment_images
+
+    cyx = field(32, 32, 2, 3, np.uint8)
+    path = write_zarr(tmp_path / "bare.zarr", cyx, unit=None)
+    log = []
+    p = SegmentParams(nucleus_diameter=4.0, method="classical")
+    segment_images(
+        path,
+        str(tmp_path / "m"),
+        ["green", "blue"],
+        p,
+        given_um=0.25,
+        target_um=0.5,
+        log=log.append,
+    )
+    assert any("nucleus diameter 4 px at 0.5 µm/px = 8 px" in m for m in log), log
+    assert not any("pixel size unknown" in m for m in log), log
+
+
+def test_explain_takes_pixel_size_for_a_zarr_without_units(tmp_path):
+    """explain.py --images with --pixel-size: a unitless OME-Zarr is read at the run's
+    scale from it (was refused: 'no physical pixel size', after a note saying it was read)."""
+    from gapnet.explain.own_images import read_field
+
+    cyx = field(64, 64, 2, 3, np.uint8)
+    (bare,) = open_images(write_zarr(tmp_path / "bare.zarr", cyx, unit=None))
+    log = []
+    image, shape = read_field("bare", bare, 64, 0.5, 0.25, None, GFP_DNA, [], log.append)
+    assert image.shape == (64, 64, 2) and shape == (32, 32), log  # 64 px at 0.25 -> 32 at 0.5
+
+
 def test_ngff_04_on_zarr_v2_as_bioformats2raw_writes_it_reads_and_takes_labels(tmp_path):
     from ome_zarr.format import FormatV04
     from ome_zarr.writer import write_image

@@ -308,3 +308,75 @@ def test_an_imagej_tiff_gives_its_pixel_size_in_its_unit(tmp_path, unit, um):
         assert ps is None
     else:
         assert ps.source == "ImageJ" and ps.x == pytest.approx(um) and ps.y == pytest.approx(um)
+
+
+def test_a_zoo_package_of_a_run_with_a_pixel_size_resamples_as_the_run_does(tmp_path):
+    """predict.py --model: a package whose run recorded its pixel size (its preset.json)
+    resamples each image to it, as --run does (was: every image resized to the window)."""
+    from gapnet.channels import ALL
+    from gapnet.export.apply import predict_images
+    from gapnet.export.zoo_predict import predict_package_images
+
+    path = write_field(tmp_path / "in", "field", 64, um=0.08)  # 16 px at 0.32 µm/px
+    model = tiny_model()
+
+    class Package:  # a loaded package (`ZooModel`) without bioimageio: the Keras model
+        size, channel_set, thresholds, pixel_size = 16, ALL, np.full(28, 0.5), 0.32
+
+        def probabilities(self, x):
+            return np.asarray(model.predict(x, verbose=0), np.float32)
+
+    log, want = [], []
+    names, probs, _ = predict_package_images(Package(), path, log=log.append)
+    _, ref, _ = predict_images(model, np.full(28, 0.5), path, log=want.append, run_um=0.32)
+    assert any("resampled 64→16 px: 0.08 → 0.32 µm/px" in m for m in log), log
+    np.testing.assert_allclose(probs, ref, atol=1e-6)
+
+
+def test_predict_takes_pixel_size_with_a_zoo_package():
+    import runpy
+
+    parse = runpy.run_path("experiments/predict.py", run_name="predict")["parse"]
+    args = parse(["--model", "p.zip", "--images", "d", "--pixel-size", "80nm"])
+    assert args.pixel_size == pytest.approx(0.08)
+
+
+def test_predict_with_a_zoo_package_holds_batch_size_images_at_a_time(tmp_path, monkeypatch):
+    """--batch-size bounds the windows a zoo package is given at once, as with --run."""
+    import runpy
+
+    from gapnet.channels import ALL
+    from gapnet.export import zoo_predict
+
+    for stem in "abc":
+        write_field(tmp_path / "in", stem, 16)
+    model, calls = tiny_model(), []
+
+    class Package:  # a stand-in for a loaded bioimageio.core package
+        size, channel_set, thresholds = 16, ALL, np.full(28, 0.5)
+        pixel_size, weight_format = None, "stand-in"
+
+        def probabilities(self, x):
+            calls.append(len(x))
+            return np.asarray(model.predict(x, verbose=0), np.float32)
+
+    monkeypatch.setattr(zoo_predict, "load_package", lambda path: Package())
+    (tmp_path / "p.zip").write_bytes(b"")
+    main = runpy.run_path("experiments/predict.py", run_name="predict")["main"]
+    args = ["--model", str(tmp_path / "p.zip"), "--images", str(tmp_path / "in")]
+    assert main([*args, "--batch-size", "1", "--out", str(tmp_path / "p.csv")]) == 0
+    assert calls == [1, 1, 1]
+
+
+def test_a_large_png_header_is_read_without_pils_bomb_warning(tmp_path, monkeypatch, recwarn):
+    """header_size on a PNG past PIL's warning size (gapnet's 16384² limit) gives its size
+    quietly, as the full read (data/images.py) does."""
+    from PIL import Image
+
+    from gapnet.data import at_scale
+
+    path = str(tmp_path / "big_green.png")
+    Image.fromarray(np.zeros((30, 50), np.uint8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,500 px: past it, under 2x
+    assert at_scale.header_size(path) == (30, 50)
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]

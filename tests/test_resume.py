@@ -99,6 +99,21 @@ def test_merge_names_the_unfinished_folds(tiny_run, tmp_path):
         merge(str(out), **quiet)
 
 
+def test_merge_warns_when_the_folds_were_trained_on_different_data(tiny_run, tmp_path):
+    """Folds trained separately (--fold K) before and after an image was edited are
+    merged with a warning naming them (each fold's done.json records its data)."""
+    import shutil
+
+    from gapnet.io import atomic_write_json, read_json
+
+    out = shutil.copytree(tiny_run[0], tmp_path / "run")
+    done = read_json(out / "fold_1" / "done.json")
+    atomic_write_json(out / "fold_1" / "done.json", {**done, "data": "before an image was edited"})
+    logs = []
+    merge(str(out), log=logs.append)
+    assert any("trained on different data" in x and "[0, 2] vs [1]" in x for x in logs), logs
+
+
 def test_a_changed_config_is_refused_unless_forced(tiny_run, tmp_path):
     import shutil
 

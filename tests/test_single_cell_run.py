@@ -380,3 +380,52 @@ def test_a_2021_submission_refuses_unfinished_and_2018_scheme_runs(tmp_path, tin
     )
     with pytest.raises(RunError, match="2018 submission needs 28"):
         predict_test(tiny_run[0], str(root), log=lambda *a: None)
+
+
+def test_kept_maps_are_remapped_only_in_the_fold_whose_cells_changed(tmp_path, monkeypatch):
+    """A field's cells changed (its image or mask) remap its own fold's maps, not the
+    others' (each fold's stamp holds its own fields' prints and its model's checksums)."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from gapnet.io import atomic_write_json
+    from gapnet.single_cell import cell_maps
+
+    folds = np.array([0, 1, 2, 0, 1, 2])
+    counts = np.array([2, 1, 3, 1, 2, 1])  # cells per field
+    field_of = np.repeat(np.arange(6), counts)
+    run = tmp_path / "image_run"
+    for k in range(3):
+        atomic_write_json(run / f"fold_{k}" / "done.json", {"sha256": {"model.keras": str(k)}})
+    mapped = []
+
+    def fake_map_scores(image_run, reader, ids, folds, image_p, cs, batch=16, only=None):
+        (k,) = only
+        mapped.append(k)
+        mine = (folds[field_of] == k)[:, None]
+        return np.where(mine, np.float32(k + 1), np.zeros((len(field_of), 2), np.float32))
+
+    monkeypatch.setattr(cell_maps, "map_scores", fake_map_scores)
+
+    def cells(prints):
+        return SimpleNamespace(
+            n_cells=int(counts.sum()),
+            cell_fields=lambda: field_of,
+            field_prints=prints,
+            print=hashlib.sha256("".join(prints).encode()).hexdigest(),
+        )
+
+    def scores(prints):
+        out = str(tmp_path / "maps")
+        args = (str(run), None, list("abcdef"), folds, np.zeros((6, 2)), cells(prints))
+        return cell_maps.cached_map_scores(out, *args, log=lambda *a: None)
+
+    prints = [f"p{n}" for n in range(6)]
+    first = scores(prints)
+    assert mapped == [0, 1, 2] and (first[:, 0] == folds[field_of] + 1).all()
+    mapped.clear()
+    np.testing.assert_array_equal(scores(prints), first)  # all kept
+    assert mapped == []
+    prints[4] = "p4 after its image was edited"  # field 4 is in fold 1
+    np.testing.assert_array_equal(scores(prints), first)
+    assert mapped == [1]

@@ -33,7 +33,7 @@ from gapnet.cv.runlock import RunLock, check_config
 from gapnet.cv.runread import RunTable, is_copy, load_run, record_data
 from gapnet.cv.sizes import require_fit
 from gapnet.data.prepare import Prepared, prepare
-from gapnet.io import atomic_write_text, read_json
+from gapnet.io import atomic_write_json, atomic_write_text, read_json
 from gapnet.training.build import augment_backend, jit_compile_warning
 
 
@@ -109,7 +109,9 @@ def train_fold(cfg: Config, task, log=print) -> np.ndarray:
 
 
 def run_fold(cfg: Config, out: str, k: int, data: Prepared, folds, log=print) -> None:
-    """Trains fold k unless it already finished; a fold interrupted mid-way resumes."""
+    """Trains fold k unless it already finished on the same data (`Prepared.fingerprint`,
+    recorded in done.json); a fold interrupted mid-way resumes, unless it started on
+    other data (`started.json`), when it starts again."""
     from gapnet.training import resume
     from gapnet.training.fit import FoldTask
 
@@ -126,6 +128,15 @@ def run_fold(cfg: Config, out: str, k: int, data: Prepared, folds, log=print) ->
                 "by size, modification time or value): trained again"
             )
             os.remove(os.path.join(path, "done.json"))
+        started = os.path.join(path, "started.json")  # the data a fold's epochs were on
+        was = read_json(started).get("data") if os.path.isfile(started) else None
+        if resume.load_state(path) is not None and was not in (None, data.fingerprint):
+            log(
+                f"fold {k}: interrupted, but started on other data (an image file or a label "
+                "changed since): its epochs are dropped and it starts again"
+            )
+            resume.clear(path)
+        atomic_write_json(started, {"data": data.fingerprint})
         seed = cfg.seed + k  # the fold's seed: inner split, initialisation, data order
         train, select, scored = fold_indices(
             cfg, k, folds, data.targets, data.groups, path, data.ids, seed
@@ -220,7 +231,21 @@ def merge(out: str, log=print) -> dict:
     """Assembles a run whose folds were trained separately (`--fold K`): OOF predictions,
     thresholds and metrics, from the folder's config.json and folds.csv."""
     with RunLock(os.path.join(out, ".lock")):
-        return _merge(out, load_run(out, log))
+        run = load_run(out, log)
+        on = {}  # data fingerprint -> the folds trained on it (folds before the record: none)
+        for k in sorted(set(run.folds.tolist())):
+            done = os.path.join(fold_dir(out, k), "done.json")
+            fp = read_json(done).get("data") if os.path.isfile(done) else None
+            if fp:
+                on.setdefault(fp, []).append(k)
+        if len(on) > 1:
+            log(
+                "warning: the folds were trained on different data (an image file or a label "
+                f"changed between them): folds {' vs '.join(str(v) for v in on.values())}; "
+                "rerun each fold (--fold K) on the data as it is now, which retrains the "
+                "others, then merge"
+            )
+        return _merge(out, run)
 
 
 def _merge(out: str, run: RunTable) -> dict:

@@ -75,10 +75,14 @@ def header_size(source) -> tuple[int, int] | None:
                 dims = dict(zip(series.axes, series.shape, strict=True))
             return (dims["Y"], dims["X"]) if "Y" in dims and "X" in dims else None
         path = source if isinstance(source, str) else next(iter(source.values()))
+        import warnings
+
         from PIL import Image
 
-        with Image.open(path) as im:
-            return im.size[1], im.size[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning, as images.py
+            with Image.open(path) as im:
+                return im.size[1], im.size[0]
     except Exception:  # unreadable or unusual: the full read reports it
         return None
 

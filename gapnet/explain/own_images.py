@@ -59,6 +59,8 @@ def read_field(name, source, size, run_um, given_um, channels, cs, notes, log):
         ImageError: naming the file (a missing channel, larger than one window, ...)."""
     if run_um is None:
         return read_image(source, size, channels, cs, notes), (size, size)
+    if isinstance(source, ZarrImage) and source.levels[0].um_per_px is None and given_um:
+        source = source.with_pixel_size(given_um)  # axes without a unit: --pixel-size
     ps = image_pixel_size(name, source, given_um, log)
     if isinstance(source, ZarrImage) and ps is not None:
         from gapnet.data.ome_zarr_sample import zarr_windows

@@ -5,7 +5,7 @@
                           they were trained from), image size, `input` (shape, dtype,
                           `value_range` [0, 255]: 8-bit values, not 0..1),
                           thresholds and their rule, `trained_on_synthetic`
-    DIR/config.json       the run's Config (to rebuild or retrain it)
+    DIR/config.json       the run's Config (to rebuild or retrain it; data, folds_file: names)
     DIR/README.md         the model card (`gapnet.export.card`)
     DIR/saved_model/      TensorFlow SavedModel (Keras export; endpoint `serve`)
     DIR/model.onnx        ONNX (Keras export through tf2onnx), when the converter is installed
@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,7 +111,11 @@ def export_run(run: str, out: str, formats=FORMATS, log=print) -> str:
             "trained_on_synthetic": trained_on_synthetic(run),
         },
     )
-    shutil.copyfile(os.path.join(run, "config.json"), os.path.join(out, "config.json"))
+    shared = {  # a preset is shared: the data folder and folds file by name, not path
+        k: (os.path.basename(str(v).rstrip("/\\")) or v) if k in ("data", "folds_file") and v else v
+        for k, v in cfg.items()
+    }
+    atomic_write_json(os.path.join(out, "config.json"), shared)
     atomic_write_text(os.path.join(out, "README.md"), model_card(cfg, metrics, thresholds, n_folds))
     if "savedmodel" in formats:
         model.export(os.path.join(out, "saved_model"), format="tf_saved_model", verbose=False)

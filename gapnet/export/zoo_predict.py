@@ -34,6 +34,7 @@ class ZooModel:
     class_names: tuple
     thresholds: np.ndarray
     weight_format: str
+    pixel_size: float | None = None  # µm/px the run trained at (its preset.json), or None
 
     @property
     def channel_set(self):
@@ -103,6 +104,8 @@ def load_package(path: str, weight_format: str | None = None) -> ZooModel:
     try:
         with zipfile.ZipFile(path) as z:
             meta = json.loads(z.read("thresholds.json"))
+            names_in = set(z.namelist())
+            preset = json.loads(z.read("preset.json")) if "preset.json" in names_in else {}
     except (KeyError, zipfile.BadZipFile, OSError, ValueError):
         raise PackageError(
             f"{path}: no thresholds.json attachment (not a gapnet package)"
@@ -124,6 +127,7 @@ def load_package(path: str, weight_format: str | None = None) -> ZooModel:
         classes,
         thresholds,
         weight_format or "bioimageio.core's default",
+        preset.get("pixel_size"),
     )
 
 
@@ -136,12 +140,22 @@ def _onnxruntime() -> bool:
 
 
 def predict_package_images(
-    zoo: ZooModel, path: str, channels=None, empty: str = "top", channel_map=None, log=None
+    zoo: ZooModel,
+    path: str,
+    channels=None,
+    empty: str = "top",
+    channel_map=None,
+    log=None,
+    given_um: float | None = None,
+    batch_size: int = 16,
 ):
     """(names, probabilities (n, classes), label lists) of every image at `path`, read as
     `gapnet.export.apply.predict_images` reads them (image by image, a batch of images
     held at a time), in the files a user's `channel_map` (file name -> role, as
-    `--channel-map`) gives the package's channels.
+    `--channel-map`) gives the package's channels. A package whose run recorded its pixel
+    size (preset.json's `pixel_size`) gets each image resampled to it first from its own
+    (its file's, else `given_um`, `--pixel-size`), as `predict.py --run` does; at most
+    about `batch_size` windows are held and predicted at a time.
 
     Raises:
         DataError: some files cannot be used, or the map lacks a channel the package
@@ -152,7 +166,16 @@ def predict_package_images(
 
     cs = input_channels(zoo.channel_set, channel_map)
     return predict_images(
-        _AsKerasModel(zoo), zoo.thresholds, path, channels, 16, empty, cs, log=log
+        _AsKerasModel(zoo),
+        zoo.thresholds,
+        path,
+        channels,
+        batch_size,
+        empty,
+        cs,
+        log=log,
+        run_um=zoo.pixel_size,
+        given_um=given_um,
     )
 
 

@@ -99,7 +99,8 @@ class CellCache:
         self.labels = self.labels.astype(np.int32)
         self.sources = sorted({r["source"].split(",")[0] for r in rs})
         self.diameters = np.array([r.get("diameter") or np.nan for r in rs], np.float32)
-        self.print = hashlib.sha256("".join(r["print"] for r in rs).encode()).hexdigest()
+        self.field_prints = [r["print"] for r in rs]  # each field's image and mask
+        self.print = hashlib.sha256("".join(self.field_prints).encode()).hexdigest()
         self.shape = (crop, crop, len(CHANNELS))
         self.path = os.path.join(folder, CROPS)
         self._fd, self._pid = None, None

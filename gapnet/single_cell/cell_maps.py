@@ -2,7 +2,8 @@
 resumable.
 
     RUN/maps/fold_<k>.npy   the scores of the cells of fold k's fields (field order)
-    RUN/maps/fold_<k>.json  its stamp: the cells' print and fold k's image model's checksums
+    RUN/maps/fold_<k>.json  its stamp: the print of fold k's fields' cells and fold k's image
+                            model's checksums
 
 Each fold's fields are mapped by that fold's image model (which never trained on them),
 and each fold's scores are written as soon as they are done: a killed job keeps the folds
@@ -50,16 +51,22 @@ def _fold_rows(cs, folds, k) -> np.ndarray:
     return np.flatnonzero(np.asarray(folds)[cs.cell_fields()] == k)
 
 
-def _stamp(image_run: str, k: int, cs) -> dict:
+def _stamp(image_run: str, k: int, cs, folds) -> dict:
+    """Fold k's stamp: the print of its own fields' cells (their images and masks) and its
+    image model's checksums; a change in another fold's fields leaves it standing."""
+    import hashlib
+
     from gapnet.io import read_json
 
     done = read_json(os.path.join(image_run, f"fold_{k}", "done.json"))
-    return {"cells": cs.print, "model": done.get("sha256", {})}
+    mine = np.flatnonzero(np.asarray(folds) == k)
+    cells = hashlib.sha256("".join(cs.field_prints[n] for n in mine).encode()).hexdigest()
+    return {"cells": cells, "model": done.get("sha256", {})}
 
 
 def cached_map_scores(out, image_run, reader, ids, folds, image_p, cs, log=print) -> np.ndarray:
     """`map_scores`, each fold kept in `out` (RUN/maps) as it finishes and read back on a
-    rerun while its stamp (the cells' print, the fold model's checksums) still holds."""
+    rerun while its stamp (its fields' cells' print, the fold model's checksums) still holds."""
     from gapnet.io import atomic_save_npy, atomic_write_text, read_json
 
     os.makedirs(out, exist_ok=True)
@@ -68,7 +75,7 @@ def cached_map_scores(out, image_run, reader, ids, folds, image_p, cs, log=print
     for k in sorted(set(np.asarray(folds).tolist())):
         rows = _fold_rows(cs, folds, k)
         path, stamp_path = (os.path.join(out, f"fold_{k}.{e}") for e in ("npy", "json"))
-        stamp = _stamp(image_run, k, cs)
+        stamp = _stamp(image_run, k, cs, folds)
         if os.path.isfile(stamp_path) and read_json(stamp_path) == stamp:
             saved = np.load(path) if os.path.isfile(path) else None
             if saved is not None and saved.shape == (len(rows), scores.shape[1]):
