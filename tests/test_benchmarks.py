@@ -95,3 +95,17 @@ def test_ome_zarr_benchmark_reports_wall_time_and_peak_rss_per_field_size(tmp_pa
         assert rows[0][stage]["status"] == 0 and rows[0][stage]["peak_rss_mb"] > 0
         assert rows[0][stage]["rss_ratio"] == 1.0
     assert rows[0]["segment"]["nuclei"] > 0 and rows[1]["predict"]["images"] == ["field2048"]
+
+
+@pytest.mark.slow
+def test_augment_parity_benchmark_reports_pooled_and_block_p_values():
+    """The measurement behind item 18's cause (docs/configuration.md) can be rerun: tiny
+    form, two blocks of 100 draws a side."""
+    err, result = run_json("augment_parity.py", "--draws", "200", "--block", "100")
+    assert result["draws_per_side"] == 200 and result["recipe"]["shear"] == 15.0
+    assert len(result["pooled_p"]) == 15 and result["device_seeds"] == [0, 1]
+    assert result["pooled_min_p"] == min(result["pooled_p"].values())
+    for side in ("cpu", "device"):
+        assert result["blocks"][side]["n"] == 2
+        assert 0 <= result["blocks"][side]["share_below_0.01"] <= 1
+    assert "| marker_y |" in err and "drawn 200 of 200 per side" in err
