@@ -19,8 +19,10 @@ from the repository).
 Printed: the Kolmogorov-Smirnov p of each statistic between all the draws of each side;
 then each block of either side (block draws) against all of the other side's draws, by its
 smallest p over the 15 statistics: the share of blocks under 0.01 and under 0.001, and the
-smallest. With no difference between the back ends, about 10-15 % of blocks fall under 0.01
-(15 correlated statistics) and about 1-2 % under 0.001. About 10 s per 2,000 draws of both
+smallest (and, per block, its seed and statistic); and, per statistic, the spread of the
+block means over what independent draws give (about 1). With no difference between the back
+ends, about 10-15 % of blocks fall under 0.01 (15 correlated statistics) and about 1-2 %
+under 0.001. About 10 s per 2,000 draws of both
 sides on 2 CPU cores.
 """
 
@@ -53,10 +55,32 @@ def measure(
     dev = {k: np.concatenate([d[k] for d in dev_blocks]) for k in keys}
     pooled = {k: float(ks_2samp(cpu[k], dev[k]).pvalue) for k in keys}
 
-    def block_minima(blocks, other):
-        return [min(float(ks_2samp(b[k], other[k]).pvalue) for k in keys) for b in blocks]
+    def block_minima(blocks, other, seed_of):
+        """Per block: its seed, and its smallest p over the statistics with that statistic."""
+        rows = []
+        for i, b in enumerate(blocks):
+            ps = {k: float(ks_2samp(b[k], other[k]).pvalue) for k in keys}
+            worst = min(ps, key=ps.get)
+            rows.append({"seed": seed_of(i), "statistic": worst, "p": ps[worst]})
+        return rows
 
-    minima = {"cpu": block_minima(cpu_blocks, dev), "device": block_minima(dev_blocks, cpu)}
+    def spread(blocks, pooled_side):
+        """Per statistic: the standard deviation of the block means over what independent
+        draws give (about 1; well above it: draws within a block are not independent)."""
+        return {
+            k: float(
+                np.std([b[k].mean() for b in blocks], ddof=1)
+                / (pooled_side[k].std() / np.sqrt(block))
+            )
+            for k in keys
+        }
+
+    details = {
+        "cpu": block_minima(cpu_blocks, dev, lambda i: cpu_seed + i * block),
+        "device": block_minima(dev_blocks, cpu, lambda i: device_seed + i),
+    }
+    minima = {side: [row["p"] for row in rows] for side, rows in details.items()}
+    spreads = {"cpu": spread(cpu_blocks, cpu), "device": spread(dev_blocks, dev)}
     return {
         "draws_per_side": n_blocks * block,
         "block": block,
@@ -71,6 +95,8 @@ def measure(
                 "share_below_0.01": sum(p < 0.01 for p in m) / len(m),
                 "share_below_0.001": sum(p < 0.001 for p in m) / len(m),
                 "min_p": min(m),
+                "per_block": details[side],
+                "block_mean_spread": spreads[side] if len(m) > 1 else None,
             }
             for side, m in minima.items()
         },
@@ -109,6 +135,19 @@ def main(argv=None) -> int:
             f"| {side} ({args.block:,}) | all {other} draws | {b['n']} | "
             f"{b['share_below_0.01']:.0%} | {b['share_below_0.001']:.0%} | {b['min_p']:.2g} |"
         )
+    for side in ("cpu", "device"):
+        b = r["blocks"][side]
+        low = [
+            f"{x['seed']} ({x['statistic']} {x['p']:.2g})" for x in b["per_block"] if x["p"] < 0.01
+        ]
+        print(f"{side} blocks under 0.01, by seed: {', '.join(low) or 'none'}")
+        if b["block_mean_spread"]:
+            hi = max(b["block_mean_spread"], key=b["block_mean_spread"].get)
+            print(
+                f"{side} block means' spread over independent draws': "
+                f"{min(b['block_mean_spread'].values()):.2f}-{b['block_mean_spread'][hi]:.2f} "
+                f"(highest: {hi})"
+            )
     if args.json:
         emit(r)
     return 0

@@ -108,4 +108,7 @@ def test_augment_parity_benchmark_reports_pooled_and_block_p_values():
     for side in ("cpu", "device"):
         assert result["blocks"][side]["n"] == 2
         assert 0 <= result["blocks"][side]["share_below_0.01"] <= 1
+    assert [b["seed"] for b in result["blocks"]["device"]["per_block"]] == [0, 1]
+    assert len(result["blocks"]["cpu"]["block_mean_spread"]) == 15
     assert "| marker_y |" in err and "drawn 200 of 200 per side" in err
+    assert "device blocks under 0.01, by seed:" in err
