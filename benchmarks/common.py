@@ -186,3 +186,10 @@ def slopes(stages) -> dict:
             x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
             out[name] = round(float(np.polyfit(x, y, 1)[0]), 3)
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(
+        "benchmarks/common.py: helpers of benchmarks/ scripts, "
+        "not a script; run python benchmarks/<name>.py --help (docs/benchmarks.md)"
+    )

@@ -2,6 +2,7 @@
 segmentation against the synthetic atlas's truth (pure but for the segmentation itself)."""
 
 import os
+import sys
 
 import numpy as np
 
@@ -75,3 +76,10 @@ def score_segmentation(seg, sid, full, image, truth_dir, size, run_size) -> None
         seg[kind][0].append((tp, fp, fn))
         seg[kind][1].append(sid)
         seg[kind][2].extend(ious)
+
+
+if __name__ == "__main__":
+    sys.exit(
+        "benchmarks/localization_scores.py: helpers of benchmarks/localization.py, "
+        "not a script; run python benchmarks/localization.py --help"
+    )

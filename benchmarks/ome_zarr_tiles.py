@@ -3,7 +3,7 @@ peak RSS per field size, each in a child process (`benchmarks/common.run`).
 
     python benchmarks/ome_zarr_tiles.py [--sizes 4096,8192,16384] [--segment-sizes 4096,8192]
         [--hpa-field /work/shared/data/real/hpa2021/images/000a6c98-bb9b-11e8-b2b9-ac1f6b6435d0]
-        [--work DIR] [--json out.json]
+        [--work DIR] [--json]
 
 Fields (synthetic, made of real pixels): the packaged 512-px HPA field
 (gapnet/resources/hpa_field, 4 channels) repeated across the canvas, each 512-px block
@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from gapnet.jsonout import dumps, emit, json_main  # noqa: E402
+
 COLOURS = ("red", "green", "blue", "yellow")
 
 
@@ -90,11 +92,16 @@ def write_field(path: str, size: int) -> None:
     )
 
 
+def _line(obj) -> None:
+    """A child's result: one line of strict JSON (`benchmarks.common.last_json` reads it)."""
+    print(dumps(obj, indent=None), flush=True)
+
+
 def child(args) -> int:
-    """One stage in this process; prints one JSON line."""
+    """One stage in this process; prints one strict JSON line."""
     if args.child == "write":
         write_field(args.path, args.size)
-        print(json.dumps({"written": args.path}))
+        _line({"written": args.path})
         return 0
     if args.child == "predict":
         import keras
@@ -106,7 +113,7 @@ def child(args) -> int:
         keras.utils.set_random_seed(0)
         model = models.build("gapnet_pl", (512, 512, 4), 28)
         names, probs, _ = predict_images(model, np.full(28, 0.5), args.path)
-        print(json.dumps({"images": names, "p_mean": float(probs.mean())}))
+        _line({"images": names, "p_mean": float(probs.mean())})
         return 0
     from gapnet.segment import SegmentParams
     from gapnet.segment.files import segment_images
@@ -114,7 +121,7 @@ def child(args) -> int:
     rows = segment_images(
         args.path, args.out, p=SegmentParams(nucleus_diameter=50.0), tile=1024, overlap=128
     )
-    print(json.dumps({k: rows[0][k] for k in ("nuclei", "cells", "warning", "error")}))
+    _line({k: rows[0][k] for k in ("nuclei", "cells", "warning", "error")})
     return 0
 
 
@@ -147,13 +154,16 @@ def check_real_field(prefix: str, work: str) -> dict:
     }
 
 
+@json_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="4096,8192,16384")
     p.add_argument("--segment-sizes", dest="segment_sizes", default="4096,8192")
     p.add_argument("--hpa-field", dest="hpa_field")
     p.add_argument("--work", help="folder for the fields (default: a temporary one)")
-    p.add_argument("--json")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object (the table goes to stderr)"
+    )
     p.add_argument("--child", choices=["write", "predict", "segment"], help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -222,10 +232,9 @@ def main(argv=None) -> int:
                     f"{s['rss_ratio']} |"
                 )
     if "real_field" in result:
-        print(json.dumps(result["real_field"]))
+        print("real field:", ", ".join(f"{k} {v}" for k, v in result["real_field"].items()))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        emit(result)
     return (
         0
         if all(r[s]["status"] == 0 for r in rows for s in ("write", "predict", "segment") if s in r)

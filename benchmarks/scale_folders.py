@@ -4,6 +4,7 @@ atlas's first m rows."""
 
 import os
 import shutil
+import sys
 
 import numpy as np
 
@@ -54,3 +55,10 @@ def sub_root(base: str, root: str, m: int) -> None:
         f.writelines(lines)
     if not os.path.exists(os.path.join(root, "train")):
         os.symlink(os.path.join(base, "train"), os.path.join(root, "train"))
+
+
+if __name__ == "__main__":
+    sys.exit(
+        "benchmarks/scale_folders.py: helpers of benchmarks/scale.py, "
+        "not a script; run python benchmarks/scale.py --help"
+    )

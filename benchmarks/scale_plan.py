@@ -6,10 +6,13 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
 
-from benchmarks.common import PY, disk_bytes, last_json, run
-from benchmarks.scale_folders import make_folder, sub_root
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run alone
+
+from benchmarks.common import PY, disk_bytes, last_json, run  # noqa: E402
+from benchmarks.scale_folders import make_folder, sub_root  # noqa: E402
 
 STAGES = os.path.join("benchmarks", "scale_stages.py")
 
@@ -267,3 +270,10 @@ def rehearse_predict(args, work, base, trained, n, stages) -> None:
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(
+        "benchmarks/scale_plan.py: helpers of benchmarks/scale.py, "
+        "not a script; run python benchmarks/scale.py --help"
+    )

@@ -1,7 +1,7 @@
 """gapnet's segmentation scored on real microscope images with references.
 
     python benchmarks/segmentation_real.py [--hpa2021 DIR] [--dsb-val DIR]
-        [--methods learned,classical] [--json out.json]
+        [--methods learned,classical] [--json]
 
 Nuclei: the three hand-segmented references in tests/data/real_nuclei (Coelho 2009 U2OS,
 a BBBC039 crop, the Data Science Bowl 2018 image of stardist's tests). Cells: HPA 2021
@@ -39,6 +39,8 @@ import sys
 import time
 
 import numpy as np
+
+from gapnet.jsonout import emit, json_main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NUCLEI_DIR = os.path.join(HERE, "..", "tests", "data", "real_nuclei")
@@ -294,6 +296,7 @@ def write_card_figures(path: str, rows: list[dict]) -> None:
         f.write("\n")
 
 
+@json_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hpa2021", help="folder of HPA 2021 fields and HPA-Cell-Segmentation masks")
@@ -303,7 +306,11 @@ def main(argv=None) -> int:
     p.add_argument(
         "--methods", default="learned,classical", help="nucleus methods, comma-separated"
     )
-    p.add_argument("--json", help="also write the rows as JSON here")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print the rows as one JSON object, {"rows": [...]} (the table to stderr)',
+    )
     p.add_argument(
         "--card",
         help="write the learned rows' figures into this weights card (nuclei_unet.json)",
@@ -322,10 +329,7 @@ def main(argv=None) -> int:
     if args.card:
         write_card_figures(args.card, rows)
     if args.json:
-        from gapnet.jsonout import dumps
-
-        with open(args.json, "w") as f:  # strict JSON: NaN as null
-            f.write(dumps(rows) + "\n")
+        emit({"rows": rows})  # strict JSON: NaN as null
     return 0
 
 

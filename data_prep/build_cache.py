@@ -12,6 +12,7 @@ build continues where it stopped; a build over an unchanged dataset does nothing
 """
 
 import argparse
+import os
 import sys
 
 from gapnet.data.cache import build
@@ -51,10 +52,8 @@ def main(argv=None) -> int:
     try:
         build(args.root, args.size, args.split, args.workers, progress=True, channels=cs)
     except (DataError, ImageError, DiskSpaceError) as e:
-        print(
-            f"error: {e}\n(rows already cached are kept; fix the file and run again)",
-            file=sys.stderr,
-        )
+        kept = "\n(rows already cached are kept; fix the file and run again)"
+        print(f"error: {e}" + (kept if os.path.isdir(args.root) else ""), file=sys.stderr)
         return 1
     return 0
 

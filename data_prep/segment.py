@@ -54,6 +54,7 @@ failures: docs/segmentation.md.
 """
 
 import argparse
+import os
 import sys
 
 from gapnet.data.images import ImageError
@@ -166,10 +167,8 @@ def main(argv=None) -> int:
             progress=True,
         )
     except (DataError, ImageError, DiskSpaceError) as e:
-        print(
-            f"error: {e}\n(samples already segmented are kept; run again to continue)",
-            file=sys.stderr,
-        )
+        kept = "\n(samples already segmented are kept; run again to continue)"
+        print(f"error: {e}" + (kept if os.path.isdir(args.root) else ""), file=sys.stderr)
         return 1
     warned = [r for r in rows if r["warning"]]
     for r in warned[:20]:  # a few named, the rest counted (a log at 31,072 stays short)

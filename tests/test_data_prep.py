@@ -206,3 +206,17 @@ def test_simulated_hpav18_files_import_back_to_the_atlas_samples(tiny_data, tmp_
     assert {f: os.path.getmtime(root / "train" / f) for f in before} == before
     assert (root / "image_hashes.csv").read_text() == hashes  # the same duplicate check
     np.testing.assert_array_equal(open_source(root).labels.targets[order], atlas.labels.targets[:3])
+
+
+@pytest.mark.parametrize("script", ["segment", "build_cache"])
+def test_a_missing_dataset_folder_is_named_without_a_resume_hint(script, tmp_path, capsys):
+    """Nothing can have been kept from a folder that is not there: the error alone (it
+    added "(samples already segmented are kept; run again to continue)")."""
+    import importlib
+
+    main = importlib.import_module(f"data_prep.{script}").main
+    missing = str(tmp_path / "missing")
+    args = [missing, "--out", str(tmp_path / "m")] if script == "segment" else [missing]
+    assert main([*args, "--size", "64"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {missing}: dataset folder not found", err

@@ -124,3 +124,24 @@ def test_explain_images_refuses_bad_input_naming_the_file(tiny_run, own_images, 
         cli.main(argv + ["--pixel-size", "0"])
     with pytest.raises(SystemExit):
         cli.main(argv + ["--embeddings"])
+
+
+@pytest.mark.slow  # ~5 s: every class map of one image by three fold models
+def test_own_images_figures_claim_no_truth_for_unlabelled_images(
+    tiny_run, own_images, tmp_path, monkeypatch
+):
+    """A user's images have no labels: no panel may call a class "(not true)" (each class
+    panel said so, as if the class were known to be absent)."""
+    from gapnet.explain import figures
+
+    kept = []
+    monkeypatch.setattr(figures.plt, "close", kept.append)
+    out = tmp_path / "out"
+    argv = ["--run", tiny_run[0], "--images", str(own_images), "--out", str(out)]
+    assert _cli().main(argv + ["--channel-map", MAP, "--ids", "pngset"]) == 0
+    (fig,) = kept
+    titles = [ax.title.get_text() for ax in fig.axes]
+    monkeypatch.undo()
+    figures.plt.close(fig)
+    assert titles[0] == "pngset\n(no labels)"
+    assert len(titles) > 1 and not any("true" in t for t in titles), titles

@@ -79,6 +79,19 @@ def test_every_script_with_a_json_flag_prints_through_json_main():
         assert not printed, (rel, printed)
 
 
+def test_every_json_option_is_the_flag_that_prints_to_stdout():
+    """One meaning of `--json` across the scripts (benchmarks/ome_zarr_tiles.py's took a
+    file name and wrote it with json.dump, NaN allowed)."""
+    taking = [
+        os.path.join(folder, name)
+        for folder in ("benchmarks", "experiments", "data_prep")
+        for name in sorted(os.listdir(os.path.join(ROOT, folder)))
+        if name.endswith(".py") and "'--json'" in _calls(os.path.join(ROOT, folder, name))
+    ]
+    assert "benchmarks/ome_zarr_tiles.py" in taking
+    assert sorted(taking) == sorted(_json_flag_scripts())
+
+
 def _module(rel, name):
     spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, rel))
     module = importlib.util.module_from_spec(spec)

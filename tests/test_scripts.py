@@ -67,6 +67,29 @@ def test_help_does_not_import_tensorflow(helps, script):
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:", f"{script} --help imported them"
 
 
+HELPERS = sorted(  # modules of benchmarks/ that scripts import; a user may still run one
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, "benchmarks", "*.py"))
+    if os.path.relpath(p, ROOT) not in BENCHMARKS and not p.endswith("__init__.py")
+)
+
+
+def test_a_benchmark_helper_run_as_a_script_names_the_script_to_run():
+    """`python benchmarks/scale_plan.py --help` from the repository root, as a user types
+    it (no PYTHONPATH): one line naming the script that uses it, no traceback (it died in
+    `from benchmarks.common import ...`)."""
+    assert "benchmarks/scale_plan.py" in HELPERS and "benchmarks/common.py" in HELPERS
+    user = {k: v for k, v in env().items() if k != "PYTHONPATH"}
+    for rel in HELPERS:
+        out = subprocess.run(
+            [sys.executable, rel, "--help"], cwd=ROOT, env=user, capture_output=True, text=True
+        )
+        assert "Traceback" not in out.stderr, out.stderr
+        assert out.returncode == 1, (rel, out.returncode)
+        assert out.stderr.startswith(f"{rel}: helpers of benchmarks/"), out.stderr
+        assert "not a script; run python benchmarks/" in out.stderr, out.stderr
+
+
 # (script, its arguments around the run folder RUN): every script that reads a run.
 RUN_SCRIPTS = [
     ("experiments/predict.py", ["--run", "RUN", "--data", "ROOT"]),

@@ -130,8 +130,11 @@ def test_skip_bad_leaves_the_dropped_samples_rows_empty(tiny_run, test_root, tmp
     assert all(rows[i].strip() for i in ids if i not in ("t3", "t1"))
     got_ids, _ = read_predictions(str(tmp_path / "s_probabilities.csv"))
     assert got_ids == ["t5", "t0", "t4", "t2"]
-    said = capsys.readouterr().out
+    said, err = capsys.readouterr()
     assert "4 samples predicted" in said and "2 dropped for bad files, left empty: t3, t1" in said
+    # the progress counts one prediction per sample and fold model, and says so (it read
+    # "(12/12 sample)" for 4 samples)
+    assert "predicting test (4 samples x 3 fold models): 100% (12/12 prediction)" in err, err
 
 
 def test_an_unfinished_run_cannot_predict(tiny_run, test_root, tmp_path):

@@ -118,7 +118,12 @@ def predict_test(
     from gapnet.progress import track
 
     total = np.zeros((len(ids), width), np.float64)
-    with track(len(ids) * len(paths), "predicting test", enabled=progress) as bar:
+    with track(
+        len(ids) * len(paths),
+        f"predicting test ({len(ids)} samples x {len(paths)} fold models)",
+        unit="prediction",
+        enabled=progress,
+    ) as bar:
         for k, path in enumerate(paths):
             model = None
             for start in range(0, len(ids), PART):

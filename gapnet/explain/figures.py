@@ -51,8 +51,9 @@ def sample_figure(
     roles=CHANNELS,
 ) -> str:
     """One sample: composite, then the protein channel with each class's map (maps (K, H, W)
-    for `classes`), cell outlines when given; `truth`: the true labels, marked in titles;
-    `roles`: the image's channels."""
+    for `classes`), cell outlines when given; `truth`: the true labels, marked in titles
+    (None: unknown, e.g. a user's own images, nothing marked); `roles`: the image's
+    channels."""
     n = 1 + len(classes)
     names = scheme_of_width(len(probs)).classes
     # square panels 3.2 in wide leave no height to spare: a 3.5 in figure cut the top of the

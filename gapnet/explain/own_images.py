@@ -175,7 +175,7 @@ def explain_images(req, explainers, thresholds, run_um, cs, out, trained=False, 
                 p,
                 f"{name}\n(no labels)",
                 resize_labels(cells, field.shape[:2]),
-                set(),
+                None,  # no labels: no panel says "(true)" or "(not true)"
                 cs.roles,
             )
             scores, labels = cellcalls.cell_calls(p, thresholds, maps, every, cells)
