@@ -116,13 +116,13 @@ def test_reader_gives_an_ome_zarr_field_as_lazy_multiscale_layers_in_micrometres
             np.testing.assert_array_equal(level.compute(), raw[k][c])
     # napari takes it as one multiscale layer; the widget segments the level its metadata
     # names (the coarsest at least SEGMENT_SIDE px: here 32 px), at that level's scale
-    from gapnet.napari.widget import _plane
+    from gapnet.napari.field import plane as field_plane
 
     monkeypatch.setattr(reader, "SEGMENT_SIDE", 32)
     data, kw, _ = reader.read_zarr_layers(path)[2]
     layer = Image(data, **kw)
     assert layer.multiscale and tuple(layer.scale) == (0.5, 0.5)
-    plane, scale = _plane(layer)
+    plane, scale = field_plane(layer)
     assert isinstance(plane, np.ndarray) and scale == (1.0, 1.0)
     np.testing.assert_array_equal(plane, raw[1][2])
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")  # a Zarr that is not OME-Zarr:
