@@ -17,8 +17,7 @@ import numpy as np
 def segmentation(name, source, cells, nuclei, scale=(1.0, 1.0), **look) -> dict:
     """What the Segment layers need, computed in the worker thread: the cells table's
     `index` and `edge` columns, the edge cells' label image, and the three Labels layers
-    themselves (`layers`: napari colours a layer's 2048 x 2048 labels when it is made,
-    0.1 s a time, several times with a direct colormap); `look` is the cells layer's own
+    themselves, hidden (`layers`, `labels_layer`); `look` is the cells layer's own
     settings (Classify's: its table, colours and opacity)."""
     from gapnet.segment import edge_labels
 
