@@ -208,6 +208,15 @@ def test_a_cells_colour_text_and_top_class_name_the_same_called_class():
     np.testing.assert_array_equal(colors[1], class_colors(3)[2])
     np.testing.assert_array_equal(colors[2], NO_CALL)
     assert cell_text(table, names)[1] == ["1: c2", "2: - (edge)"]
+    # on a 720-px field a character is 10 px: "1: c2" is 50 px wide, "2: - (edge)" 110 px;
+    # at x 5 and 8 (y 5, 8) they ran off the field's left and top edges: moved in
+    yx, _ = cell_text(table, names, side=(100, 720))
+    assert yx.tolist() == [[10, 25], [30, 55]]  # the second, overlapping, a line lower
+    right = cell_text({**table, "x": [710, 719]}, names, side=(100, 720))[0]
+    assert right[:, 1].tolist() == [695, 665]  # and off the right edge: 720 - 25, 720 - 55
+    # two texts at one place: the second is written a line (2 characters) below the first
+    same = cell_text({**table, "x": [300, 300], "y": [50, 50]}, names, side=(100, 720))[0]
+    assert same.tolist() == [[50, 300], [70, 300]]
     assert list(table["top_class"]) == ["c2", "-"]
 
 

@@ -233,7 +233,8 @@ class GapnetWidget(QWidget):
             table = analysis.cell_table(calls, model.class_names)
             look = draw.cells_look(table, layers.cell_colors(table, len(model.class_names)))
             seg = None if known else draw.segmentation(name, source, *found, scale, **look)
-            return name, seg, calls, table, look, layers.cell_text(table, model.class_names)
+            text = layers.cell_text(table, model.class_names, found[0].shape)
+            return name, seg, calls, table, look, text
 
         return self._run(steps, self._classified, f"classifying {name}")
 
