@@ -186,6 +186,7 @@ def test_segment_classify_map_layers_equal_explains_cells_csv(
     assert tuple(viewer.layers["cells"].scale) == (0.5, 0.5)
     widget.classify()
     _done(qtbot, widget)
+    assert tuple(viewer.layers["calls"].scale) == (0.5, 0.5)  # the text over its cells
     # the same cells (number, centroid, area, edge), each with its calls; the scores differ
     # a little: the model's 48 px come from the zarr's 256-px level (as predict.py reads a
     # .zarr: the coarsest level at least the model's size), not from the 512-px PNGs

@@ -102,13 +102,15 @@ def labels_steps(viewer, made: dict) -> list:
     return [(f"{name}: add", lambda: viewer.layers.append(made["layer"])), (f"{name}: show", show)]
 
 
-def add_text(viewer, yx, text) -> None:
-    """The "calls" Points layer (replacing one there): `text[i]` written at `yx[i]`."""
+def add_text(viewer, yx, text, scale=(1.0, 1.0)) -> None:
+    """The "calls" Points layer (replacing one there): `text[i]` written at `yx[i]` (cells
+    pixels; `scale` the world size of one, as the cells layer's)."""
     if "calls" in viewer.layers:
         viewer.layers.remove("calls")
     viewer.add_points(
         yx,
         name="calls",
+        scale=scale,
         size=1,
         face_color="transparent",
         border_width=0,

@@ -247,7 +247,8 @@ class GapnetWidget(QWidget):
         else:
             steps = [("cells: calls", lambda: self._set_layer("cells", look))]
         self.calls = calls
-        steps.append(("calls: text", lambda: draw.add_text(self.viewer, yx, text)))
+        v, scale = self.viewer, self.cells_scale
+        steps.append(("calls: text", lambda: draw.add_text(v, yx, text, scale)))
         return steps + [("summary", lambda: self._summary(name, calls, table))]
 
     def _set_layer(self, name: str, settings: dict):
