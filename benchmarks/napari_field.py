@@ -10,8 +10,9 @@ files), loads the model (timed on its own: once per session), then presses Class
 (gapnet segmentation of the field at its own size, the calls and every class's map) and
 waits in Qt's event loop (as `napari.run()` does) for the cells layer's table and the text
 layer, and draws the canvas once. Meanwhile a 10 ms timer on the UI thread records the
-gaps between the events the viewer processed: the longest gap is how long the UI froze,
-and the callback that drew the result (on the UI thread) is timed on its own. Prints one
+gaps between the events the viewer processed: the longest gap is how long the UI froze;
+the result's callback (on the UI thread) is timed on its own, and so is each event-loop
+turn that then adds one of its layers (`result_turns_on_ui_thread_s`). Prints one
 JSON object; with --screenshot, saves the field with its cells (coloured by their top
 class) and their calls, and with --map a class's map over the field (`viewer.export_figure`;
 the viewer is shown, under Xvfb too, as a hidden one draws black).
@@ -66,8 +67,9 @@ def main(argv=None) -> int:
 
     def timed(result):
         t = time.perf_counter()
-        done_cb(result)
+        steps = done_cb(result)
         drawn.append(time.perf_counter() - t)
+        return steps
 
     widget._classified = timed
 
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
         return 1
     viewer.screenshot(canvas_only=True)  # the canvas drawn with the cells and the text
     on_screen_s = time.perf_counter() - t0
+    turns = widget.ui_steps  # the turns that added the result's layers, each timed
     if args.screenshot:  # the field, its cells by top class and their calls; then a map
         viewer.layers["edge cells"].visible = False
         viewer.export_figure(args.screenshot, scale_factor=args.scale)
@@ -130,6 +133,8 @@ def main(argv=None) -> int:
                 "cells": int(len(viewer.layers["cells"].features)),
                 "longest_ui_gap_s": round(longest, 3),
                 "result_callback_on_ui_thread_s": round(drawn[0], 3) if drawn else None,
+                "longest_result_turn_on_ui_thread_s": round(max(s for _, s in turns), 3),
+                "result_turns_on_ui_thread_s": {n: round(s, 3) for n, s in turns},
                 "longest_ui_gap_loading_model_s": round(load_gap, 3),
             }
         )

@@ -101,16 +101,35 @@ def test_segment_gives_cells_nuclei_and_edge_cells_and_cancel_stops_it(
     widget.cancel()  # at once: the child process is ended, nothing is drawn
     _done(qtbot, widget)
     assert widget.status.text().endswith("cancelled") and "cells" not in viewer.layers
+    ticks, added = _ui_ticks(), []  # the UI answers while the layers are added:
+    viewer.layers.events.inserted.connect(lambda e: added.append(len(ticks.seen)))
     widget.segment()  # a new child process
     _done(qtbot, widget)
+    ticks.stop()
+    assert len(added) == 3 and added[0] < added[1] < added[2]  # ticks between the layers
+    assert len(widget.ui_steps) == 7  # each layer added, then shown; the status line
     cells, nuclei = viewer.layers["cells"], viewer.layers["nuclei"]
     assert cells.data.shape == nuclei.data.shape == (512, 512)
     assert cells.data.dtype == np.int32 and cells.data.max() > 5
+    assert cells.visible and nuclei.visible and viewer.layers["edge cells"].visible
+    assert viewer.layers["edge cells"].contour == 3 and cells.opacity == 0.4
     edge = viewer.layers["edge cells"].data
     assert 0 < len(set(edge.ravel()) - {0}) < len(set(cells.data.ravel()) - {0})
     assert set(edge.ravel()) <= set(cells.data.ravel())
     assert list(cells.features["index"]) == sorted(set(cells.data.ravel()) - {0})
     widget.proc.close()
+
+
+def _ui_ticks():
+    """A 5 ms timer on the UI thread; `seen` counts its ticks (each one an event-loop turn
+    the UI had between other work)."""
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer()
+    timer.seen = []
+    timer.timeout.connect(lambda: timer.seen.append(1))
+    timer.start(5)
+    return timer
 
 
 @pytest.mark.slow  # needs the tiny run (tests/test_napari.py) and runs explain.py
@@ -138,6 +157,8 @@ def test_segment_classify_map_layers_equal_explains_cells_csv(
     assert list(table["index"]) == sorted(set(np.unique(cells.data)) - {0})
     assert {"label_names", "top_class", "p_0", "p_27", "edge"} <= set(table.columns)
     assert len(viewer.layers["calls"].data) == len(table)
+    assert cells.visible and cells.opacity == 0.5
+    assert type(cells.colormap).__name__ == "DirectLabelColormap"  # by best called class
     layer = widget.show_map(7)  # Golgi apparatus
     assert layer.name == "map: Golgi apparatus" and layer.data.shape == (48, 48)
     assert np.allclose(np.asarray(layer.scale), 512 / 48)
@@ -165,6 +186,7 @@ def test_segment_classify_map_layers_equal_explains_cells_csv(
     assert tuple(viewer.layers["cells"].scale) == (0.5, 0.5)
     widget.classify()
     _done(qtbot, widget)
+    assert tuple(viewer.layers["calls"].scale) == (0.5, 0.5)  # the text over its cells
     # the same cells (number, centroid, area, edge), each with its calls; the scores differ
     # a little: the model's 48 px come from the zarr's 256-px level (as predict.py reads a
     # .zarr: the coarsest level at least the model's size), not from the 512-px PNGs

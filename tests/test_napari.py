@@ -116,13 +116,13 @@ def test_reader_gives_an_ome_zarr_field_as_lazy_multiscale_layers_in_micrometres
             np.testing.assert_array_equal(level.compute(), raw[k][c])
     # napari takes it as one multiscale layer; the widget segments the level its metadata
     # names (the coarsest at least SEGMENT_SIDE px: here 32 px), at that level's scale
-    from gapnet.napari.widget import _plane
+    from gapnet.napari.field import plane as field_plane
 
     monkeypatch.setattr(reader, "SEGMENT_SIDE", 32)
     data, kw, _ = reader.read_zarr_layers(path)[2]
     layer = Image(data, **kw)
     assert layer.multiscale and tuple(layer.scale) == (0.5, 0.5)
-    plane, scale = _plane(layer)
+    plane, scale = field_plane(layer)
     assert isinstance(plane, np.ndarray) and scale == (1.0, 1.0)
     np.testing.assert_array_equal(plane, raw[1][2])
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")  # a Zarr that is not OME-Zarr:
@@ -208,6 +208,15 @@ def test_a_cells_colour_text_and_top_class_name_the_same_called_class():
     np.testing.assert_array_equal(colors[1], class_colors(3)[2])
     np.testing.assert_array_equal(colors[2], NO_CALL)
     assert cell_text(table, names)[1] == ["1: c2", "2: - (edge)"]
+    # on a 720-px field a character is 10 px: "1: c2" is 50 px wide, "2: - (edge)" 110 px;
+    # at x 5 and 8 (y 5, 8) they ran off the field's left and top edges: moved in
+    yx, _ = cell_text(table, names, side=(100, 720))
+    assert yx.tolist() == [[10, 25], [30, 55]]  # the second, overlapping, a line lower
+    right = cell_text({**table, "x": [710, 719]}, names, side=(100, 720))[0]
+    assert right[:, 1].tolist() == [695, 665]  # and off the right edge: 720 - 25, 720 - 55
+    # two texts at one place: the second is written a line (2 characters) below the first
+    same = cell_text({**table, "x": [300, 300], "y": [50, 50]}, names, side=(100, 720))[0]
+    assert same.tolist() == [[50, 300], [70, 300]]
     assert list(table["top_class"]) == ["c2", "-"]
 
 

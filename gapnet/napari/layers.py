@@ -36,10 +36,18 @@ def cell_colors(table: dict, n_classes: int) -> dict:
     return out
 
 
-def cell_text(table: dict, class_names) -> tuple[np.ndarray, list[str]]:
-    """((n, 2) y, x centroids, the text over each cell: its label, the class called in it
-    with the highest cell score and "+n" for the n others called ("-" for none), "edge"
-    for a cell the border cuts). Every call is in the cells layer's table (`label_names`)."""
+CHARS_ACROSS = 72  # characters of the text across the field where it fills the figure
+
+
+def cell_text(table: dict, class_names, side=None) -> tuple[np.ndarray, list[str]]:
+    """((n, 2) y, x where each cell's text is centred, the text over each cell: its label,
+    the class called in it with the highest cell score and "+n" for the n others called
+    ("-" for none), "edge" for a cell the border cuts). Every call is in the cells layer's
+    table (`label_names`). The text is at the cell's centroid; with `side` (the field's
+    (height, width) px) moved inwards where it would run off the field, a character taken
+    as 1/CHARS_ACROSS of the width (napari writes text in screen pixels: that is its size
+    where the field fills a figure exported at 0.35 px per field px), and a line lower
+    where it would overlap a text above it."""
     yx = np.stack([np.asarray(table["y"], float), np.asarray(table["x"], float)], 1)
     text = []
     rows = zip(table["index"], table["labels"], table["edge"], strict=True)
@@ -49,7 +57,29 @@ def cell_text(table: dict, class_names) -> tuple[np.ndarray, list[str]]:
         t = f"{int(c)}: " + (class_names[best] if called else "-")
         t += f" +{len(called) - 1}" if len(called) > 1 else ""
         text.append(t + (" (edge)" if e else ""))
-    return yx.reshape(-1, 2), text
+    yx = yx.reshape(-1, 2)
+    if side is not None and len(text):
+        h, w = side
+        char = w / CHARS_ACROSS
+        half = np.minimum([len(t) * char / 2 for t in text], w / 2)
+        yx[:, 1] = np.clip(yx[:, 1], half, w - half)
+        yx[:, 0] = np.clip(yx[:, 0], char, h - char)
+        _apart(yx, half, 2 * char, h - char)
+    return yx, text
+
+
+def _apart(yx, half, line: float, bottom: float) -> None:
+    """Moves a text down by a line (top to bottom, in place) while it would overlap one
+    placed before it: texts `half` wide each side, `line` high; none below `bottom`."""
+    placed = []
+    for i in np.argsort(yx[:, 0], kind="stable"):
+        for _ in range(len(placed)):
+            hit = [j for j in placed if abs(yx[i, 0] - yx[j, 0]) < line
+                   and abs(yx[i, 1] - yx[j, 1]) < half[i] + half[j]]  # fmt: skip
+            if not hit or yx[i, 0] >= bottom:
+                break
+            yx[i, 0] = min(max(yx[j, 0] for j in hit) + line, bottom)
+        placed.append(i)
 
 
 def summary_line(probs, thresholds, class_names, top: int = 5) -> str:

@@ -5,12 +5,11 @@ class names, text on each cell, each cell coloured by its best called class) and
 (the chosen class's map over the field). The work runs off the UI thread: a napari worker
 (`create_worker`, with a progress bar) waits for the child process that holds TensorFlow
 and the models (`model_process`), then prepares the layers' data; the UI thread only adds
-the layers. Cancel kills the child. A bad file, folder or channel set is told in the widget
-and as a napari notification, never as a traceback."""
+the layers, one per event-loop turn (`draw`). Cancel kills the child. A bad file, folder
+or channel set is told in the widget and as a napari notification, never as a traceback."""
 
 from __future__ import annotations
 
-import numpy as np
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -24,7 +23,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from gapnet.napari import analysis, layers, model_process
+from gapnet.napari import analysis, draw, layers, model_process
+from gapnet.napari.field import open_field
 
 
 class GapnetWidget(QWidget):
@@ -34,7 +34,8 @@ class GapnetWidget(QWidget):
         # TensorFlow, the models and the heavy numerics run in a child process
         self.proc = model_process.ModelProcess()
         self.destroyed.connect(self.proc.close)
-        self.model = self.cells = self.nuclei = self.calls = self.worker = None
+        self.model = self.cells = self.nuclei = self.calls = self.worker = self.drawing = None
+        self.ui_steps = []  # (name, seconds) of each UI-thread turn that drew the last result
         self._channel_note = ""  # the field's channels the model does not read
         self.cells_scale = (1.0, 1.0)  # the world size (y, x) of a cells pixel
         self.sample = None  # (name, source) of the field the cells belong to
@@ -85,26 +86,41 @@ class GapnetWidget(QWidget):
 
         worker = create_worker(steps, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._progress)
-        worker.returned.connect(done)
+        worker.returned.connect(lambda result: self._draw(done(result)))
         worker.errored.connect(lambda exc: self._error(exc, worker))
         worker.aborted.connect(lambda: self._say(f"{what}: cancelled"))
         self._what = what
-        worker.finished.connect(lambda: self._busy(False))
+        worker.finished.connect(lambda: self.drawing is None and self._busy(False))
         self.worker = worker
         self._busy(True)
         self._say(f"{what}...")
         worker.start()
         return worker
 
+    def _draw(self, steps):
+        """Puts a result on the canvas: `steps` ((name, callable) pairs, each one layer
+        added or changed) run one per event-loop turn; busy until the last has run."""
+        if steps:
+            self.drawing = draw.InTurns(steps, self._drawn, self._error).start()
+
+    def _drawn(self):
+        self.ui_steps, self.drawing = self.drawing.seconds, None
+        self._busy(False)
+
     @property
     def busy(self) -> bool:
-        """Whether work is under way (set before it starts, cleared when it has ended)."""
+        """Whether work is under way (set before it starts, cleared when it has ended and
+        its result is on the canvas)."""
         return self.cancel_button.isEnabled()
 
     def cancel(self):
         """Stops the running work now: ends the child process (its step is dropped; the
-        model is loaded again in a new one when next needed) and the worker."""
-        if self.worker is not None and self.busy:
+        model is loaded again in a new one when next needed) and the worker, or drops the
+        layers not yet added."""
+        if self.drawing is not None:
+            self.drawing.stop()
+            self._say(f"{self._what}: cancelled while adding its layers")
+        elif self.worker is not None and self.busy:
             self.worker.quit()
             self.proc.close()
 
@@ -134,25 +150,9 @@ class GapnetWidget(QWidget):
         self._say(f"error: {text}")
         show_error(f"gapnet: {text}")
 
-    # --- the field ----------------------------------------------------------------------
     def field(self):
-        """(name, source, {colour: plane}, scale) of the open field: the selected gapnet
-        image layer's sample, else the first one; `scale` is the world size of a plane's
-        pixel (y, x). An OME-Zarr channel's plane is its level `gapnet_level` (the reader's
-        `segment_level`), read whole: never level 0 of a larger pyramid."""
-        found = [x for x in self.viewer.layers if "gapnet_source" in x.metadata]
-        if not found:
-            raise analysis.FieldError(
-                "no field open: File > Open an HPA sample (<id>_<colour>.png), a TIFF or a .zarr"
-            )
-        active = self.viewer.layers.selection.active
-        pick = active if active in found else found[0]
-        name = pick.metadata["gapnet_sample"]
-        mine = [x for x in found if x.metadata["gapnet_sample"] == name]
-        planes, scale = {}, None
-        for x in mine:
-            planes[x.metadata["gapnet_channel"]], scale = _plane(x)
-        return name, pick.metadata["gapnet_source"], planes, scale
+        """(name, source, {colour: plane}, scale) of the open field (`field.open_field`)."""
+        return open_field(self.viewer)
 
     # --- the actions --------------------------------------------------------------------
     def _browse(self):
@@ -196,32 +196,22 @@ class GapnetWidget(QWidget):
             yield 0, 2
             cells, nuclei = proc.run(model_process.segment_in_child, planes, diameter)
             yield 1, 2
-            return _segmentation(name, source, cells, nuclei, scale)
+            return draw.segmentation(name, source, cells, nuclei, scale)
 
         return self._run(steps, self._segmented, f"segmenting {name}")
 
-    def _segmented(self, seg: dict):
+    def _segmented(self, seg: dict) -> list:
+        """The turns that put Segment's layers (made in the worker) on the canvas."""
         self.cells, self.nuclei = seg["cells"], seg["nuclei"]
         self.sample, self.calls = (seg["name"], seg["source"]), None
-        self.cells_scale = scale = seg["scale"]
-        self._labels("nuclei", self.nuclei, opacity=0.3, scale=scale)
-        cells = self._labels("cells", self.cells, opacity=0.4, scale=scale)
-        cells.features = seg["features"]
-        self._labels("edge cells", seg["edges"], opacity=0.8, scale=scale).contour = 3
+        self.cells_scale = seg["scale"]
+        steps = [x for made in seg["layers"] for x in draw.labels_steps(self.viewer, made)]
         n, n_edge = len(seg["features"]["index"]), int(seg["features"]["edge"].sum())
-        self._say(
+        line = (
             f"{seg['name']}: {n} cells ({n_edge} cut by the border, outlined in "
             "'edge cells'); segmentation: gapnet.segment"
         )
-
-    def _labels(self, name: str, data, **kwargs):
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            layer.data = data
-            for k, v in kwargs.items():
-                setattr(layer, k, v)
-            return layer
-        return self.viewer.add_labels(data, name=name, **kwargs)
+        return steps + [("status", lambda: self._say(line))]
 
     def classify(self):
         try:
@@ -240,35 +230,33 @@ class GapnetWidget(QWidget):
                 found = proc.run(model_process.segment_in_child, planes, diameter)
                 yield 0, model.n_models + 1
             calls = yield from analysis.iter_classify(proc, model, name, source, found[0])
-            seg = None if known is not None else _segmentation(name, source, *found, scale)
             table = analysis.cell_table(calls, model.class_names)
-            colors = layers.cell_colors(table, len(model.class_names))
-            return name, seg, calls, table, colors, layers.cell_text(table, model.class_names)
+            look = draw.cells_look(table, layers.cell_colors(table, len(model.class_names)))
+            seg = None if known else draw.segmentation(name, source, *found, scale, **look)
+            text = layers.cell_text(table, model.class_names, found[0].shape)
+            return name, seg, calls, table, look, text
 
         return self._run(steps, self._classified, f"classifying {name}")
 
-    def _classified(self, result):
-        name, seg, calls, table, colors, (yx, text) = result
-        if seg is not None:
-            self._segmented(seg)
+    def _classified(self, result) -> list:
+        """The turns that put Classify's result on the canvas: Segment's layers (when it
+        segmented), the cells' table and colours, the text, the summary."""
+        name, seg, calls, table, look, (yx, text) = result
+        if seg is not None:  # the cells layer was made with its table and colours
+            steps = [x for x in self._segmented(seg) if x[0] != "status"]
+        else:
+            steps = [("cells: calls", lambda: self._set_layer("cells", look))]
         self.calls = calls
-        from napari.utils.colormaps import DirectLabelColormap
+        v, scale = self.viewer, self.cells_scale
+        steps.append(("calls: text", lambda: draw.add_text(v, yx, text, scale)))
+        return steps + [("summary", lambda: self._summary(name, calls, table))]
 
-        layer = self.viewer.layers["cells"]
-        layer.features = table
-        layer.colormap = DirectLabelColormap(color_dict=colors)
-        layer.opacity = 0.5
-        if "calls" in self.viewer.layers:
-            self.viewer.layers.remove("calls")
-        self.viewer.add_points(
-            yx,
-            name="calls",
-            size=1,
-            face_color="transparent",
-            border_width=0,
-            features={"text": np.asarray(text, object)},
-            text={"string": "{text}", "size": 9, "color": "white"},
-        )
+    def _set_layer(self, name: str, settings: dict):
+        layer = self.viewer.layers[name]
+        for k, v in settings.items():
+            setattr(layer, k, v)
+
+    def _summary(self, name, calls, table):
         summary = layers.summary_line(calls.probs, self.model.thresholds, self.model.class_names)
         self.calls_text.setText(summary)
         overlay = self.viewer.canvas.overlays.text
@@ -304,42 +292,3 @@ class GapnetWidget(QWidget):
             opacity=0.6,
             blending="additive",
         )
-
-
-def _plane(layer):
-    """(the layer's plane as NumPy, the world size (y, x) of its pixel): level
-    `gapnet_level` of a multiscale layer (world scale times its downsampling), else the
-    layer's data."""
-    scale = np.asarray(layer.scale[-2:], float)
-    if not layer.multiscale:
-        return np.asarray(layer.data), tuple(scale)
-    k = layer.metadata.get("gapnet_level", 0)
-    top, level = layer.data[0].shape, layer.data[k]
-    factor = [a / b for a, b in zip(top[-2:], level.shape[-2:], strict=True)]
-    return np.asarray(level), tuple(scale * factor)
-
-
-def _segmentation(name, source, cells, nuclei, scale=(1.0, 1.0)) -> dict:
-    """What the Segment layers need, computed in the worker thread: the cells table's
-    `index` and `edge` columns, the edge cells' label image; and napari's Labels colouring
-    compiled (numba: seconds on its first use, which froze the UI on the UI thread)."""
-    from gapnet.segment import edge_labels
-
-    _warm_up_labels(cells.dtype)
-    labels = np.unique(cells[cells > 0])
-    edge = edge_labels(cells)
-    edges = np.where(np.isin(cells, edge), cells, 0).astype(cells.dtype)
-    features = {"index": labels, "edge": np.isin(labels, edge).astype(int)}
-    return dict(name=name, source=source, cells=cells, nuclei=nuclei, edges=edges,
-                features=features, scale=tuple(scale))  # fmt: skip
-
-
-def _warm_up_labels(dtype) -> None:
-    """Draws a tiny Labels layer of `dtype` (not shown) with the cyclic and the direct
-    colormap and contours, so that numba compiles napari's label colouring here."""
-    from napari.layers import Labels
-    from napari.utils.colormaps import DirectLabelColormap
-
-    layer = Labels(np.arange(16, dtype=dtype).reshape(4, 4))
-    layer.contour = 1
-    layer.colormap = DirectLabelColormap(color_dict={None: np.zeros(4), 1: np.ones(4)})
