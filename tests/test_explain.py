@@ -318,6 +318,7 @@ def test_cell_features_read_the_feature_map_at_the_masks_resolution():
     assert np.abs(feats[2]).sum() > 0  # the tiny cell keeps its features
 
 
+@pytest.mark.slow  # suite time (9 s); explain's fast tests: segmentation, refusals, maps
 def test_explaining_named_samples_of_another_folder_scores_only_those(
     tiny_run, tiny_data, tmp_path, monkeypatch, capsys
 ):

@@ -125,6 +125,7 @@ def _held(build, n):
     return held - base, peak - base
 
 
+@pytest.mark.slow  # suite time (3 s): a memory measurement
 def test_the_memory_held_per_field_does_not_grow_with_its_pixels(tmp_path):
     """The cells of n and 2n fields at 128 px: each extra field adds less than 2 KB held
     after the build (its cells' flags and rows; a 128-px int32 mask alone is 64 KB) and

@@ -160,6 +160,7 @@ def test_fold_models_load_in_safe_mode(tiny_run, test_root, tmp_path):
         predict_test(run, str(test_root[0]), log=lambda *a: None)
 
 
+@pytest.mark.slow  # suite time (4 s); the 2021 parts' resume stays fast
 def test_a_killed_prediction_continues_from_its_parts_and_foreign_parts_are_refused(
     tiny_run, test_root, tmp_path, monkeypatch
 ):
