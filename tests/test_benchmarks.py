@@ -112,3 +112,14 @@ def test_augment_parity_benchmark_reports_pooled_and_block_p_values():
     assert len(result["blocks"]["cpu"]["block_mean_spread"]) == 15
     assert "| marker_y |" in err and "drawn 200 of 200 per side" in err
     assert "device blocks under 0.01, by seed:" in err
+    for side in ("cpu", "device"):  # the no-difference rate from the same draws
+        own = result["blocks"][side]["against_own_side"]
+        assert 0 <= own["share_below_0.001"] <= own["share_below_0.01"] <= 1
+    assert "| cpu (100) | the rest of cpu draws | 2 |" in err
+    # Device blocks drawn as training draws them: consecutive batches of one layer.
+    err, result = run_json(
+        "augment_parity.py", "--draws", "200", "--block", "100", "--device-batches"
+    )
+    assert result["device_batches"] and result["device_seeds"] == [0, 0]
+    rows = result["blocks"]["device"]["per_block"]
+    assert [(b["seed"], b["batch"]) for b in rows] == [(0, 0), (0, 1)]
