@@ -103,9 +103,10 @@ def parse(argv=None):
         "--segment-method",
         dest="segment_method",
         choices=["learned", "classical"],
-        default="learned",
+        default=None,
         help="own segmentation: nuclei by gapnet's learned segmenter (default) or the "
-        "classical pipeline (docs/segmentation.md); named in segmentation.csv",
+        "classical pipeline (docs/segmentation.md); named in segmentation.csv; not with "
+        "--cells (the masks are the cells)",
     )
     p.add_argument(
         "--maps",
@@ -142,6 +143,9 @@ def parse(argv=None):
     p.add_argument("--out", help="output folder (default RUN/explain)")
     p.add_argument("--no-report", action="store_true", help="do not refresh the run report")
     args = p.parse_args(argv)
+    if args.segment_method and args.cells:
+        p.error("--segment-method goes without --cells (the masks given are the cells)")
+    args.segment_method = args.segment_method or "learned"
     if (args.channels or args.channel_map) and not args.images:
         p.error("--channels and --channel-map go with --images")
     if args.embeddings and args.images:

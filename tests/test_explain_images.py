@@ -124,6 +124,10 @@ def test_explain_images_refuses_bad_input_naming_the_file(tiny_run, own_images, 
         cli.main(argv + ["--pixel-size", "0"])
     with pytest.raises(SystemExit):
         cli.main(argv + ["--embeddings"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # the masks are the cells: no method to choose
+        cli.main(argv + ["--cells", str(tmp_path), "--segment-method", "classical"])
+    assert "--segment-method goes without --cells" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # ~5 s: every class map of one image by three fold models

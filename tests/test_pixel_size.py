@@ -380,3 +380,19 @@ def test_a_large_png_header_is_read_without_pils_bomb_warning(tmp_path, monkeypa
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,500 px: past it, under 2x
     assert at_scale.header_size(path) == (30, 50)
     assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_explain_refuses_a_field_too_large_at_the_runs_scale_from_its_header(tmp_path, monkeypatch):
+    """explain.py --images reads one field per image: one that would be larger than the
+    model's window at the run's scale is refused from its TIFF header, pixels unread."""
+    from gapnet.data.images import ImageError
+    from gapnet.explain import own_images
+
+    path = write_field(tmp_path / "in", "field", 64, um=0.32)  # 64 px at the run's 0.32
+
+    def never(*a, **k):
+        raise AssertionError("the pixels were read")
+
+    monkeypatch.setattr(own_images, "read_image", never)
+    with pytest.raises(ImageError, match=r"field\.tif: 64x64 px at the run's 0\.32"):
+        own_images.read_field("field", path, 16, 0.32, None, None, None, None, print)

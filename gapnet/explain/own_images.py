@@ -26,12 +26,12 @@ import os
 
 import numpy as np
 
-from gapnet.data.at_scale import image_pixel_size, where
+from gapnet.data.at_scale import header_size, image_pixel_size, where
 from gapnet.data.images import ImageError
 from gapnet.data.labels import DataError
 from gapnet.data.microscope import find_images, read_image
 from gapnet.data.ome_zarr import ZarrImage
-from gapnet.data.pixel_size import resample, resample_note, tiles
+from gapnet.data.pixel_size import resample, resample_note, resampled_shape, tiles
 from gapnet.explain import cells as cellcalls
 from gapnet.explain import figures
 from gapnet.explain.maps import class_maps
@@ -74,6 +74,10 @@ def read_field(name, source, size, run_um, given_um, channels, cs, notes, log):
         )
         batch = next(iter(zarr_windows(source, size, run_um, channels, cs, notes)))
         return batch[0], shape
+    hw = header_size(source)
+    if ps is not None and hw is not None:  # refused from the header, before the pixels
+        at = resampled_shape(hw, (ps.y, ps.x), run_um, where(name, source))
+        _too_large(where(name, source), at, size, run_um)
     image = read_image(source, None, channels, cs, notes)
     if ps is None:
         log(
